@@ -1,0 +1,1 @@
+//! Raw DPDK bindings (to be written).

@@ -1,0 +1,1 @@
+//! Safe layer over DPDK (to be written).

@@ -1,0 +1,1 @@
+//! Authentication: the sans-IO auth traits, auth none and cephx.

@@ -1,0 +1,1 @@
+//! Ceph's crc32c flavour, AES-128-GCM secure mode, and pre-auth signatures.

@@ -1,0 +1,1 @@
+//! Payload codecs of the Ceph messages pollmsgr sends and understands.

@@ -1,0 +1,1 @@
+//! Transports that drive sans-IO connections over real byte streams.

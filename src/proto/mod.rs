@@ -1,0 +1,1 @@
+//! The sans-IO msgr2 connection: bytes and time in, bytes and events out.

@@ -285,7 +285,14 @@ mod tests {
         v.put_bytes_le32(b"hello");
         assert_eq!(Reader::new(&v, "s").string(5).unwrap(), "hello");
         let err = Reader::new(&v, "s").bytes_le32(4).unwrap_err();
-        assert!(matches!(err, DecodeError::TooLong { len: 5, limit: 4, .. }));
+        assert!(matches!(
+            err,
+            DecodeError::TooLong {
+                len: 5,
+                limit: 4,
+                ..
+            }
+        ));
         // A huge count with few bytes left fails without allocating.
         let huge = [0xff, 0xff, 0xff, 0x0f];
         let err = Reader::new(&huge, "v").vec_u32_le(usize::MAX).unwrap_err();

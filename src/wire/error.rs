@@ -26,7 +26,9 @@ pub enum DecodeError {
     #[error("{what}: {trailing} unexpected trailing bytes")]
     Trailing { what: &'static str, trailing: usize },
     /// A versioned struct's compat version is newer than this decoder.
-    #[error("{what}: struct compat version {compat} is newer than the supported version {supported}")]
+    #[error(
+        "{what}: struct compat version {compat} is newer than the supported version {supported}"
+    )]
     IncompatibleVersion {
         what: &'static str,
         compat: u8,

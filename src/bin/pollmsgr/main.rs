@@ -1,0 +1,33 @@
+//! The `pollmsgr` command line. Each verb is a thin layer over the library:
+//! it parses flags, builds connections, and drives them with a transport.
+
+mod common;
+mod mon_command;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// A userspace, poll-mode messenger for Ceph's msgr2 protocol.
+#[derive(Parser, Debug)]
+#[command(name = "pollmsgr", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand, Debug)]
+enum Verb {
+    /// Run one command on a real ceph-mon (MMonCommand) and print its output like `ceph`.
+    MonCommand(mon_command::Args),
+    /// Accept msgr2 sessions as a Ceph entity; log sessions, count messages, print a JSON summary on SIGINT/SIGTERM.
+    Serve(serve::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.verb {
+        Verb::MonCommand(args) => mon_command::run(args),
+        Verb::Serve(args) => serve::run(args),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,627 @@
+//! The sans-IO msgr2 connection (msgr2 reference sections 2, 7 and 9).
+//!
+//! # Call order
+//! 1. Build with [`Connection::connect`] or [`Connection::accept`] when the
+//!    transport opens; the banner is queued at once.
+//! 2. Feed every received byte to [`Connection::handle_input`]; write out
+//!    [`Connection::tx_pending`] and report it with [`Connection::tx_consumed`].
+//! 3. Drain [`Connection::poll_event`] after each input or timeout.
+//! 4. Call [`Connection::handle_timeout`] at [`Connection::poll_timeout`].
+//! 5. An acceptor answers [`Event::SessionRequest`] with
+//!    [`Connection::decide_session`].
+//! 6. After [`Event::Closed`] with `reconnect: true`, wait for
+//!    [`Event::ReconnectDue`], open a new transport and call
+//!    [`Connection::reconnect`]. If the transport dies, call
+//!    [`Connection::handle_transport_closed`].
+//!
+//! Nothing here touches a socket or a clock: time comes in as `now`, and
+//! randomness (cookies) from the injected source.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+
+use super::config::{ConnectionConfig, Dial, Policies, Policy};
+use super::error::ConnError;
+use super::frame::{FrameDecoder, FrameEncoder};
+use super::message::Message;
+use super::session::Session;
+use crate::auth::{AuthClient, AuthOutcome, AuthServer};
+use crate::wire::addr::{EntityAddr, EntityAddrVec};
+use crate::wire::banner::{self, BannerRepr};
+use crate::wire::control::Keepalive2Frame;
+use crate::wire::entity::{EntityName, EntityType};
+use crate::wire::utime::UTime;
+use crate::wire::{ConMode, Revision, Tag};
+
+/// What the connection tells its driver.
+#[derive(Debug)]
+pub enum Event {
+    /// The handshake finished: messages flow.
+    Established(Established),
+    /// A message arrived, in order, exactly once.
+    Message(Message),
+    /// The peer answered our KEEPALIVE2 with this stamp.
+    KeepaliveAck {
+        /// The stamp we sent.
+        stamp: UTime,
+    },
+    /// Acceptor only: the peer asks for a session; answer with `decide_session`.
+    SessionRequest(SessionRequest),
+    /// The peer reset our session (full): queued messages were dropped.
+    RemoteReset,
+    /// The transport must be closed. With `reconnect`, the session lives on
+    /// and a [`Event::ReconnectDue`] follows after backoff.
+    Closed {
+        /// Why.
+        error: ConnError,
+        /// True if the session will reconnect (lossless connector).
+        reconnect: bool,
+    },
+    /// Time to open a new transport and call [`Connection::reconnect`].
+    ReconnectDue,
+}
+
+/// Facts about an established session.
+#[derive(Debug, Clone)]
+pub struct Established {
+    /// The peer's name: its HELLO type and IDENT gid.
+    pub peer_name: EntityName,
+    /// The peer's addresses from its IDENT frame.
+    pub peer_addrs: EntityAddrVec,
+    /// The negotiated connection mode.
+    pub mode: ConMode,
+    /// The frame revision in use.
+    pub revision: Revision,
+    /// Ceph features both sides support.
+    pub features: u64,
+    /// True if the session is lossy.
+    pub lossy: bool,
+    /// The global id authentication yielded.
+    pub global_id: u64,
+    /// True if this resumed an existing session (SESSION_RECONNECT).
+    pub reconnected: bool,
+}
+
+/// An acceptor's question to the messenger: which session does this peer get?
+#[derive(Debug, Clone)]
+pub enum SessionRequest {
+    /// CLIENT_IDENT: the peer wants a (new) session.
+    Ident {
+        /// The peer's name (HELLO type, IDENT gid).
+        peer_name: EntityName,
+        /// The peer's addresses.
+        peer_addrs: EntityAddrVec,
+        /// The peer's global seq.
+        global_seq: u64,
+        /// The peer's client cookie.
+        client_cookie: u64,
+    },
+    /// SESSION_RECONNECT: the peer wants to resume a session.
+    Reconnect {
+        /// The peer's name (HELLO type, gid unknown).
+        peer_type: EntityType,
+        /// The peer's addresses.
+        peer_addrs: EntityAddrVec,
+        /// The peer's client cookie.
+        client_cookie: u64,
+        /// Our cookie as the peer remembers it.
+        server_cookie: u64,
+        /// The peer's global seq.
+        global_seq: u64,
+        /// The peer's connect seq.
+        connect_seq: u64,
+        /// The last seq the peer received from us.
+        msg_seq: u64,
+    },
+}
+
+/// The messenger's answer to a [`SessionRequest`] (reference section 9).
+#[derive(Debug)]
+pub enum SessionDecision {
+    /// Start a fresh session (CLIENT_IDENT only).
+    NewSession,
+    /// Move this existing session onto the new transport.
+    Adopt(Box<Session>),
+    /// SESSION_RESET: the client must start over with CLIENT_IDENT.
+    Reset {
+        /// Full reset (drop queues) or just the cookies and seqs.
+        full: bool,
+    },
+    /// SESSION_RETRY with our connect seq.
+    Retry {
+        /// Our current connect seq.
+        connect_seq: u64,
+    },
+    /// SESSION_RETRY_GLOBAL with the peer global seq we already saw.
+    RetryGlobal {
+        /// The peer global seq we hold.
+        global_seq: u64,
+    },
+    /// WAIT: our own connection to the peer is about to win a race.
+    Wait,
+    /// Close this transport (stale connection).
+    Close,
+}
+
+/// Where the connection is, named for what it expects next (style card 4).
+#[derive(Debug)]
+pub(super) enum State {
+    ExpectBanner,
+    ExpectHello,
+    ExpectAuthReply,
+    ExpectAuthRequest,
+    ExpectAuthRequestMore { mode: ConMode },
+    ExpectAuthSignature,
+    ExpectServerIdent,
+    ExpectReconnectReply,
+    ExpectIdentOrReconnect,
+    AwaitSessionDecision { request: SessionRequest },
+    Ready,
+    /// Transport gone; a lossless connector waits for backoff (or a message, in standby).
+    Faulted { reconnect_at: Option<Instant> },
+    /// Final.
+    Closed,
+}
+
+impl State {
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            State::ExpectBanner => "expecting the banner",
+            State::ExpectHello => "expecting HELLO",
+            State::ExpectAuthReply => "expecting an auth reply",
+            State::ExpectAuthRequest => "expecting AUTH_REQUEST",
+            State::ExpectAuthRequestMore { .. } => "expecting AUTH_REQUEST_MORE",
+            State::ExpectAuthSignature => "expecting AUTH_SIGNATURE",
+            State::ExpectServerIdent => "expecting SERVER_IDENT",
+            State::ExpectReconnectReply => "expecting a reconnect reply",
+            State::ExpectIdentOrReconnect => "expecting CLIENT_IDENT or SESSION_RECONNECT",
+            State::AwaitSessionDecision { .. } => "awaiting a session decision",
+            State::Ready => "ready",
+            State::Faulted { .. } => "faulted",
+            State::Closed => "closed",
+        }
+    }
+}
+
+/// The role-specific pieces.
+pub(super) enum Side {
+    Connector {
+        target: EntityAddr,
+        peer_type: EntityType,
+        policy: Policy,
+        auth: Box<dyn AuthClient>,
+        offered_modes: Vec<ConMode>,
+    },
+    Acceptor {
+        peer_socket: std::net::SocketAddr,
+        policies: Policies,
+        auth: Box<dyn AuthServer>,
+        policy: Policy,
+    },
+}
+
+/// Per-transport state, rebuilt on every reconnect.
+pub(super) struct Transport {
+    pub(super) state: State,
+    pub(super) rx: Vec<u8>,
+    pub(super) rx_pos: usize,
+    pub(super) tx: Vec<u8>,
+    pub(super) tx_pos: usize,
+    pub(super) encoder: Option<FrameEncoder>,
+    pub(super) decoder: Option<FrameDecoder>,
+    pub(super) revision: Revision,
+    /// Pre-auth transcripts, recorded until AUTH_DONE (reference 7.3).
+    pub(super) rx_log: Option<Vec<u8>>,
+    pub(super) tx_log: Option<Vec<u8>>,
+    /// The TX transcript the peer's AUTH_SIGNATURE must match.
+    pub(super) signed_tx: Option<Vec<u8>>,
+    pub(super) handshake_deadline: Option<Instant>,
+    pub(super) auth: Option<AuthOutcome>,
+    pub(super) mode: ConMode,
+    pub(super) peer_type: Option<EntityType>,
+    pub(super) peer_features: u64,
+    pub(super) peer_name: Option<EntityName>,
+    pub(super) peer_addrs: EntityAddrVec,
+}
+
+impl Transport {
+    fn new(deadline: Instant) -> Self {
+        Transport {
+            state: State::ExpectBanner,
+            rx: Vec::new(),
+            rx_pos: 0,
+            tx: Vec::new(),
+            tx_pos: 0,
+            encoder: None,
+            decoder: None,
+            revision: Revision::V2_1,
+            rx_log: Some(Vec::new()),
+            tx_log: Some(Vec::new()),
+            signed_tx: None,
+            handshake_deadline: Some(deadline),
+            auth: None,
+            mode: ConMode::Crc,
+            peer_type: None,
+            peer_features: 0,
+            peer_name: None,
+            peer_addrs: EntityAddrVec(Vec::new()),
+        }
+    }
+}
+
+/// One msgr2 connection and the session it carries.
+pub struct Connection {
+    pub(super) config: ConnectionConfig,
+    pub(super) side: Side,
+    pub(super) rng: Box<dyn RngCore + Send>,
+    pub(super) session: Session,
+    pub(super) t: Transport,
+    pub(super) events: VecDeque<Event>,
+    pub(super) backoff: Duration,
+    pub(super) established: Option<Established>,
+    pub(super) global_seq: u64,
+    /// Set after WAIT: the next reconnect uses the longest backoff.
+    pub(super) waited: bool,
+    /// A ReconnectDue was emitted and `reconnect` has not been called yet.
+    pub(super) wake_sent: bool,
+    /// The latest `now` we were given, for work triggered without one.
+    pub(super) last_now: Instant,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("state", &self.t.state.name())
+            .field("in_seq", &self.session.in_seq)
+            .field("out_seq", &self.session.out_seq)
+            .finish()
+    }
+}
+
+impl Connection {
+    /// A connector on a freshly opened transport; queues our banner.
+    pub fn connect(
+        config: ConnectionConfig,
+        target: EntityAddr,
+        peer_type: EntityType,
+        policy: Policy,
+        auth: Box<dyn AuthClient>,
+        rng: Box<dyn RngCore + Send>,
+        now: Instant,
+    ) -> Self {
+        let offered_modes = auth.method_and_modes().1;
+        let side = Side::Connector {
+            target,
+            peer_type,
+            policy,
+            auth,
+            offered_modes,
+        };
+        Self::new(config, side, rng, now)
+    }
+
+    /// An acceptor on a freshly accepted transport; queues our banner.
+    pub fn accept(
+        config: ConnectionConfig,
+        peer_socket: std::net::SocketAddr,
+        policies: Policies,
+        auth: Box<dyn AuthServer>,
+        rng: Box<dyn RngCore + Send>,
+        now: Instant,
+    ) -> Self {
+        let policy = policies.default;
+        let side = Side::Acceptor {
+            peer_socket,
+            policies,
+            auth,
+            policy,
+        };
+        Self::new(config, side, rng, now)
+    }
+
+    /// Builds a connection from a [`Dial`] description.
+    pub fn from_dial(
+        config: ConnectionConfig,
+        dial: Dial,
+        client_auth: Option<Box<dyn AuthClient>>,
+        server_auth: Option<Box<dyn AuthServer>>,
+        rng: Box<dyn RngCore + Send>,
+        now: Instant,
+    ) -> Option<Self> {
+        match dial {
+            Dial::Connect {
+                target,
+                peer_type,
+                policy,
+            } => Some(Self::connect(
+                config,
+                target,
+                peer_type,
+                policy,
+                client_auth?,
+                rng,
+                now,
+            )),
+            Dial::Accept {
+                peer_socket,
+                policies,
+            } => Some(Self::accept(
+                config,
+                peer_socket,
+                policies,
+                server_auth?,
+                rng,
+                now,
+            )),
+        }
+    }
+
+    fn new(
+        config: ConnectionConfig,
+        side: Side,
+        mut rng: Box<dyn RngCore + Send>,
+        now: Instant,
+    ) -> Self {
+        let mut session = Session::default();
+        if let Side::Connector { policy, .. } = &side {
+            session.lossy = policy.lossy;
+            session.client_cookie = if policy.lossy {
+                0
+            } else {
+                nonzero(rng.as_mut())
+            };
+        }
+        let mut conn = Connection {
+            backoff: config.initial_backoff,
+            global_seq: config.global_seq,
+            t: Transport::new(now + config.handshake_timeout),
+            config,
+            side,
+            rng,
+            session,
+            events: VecDeque::new(),
+            established: None,
+            waited: false,
+            wake_sent: false,
+            last_now: now,
+        };
+        conn.start_transport(now);
+        conn
+    }
+
+    fn start_transport(&mut self, now: Instant) {
+        self.t = Transport::new(now + self.config.handshake_timeout);
+        let banner = BannerRepr {
+            supported: self.config.msgr2_supported,
+            required: self.config.msgr2_required,
+        };
+        let mut bytes = Vec::with_capacity(banner::BANNER_LEN);
+        banner.emit(&mut bytes);
+        self.queue_raw(&bytes);
+    }
+
+    /// True for the side that dialed.
+    pub fn is_connector(&self) -> bool {
+        matches!(self.side, Side::Connector { .. })
+    }
+
+    /// The session (seqs, queues) this connection carries.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Takes the session out (to hand it to a newer transport of the same
+    /// peer); this connection is closed afterwards.
+    pub fn take_session(&mut self) -> Session {
+        self.set_state(State::Closed);
+        std::mem::take(&mut self.session)
+    }
+
+    /// The established facts, once READY has been reached.
+    pub fn established(&self) -> Option<&Established> {
+        self.established.as_ref()
+    }
+
+    /// True when messages flow.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.t.state, State::Ready)
+    }
+
+    /// True once the connection is finished for good.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.t.state, State::Closed)
+    }
+
+    /// A short name of the current state, for logs and tests.
+    pub fn state_name(&self) -> &'static str {
+        self.t.state.name()
+    }
+
+    /// Bytes waiting to be written to the transport.
+    pub fn tx_pending(&self) -> &[u8] {
+        &self.t.tx[self.t.tx_pos..]
+    }
+
+    /// Reports that the first `n` bytes of [`Connection::tx_pending`] were written.
+    pub fn tx_consumed(&mut self, n: usize) {
+        self.t.tx_pos = (self.t.tx_pos + n).min(self.t.tx.len());
+        if self.t.tx_pos == self.t.tx.len() {
+            self.t.tx.clear();
+            self.t.tx_pos = 0;
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Connection::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.t.state {
+            State::Faulted { reconnect_at } => reconnect_at,
+            State::Closed => None,
+            _ => self.t.handshake_deadline,
+        }
+    }
+
+    /// Handles the deadline from [`Connection::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = now;
+        match self.t.state {
+            State::Faulted {
+                reconnect_at: Some(at),
+            } if now >= at => {
+                self.t.state = State::Faulted { reconnect_at: None };
+                self.wake_sent = true;
+                self.events.push_back(Event::ReconnectDue);
+            }
+            State::Faulted { .. } | State::Closed => {}
+            _ => {
+                if self.t.handshake_deadline.is_some_and(|d| now >= d) {
+                    let err = ConnError::HandshakeTimeout(self.config.handshake_timeout);
+                    self.fault(err, now);
+                }
+            }
+        }
+    }
+
+    /// Feeds bytes received from the transport.
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) {
+        self.last_now = now;
+        if matches!(self.t.state, State::Closed | State::Faulted { .. }) {
+            return;
+        }
+        self.t.rx.extend_from_slice(data);
+        if let Err(e) = self.process_input() {
+            self.fault(e, now);
+            return;
+        }
+        // Compact the receive buffer once everything parsed so far is gone.
+        if self.t.rx_pos > 0 {
+            self.t.rx.drain(..self.t.rx_pos);
+            self.t.rx_pos = 0;
+        }
+        if self.is_ready() {
+            self.flush_ready();
+        }
+    }
+
+    /// The transport closed or failed under us.
+    pub fn handle_transport_closed(&mut self, reason: &str, now: Instant) {
+        if matches!(self.t.state, State::Closed | State::Faulted { .. }) {
+            return;
+        }
+        self.fault(ConnError::TransportClosed(reason.to_owned()), now);
+    }
+
+    /// Queues a message; it is sent once READY (or replayed after reconnect).
+    ///
+    /// A lossless connector in standby starts reconnecting.
+    pub fn send_message(&mut self, mut msg: Message) {
+        if self.is_closed() {
+            return;
+        }
+        msg.seq = 0;
+        self.session.out_queue.push_back(msg);
+        match self.t.state {
+            State::Ready => self.flush_ready(),
+            State::Faulted { reconnect_at: None } if self.is_connector() && !self.wake_sent => {
+                // Standby: a new message is what wakes the session.
+                self.wake_sent = true;
+                self.events.push_back(Event::ReconnectDue);
+            }
+            _ => {}
+        }
+    }
+
+    /// Queues a KEEPALIVE2 carrying `stamp` (only when READY).
+    pub fn send_keepalive(&mut self, stamp: UTime) -> bool {
+        if !self.is_ready() {
+            return false;
+        }
+        let frame = Keepalive2Frame { stamp };
+        self.send_control(Tag::Keepalive2, &frame_bytes(|o| frame.emit(o)))
+            .is_ok()
+    }
+
+    /// Marks the connection down: no reconnect, queues dropped.
+    pub fn mark_down(&mut self) {
+        if !self.is_closed() {
+            self.session = Session::default();
+            self.set_state(State::Closed);
+            self.events.push_back(Event::Closed {
+                error: ConnError::MarkedDown,
+                reconnect: false,
+            });
+        }
+    }
+
+    /// Opens a new transport for a lossless session after [`Event::ReconnectDue`].
+    pub fn reconnect(&mut self, now: Instant) {
+        self.last_now = now;
+        self.wake_sent = false;
+        self.global_seq += 1;
+        if self.session.server_cookie != 0 {
+            self.session.connect_seq += 1;
+        }
+        self.session.requeue_sent();
+        self.start_transport(now);
+    }
+
+    pub(super) fn set_state(&mut self, next: State) {
+        self.t.state = next;
+    }
+
+    /// Ends the current transport; lossless connectors schedule a reconnect.
+    pub(super) fn fault(&mut self, error: ConnError, now: Instant) {
+        let lossy = self.session.lossy;
+        // Only a lossless connector re-dials; servers wait for the peer (reference 9).
+        let reconnect = match &self.side {
+            Side::Connector { policy, .. } => !lossy && !policy.server && !error.is_fatal(),
+            Side::Acceptor { .. } => false,
+        };
+        if reconnect {
+            self.session.requeue_sent();
+            let standby = matches!(&self.side, Side::Connector { policy, .. } if policy.standby)
+                && self.session.is_idle();
+            let delay = if self.waited {
+                self.config.max_backoff
+            } else {
+                self.backoff
+            };
+            self.waited = false;
+            self.backoff = (self.backoff * 2).min(self.config.max_backoff);
+            let reconnect_at = if standby { None } else { Some(now + delay) };
+            self.set_state(State::Faulted { reconnect_at });
+        } else if !lossy && matches!(self.side, Side::Acceptor { .. }) && !error.is_fatal() {
+            // A lossless acceptor keeps the session for the peer's reconnect.
+            self.session.requeue_sent();
+            self.set_state(State::Faulted { reconnect_at: None });
+        } else {
+            self.set_state(State::Closed);
+        }
+        self.t.tx.clear();
+        self.t.tx_pos = 0;
+        self.events.push_back(Event::Closed { error, reconnect });
+    }
+}
+
+/// Encodes with `f` into a fresh buffer.
+pub(super) fn frame_bytes(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut out = Vec::new();
+    f(&mut out);
+    out
+}
+
+/// A random non-zero u64 (cookies).
+pub(super) fn nonzero(rng: &mut dyn RngCore) -> u64 {
+    loop {
+        let v = rng.next_u64();
+        if v != 0 {
+            return v;
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Why a connection ended: a taxonomy, not strings (style card 5).
+
+use thiserror::Error;
+
+use super::frame::FrameError;
+use crate::auth::AuthError;
+use crate::crypto::CryptoError;
+use crate::wire::banner::BannerError;
+use crate::wire::DecodeError;
+
+/// The peer sent something the protocol forbids at this point.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum PeerMisbehaved {
+    /// A frame whose tag is not valid in the current state.
+    #[error("frame {tag} is not allowed while {state}")]
+    UnexpectedFrame { tag: &'static str, state: &'static str },
+    /// A tag byte this side does not know.
+    #[error("unknown frame tag {0}")]
+    UnknownTag(u8),
+    /// The peer's HELLO names another entity type than the one we dialed.
+    #[error("peer says it is a {got}, but we dialed a {expected}")]
+    WrongPeerType { expected: &'static str, got: &'static str },
+    /// SERVER_IDENT does not list the address we dialed.
+    #[error("peer's addresses {addrs} do not include the address we dialed, {target}")]
+    WrongPeerAddr { target: String, addrs: String },
+    /// CLIENT_IDENT targets an address that is not ours.
+    #[error("peer dialed {target}, which is not one of our addresses {ours}")]
+    NotOurAddr { target: String, ours: String },
+    /// CLIENT_IDENT carries no usable address.
+    #[error("peer's CLIENT_IDENT has no address")]
+    NoPeerAddr,
+    /// The peer's AUTH_SIGNATURE does not match the bytes we sent.
+    #[error("pre-auth signature mismatch: the handshake bytes were altered in transit")]
+    BadSignature,
+    /// A message arrived with a sequence number past the next expected one.
+    #[error("message seq {got} skips ahead of the expected {expected}")]
+    SeqGap { expected: u64, got: u64 },
+    /// The acceptor chose a mode this connector never offered.
+    #[error("server chose connection mode {0}, which we did not offer")]
+    ModeNotOffered(u32),
+    /// The peer acknowledged a message we never sent.
+    #[error("peer acknowledged seq {acked}, but we only sent up to {sent}")]
+    AckFromFuture { acked: u64, sent: u64 },
+    /// The peer sent a zero-length or malformed value where one is required.
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+/// The peer and this side cannot talk: nothing to retry with the same settings.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum PeerIncompatible {
+    /// The peer requires Ceph features we do not support.
+    #[error("peer requires features {missing:#x} that we do not support")]
+    MissingFeatures { missing: u64 },
+    /// We require Ceph features the peer lacks.
+    #[error("peer lacks features {missing:#x} that we require")]
+    PeerLacksFeatures { missing: u64 },
+}
+
+/// Why a connection closed. Each error is either a *fault* (the session may
+/// reconnect per policy) or *fatal* (the session is marked down).
+#[derive(Debug, Error)]
+pub enum ConnError {
+    /// Bytes that do not parse as the structure expected.
+    #[error("malformed input: {0}")]
+    Decode(#[from] DecodeError),
+    /// A malformed or corrupt frame.
+    #[error("bad frame: {0}")]
+    Frame(#[from] FrameError),
+    /// A bad or incompatible banner.
+    #[error("bad banner: {0}")]
+    Banner(#[from] BannerError),
+    /// A protocol violation.
+    #[error("peer misbehaved: {0}")]
+    PeerMisbehaved(#[from] PeerMisbehaved),
+    /// The peers cannot agree on features.
+    #[error("peer incompatible: {0}")]
+    PeerIncompatible(#[from] PeerIncompatible),
+    /// Authentication failed.
+    #[error("authentication failed: {0}")]
+    Auth(#[from] AuthError),
+    /// A secure-mode operation failed (bad tag, nonces exhausted).
+    #[error("secure mode: {0}")]
+    Crypto(#[from] CryptoError),
+    /// The handshake did not reach READY before its deadline.
+    #[error("handshake did not complete within {0:?}")]
+    HandshakeTimeout(std::time::Duration),
+    /// The pre-auth transcript grew past its cap (a peer stalling authentication).
+    #[error("pre-auth transcript exceeded {limit} bytes")]
+    PreAuthTooLarge { limit: usize },
+    /// The transport closed or failed underneath the connection.
+    #[error("transport closed: {0}")]
+    TransportClosed(String),
+    /// The session was reset by the peer (SESSION_RESET) or locally.
+    #[error("session reset by peer")]
+    SessionReset,
+    /// The connection was marked down locally.
+    #[error("connection marked down")]
+    MarkedDown,
+}
+
+impl ConnError {
+    /// True if the session must be marked down rather than reconnected.
+    ///
+    /// Incompatibility and authentication failures will fail the same way on
+    /// every retry; everything else (corrupt bytes, timeouts, a closed
+    /// transport) is a fault that a lossless session survives by reconnecting.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            ConnError::PeerIncompatible(_)
+                | ConnError::Auth(_)
+                | ConnError::Banner(BannerError::MissingFeatures { .. } | BannerError::Msgr1Peer)
+                | ConnError::MarkedDown
+        )
+    }
+}

@@ -153,7 +153,6 @@ fsid = $fsid
 mon host = v2:$ip:$port
 mon initial members = a
 public addr = $ip
-public bind addr = $ip
 auth cluster required = $auth
 auth service required = $auth
 auth client required = $auth

@@ -227,7 +227,12 @@ admin_key=
 
 osd_addr=
 osd_key=
-if [ "$with_osd" = 1 ]; then
+if [ "$with_osd" = 0 ]; then
+  # A listening mon may not be in quorum yet (clients then see the connection closed
+  # after AUTH_REQUEST): one real client round trip proves it serves requests.
+  "${C[@]}" mon stat >"$dir/log/mon-stat.out" 2>&1 || die "ceph mon stat" "$dir/log/mon-stat.out"
+  log "mon in quorum"
+else
   uuid=$(cat /proc/sys/kernel/random/uuid)
   mkdir -p "$dir/osd.0"
   if [ "$auth" = cephx ]; then

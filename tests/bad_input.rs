@@ -88,7 +88,7 @@ fn pump(a: &mut Connection, b: &mut Connection, now: Instant) -> Vec<(bool, Even
         for (is_a, c) in [(true, &mut *a), (false, &mut *b)] {
             while let Some(ev) = c.poll_event() {
                 if let Event::SessionRequest(_) = ev {
-                    c.decide_session(pollmsgr::proto::SessionDecision::NewSession);
+                    let _ = c.decide_session(pollmsgr::proto::SessionDecision::NewSession);
                     moved = true;
                     continue;
                 }

@@ -279,7 +279,9 @@ impl KernelDriver {
                         Some(me) => self.registry.decide(&req, me, Outgoing::None, true),
                         None => crate::proto::SessionDecision::NewSession,
                     };
-                    slot.conn.decide_session(decision);
+                    if let Some(unapplied) = slot.conn.decide_session(decision) {
+                        self.registry.park(req.peer_addrs(), *unapplied, true);
+                    }
                 }
                 Event::Closed { error, reconnect } => {
                     if let Some(mut s) = slot.stream.take() {

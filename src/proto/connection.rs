@@ -117,6 +117,16 @@ pub enum SessionRequest {
     },
 }
 
+impl SessionRequest {
+    /// The peer's addresses, the key of its session.
+    pub fn peer_addrs(&self) -> &EntityAddrVec {
+        match self {
+            SessionRequest::Ident { peer_addrs, .. }
+            | SessionRequest::Reconnect { peer_addrs, .. } => peer_addrs,
+        }
+    }
+}
+
 /// The messenger's answer to a [`SessionRequest`] (reference section 9).
 #[derive(Debug)]
 pub enum SessionDecision {

@@ -1,24 +1,16 @@
 //! The transitions of [`Connection`]: banner, HELLO, AUTH, signatures,
 //! IDENT / RECONNECT and the READY data path (msgr2 reference sections 2, 5–9).
 
-use std::time::Instant;
-
-use super::connection::{
-    frame_bytes, nonzero, Connection, Established, Event, SessionDecision, SessionRequest, Side,
-    State,
-};
+use super::connection::{frame_bytes, Connection, Event, Side, State};
 use super::error::{ConnError, PeerIncompatible, PeerMisbehaved};
 use super::frame::{Decoded, Frame, FrameDecoder, FrameEncoder};
-use super::message::{Message, HEADER2_FLAGS_USERLAND};
-use super::session::InSeq;
 use crate::auth::{AuthError, AuthServerStep};
 use crate::crypto::{self, Role};
 use crate::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use crate::wire::banner::{self, BannerError, BannerRepr};
 use crate::wire::control::*;
-use crate::wire::entity::{EntityName, EntityType};
-use crate::wire::header2::MsgHeader2Repr;
-use crate::wire::{features, ConMode, Reader, Tag};
+use crate::wire::entity::EntityType;
+use crate::wire::{ConMode, Tag};
 
 /// errno values carried in AUTH_BAD_METHOD.
 const EOPNOTSUPP: i32 = 95;
@@ -145,7 +137,9 @@ impl Connection {
                 let more = AuthRequestMoreFrame::parse(payload)?;
                 let step = match &mut self.side {
                     Side::Acceptor { auth, .. } => auth.handle_request_more(&more.auth_payload),
-                    Side::Connector { .. } => unreachable_role(),
+                    Side::Connector { .. } => Err(AuthError::UnexpectedStep(
+                        "AUTH_REQUEST_MORE reached a connector",
+                    )),
                 };
                 self.handle_auth_step(step, mode, 0)
             }
@@ -192,9 +186,7 @@ impl Connection {
                     self.session.out_queue.clear();
                     self.events.push_back(Event::RemoteReset);
                 } else {
-                    self.session.server_cookie = 0;
-                    self.session.connect_seq = 0;
-                    self.session.in_seq = 0;
+                    self.session.restart_numbering();
                 }
                 self.send_client_ident()
             }

@@ -6,6 +6,7 @@ use super::connection::{
     State,
 };
 use super::error::{ConnError, PeerIncompatible, PeerMisbehaved};
+use super::session::Session;
 use crate::wire::addr::{AddrType, EntityAddrVec};
 use crate::wire::control::*;
 use crate::wire::entity::{EntityName, EntityType};
@@ -161,20 +162,31 @@ impl Connection {
     }
 
     /// Answers an [`Event::SessionRequest`] (acceptor only).
-    pub fn decide_session(&mut self, decision: SessionDecision) {
+    ///
+    /// If the transport failed before the answer came, nothing is applied and
+    /// an adopted session is handed back, so the caller can park it again.
+    #[must_use = "an unapplied session must be parked again, or it is lost"]
+    pub fn decide_session(&mut self, decision: SessionDecision) -> Option<Box<Session>> {
+        if !matches!(self.t.state, State::AwaitSessionDecision { .. }) {
+            return match decision {
+                SessionDecision::Adopt(session) => Some(session),
+                _ => None,
+            };
+        }
         let State::AwaitSessionDecision { request } =
             std::mem::replace(&mut self.t.state, State::ExpectIdentOrReconnect)
         else {
-            return;
+            return None;
         };
         let now = self.last_now;
         if let Err(e) = self.apply_decision(request, decision) {
             self.fault(e, now);
-            return;
+            return None;
         }
         if self.is_ready() {
             self.flush_ready();
         }
+        None
     }
 
     fn apply_decision(
@@ -193,9 +205,11 @@ impl Connection {
                 d @ (D::NewSession | D::Adopt(_)),
             ) => {
                 if let D::Adopt(existing) = d {
-                    // The peer starts afresh (its IDENT), so only unsent messages survive.
-                    self.session = *existing;
-                    self.session.reset();
+                    // Reuse (SERVER_IDENT was lost, rule 6): the peer has received
+                    // nothing of this session, so everything unacked is replayed.
+                    // A restarted peer's session was already reset by the registry.
+                    self.adopt(*existing);
+                    self.session.requeue_sent();
                 }
                 let lossy = self.session.lossy;
                 self.session.client_cookie = client_cookie;
@@ -229,7 +243,7 @@ impl Connection {
                 D::Adopt(existing),
             ) => {
                 let lossy = self.session.lossy;
-                self.session = *existing;
+                self.adopt(*existing);
                 self.session.lossy = lossy;
                 self.session.requeue_sent();
                 self.session.discard_requeued_upto(msg_seq);
@@ -257,6 +271,13 @@ impl Connection {
                 "replaced by another connection of the same peer".into(),
             )),
         }
+    }
+
+    /// Takes over `existing`, keeping messages queued on this transport after its own.
+    fn adopt(&mut self, existing: Session) {
+        let pending = std::mem::take(&mut self.session.out_queue);
+        self.session = existing;
+        self.session.out_queue.extend(pending);
     }
 
     fn send_reset(&mut self, full: bool) -> Result<(), ConnError> {

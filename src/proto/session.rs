@@ -117,6 +117,21 @@ impl Session {
         self.connect_seq = 0;
     }
 
+    /// Starts a new session with the same peer after SESSION_RESET(full=false):
+    /// cookies and seqs restart, and every unacknowledged or queued message is
+    /// renumbered from 1, since the acceptor now expects seq 1.
+    pub fn restart_numbering(&mut self) {
+        self.requeue_sent();
+        for m in self.out_queue.iter_mut() {
+            m.seq = 0;
+        }
+        self.out_seq = 0;
+        self.in_seq = 0;
+        self.acked_in_seq = 0;
+        self.server_cookie = 0;
+        self.connect_seq = 0;
+    }
+
     /// True if nothing is queued or awaiting acknowledgement.
     pub fn is_idle(&self) -> bool {
         self.out_queue.is_empty() && self.sent.is_empty()

@@ -186,6 +186,15 @@ pub struct Outcome {
     pub faults_injected: usize,
 }
 
+fn event_name(e: &Event) -> String {
+    match e {
+        Event::Message(m) => format!("msg seq {}", m.seq),
+        Event::Established(est) => format!("established reconnected={}", est.reconnected),
+        Event::Closed { error, reconnect } => format!("closed({error}, reconnect={reconnect})"),
+        other => format!("{other:?}").chars().take(60).collect(),
+    }
+}
+
 pub fn digest(m: &Message) -> u64 {
     // FNV-1a over type and payload: cheap and order-sensitive.
     let mut h: u64 = 0xcbf29ce484222325;
@@ -254,8 +263,14 @@ pub fn run(sc: &Scenario) -> Outcome {
     let start = Instant::now();
     let mut now = start;
     let end = start + Duration::from_secs(120);
+    // Standby off: the acceptor here never dials, so an idle connector in
+    // standby would leave the acceptor's messages waiting forever (that is
+    // Ceph's semantics; standby has its own test).
     let policy = if sc.lossless {
-        Policy::lossless_peer()
+        Policy {
+            standby: false,
+            ..Policy::lossless_peer()
+        }
     } else {
         Policy::lossy_client()
     };
@@ -313,6 +328,7 @@ pub fn run(sc: &Scenario) -> Outcome {
     to_send_c.reverse();
     to_send_s.reverse();
     let mut server_ready_once = false;
+    let trace = std::env::var("SIM_TRACE").is_ok();
 
     while now < end {
         // Feed new application messages a few at a time.
@@ -323,7 +339,8 @@ pub fn run(sc: &Scenario) -> Outcome {
             }
         }
         if let Some(s) = server.as_mut() {
-            if s.is_ready() || server_ready_once {
+            // Like a messenger, hand messages to the acceptor's session once it is live.
+            if s.is_ready() {
                 for _ in 0..rng.gen_range(0..4) {
                     if let Some(m) = to_send_s.pop() {
                         out.sent_by_acceptor.push(digest(&m));
@@ -376,6 +393,18 @@ pub fn run(sc: &Scenario) -> Outcome {
 
         // Events.
         while let Some(ev) = client.poll_event() {
+            if trace {
+                let ss = client.session();
+                eprintln!(
+                    "C {:?} ev={} in={} out={} sent={} q={}",
+                    now - start,
+                    event_name(&ev),
+                    ss.in_seq,
+                    ss.out_seq,
+                    ss.sent.len(),
+                    ss.out_queue.len()
+                );
+            }
             match ev {
                 Event::Message(m) => out.at_connector.push(digest(&m)),
                 Event::Established(_) => out.establishments += 1,
@@ -398,12 +427,29 @@ pub fn run(sc: &Scenario) -> Outcome {
         }
         if let Some(s) = server.as_mut() {
             while let Some(ev) = s.poll_event() {
+                if trace {
+                    let ss = s.session();
+                    eprintln!(
+                        "S {:?} ev={} in={} out={} sent={} q={}",
+                        now - start,
+                        event_name(&ev),
+                        ss.in_seq,
+                        ss.out_seq,
+                        ss.sent.len(),
+                        ss.out_queue.len()
+                    );
+                }
                 match ev {
                     Event::Message(m) => out.at_acceptor.push(digest(&m)),
                     Event::Established(_) => server_ready_once = true,
                     Event::SessionRequest(req) => {
                         let d = table.decide(&req, &acceptor_addr(), Outgoing::None, true);
-                        s.decide_session(d);
+                        if trace {
+                            eprintln!("S decision -> {}", format!("{d:?}").chars().take(40).collect::<String>());
+                        }
+                        if let Some(unapplied) = s.decide_session(d) {
+                            table.park(req.peer_addrs(), *unapplied, true);
+                        }
                     }
                     Event::Closed { error, .. } => {
                         out.errors.push(format!("acceptor: {error}"));
@@ -535,8 +581,32 @@ fn transfer_rev(
     transfer(a, b, rng, corrupt, now)
 }
 
+/// Describes how `got` departs from `want` (first divergence, lengths).
+fn divergence(got: &[u64], want: &[u64]) -> String {
+    let first = got.iter().zip(want).position(|(a, b)| a != b);
+    let describe = |d: &u64| want.iter().position(|w| w == d).map_or(-1, |i| i as i64);
+    match first {
+        Some(i) => format!(
+            "first divergence at {i}: got sent-index {} want {}; lengths got {} want {}",
+            describe(&got[i]),
+            i,
+            got.len(),
+            want.len()
+        ),
+        None => format!("lengths got {} want {}", got.len(), want.len()),
+    }
+}
+
 /// Asserts the lossless guarantee: each direction delivered exactly what was sent, in order.
 pub fn assert_exactly_once_in_order(o: &Outcome, seed: u64) {
+    if o.at_acceptor != o.sent_by_connector || o.at_connector != o.sent_by_acceptor {
+        panic!(
+            "seed {seed}: lossless delivery broken. connector→acceptor: {}; acceptor→connector: {}; errors: {:?}",
+            divergence(&o.at_acceptor, &o.sent_by_connector),
+            divergence(&o.at_connector, &o.sent_by_acceptor),
+            o.errors.iter().rev().take(6).collect::<Vec<_>>()
+        );
+    }
     assert_eq!(
         o.at_acceptor, o.sent_by_connector,
         "seed {seed}: connector→acceptor lost, duplicated or reordered messages; errors: {:?}",

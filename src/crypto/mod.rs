@@ -1,1 +1,55 @@
 //! Ceph's crc32c flavour, AES-128-GCM secure mode, and pre-auth signatures.
+//!
+//! * [`ceph_crc32c`]: the seed-in/raw-register-out CRC32-C Ceph and the kernel
+//!   use (msgr2 reference section 1.4).
+//! * [`session_ciphers`], [`TxCipher`], [`RxCipher`]: secure-mode AES-128-GCM
+//!   with the msgr2.0 / msgr2.1 nonce schedules (reference section 4).
+//! * [`hmac`]: the AUTH_SIGNATURE HMAC-SHA256 over the pre-auth transcript
+//!   (reference section 7.3).
+//!
+//! The implementations behind the CRC and GCM entry points were chosen by
+//! measurement (`bench/src/bin/crypto.rs`); the alternatives stay behind the
+//! [`Crc32cImpl`] and [`Aes128GcmImpl`] traits so the benchmark can compare them.
+
+pub mod crc;
+pub mod gcm;
+pub mod hmac;
+mod secure;
+
+pub use crc::{ceph_crc32c, Crc32cImpl};
+pub use gcm::Aes128GcmImpl;
+pub use secure::{session_ciphers, Role, RxCipher, TxCipher, CONNECTION_SECRET_MIN_LEN};
+
+use thiserror::Error;
+
+/// Why a secure-mode operation failed (reference section 4).
+///
+/// Every one of these ends the connection; a new connection negotiates fresh keys.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum CryptoError {
+    /// A GCM tag did not verify: the ciphertext was corrupted or forged, or the
+    /// two sides disagree on key or nonce (reference 4.1/4.2).
+    #[error("AES-GCM tag mismatch: frame corrupted or nonce/key out of step with the peer")]
+    BadTag,
+    /// The next nonce would repeat one already used with this key (CVE-2020-1759 guard,
+    /// reference 4.2); reconnect to get fresh keys.
+    #[error(
+        "secure-mode nonces exhausted: refusing to reuse a GCM nonce; reconnect for fresh keys"
+    )]
+    NonceExhausted,
+    /// The connection secret from authentication is shorter than the 40 bytes
+    /// secure mode needs (key + two nonces, reference 4.1).
+    #[error(
+        "connection secret is {len} bytes; secure mode needs at least 40 (expected 64 from cephx)"
+    )]
+    BadSecretLength {
+        /// The length we were given.
+        len: usize,
+    },
+    /// The AEAD backend refused to seal (only for inputs beyond GCM's ~64 GiB limit).
+    #[error("AES-GCM seal failed: chunk of {len} bytes is beyond the AEAD limit")]
+    SealFailed {
+        /// The chunk length that was refused.
+        len: usize,
+    },
+}

@@ -1,0 +1,365 @@
+//! Secure-mode session ciphers: key and nonce setup from the connection
+//! secret, and the per-direction nonce schedule (msgr2 reference section 4).
+
+use std::fmt;
+
+use aes::cipher::{BlockCipherEncrypt, KeyInit};
+use zeroize::Zeroizing;
+
+use super::gcm::{Aes128GcmImpl, DefaultAes128Gcm, KEY_LEN, NONCE_LEN, TAG_LEN};
+use super::CryptoError;
+use crate::wire::Revision;
+
+/// The shortest connection secret secure mode accepts: key (16) + two nonces
+/// (12 + 12). cephx hands out 64 bytes (reference 4.1).
+pub const CONNECTION_SECRET_MIN_LEN: usize = 40;
+
+/// Which end of the TCP connection we are; decides which nonce is ours
+/// (reference 4.1: the acceptor is "crossed").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// We opened the TCP connection (client).
+    Connector,
+    /// We accepted it (server).
+    Acceptor,
+}
+
+/// Builds the two directions' ciphers from the connection secret that
+/// authentication produced (reference 4.1):
+/// key = `secret[0..16)`, connector rx nonce = `secret[16..28)`,
+/// connector tx nonce = `secret[28..40)`, acceptor swapped.
+///
+/// The nonce counter follows `rev` (reference 4.2): msgr2.1 counts the le64 at
+/// bytes 4..12, msgr2.0 the le32 at bytes 0..4.
+pub fn session_ciphers(
+    connection_secret: &[u8],
+    role: Role,
+    rev: Revision,
+) -> Result<(TxCipher, RxCipher), CryptoError> {
+    let (Some(key), Some(nonce_a), Some(nonce_b)) = (
+        connection_secret.get(0..16),
+        connection_secret.get(16..28),
+        connection_secret.get(28..40),
+    ) else {
+        return Err(CryptoError::BadSecretLength {
+            len: connection_secret.len(),
+        });
+    };
+    let mut k = Zeroizing::new([0u8; KEY_LEN]);
+    k.copy_from_slice(key);
+    let mut a = [0u8; NONCE_LEN];
+    a.copy_from_slice(nonce_a);
+    let mut b = [0u8; NONCE_LEN];
+    b.copy_from_slice(nonce_b);
+    let (rx, tx) = match role {
+        Role::Connector => (a, b),
+        Role::Acceptor => (b, a),
+    };
+    let tx = TxCipher {
+        gcm: DefaultAes128Gcm::new(&k),
+        nonce: NonceSeq::new(tx, rev),
+    };
+    let rx = RxCipher {
+        gcm: DefaultAes128Gcm::new(&k),
+        nonce: NonceSeq::new(rx, rev),
+        ctr: match rev {
+            Revision::V2_0 => Some(aes::Aes128::new(&(*k).into())),
+            Revision::V2_1 => None,
+        },
+    };
+    Ok((tx, rx))
+}
+
+/// One direction's nonce sequence (reference 4.2).
+#[derive(Clone)]
+struct NonceSeq {
+    current: Zeroizing<[u8; NONCE_LEN]>,
+    initial: Zeroizing<[u8; NONCE_LEN]>,
+    rev: Revision,
+    /// Set once the next value would repeat a nonce already used.
+    exhausted: bool,
+    /// Nonces consumed so far (for diagnostics; never printed with the nonce).
+    used: u64,
+}
+
+impl NonceSeq {
+    fn new(nonce: [u8; NONCE_LEN], rev: Revision) -> Self {
+        NonceSeq {
+            current: Zeroizing::new(nonce),
+            initial: Zeroizing::new(nonce),
+            rev,
+            exhausted: false,
+            used: 0,
+        }
+    }
+
+    fn counter(&self) -> u64 {
+        let c = &*self.current;
+        match self.rev {
+            Revision::V2_0 => u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            Revision::V2_1 => {
+                u64::from_le_bytes([c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11]])
+            }
+        }
+    }
+
+    /// Overwrites the counter part of the current nonce (rev0: low 32 bits).
+    fn set_counter(&mut self, v: u64) {
+        match self.rev {
+            Revision::V2_0 => self.current[0..4].copy_from_slice(&(v as u32).to_le_bytes()),
+            Revision::V2_1 => self.current[4..12].copy_from_slice(&v.to_le_bytes()),
+        }
+    }
+
+    /// Returns the current nonce and advances; `refuse_reuse` makes it fail
+    /// (now and forever) instead of ever handing out a nonce twice.
+    fn next(&mut self, refuse_reuse: bool) -> Result<[u8; NONCE_LEN], CryptoError> {
+        if self.exhausted {
+            return Err(CryptoError::NonceExhausted);
+        }
+        let out = *self.current;
+        let wrapped = match self.rev {
+            // rev0: le32 at bytes 0..4, mod 2^32 (reference 4.2). Wrapping is
+            // not reuse by itself; reuse is coming back to the initial value.
+            Revision::V2_0 => {
+                let c = self.counter() as u32;
+                self.set_counter(u64::from(c.wrapping_add(1)));
+                false
+            }
+            // rev1: le64 at bytes 4..12 (NIST SP 800-38D): never let it wrap.
+            Revision::V2_1 => {
+                let (c, wrapped) = self.counter().overflowing_add(1);
+                self.set_counter(c);
+                wrapped
+            }
+        };
+        if refuse_reuse && (wrapped || *self.current == *self.initial) {
+            self.exhausted = true;
+        }
+        self.used = self.used.wrapping_add(1);
+        Ok(out)
+    }
+}
+
+/// The sending half of secure mode: seals chunks with consecutive nonces
+/// (reference 3.5/3.6, 4.2). Refuses to ever reuse a nonce (CVE-2020-1759).
+///
+/// Key material is zeroized on drop (the key schedule inside the AEAD backend
+/// is the backend's own); `Debug` prints no key or nonce bytes.
+pub struct TxCipher {
+    gcm: DefaultAes128Gcm,
+    nonce: NonceSeq,
+}
+
+impl fmt::Debug for TxCipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TxCipher")
+            .field("aead", &DefaultAes128Gcm::NAME)
+            .field("rev", &self.nonce.rev)
+            .field("nonces_used", &self.nonce.used)
+            .field("exhausted", &self.nonce.exhausted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TxCipher {
+    /// The frame revision whose nonce schedule this cipher follows.
+    pub fn revision(&self) -> Revision {
+        self.nonce.rev
+    }
+
+    /// Encrypts `buf` in place with the next nonce (no AAD) and returns the
+    /// 16-byte tag. Consumes exactly one nonce (reference 4.2). Fails with
+    /// [`CryptoError::NonceExhausted`] instead of reusing a nonce.
+    pub fn seal_in_place(&mut self, buf: &mut [u8]) -> Result<[u8; TAG_LEN], CryptoError> {
+        let nonce = self.nonce.next(true)?;
+        self.gcm.seal_in_place(&nonce, buf)
+    }
+
+    /// Test hook: sets the counter part of the *current* nonce (rev0: the
+    /// le32 at bytes 0..4, low 32 bits of `v`; rev1: the le64 at bytes 4..12),
+    /// keeping the initial nonce, so tests can start near the wrap point.
+    #[doc(hidden)]
+    pub fn set_counter_for_test(&mut self, v: u64) {
+        self.nonce.set_counter(v);
+    }
+
+    /// Test hook: the counter part of the current nonce.
+    #[doc(hidden)]
+    pub fn counter_for_test(&self) -> u64 {
+        self.nonce.counter()
+    }
+}
+
+/// The receiving half of secure mode: opens chunks with consecutive nonces
+/// (reference 3.5/3.6, 4.2). Key material is zeroized on drop; `Debug` prints
+/// no key or nonce bytes.
+pub struct RxCipher {
+    gcm: DefaultAes128Gcm,
+    nonce: NonceSeq,
+    /// Raw AES for the msgr2.0 preamble CTR peek (reference 3.5); rev0 only.
+    ctr: Option<aes::Aes128>,
+}
+
+impl fmt::Debug for RxCipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RxCipher")
+            .field("aead", &DefaultAes128Gcm::NAME)
+            .field("rev", &self.nonce.rev)
+            .field("nonces_used", &self.nonce.used)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RxCipher {
+    /// The frame revision whose nonce schedule this cipher follows.
+    pub fn revision(&self) -> Revision {
+        self.nonce.rev
+    }
+
+    /// Verifies `tag` and decrypts `buf` in place with the next nonce.
+    /// Consumes exactly one nonce (reference 4.2); a failure ends the connection.
+    pub fn open_in_place(
+        &mut self,
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), CryptoError> {
+        let nonce = self.nonce.next(false)?;
+        self.gcm.open_in_place(&nonce, buf, tag)
+    }
+
+    /// Decrypts (without authenticating) the first 32 bytes of a msgr2.0
+    /// secure frame, to learn its segment lengths (reference 3.5): AES-CTR with
+    /// counter blocks `nonce || 00000002` and `nonce || 00000003`, the first
+    /// GCM data counters. Does not consume the nonce; the caller must still
+    /// run [`RxCipher::open_in_place`] over the whole frame before trusting it.
+    pub fn peek_preamble_rev0(&self, ct: &[u8; 32]) -> [u8; 32] {
+        let mut ks = [[0u8; 16]; 2];
+        for (i, block) in ks.iter_mut().enumerate() {
+            block[..NONCE_LEN].copy_from_slice(&*self.nonce.current);
+            block[NONCE_LEN..].copy_from_slice(&(2 + i as u32).to_be_bytes());
+        }
+        let cipher = match &self.ctr {
+            Some(c) => c.clone(),
+            // A rev1 cipher never needs the peek; derive nothing and return
+            // the ciphertext unchanged so the CRC check then fails loudly.
+            None => return *ct,
+        };
+        for block in ks.iter_mut() {
+            cipher.encrypt_block(block.into());
+        }
+        let mut out = *ct;
+        for (i, b) in out.iter_mut().enumerate() {
+            *b ^= ks[i / 16][i % 16];
+        }
+        out
+    }
+
+    /// Test hook: sets the counter part of the current nonce.
+    #[doc(hidden)]
+    pub fn set_counter_for_test(&mut self, v: u64) {
+        self.nonce.set_counter(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> Vec<u8> {
+        (0u8..64).collect()
+    }
+
+    #[test]
+    fn short_secret_is_rejected() {
+        let err = session_ciphers(&[0u8; 39], Role::Connector, Revision::V2_1).unwrap_err();
+        assert_eq!(err, CryptoError::BadSecretLength { len: 39 });
+        assert!(session_ciphers(&[0u8; 40], Role::Connector, Revision::V2_1).is_ok());
+    }
+
+    #[test]
+    fn connector_tx_pairs_with_acceptor_rx() {
+        for rev in [Revision::V2_0, Revision::V2_1] {
+            let (mut ctx, mut crx) = session_ciphers(&secret(), Role::Connector, rev).unwrap();
+            let (mut atx, mut arx) = session_ciphers(&secret(), Role::Acceptor, rev).unwrap();
+            for i in 0..5u8 {
+                let mut m = vec![i; 37];
+                let t = ctx.seal_in_place(&mut m).unwrap();
+                arx.open_in_place(&mut m, &t).unwrap();
+                assert_eq!(m, vec![i; 37]);
+                let mut m = vec![i; 5];
+                let t = atx.seal_in_place(&mut m).unwrap();
+                crx.open_in_place(&mut m, &t).unwrap();
+                assert_eq!(m, vec![i; 5]);
+            }
+            // Out of step (a skipped nonce) fails the tag.
+            let mut m = vec![1u8; 16];
+            let _ = ctx.seal_in_place(&mut m).unwrap();
+            let t = ctx.seal_in_place(&mut m).unwrap();
+            assert_eq!(arx.open_in_place(&mut m, &t), Err(CryptoError::BadTag));
+        }
+    }
+
+    #[test]
+    fn debug_prints_no_key_bytes() {
+        let (tx, rx) = session_ciphers(&[0xAB; 64], Role::Connector, Revision::V2_0).unwrap();
+        let s = format!("{tx:?} {rx:?}");
+        assert!(
+            !s.contains("171") && !s.to_lowercase().contains("ab, "),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn rev1_counter_refuses_to_wrap() {
+        let (mut tx, _) = session_ciphers(&secret(), Role::Connector, Revision::V2_1).unwrap();
+        tx.set_counter_for_test(u64::MAX - 1);
+        let mut b = [0u8; 16];
+        tx.seal_in_place(&mut b).unwrap(); // uses MAX-1
+        tx.seal_in_place(&mut b).unwrap(); // uses MAX; the next would wrap
+        assert_eq!(tx.seal_in_place(&mut b), Err(CryptoError::NonceExhausted));
+        assert_eq!(tx.seal_in_place(&mut b), Err(CryptoError::NonceExhausted));
+    }
+
+    #[test]
+    fn rev0_counter_wraps_but_never_returns_to_initial() {
+        // connector tx nonce = secret[28..40): le32 counter starts at 0x1f1e1d1c.
+        let (mut tx, _) = session_ciphers(&secret(), Role::Connector, Revision::V2_0).unwrap();
+        let initial = tx.counter_for_test();
+        assert_eq!(initial, 0x1f1e_1d1c);
+        tx.set_counter_for_test(0xFFFF_FFFE);
+        let mut b = [0u8; 16];
+        tx.seal_in_place(&mut b).unwrap(); // FFFFFFFE
+        tx.seal_in_place(&mut b).unwrap(); // FFFFFFFF, wraps to 0 (mod 2^32 as Ceph)
+        assert_eq!(tx.counter_for_test(), 0);
+        tx.set_counter_for_test(initial - 2);
+        tx.seal_in_place(&mut b).unwrap();
+        tx.seal_in_place(&mut b).unwrap(); // the next would be the initial nonce again
+        assert_eq!(tx.seal_in_place(&mut b), Err(CryptoError::NonceExhausted));
+    }
+
+    #[test]
+    fn rev1_returning_to_initial_is_refused() {
+        let (mut tx, _) = session_ciphers(&secret(), Role::Connector, Revision::V2_1).unwrap();
+        let initial = tx.counter_for_test();
+        tx.set_counter_for_test(initial.wrapping_sub(1));
+        let mut b = [0u8; 3];
+        tx.seal_in_place(&mut b).unwrap();
+        assert_eq!(tx.seal_in_place(&mut b), Err(CryptoError::NonceExhausted));
+    }
+
+    #[test]
+    fn rev0_peek_matches_gcm() {
+        let (mut tx, rx) = session_ciphers(&secret(), Role::Acceptor, Revision::V2_0).unwrap();
+        let (_, mut crx) = session_ciphers(&secret(), Role::Connector, Revision::V2_0).unwrap();
+        let pt: Vec<u8> = (100u8..164).collect();
+        let mut ct = pt.clone();
+        let tag = tx.seal_in_place(&mut ct).unwrap();
+        let head: [u8; 32] = ct[..32].try_into().unwrap();
+        assert_eq!(crx.peek_preamble_rev0(&head).to_vec(), pt[..32].to_vec());
+        // The peek did not consume the nonce.
+        crx.open_in_place(&mut ct, &tag).unwrap();
+        assert_eq!(ct, pt);
+        drop(rx);
+    }
+}

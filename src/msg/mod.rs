@@ -15,35 +15,34 @@
 //!
 //! # What a fake mon must send to a real `ceph` CLI (Pacific)
 //!
-//! From `src/mon/MonClient.cc` (`get_monmap_and_config`, `authenticate`,
+//! Observed by capturing (strace, auth none, crc) `ceph osd dump` against a
+//! 16.2.15 mon, and read in `src/mon/MonClient.cc` (`get_monmap_and_config`,
 //! `handle_monmap`) and `src/librados/RadosClient.cc` (`connect`):
 //!
-//! 1. `RadosClient::connect` first runs a throwaway bootstrap MonClient
-//!    (`get_monmap_and_config`). It authenticates (msgr2 AUTH frames; auth
-//!    none needs a non-zero global_id in AUTH_DONE), then sends
-//!    [`MonSubscribe`] for `"monmap"` and `"config"`, and waits until it has
-//!    **both** a monmap with `epoch >= 1` **and** an `MConfig`
-//!    ([`ConfigMsg`], type 62, an empty map is fine). If the monmap's
-//!    `persistent_features` lack mon FEATURE_MIMIC it skips the config wait;
-//!    [`MonMap::new_single`] sets the Pacific persistent set, so send both.
-//! 2. The monmap must contain the address the client dialed, exactly (type
-//!    MSGR2, nonce 0, IP, port): `handle_monmap` drops and re-hunts a mon
-//!    that is not in the new map. Its `fsid` should match the client's
-//!    `ceph.conf` fsid, if that sets one.
-//! 3. The real MonClient then connects again (new session, auth again),
-//!    subscribes to `"monmap"` (and `"mgrmap"`, `"osdmap"` from the objecter);
-//!    send [`MonMapMsg`] again. Unanswered `mgrmap`/`osdmap` subscriptions do
-//!    not block mon commands. [`MonSubscribeAck`] is optional.
-//! 4. Each [`MonCommand`] (type 50) must be answered with a
-//!    [`MonCommandAck`] (type 51) carrying the same `tid` in header2, the
-//!    command vector, `r`, `rs` and the output bytes in the data segment.
-//!    The CLI starts with `{"prefix": "get_command_descriptions"}`, whose
-//!    output is a JSON object describing the commands it may send; an
-//!    answer of `r = 0` with `{}` makes the CLI reject other commands as
-//!    unknown, so a fake mon should return descriptors for what it serves
-//!    (or the client should use `ceph --no-...`/librados directly).
-//!    **[unverified against a live CLI]**: items 3–4 come from reading the
-//!    sources, not from a run.
+//! 1. The CLI opens **two** mon sessions. The first is librados' bootstrap
+//!    MonClient (`get_monmap_and_config`): after auth (auth none: AUTH_DONE
+//!    with a non-zero global_id, crc) it sends [`MonGetMap`] and
+//!    [`MonSubscribe`] `{config, monmap}` and waits until it has **both** a
+//!    monmap with `epoch >= 1` **and** an `MConfig` ([`ConfigMsg`], type 62;
+//!    the real mon sent an empty map). The mon answered MonMap, MConfig,
+//!    MonMap. (If the monmap's `persistent_features` lack mon FEATURE_MIMIC
+//!    the client skips the config wait; [`MonMap::new_single`] sets the
+//!    Pacific set, so send both.)
+//! 2. The monmap must list the address the client dialed, exactly (type
+//!    MSGR2, nonce 0, IP, port): `handle_monmap` re-hunts if its mon is not
+//!    in the new map. Its `fsid` should be the `ceph.conf` fsid; the CLI
+//!    copies it into every [`MonCommand`].
+//! 3. The second session repeats MonGetMap + subscribe `{config, monmap}`,
+//!    then subscribes `mgrmap` and `osdmap` (onetime). The real mon also sent
+//!    MgrMap (0x704) and OSDMap (41); these are not needed for mon commands.
+//!    [`MonSubscribeAck`] was not sent by the mon to this msgr2 client.
+//! 4. Then [`MonCommand`]s (type 50, header tid 1, 2, ...): first
+//!    `{"prefix": "get_command_descriptions"}`, answered with a
+//!    [`MonCommandAck`] whose data is a JSON object of command signatures
+//!    (73 KB from a real mon); the CLI checks the user's command against it
+//!    before sending it as tid 2. Each ack must carry the request's tid in
+//!    header2, the same `cmd`, `r`, `rs`, and the output in the data segment.
+//!    A fake mon must therefore return descriptors for the commands it serves.
 
 pub mod mon_command;
 pub mod monmap;
@@ -239,5 +238,82 @@ mod tests {
         assert_eq!(fsid_to_string(&f), s);
         assert!(parse_fsid("zz").is_none());
         assert!(parse_fsid("6c7ed9a1-3f2b-4c1e-9a0f-1234567890ag").is_none());
+    }
+}
+
+/// Message payloads captured (strace, crc mode, auth none) between a
+/// Pacific 16.2.15 `ceph osd dump` and a 16.2.15 mon on loopback.
+#[cfg(test)]
+mod pacific_capture {
+    use super::*;
+
+    const FSID: &str = "138485f7-ef01-4697-bc06-7bae9bc4533b";
+
+    fn check<T: MessagePayload + std::fmt::Debug>(version: u16, compat: u16, front: &str) -> T {
+        let bytes = hex(front);
+        let v = T::decode(T::TYPE, version, compat, &bytes, &[], &[]).unwrap();
+        let enc = v.encode();
+        assert_eq!((enc.version, enc.compat_version), (version, compat));
+        assert_eq!(
+            enc.front,
+            bytes,
+            "{} re-encodes differently",
+            types::type_name(T::TYPE)
+        );
+        v
+    }
+
+    #[test]
+    fn client_to_mon() {
+        let c: MonCommand = check(1, 1, "0000000000000000ffff0000000000000000138485f7ef014697bc067bae9bc4533b01000000280000007b22707265666978223a20226f73642064756d70222c2022666f726d6174223a20226a736f6e227d");
+        assert_eq!(fsid_to_string(&c.fsid), FSID);
+        assert_eq!(c.cmd, [r#"{"prefix": "osd dump", "format": "json"}"#]);
+        let s: MonSubscribe = check(3, 1, "0200000006000000636f6e666967000000000000000000060000006d6f6e6d617000000000000000000002000000766d");
+        assert_eq!(s.get("config"), Some(SubscribeItem::default()));
+        assert_eq!(s.get("monmap"), Some(SubscribeItem::default()));
+        assert_eq!(s.hostname, "vm");
+        let o: MonSubscribe = check(
+            3,
+            1,
+            "01000000060000006f73646d617000000000000000000102000000766d",
+        );
+        assert_eq!(o.get("osdmap").unwrap().flags, subscribe::SUBSCRIBE_ONETIME);
+        let _: MonGetMap = check(1, 1, "");
+    }
+
+    #[test]
+    fn mon_to_client() {
+        // The ack's PaxosServiceMessage version (7 here: the osdmap epoch) is
+        // not kept; clients ignore it and we encode 0.
+        let mut ack = hex("0700000000000000ffff0000000000000000000000000000000001000000280000007b22707265666978223a20226f73642064756d70222c2022666f726d6174223a20226a736f6e227d");
+        let a = MonCommandAck::decode(51, 1, 1, &ack, &[], b"{}").unwrap();
+        assert_eq!(
+            (a.r, a.rs.as_str(), a.outbl.as_slice()),
+            (0, "", &b"{}"[..])
+        );
+        assert_eq!(a.cmd, [r#"{"prefix": "osd dump", "format": "json"}"#]);
+        ack[0] = 0;
+        assert_eq!(a.encode().front, ack);
+        let _: ConfigMsg = check(1, 1, "00000000");
+        let m: MonMapMsg = check(1, 1, "c90000000906c3000000138485f7ef014697bc067bae9bc4533b01000000da0e076bb78bc300da0e076bb78bc300010108000000ff000000000000000101080000000000000000000000010000000100000061050158000000010000006102020000000101011c00000002000000000000001000000002009c407f004d0100000000000000000101011c0000000100000000000000100000000200a9e17f004d010000000000000000000000000000000001000000010000006110000000000100000000000000000000000000");
+        let mm = &m.monmap;
+        assert_eq!(fsid_to_string(&mm.fsid), FSID);
+        assert_eq!(mm.epoch, 1);
+        assert_eq!(
+            mm.persistent_features,
+            monmap::mon_features::PACIFIC_PERSISTENT
+        );
+        assert_eq!(mm.optional_features, 0);
+        assert_eq!(
+            (mm.min_mon_release, mm.strategy),
+            (monmap::RELEASE_PACIFIC, 1)
+        );
+        assert_eq!(
+            mm.by_rank(0).unwrap().public_addrs.to_string(),
+            "[v2:127.0.77.1:40000/0,v1:127.0.77.1:43489/0]"
+        );
+        // What a fake mon builds for the same cluster encodes identically.
+        let fake = MonMap::new_single(mm.fsid, "a", mm.mons[0].public_addrs.clone(), mm.created);
+        assert_eq!(fake.to_vec(), mm.to_vec());
     }
 }

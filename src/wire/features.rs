@@ -151,7 +151,8 @@ pub const PACIFIC_SUPPORTED: u64 = 0x3f01_cfbd_fffd_ffff;
 pub const KERNEL_SUPPORTED_DEFAULT: u64 = 0x2f01_8fb8_7aa4_aafe;
 
 /// The required set to send in CLIENT_IDENT / SERVER_IDENT: userland always
-/// requires MSG_ADDR2 (reference 11.8).
+/// requires MSG_ADDR2 (reference 11.8). (Pacific librados was captured
+/// sending `MSG_ADDR2 | OSDREPLYMUX` = `0x0800000000001000` toward a mon.)
 pub const REQUIRED_DEFAULT: u64 = MSG_ADDR2;
 
 #[cfg(test)]

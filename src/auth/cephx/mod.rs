@@ -40,7 +40,10 @@ use thiserror::Error;
 use super::AuthError;
 use crate::wire::{DecodeError, Put, Reader};
 
+pub use client::{CephxAuthorizerClient, CephxMonClient};
 pub use key::{CryptoKey, Keyring, KeyringEntry};
+pub use server::{CephxServiceServer, CephxTestMon, ReplayCache, RotatingKeys, TestMonAuthority};
+pub use tickets::{ServiceTicket, TicketStore};
 
 /// `CEPHX_GET_AUTH_SESSION_KEY`: authenticate with the principal key.
 pub const CEPHX_GET_AUTH_SESSION_KEY: u16 = 0x0100;

@@ -20,7 +20,7 @@ use super::tickets::{ServiceTicket, TicketStore};
 use super::types::{
     CephXAuthenticate, CephXAuthorize, CephXAuthorizeChallenge, CephXAuthorizeReply,
     CephXAuthorizer, CephXRequestHeader, CephXResponseHeader, CephXServerChallenge,
-    CephXServiceTicketReply, CephXTicketBlob,
+    CephXServiceTicketReply,
 };
 use super::{
     entity_type, type_name, CephxError, Clock, EntityName, CEPHX_GET_AUTH_SESSION_KEY,
@@ -172,10 +172,7 @@ impl CephxMonClient {
             struct_v: 3,
             client_challenge,
             key: key_proof(&self.key, ch.server_challenge, client_challenge),
-            old_ticket: old
-                .as_ref()
-                .map(|t| t.ticket.clone())
-                .unwrap_or_else(CephXTicketBlob::default),
+            old_ticket: old.as_ref().map(|t| t.ticket.clone()).unwrap_or_default(),
             other_keys: self.want_keys,
         };
         let mut out = Vec::with_capacity(64);

@@ -42,7 +42,7 @@ pub fn aes_cbc_encrypt(key: &CryptoKey, plain: &[u8]) -> Vec<u8> {
 /// AES-128-CBC decrypts `ct`; fails on a length that is not a non-zero multiple
 /// of 16 or on bad padding (which is what a wrong key usually yields).
 pub fn aes_cbc_decrypt(key: &CryptoKey, ct: &[u8]) -> Result<Zeroizing<Vec<u8>>, CephxError> {
-    if ct.is_empty() || ct.len() % 16 != 0 {
+    if ct.is_empty() || !ct.len().is_multiple_of(16) {
         return Err(CephxError::Cipher(
             "ciphertext length is not a non-zero multiple of 16",
         ));

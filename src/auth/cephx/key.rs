@@ -152,6 +152,14 @@ pub struct Keyring {
     entries: BTreeMap<EntityName, KeyringEntry>,
 }
 
+/// A section being read: name, key, caps, header line number.
+type Section = (
+    EntityName,
+    Option<CryptoKey>,
+    BTreeMap<String, String>,
+    usize,
+);
+
 /// Longest keyring file accepted.
 const MAX_KEYRING_LEN: usize = 1 << 20;
 
@@ -180,12 +188,7 @@ impl Keyring {
         }
         let mut ring = Keyring::new();
         // The section being read: its name, key, caps and header line.
-        let mut cur: Option<(
-            EntityName,
-            Option<CryptoKey>,
-            BTreeMap<String, String>,
-            usize,
-        )> = None;
+        let mut cur: Option<Section> = None;
         let err = |line: usize, reason: String| CephxError::Keyring { line, reason };
         for (i, raw) in text.lines().enumerate() {
             let lineno = i + 1;
@@ -229,15 +232,7 @@ impl Keyring {
         Ok(ring)
     }
 
-    fn finish_section(
-        &mut self,
-        (name, key, caps, line): (
-            EntityName,
-            Option<CryptoKey>,
-            BTreeMap<String, String>,
-            usize,
-        ),
-    ) -> Result<(), CephxError> {
+    fn finish_section(&mut self, (name, key, caps, line): Section) -> Result<(), CephxError> {
         let key = key.ok_or_else(|| CephxError::Keyring {
             line,
             reason: format!("section [{name}] has no key"),

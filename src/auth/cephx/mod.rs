@@ -31,6 +31,9 @@ pub mod server;
 pub mod tickets;
 pub mod types;
 
+#[cfg(test)]
+mod exchange_tests;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -108,12 +108,15 @@ impl RotatingKeys {
     }
 }
 
+/// Seen (global id, nonce) pairs, oldest first in `order`, at most `cap`.
+type ReplayState = (HashSet<(u64, u64)>, VecDeque<(u64, u64)>, usize);
+
 /// Authorizers seen recently, by (global id, nonce), shared by the handlers of
 /// one daemon: a fresh handler refuses an authorizer whose nonce it has seen,
 /// on top of the challenge round that already defeats replays.
 #[derive(Debug, Clone)]
 pub struct ReplayCache {
-    inner: Arc<Mutex<(HashSet<(u64, u64)>, VecDeque<(u64, u64)>, usize)>>,
+    inner: Arc<Mutex<ReplayState>>,
 }
 
 impl ReplayCache {

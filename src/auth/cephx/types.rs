@@ -943,7 +943,8 @@ mod tests {
             },
         };
         for enc in [None, Some(&old)] {
-            let reply = CephXServiceTicketReply::build(&principal, &[grant.clone()], enc);
+            let reply =
+                CephXServiceTicketReply::build(&principal, std::slice::from_ref(&grant), enc);
             let mut v = Vec::new();
             reply.emit(&mut v);
             let parsed =

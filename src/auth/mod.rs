@@ -6,6 +6,7 @@
 //! AUTH_* frames in and out; the handler never sees a socket or a clock, and
 //! takes randomness from the source it was built with.
 
+pub mod cephx;
 pub mod none;
 
 use thiserror::Error;

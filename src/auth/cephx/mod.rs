@@ -1,0 +1,434 @@
+//! cephx (method 2): keys, the cephx crypto envelope, the cephx wire
+//! structures, and sans-IO auth handlers for both sides (msgr2 reference
+//! section 8.2–8.5).
+//!
+//! * [`key`]: [`CryptoKey`] and keyring files.
+//! * [`crypto`]: AES-128-CBC with Ceph's fixed IV, `enc_bl` / `encode_encrypt`,
+//!   and the client proof.
+//! * [`types`]: every cephx structure, each with `parse` / `emit`.
+//! * [`client`]: [`CephxMonClient`] (AUTH_MODE_MON, reference 8.3) and
+//!   [`CephxAuthorizerClient`] (AUTH_MODE_AUTHORIZER, reference 8.4), sharing a
+//!   [`TicketStore`].
+//! * [`server`]: [`CephxServiceServer`] (a daemon verifying authorizers with
+//!   [`RotatingKeys`]) and [`CephxTestMon`] (a mon-side acceptor that mints
+//!   tickets, for tests).
+//! * [`mauth`]: MAuth / MAuthReply payloads and the cephx requests carried in
+//!   them after the handshake (rotating keys, ticket renewal).
+//!
+//! Nothing here reads a clock or an OS RNG: time comes from a [`Clock`] and
+//! randomness from a boxed `RngCore` given at construction. Keys never appear
+//! in `Debug` output.
+//!
+//! Ceph sources used: `src/auth/cephx/CephxProtocol.{h,cc}`,
+//! `CephxClientHandler.cc`, `CephxServiceHandler.cc`, `src/auth/Auth.h`,
+//! `src/auth/Crypto.cc`, `src/messages/MAuth.h`, `MAuthReply.h`.
+
+pub mod client;
+pub mod crypto;
+pub mod key;
+pub mod mauth;
+pub mod server;
+pub mod tickets;
+pub mod types;
+
+#[cfg(test)]
+mod exchange_tests;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+
+use super::AuthError;
+use crate::wire::{DecodeError, Put, Reader};
+
+pub use client::{CephxAuthorizerClient, CephxMonClient};
+pub use key::{CryptoKey, Keyring, KeyringEntry};
+pub use server::{CephxServiceServer, CephxTestMon, ReplayCache, RotatingKeys, TestMonAuthority};
+pub use tickets::{ServiceTicket, TicketStore};
+
+/// `CEPHX_GET_AUTH_SESSION_KEY`: authenticate with the principal key.
+pub const CEPHX_GET_AUTH_SESSION_KEY: u16 = 0x0100;
+/// `CEPHX_GET_PRINCIPAL_SESSION_KEY`: get (renew) service tickets.
+pub const CEPHX_GET_PRINCIPAL_SESSION_KEY: u16 = 0x0200;
+/// `CEPHX_GET_ROTATING_KEY`: a daemon fetches its service's rotating secrets.
+pub const CEPHX_GET_ROTATING_KEY: u16 = 0x0400;
+
+/// The magic inside every cephx encrypted envelope (`CephxProtocol.h`).
+pub const AUTH_ENC_MAGIC: u64 = 0xff00_9cad_8826_aa55;
+
+/// `CEPH_ENTITY_TYPE_*`; cephx service ids are these values (reference 1.2, 8.2).
+pub mod entity_type {
+    /// Monitor.
+    pub const MON: u32 = 0x01;
+    /// Metadata server.
+    pub const MDS: u32 = 0x02;
+    /// Object storage daemon.
+    pub const OSD: u32 = 0x04;
+    /// Client.
+    pub const CLIENT: u32 = 0x08;
+    /// Manager.
+    pub const MGR: u32 = 0x10;
+    /// The auth service (the mon's ticket-granting part).
+    pub const AUTH: u32 = 0x20;
+}
+
+/// Longest entity id accepted in an `EntityName`.
+pub const MAX_ENTITY_ID_LEN: usize = 256;
+/// Longest opaque ticket blob accepted.
+pub const MAX_TICKET_BLOB_LEN: usize = 64 * 1024;
+/// Longest caps bufferlist accepted inside a ticket.
+pub const MAX_CAPS_LEN: usize = 64 * 1024;
+/// Longest encrypted envelope accepted (a ticket reply with a few tickets).
+pub const MAX_ENCRYPTED_LEN: usize = 256 * 1024;
+/// Most tickets accepted in one `CephXServiceTicketReply`.
+pub const MAX_TICKETS: usize = 32;
+/// Most rotating secrets accepted in one `RotatingSecrets`.
+pub const MAX_ROTATING_SECRETS: usize = 64;
+/// Longest connection secret accepted (`CEPH_MAX_CON_SECRET_LEN`, reference 8.5).
+pub const MAX_CONNECTION_SECRET_LEN: usize = 64;
+/// Length of the connection secret generated for secure mode (reference 4.1).
+pub const SECURE_CONNECTION_SECRET_LEN: usize = 64;
+/// Shortest connection secret usable in secure mode: 16 key + 2 × 12 nonce.
+pub const MIN_SECURE_CONNECTION_SECRET_LEN: usize = 40;
+
+/// Ceph's `utime_t`: le32 seconds + le32 nanoseconds (reference 1.1).
+///
+/// Used both as a point in time and as a duration (ticket `validity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct UTime {
+    /// Seconds since the Unix epoch (or of the duration).
+    pub sec: u32,
+    /// Nanoseconds, below 1e9.
+    pub nsec: u32,
+}
+
+impl UTime {
+    /// Zero, which Ceph treats as "unset".
+    pub const ZERO: UTime = UTime { sec: 0, nsec: 0 };
+
+    /// A time of `sec` seconds and `nsec` nanoseconds.
+    pub const fn new(sec: u32, nsec: u32) -> Self {
+        UTime { sec, nsec }
+    }
+
+    /// Whole seconds.
+    pub const fn from_secs(sec: u32) -> Self {
+        UTime { sec, nsec: 0 }
+    }
+
+    /// Whether this is zero.
+    pub fn is_zero(self) -> bool {
+        self == UTime::ZERO
+    }
+
+    /// `self + d`, saturating at the largest representable time.
+    pub fn saturating_add(self, d: UTime) -> UTime {
+        let nsec = u64::from(self.nsec % 1_000_000_000) + u64::from(d.nsec % 1_000_000_000);
+        let carry = u32::from(nsec >= 1_000_000_000);
+        let nsec = (nsec % 1_000_000_000) as u32;
+        match self
+            .sec
+            .checked_add(d.sec)
+            .and_then(|s| s.checked_add(carry))
+        {
+            Some(sec) => UTime { sec, nsec },
+            None => UTime {
+                sec: u32::MAX,
+                nsec: 999_999_999,
+            },
+        }
+    }
+
+    /// `self - d`, saturating at zero.
+    pub fn saturating_sub(self, d: UTime) -> UTime {
+        let a = u64::from(self.sec) * 1_000_000_000 + u64::from(self.nsec % 1_000_000_000);
+        let b = u64::from(d.sec) * 1_000_000_000 + u64::from(d.nsec % 1_000_000_000);
+        let r = a.saturating_sub(b);
+        UTime {
+            sec: (r / 1_000_000_000) as u32,
+            nsec: (r % 1_000_000_000) as u32,
+        }
+    }
+
+    /// A quarter of this duration (tickets are renewed after 3/4 of their validity).
+    pub fn quarter(self) -> UTime {
+        let a = u64::from(self.sec) * 1_000_000_000 + u64::from(self.nsec % 1_000_000_000);
+        let q = a / 4;
+        UTime {
+            sec: (q / 1_000_000_000) as u32,
+            nsec: (q % 1_000_000_000) as u32,
+        }
+    }
+
+    /// Converts a wall-clock time (for drivers building a [`Clock`]).
+    pub fn from_system(t: SystemTime) -> UTime {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        UTime {
+            sec: u32::try_from(d.as_secs()).unwrap_or(u32::MAX),
+            nsec: d.subsec_nanos(),
+        }
+    }
+
+    /// Decodes a `utime_t`.
+    pub fn parse(r: &mut Reader<'_>) -> Result<UTime, DecodeError> {
+        Ok(UTime {
+            sec: r.u32_le()?,
+            nsec: r.u32_le()?,
+        })
+    }
+
+    /// Encodes a `utime_t`.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        out.put_u32_le(self.sec);
+        out.put_u32_le(self.nsec);
+    }
+}
+
+/// The time source handed to handlers: the driver decides what "now" is.
+///
+/// Protocol code calls it only to stamp and check ticket lifetimes.
+pub type Clock = Arc<dyn Fn() -> UTime + Send + Sync>;
+
+/// A [`Clock`] reading the system wall clock, for drivers.
+pub fn system_clock() -> Clock {
+    Arc::new(|| UTime::from_system(SystemTime::now()))
+}
+
+/// A [`Clock`] that always returns `t`, for tests.
+pub fn fixed_clock(t: UTime) -> Clock {
+    Arc::new(move || t)
+}
+
+/// An auth identity such as `client.admin`: **le32** type + `string` id
+/// (reference 1.2; Ceph's `EntityName`, `src/common/entity_name.h`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntityName {
+    /// `CEPH_ENTITY_TYPE_*`.
+    pub ty: u32,
+    /// The id after the dot, e.g. `admin` or `3`.
+    pub id: String,
+}
+
+impl EntityName {
+    /// A name of type `ty` (see [`entity_type`]) and id `id`.
+    pub fn new(ty: u32, id: impl Into<String>) -> Self {
+        EntityName { ty, id: id.into() }
+    }
+
+    /// Parses `type.id`, e.g. `client.admin` or `osd.3`.
+    pub fn parse_str(s: &str) -> Option<EntityName> {
+        let (ty, id) = s.split_once('.')?;
+        let ty = match ty {
+            "mon" => entity_type::MON,
+            "mds" => entity_type::MDS,
+            "osd" => entity_type::OSD,
+            "client" => entity_type::CLIENT,
+            "mgr" => entity_type::MGR,
+            "auth" => entity_type::AUTH,
+            _ => return None,
+        };
+        if id.is_empty() || id.len() > MAX_ENTITY_ID_LEN {
+            return None;
+        }
+        Some(EntityName::new(ty, id))
+    }
+
+    /// The type's name as Ceph prints it.
+    pub fn type_name(&self) -> &'static str {
+        type_name(self.ty)
+    }
+
+    /// Decodes an `EntityName`.
+    pub fn parse(r: &mut Reader<'_>) -> Result<EntityName, DecodeError> {
+        let ty = r.u32_le()?;
+        let id = r.string(MAX_ENTITY_ID_LEN)?.to_owned();
+        Ok(EntityName { ty, id })
+    }
+
+    /// Encodes an `EntityName`.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        out.put_u32_le(self.ty);
+        out.put_bytes_le32(self.id.as_bytes());
+    }
+}
+
+/// Ceph's name of an entity type (`ceph_entity_type_name`).
+pub fn type_name(ty: u32) -> &'static str {
+    match ty {
+        entity_type::MON => "mon",
+        entity_type::MDS => "mds",
+        entity_type::OSD => "osd",
+        entity_type::CLIENT => "client",
+        entity_type::MGR => "mgr",
+        entity_type::AUTH => "auth",
+        _ => "unknown",
+    }
+}
+
+impl fmt::Display for EntityName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.type_name(), self.id)
+    }
+}
+
+impl fmt::Debug for EntityName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EntityName({self})")
+    }
+}
+
+/// What went wrong in cephx. Converts into [`AuthError`] for the connection.
+#[derive(Debug, Error)]
+pub enum CephxError {
+    /// Bytes could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Ciphertext is not a non-empty multiple of 16 bytes, or its padding is wrong.
+    #[error("bad cephx ciphertext: {0}")]
+    Cipher(&'static str),
+    /// A decrypted envelope did not start with `AUTH_ENC_MAGIC` (wrong key or tampering).
+    #[error("bad magic in decrypted cephx envelope: {got:#x}")]
+    BadMagic {
+        /// The magic found.
+        got: u64,
+    },
+    /// A key's encoding or base64 form is invalid.
+    #[error("invalid key: {0}")]
+    BadKey(&'static str),
+    /// A keyring file could not be parsed.
+    #[error("keyring line {line}: {reason}")]
+    Keyring {
+        /// 1-based line number.
+        line: usize,
+        /// What was wrong.
+        reason: String,
+    },
+    /// No key for this entity.
+    #[error("no key for {0}")]
+    NoKey(String),
+    /// No valid ticket for a service.
+    #[error("no valid ticket for service {0}")]
+    NoTicket(&'static str),
+    /// No rotating secret to decrypt a ticket.
+    #[error("no secret for service {service} secret_id {secret_id}")]
+    NoSecret {
+        /// Service name.
+        service: &'static str,
+        /// The secret id the ticket names.
+        secret_id: u64,
+    },
+    /// A ticket had expired.
+    #[error("ticket expired at {expires:?}, now {now:?}")]
+    TicketExpired {
+        /// When it expired.
+        expires: UTime,
+        /// Now.
+        now: UTime,
+    },
+    /// The global id declared does not match the ticket's.
+    #[error("global_id mismatch: declared {declared}, ticket {ticket}")]
+    GlobalIdMismatch {
+        /// Declared in the authorizer.
+        declared: u64,
+        /// Inside the ticket.
+        ticket: u64,
+    },
+    /// The client proof (`key`) did not match.
+    #[error("client proof does not match")]
+    BadProof,
+    /// A nonce or challenge answer was wrong or replayed.
+    #[error("{0}")]
+    Replay(&'static str),
+    /// The peer returned a negative status.
+    #[error("peer refused ({status}): {what}")]
+    Status {
+        /// errno.
+        status: i32,
+        /// Which request.
+        what: &'static str,
+    },
+    /// The peer or request is not allowed.
+    #[error("refused ({errno}): {reason}")]
+    Refused {
+        /// errno.
+        errno: i32,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// `EACCES`.
+pub const EACCES: i32 = 13;
+/// `EPERM`.
+pub const EPERM: i32 = 1;
+/// `EINVAL`.
+pub const EINVAL: i32 = 22;
+
+impl From<CephxError> for AuthError {
+    fn from(e: CephxError) -> AuthError {
+        match e {
+            CephxError::Decode(d) => AuthError::Decode(d),
+            CephxError::Cipher(_)
+            | CephxError::BadMagic { .. }
+            | CephxError::BadKey(_)
+            | CephxError::BadProof
+            | CephxError::Replay(_) => AuthError::Crypto(e.to_string()),
+            CephxError::Status { status, .. } => AuthError::Refused {
+                errno: status,
+                reason: e.to_string(),
+            },
+            CephxError::Refused { errno, reason } => AuthError::Refused {
+                errno: -errno.abs(),
+                reason,
+            },
+            CephxError::Keyring { .. }
+            | CephxError::NoKey(_)
+            | CephxError::NoTicket(_)
+            | CephxError::NoSecret { .. }
+            | CephxError::TicketExpired { .. }
+            | CephxError::GlobalIdMismatch { .. } => AuthError::Refused {
+                errno: -EACCES,
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_name_round_trips_reference_bytes() {
+        let n = EntityName::parse_str("client.admin").expect("valid");
+        let mut v = Vec::new();
+        n.emit(&mut v);
+        let mut want = vec![8, 0, 0, 0, 5, 0, 0, 0];
+        want.extend_from_slice(b"admin");
+        assert_eq!(v, want);
+        let back = EntityName::parse(&mut Reader::new(&v, "name")).expect("parse");
+        assert_eq!(back, n);
+        assert_eq!(back.to_string(), "client.admin");
+        assert!(EntityName::parse_str("bogus.x").is_none());
+        assert!(EntityName::parse_str("osd.").is_none());
+    }
+
+    #[test]
+    fn utime_arithmetic() {
+        let t = UTime::new(10, 900_000_000);
+        assert_eq!(
+            t.saturating_add(UTime::new(1, 200_000_000)),
+            UTime::new(12, 100_000_000)
+        );
+        assert_eq!(t.saturating_sub(UTime::new(11, 0)), UTime::ZERO);
+        assert_eq!(UTime::from_secs(4).quarter(), UTime::from_secs(1));
+        assert_eq!(
+            UTime::new(u32::MAX, 0)
+                .saturating_add(UTime::from_secs(5))
+                .sec,
+            u32::MAX
+        );
+    }
+}

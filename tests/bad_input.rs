@@ -107,7 +107,10 @@ fn healthy_pair(now: Instant) -> (Connection, Connection) {
     let mut c = connector(now);
     let mut s = acceptor(now);
     pump(&mut c, &mut s, now);
-    assert!(c.is_ready() && s.is_ready(), "healthy pair did not reach READY");
+    assert!(
+        c.is_ready() && s.is_ready(),
+        "healthy pair did not reach READY"
+    );
     (c, s)
 }
 
@@ -123,7 +126,10 @@ fn assert_still_healthy(pair: &mut (Connection, Connection), now: Instant) {
             _ => None,
         })
         .collect();
-    assert!(got.contains(&0x7001) && got.contains(&0x7002), "healthy pair broke: {got:?}");
+    assert!(
+        got.contains(&0x7001) && got.contains(&0x7002),
+        "healthy pair broke: {got:?}"
+    );
 }
 
 /// Feeds `bytes` to `victim` and returns the error it closed with.
@@ -182,7 +188,11 @@ fn raw_preamble(tag: u8, segs: &[(u32, u16)]) -> Vec<u8> {
     p
 }
 
-fn run_case(name: &str, check: impl FnOnce(Instant) -> ConnError, expect: impl Fn(&ConnError) -> bool) {
+fn run_case(
+    name: &str,
+    check: impl FnOnce(Instant) -> ConnError,
+    expect: impl Fn(&ConnError) -> bool,
+) {
     let now = Instant::now();
     let mut healthy = healthy_pair(now);
     let err = check(now);
@@ -196,7 +206,13 @@ fn run_case(name: &str, check: impl FnOnce(Instant) -> ConnError, expect: impl F
 fn bad_banner_is_refused() {
     run_case(
         "bad banner",
-        |now| close_error(&mut acceptor(now), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", now),
+        |now| {
+            close_error(
+                &mut acceptor(now),
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                now,
+            )
+        },
         |e| matches!(e, ConnError::Banner(_)) && e.to_string().contains("banner"),
     );
 }
@@ -205,7 +221,13 @@ fn bad_banner_is_refused() {
 fn msgr1_banner_is_named() {
     run_case(
         "msgr1 banner",
-        |now| close_error(&mut acceptor(now), b"ceph v027\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", now),
+        |now| {
+            close_error(
+                &mut acceptor(now),
+                b"ceph v027\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+                now,
+            )
+        },
         |e| e.to_string().to_lowercase().contains("msgr1") || e.to_string().contains("v1"),
     );
 }
@@ -244,7 +266,9 @@ fn segment_count_out_of_range() {
                 f[28..32].copy_from_slice(&crc.to_le_bytes());
                 close_error(&mut acceptor_after_banner(now), &f, now)
             },
-            |e| matches!(e, ConnError::Frame(_)) && e.to_string().to_lowercase().contains("segment"),
+            |e| {
+                matches!(e, ConnError::Frame(_)) && e.to_string().to_lowercase().contains("segment")
+            },
         );
     }
 }
@@ -303,8 +327,10 @@ fn tag_in_wrong_state() {
             close_error(&mut acceptor_after_banner(now), &f, now)
         },
         |e| {
-            matches!(e, ConnError::PeerMisbehaved(PeerMisbehaved::UnexpectedFrame { .. }))
-                && e.to_string().contains("KEEPALIVE2")
+            matches!(
+                e,
+                ConnError::PeerMisbehaved(PeerMisbehaved::UnexpectedFrame { .. })
+            ) && e.to_string().contains("KEEPALIVE2")
         },
     );
 }
@@ -409,7 +435,10 @@ fn bad_signature_when_keys_differ() {
         ) -> Result<pollmsgr::auth::AuthServerStep, pollmsgr::auth::AuthError> {
             let step = self.0.handle_request_more(p)?;
             Ok(match step {
-                pollmsgr::auth::AuthServerStep::Done { mut outcome, payload } => {
+                pollmsgr::auth::AuthServerStep::Done {
+                    mut outcome,
+                    payload,
+                } => {
                     outcome.session_key[0] ^= 0xff;
                     pollmsgr::auth::AuthServerStep::Done { outcome, payload }
                 }
@@ -452,7 +481,9 @@ fn bad_signature_when_keys_differ() {
     });
     assert!(bad_sig, "expected a signature mismatch: {events:?}");
     assert!(!c.is_ready() && !s.is_ready());
-    assert!(events.iter().all(|(_, e)| !matches!(e, Event::Established(_))));
+    assert!(events
+        .iter()
+        .all(|(_, e)| !matches!(e, Event::Established(_))));
     assert_still_healthy(&mut healthy, now);
 }
 
@@ -480,7 +511,12 @@ fn wrong_peer_type_and_wrong_target_address() {
                 })
                 .expect("connector must close")
         },
-        |e| matches!(e, ConnError::PeerMisbehaved(PeerMisbehaved::WrongPeerType { .. })),
+        |e| {
+            matches!(
+                e,
+                ConnError::PeerMisbehaved(PeerMisbehaved::WrongPeerType { .. })
+            )
+        },
     );
     run_case(
         "wrong target address",
@@ -508,7 +544,12 @@ fn wrong_peer_type_and_wrong_target_address() {
                 })
                 .expect("acceptor must close")
         },
-        |e| matches!(e, ConnError::PeerMisbehaved(PeerMisbehaved::NotOurAddr { .. })),
+        |e| {
+            matches!(
+                e,
+                ConnError::PeerMisbehaved(PeerMisbehaved::NotOurAddr { .. })
+            )
+        },
     );
 }
 

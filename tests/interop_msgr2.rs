@@ -29,7 +29,15 @@ fn cluster(with_osd: bool) -> CephCluster {
 
 fn mon_command(c: &CephCluster, rev: &str, cmd: &str) -> serde_json::Value {
     let out = Command::new(pollmsgr_bin())
-        .args(["mon-command", "--mon", &c.mon_addr, "--msgr-rev", rev, "--json", cmd])
+        .args([
+            "mon-command",
+            "--mon",
+            &c.mon_addr,
+            "--msgr-rev",
+            rev,
+            "--json",
+            cmd,
+        ])
         .output()
         .expect("run pollmsgr");
     assert!(
@@ -60,7 +68,12 @@ fn interop_mon_command_rev1_and_rev0() {
     }
     // Plain output like `ceph`, and a failing command exits non-zero with its status string.
     let ok = Command::new(pollmsgr_bin())
-        .args(["mon-command", "--mon", &c.mon_addr, r#"{"prefix": "mon stat"}"#])
+        .args([
+            "mon-command",
+            "--mon",
+            &c.mon_addr,
+            r#"{"prefix": "mon stat"}"#,
+        ])
         .output()
         .expect("run pollmsgr");
     assert!(ok.status.success());
@@ -70,7 +83,12 @@ fn interop_mon_command_rev1_and_rev0() {
         String::from_utf8_lossy(&ok.stdout)
     );
     let bad = Command::new(pollmsgr_bin())
-        .args(["mon-command", "--mon", &c.mon_addr, r#"{"prefix": "no such command"}"#])
+        .args([
+            "mon-command",
+            "--mon",
+            &c.mon_addr,
+            r#"{"prefix": "no such command"}"#,
+        ])
         .output()
         .expect("run pollmsgr");
     assert!(!bad.status.success(), "an unknown command must fail");
@@ -92,7 +110,7 @@ fn interop_osd_session_ready_and_keepalives() {
     let now = Instant::now();
     let conn = Connection::connect(
         cfg,
-        osd.clone(),
+        osd,
         EntityType::Osd,
         Policy::lossy_client(),
         Box::new(NoneClient::new(8, "admin", 0, false)),
@@ -117,29 +135,45 @@ fn interop_osd_session_ready_and_keepalives() {
         if established.is_some() && sent == acked.len() as u32 {
             sent += 1;
             let conn = driver.conn_mut(id).expect("conn");
-            assert!(conn.send_keepalive(UTime { sec: 1000 + sent, nsec: 7 }));
+            assert!(conn.send_keepalive(UTime {
+                sec: 1000 + sent,
+                nsec: 7
+            }));
         }
     }
     let e = established.expect("session with the OSD never reached READY");
     assert_eq!(e.peer_name.ty, EntityType::Osd);
-    assert!(e.peer_addrs.contains(&osd), "OSD addrs {} lack {osd}", e.peer_addrs);
+    assert!(
+        e.peer_addrs.contains(&osd),
+        "OSD addrs {} lack {osd}",
+        e.peer_addrs
+    );
     assert!(e.lossy, "OSDs treat clients as lossy");
     // Each ack echoes the exact stamp we sent, in order.
-    let want: Vec<UTime> = (1..=5).map(|i| UTime { sec: 1000 + i, nsec: 7 }).collect();
+    let want: Vec<UTime> = (1..=5)
+        .map(|i| UTime {
+            sec: 1000 + i,
+            nsec: 7,
+        })
+        .collect();
     assert_eq!(acked, want);
 }
 
-/// Stops a child by pid with SIGTERM and returns its stdout.
-fn terminate(mut child: std::process::Child) -> String {
-    let pid = child.id() as i32;
-    // SAFETY-free: kill(1) by pid, our own child only.
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+/// Stops our own child by pid with SIGTERM; returns its stdout and stderr.
+fn terminate(mut child: std::process::Child) -> (String, String) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let mut out = String::new();
+    let mut err = String::new();
     if let Some(mut s) = child.stdout.take() {
         let _ = s.read_to_string(&mut out);
     }
+    if let Some(mut s) = child.stderr.take() {
+        let _ = s.read_to_string(&mut err);
+    }
     let _ = child.wait();
-    out
+    (out, err)
 }
 
 #[test]
@@ -168,22 +202,39 @@ fn interop_ceph_cli_connects_to_pollmsgr_serve() {
     .expect("write ceph.conf");
     std::thread::sleep(Duration::from_millis(300));
     let cli = Command::new("ceph")
-        .args(["-c", conf.to_str().expect("utf8 path"), "--connect-timeout", "4", "mon", "stat"])
+        .args([
+            "-c",
+            conf.to_str().expect("utf8 path"),
+            "--connect-timeout",
+            "4",
+            "mon",
+            "stat",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start ceph CLI");
     // The CLI waits for a monmap we do not send; give it time to handshake and talk.
     std::thread::sleep(Duration::from_secs(3));
-    let _ = Command::new("kill").args(["-TERM", &cli.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &cli.id().to_string()])
+        .status();
     let mut cli = cli;
     let _ = cli.wait();
-    let summary = terminate(serve);
-    let v: serde_json::Value = serde_json::from_str(summary.trim())
-        .unwrap_or_else(|e| panic!("serve printed no JSON summary ({e}): {summary:?}"));
+    let (summary, log) = terminate(serve);
+    let v: serde_json::Value = serde_json::from_str(summary.trim()).unwrap_or_else(|e| {
+        panic!("serve printed no JSON summary ({e}): {summary:?}; its log: {log}")
+    });
+    assert!(
+        log.contains("session: peer=client."),
+        "no session logged: {log}"
+    );
     assert!(v["sessions"].as_u64().unwrap_or(0) >= 1, "no session: {v}");
     let by_type = v["messages_by_type"].as_object().expect("messages_by_type");
-    assert!(v["messages"].as_u64().unwrap_or(0) >= 1, "no message decoded: {v}");
+    assert!(
+        v["messages"].as_u64().unwrap_or(0) >= 1,
+        "no message decoded: {v}"
+    );
     assert!(
         by_type.keys().all(|k| !k.starts_with("unknown")),
         "messages of unknown type: {v}"

@@ -70,7 +70,9 @@ fn sim_fault_at_every_handshake_step_both_sides_lossless() {
                             action,
                             times: 1,
                         });
-                        eprintln!("case: {auth:?} rev1={rev1} {state} connector={connector} {action:?}");
+                        eprintln!(
+                            "case: {auth:?} rev1={rev1} {state} connector={connector} {action:?}"
+                        );
                         let o = run(&sc);
                         assert_exactly_once_in_order(&o, sc.seed);
                         assert_eq!(
@@ -110,7 +112,11 @@ fn sim_random_cuts_seeded() {
             .map(|d| d.as_secs())
             .unwrap_or(1),
     );
-    let rounds = if std::env::var("SIM_SEED").is_ok() { 1 } else { 12 };
+    let rounds = if std::env::var("SIM_SEED").is_ok() {
+        1
+    } else {
+        12
+    };
     for i in 0..rounds {
         let seed = base.wrapping_add(i);
         for auth in AUTHS {

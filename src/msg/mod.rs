@@ -44,11 +44,13 @@
 //!    header2, the same `cmd`, `r`, `rs`, and the output in the data segment.
 //!    A fake mon must therefore return descriptors for the commands it serves.
 
+mod envelope;
 pub mod mon_command;
 pub mod monmap;
 pub mod subscribe;
 pub mod types;
 
+pub use envelope::{from_message, to_message};
 pub use mon_command::{MonCommand, MonCommandAck};
 pub use monmap::{MonInfo, MonMap, MonMapMsg};
 pub use subscribe::{

@@ -154,7 +154,12 @@ impl KernelDriver {
             .next_deadline()
             .map(|d| d.saturating_duration_since(now))
             .map_or(timeout, |d| d.min(timeout));
-        self.poll.poll(&mut self.events, Some(wait))?;
+        match self.poll.poll(&mut self.events, Some(wait)) {
+            Ok(()) => {}
+            // A signal woke us (e.g. SIGTERM for a clean shutdown): not an error.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(out),
+            Err(e) => return Err(e),
+        }
         let ready: Vec<Token> = self.events.iter().map(|e| e.token()).collect();
         let now = Instant::now();
         for token in ready {
@@ -221,7 +226,8 @@ impl KernelDriver {
         loop {
             match stream.read(&mut self.scratch) {
                 Ok(0) => {
-                    slot.conn.handle_transport_closed("peer closed the TCP connection", now);
+                    slot.conn
+                        .handle_transport_closed("peer closed the TCP connection", now);
                     return;
                 }
                 Ok(n) => slot.conn.handle_input(&self.scratch[..n], now),
@@ -245,7 +251,8 @@ impl KernelDriver {
         while !slot.conn.tx_pending().is_empty() {
             match stream.write(slot.conn.tx_pending()) {
                 Ok(0) => {
-                    slot.conn.handle_transport_closed("TCP write returned 0", now);
+                    slot.conn
+                        .handle_transport_closed("TCP write returned 0", now);
                     return;
                 }
                 Ok(n) => slot.conn.tx_consumed(n),

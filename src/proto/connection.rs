@@ -162,15 +162,21 @@ pub(super) enum State {
     ExpectHello,
     ExpectAuthReply,
     ExpectAuthRequest,
-    ExpectAuthRequestMore { mode: ConMode },
+    ExpectAuthRequestMore {
+        mode: ConMode,
+    },
     ExpectAuthSignature,
     ExpectServerIdent,
     ExpectReconnectReply,
     ExpectIdentOrReconnect,
-    AwaitSessionDecision { request: SessionRequest },
+    AwaitSessionDecision {
+        request: SessionRequest,
+    },
     Ready,
     /// Transport gone; a lossless connector waits for backoff (or a message, in standby).
-    Faulted { reconnect_at: Option<Instant> },
+    Faulted {
+        reconnect_at: Option<Instant>,
+    },
     /// Final.
     Closed,
 }

@@ -13,13 +13,19 @@ use crate::wire::DecodeError;
 pub enum PeerMisbehaved {
     /// A frame whose tag is not valid in the current state.
     #[error("frame {tag} is not allowed while {state}")]
-    UnexpectedFrame { tag: &'static str, state: &'static str },
+    UnexpectedFrame {
+        tag: &'static str,
+        state: &'static str,
+    },
     /// A tag byte this side does not know.
     #[error("unknown frame tag {0}")]
     UnknownTag(u8),
     /// The peer's HELLO names another entity type than the one we dialed.
     #[error("peer says it is a {got}, but we dialed a {expected}")]
-    WrongPeerType { expected: &'static str, got: &'static str },
+    WrongPeerType {
+        expected: &'static str,
+        got: &'static str,
+    },
     /// SERVER_IDENT does not list the address we dialed.
     #[error("peer's addresses {addrs} do not include the address we dialed, {target}")]
     WrongPeerAddr { target: String, addrs: String },

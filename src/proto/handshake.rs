@@ -108,7 +108,7 @@ impl Connection {
         if let Side::Connector { target, .. } = &self.side {
             let hello = HelloFrame {
                 entity_type: self.config.my_type as u8,
-                peer_addr: target.clone(),
+                peer_addr: *target,
             };
             self.send_control(Tag::Hello, &frame_bytes(|o| hello.emit(o)))?;
         }
@@ -242,7 +242,13 @@ impl Connection {
                     .into());
                 }
                 // Learn our own IP from what the peer saw, if we have none (reference 7.1).
-                if self.config.my_addrs.0.first().is_none_or(|a| a.addr.is_none()) {
+                if self
+                    .config
+                    .my_addrs
+                    .0
+                    .first()
+                    .is_none_or(|a| a.addr.is_none())
+                {
                     if let Some(seen) = hello.peer_addr.addr {
                         let mut learned = seen;
                         learned.set_port(0);

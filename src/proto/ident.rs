@@ -27,7 +27,7 @@ impl Connection {
         };
         let ident = ClientIdentFrame {
             addrs: self.config.my_addrs.clone(),
-            target_addr: target.clone(),
+            target_addr: *target,
             gid: self.my_ident_gid(),
             global_seq: self.global_seq,
             supported_features: self.config.features_supported,
@@ -49,10 +49,7 @@ impl Connection {
             msg_seq: self.session.in_seq,
         };
         self.set_state(State::ExpectReconnectReply);
-        self.send_control(
-            Tag::SessionReconnect,
-            &frame_bytes(|o| reconnect.emit(o)),
-        )
+        self.send_control(Tag::SessionReconnect, &frame_bytes(|o| reconnect.emit(o)))
     }
 
     pub(super) fn handle_server_ident(
@@ -127,7 +124,7 @@ impl Connection {
             num: ident.gid as u64,
         };
         self.t.peer_features = ident.supported_features & self.config.features_supported;
-        self.t.peer_name = Some(peer_name.clone());
+        self.t.peer_name = Some(peer_name);
         self.t.peer_addrs = ident.addrs.clone();
         let request = SessionRequest::Ident {
             peer_name,
@@ -135,7 +132,8 @@ impl Connection {
             global_seq: ident.global_seq,
             client_cookie: ident.client_cookie,
         };
-        self.events.push_back(Event::SessionRequest(request.clone()));
+        self.events
+            .push_back(Event::SessionRequest(request.clone()));
         self.set_state(State::AwaitSessionDecision { request });
         Ok(())
     }
@@ -156,7 +154,8 @@ impl Connection {
             connect_seq: rec.connect_seq,
             msg_seq: rec.msg_seq,
         };
-        self.events.push_back(Event::SessionRequest(request.clone()));
+        self.events
+            .push_back(Event::SessionRequest(request.clone()));
         self.set_state(State::AwaitSessionDecision { request });
         Ok(())
     }
@@ -214,11 +213,7 @@ impl Connection {
                 let lossy = self.session.lossy;
                 self.session.client_cookie = client_cookie;
                 self.session.peer_global_seq = global_seq;
-                self.session.server_cookie = if lossy {
-                    0
-                } else {
-                    nonzero(self.rng.as_mut())
-                };
+                self.session.server_cookie = if lossy { 0 } else { nonzero(self.rng.as_mut()) };
                 self.global_seq += 1;
                 let ident = ServerIdentFrame {
                     addrs: self.config.my_addrs.clone(),
@@ -292,8 +287,7 @@ impl Connection {
         let peer_name = self
             .t
             .peer_name
-            .clone()
-            .or_else(|| previous.as_ref().map(|e| e.peer_name.clone()))
+            .or_else(|| previous.as_ref().map(|e| e.peer_name))
             .unwrap_or(EntityName {
                 ty: self.t.peer_type.unwrap_or(EntityType::Any),
                 num: u64::MAX,

@@ -213,8 +213,10 @@ impl BannerRepr {
     }
 
     /// Checks feature compatibility of our banner (`self`) with the peer's,
-    /// and picks the frame revision (reference 2): msgr2.1 iff the *peer*
-    /// advertised [`feature::REVISION_1`].
+    /// and picks the frame revision (reference 2): msgr2.1 iff the peer
+    /// advertised [`feature::REVISION_1`] and so did we. A Pacific peer talks
+    /// msgr2.0 to a side that does not advertise it (checked live), so a side
+    /// that leaves the bit out must speak msgr2.0 too.
     pub fn negotiate(&self, peer: &BannerRepr) -> Result<Revision, BannerError> {
         let ours_missing = peer.required & !self.supported;
         let theirs_missing = self.required & !peer.supported;
@@ -224,11 +226,13 @@ impl BannerRepr {
                 theirs_missing,
             });
         }
-        Ok(if peer.supported & feature::REVISION_1 != 0 {
-            Revision::V2_1
-        } else {
-            Revision::V2_0
-        })
+        Ok(
+            if peer.supported & self.supported & feature::REVISION_1 != 0 {
+                Revision::V2_1
+            } else {
+                Revision::V2_0
+            },
+        )
     }
 }
 
@@ -327,6 +331,8 @@ mod tests {
         };
         assert_eq!(BannerRepr::PACIFIC.negotiate(&kernel), Ok(Revision::V2_1));
         assert_eq!(BannerRepr::PACIFIC.negotiate(&old), Ok(Revision::V2_0));
+        // Not advertising REVISION_1 ourselves means msgr2.0, whatever the peer offers.
+        assert_eq!(old.negotiate(&BannerRepr::PACIFIC), Ok(Revision::V2_0));
         assert_eq!(
             old.negotiate(&kernel),
             Err(BannerError::MissingFeatures {

@@ -14,10 +14,10 @@
 
 use std::time::{Duration, Instant};
 
+use pollmsgr::auth::none::{NoneClient, NoneServer};
 use pollmsgr::auth::{
     AuthClient, AuthError, AuthOutcome, AuthServer, AuthServerStep, METHOD_CEPHX, METHOD_NONE,
 };
-use pollmsgr::auth::none::{NoneClient, NoneServer};
 use pollmsgr::proto::{
     ConnError, Connection, ConnectionConfig, Event, Message, Outgoing, Policies, Policy,
     SessionRegistry,
@@ -68,7 +68,13 @@ impl AuthClient for FixedKeyClient {
         out.reverse();
         Ok(out)
     }
-    fn handle_bad_method(&mut self, _: u32, _: i32, m: &[u32], md: &[u32]) -> Result<(), AuthError> {
+    fn handle_bad_method(
+        &mut self,
+        _: u32,
+        _: i32,
+        m: &[u32],
+        md: &[u32],
+    ) -> Result<(), AuthError> {
         Err(AuthError::NoAcceptableMethod {
             methods: m.to_vec(),
             modes: md.to_vec(),
@@ -103,7 +109,9 @@ impl AuthServer for FixedKeyServer {
         if payload != b"egnellahc" {
             return Err(AuthError::Crypto("bad fixed-key proof".into()));
         }
-        let mode = self.chosen.ok_or(AuthError::UnexpectedStep("proof before hello"))?;
+        let mode = self
+            .chosen
+            .ok_or(AuthError::UnexpectedStep("proof before hello"))?;
         Ok(AuthServerStep::Done {
             outcome: fixed_outcome(mode),
             payload: Vec::new(),
@@ -198,12 +206,11 @@ fn event_name(e: &Event) -> String {
 pub fn digest(m: &Message) -> u64 {
     // FNV-1a over type and payload: cheap and order-sensitive.
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in m
-        .ty
-        .to_le_bytes()
-        .iter()
-        .chain(m.front.iter())
-        .chain(m.data.iter())
+    for b in
+        m.ty.to_le_bytes()
+            .iter()
+            .chain(m.front.iter())
+            .chain(m.data.iter())
     {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x100000001b3);
@@ -291,7 +298,9 @@ pub fn run(sc: &Scenario) -> Outcome {
         sc.rev1,
     );
     let connector_cfg = config(EntityType::Osd, connector_addrs(), sc.rev1);
-    let sub_rng = |rng: &mut StdRng| -> Box<dyn RngCore + Send> { Box::new(StdRng::seed_from_u64(rng.gen())) };
+    let sub_rng = |rng: &mut StdRng| -> Box<dyn RngCore + Send> {
+        Box::new(StdRng::seed_from_u64(rng.gen()))
+    };
 
     let mut out = Outcome::default();
     let mut table = SessionRegistry::new();
@@ -327,7 +336,6 @@ pub fn run(sc: &Scenario) -> Outcome {
         .collect();
     to_send_c.reverse();
     to_send_s.reverse();
-    let mut server_ready_once = false;
     let trace = std::env::var("SIM_TRACE").is_ok();
 
     while now < end {
@@ -366,7 +374,10 @@ pub fn run(sc: &Scenario) -> Outcome {
         }
 
         // Breakpoints on state entry.
-        let states = [client.state_name(), server.as_ref().map_or("", |s| s.state_name())];
+        let states = [
+            client.state_name(),
+            server.as_ref().map_or("", |s| s.state_name()),
+        ];
         for side in 0..2 {
             if states[side] != last_state[side] {
                 last_state[side] = states[side];
@@ -441,11 +452,13 @@ pub fn run(sc: &Scenario) -> Outcome {
                 }
                 match ev {
                     Event::Message(m) => out.at_acceptor.push(digest(&m)),
-                    Event::Established(_) => server_ready_once = true,
                     Event::SessionRequest(req) => {
                         let d = table.decide(&req, &acceptor_addr(), Outgoing::None, true);
                         if trace {
-                            eprintln!("S decision -> {}", format!("{d:?}").chars().take(40).collect::<String>());
+                            eprintln!(
+                                "S decision -> {}",
+                                format!("{d:?}").chars().take(40).collect::<String>()
+                            );
                         }
                         if let Some(unapplied) = s.decide_session(d) {
                             table.park(req.peer_addrs(), *unapplied, true);
@@ -539,7 +552,7 @@ fn make_message(rng: &mut StdRng, i: usize, max_payload: usize) -> Message {
     let mut front = vec![0u8; len];
     rng.fill_bytes(&mut front);
     let mut m = Message::new(0x4000 + (i as u16 % 7), 1, front);
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         let mut data = vec![0u8; rng.gen_range(1..=max_payload.max(1))];
         rng.fill_bytes(&mut data);
         m = m.with_data(data);

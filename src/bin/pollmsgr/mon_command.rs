@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use clap::Args as ClapArgs;
 use pollmsgr::auth::none::NoneClient;
 use pollmsgr::auth::AuthClient;
-use pollmsgr::msg::{self, MonCommand, MonCommandAck, MonMapMsg};
+use pollmsgr::msg::{
+    self, from_message, to_message, MonCommand, MonCommandAck, MonGetMap, MonMapMsg,
+};
 use pollmsgr::net::kernel::KernelDriver;
 use pollmsgr::proto::{Connection, ConnectionConfig, Event, Message, Policy};
 use pollmsgr::wire::addr::{AddrType, EntityAddr};
@@ -123,20 +125,21 @@ fn execute(args: &Args) -> Result<Reply, String> {
                         pollmsgr::wire::Revision::V2_1 => 1,
                     };
                     session = Some((est.mode.name(), rev));
-                    send(&mut driver, id, msg::mon_get_map());
+                    send(&mut driver, id, to_message(&MonGetMap, 0));
                 }
                 Event::Message(m) if m.ty == msg::types::MON_MAP => {
-                    let map = MonMapMsg::decode(&m).map_err(|e| format!("bad monmap: {e}"))?;
+                    let map: MonMapMsg =
+                        from_message(&m).map_err(|e| format!("bad monmap: {e}"))?;
                     let cmd = MonCommand {
-                        fsid: map.fsid,
+                        fsid: map.monmap.fsid,
                         cmd: vec![args.command.clone()],
                         inbl: Vec::new(),
                     };
-                    send(&mut driver, id, cmd.to_message(1));
+                    send(&mut driver, id, to_message(&cmd, 1));
                 }
                 Event::Message(m) if m.ty == msg::types::MON_COMMAND_ACK => {
-                    let ack = MonCommandAck::decode(&m)
-                        .map_err(|e| format!("bad command reply: {e}"))?;
+                    let ack: MonCommandAck =
+                        from_message(&m).map_err(|e| format!("bad command reply: {e}"))?;
                     let (mode, rev) = session.unwrap_or(("crc", args.msgr_rev));
                     return Ok(Reply { ack, mode, rev });
                 }
@@ -147,7 +150,10 @@ fn execute(args: &Args) -> Result<Reply, String> {
             }
         }
     }
-    Err(format!("no reply from {} within {}s", args.mon, args.timeout))
+    Err(format!(
+        "no reply from {} within {}s",
+        args.mon, args.timeout
+    ))
 }
 
 fn send(driver: &mut KernelDriver, id: usize, m: Message) {

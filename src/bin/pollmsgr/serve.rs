@@ -73,7 +73,7 @@ fn serve(args: &Args) -> Result<(), String> {
         .ok_or_else(|| format!("--listen {}: no IP address", args.listen))?;
     let mut cfg = ConnectionConfig::new(me.ty);
     cfg.my_gid = me.num as i64;
-    cfg.my_addrs = EntityAddrVec(vec![listen.clone()]);
+    cfg.my_addrs = EntityAddrVec(vec![listen]);
     cfg.my_nonce = listen.nonce;
     cfg.msgr2_supported = msgr2_features(args.msgr_rev);
 
@@ -88,7 +88,7 @@ fn serve(args: &Args) -> Result<(), String> {
     let bound = driver
         .listen(
             sock,
-            listen.clone(),
+            listen,
             Box::new(move |peer, now| {
                 let first = next_global_id.fetch_add(1, Ordering::Relaxed);
                 Connection::accept(
@@ -102,7 +102,10 @@ fn serve(args: &Args) -> Result<(), String> {
             }),
         )
         .map_err(|e| format!("listen on {sock}: {e}"))?;
-    eprintln!("pollmsgr serve: {} listening on v2:{bound}/{}", args.entity, listen.nonce);
+    eprintln!(
+        "pollmsgr serve: {} listening on v2:{bound}/{}",
+        args.entity, listen.nonce
+    );
 
     let started = Instant::now();
     let mut sessions = 0u64;
@@ -121,12 +124,18 @@ fn serve(args: &Args) -> Result<(), String> {
                         est.peer_name,
                         est.peer_addrs,
                         est.mode.name(),
-                        if est.revision == pollmsgr::wire::Revision::V2_1 { "2.1" } else { "2.0" },
+                        if est.revision == pollmsgr::wire::Revision::V2_1 {
+                            "2.1"
+                        } else {
+                            "2.0"
+                        },
                         est.lossy
                     );
                 }
                 Event::Message(m) => {
-                    *by_type.entry(msg::types::type_name(m.ty).to_owned()).or_default() += 1;
+                    *by_type
+                        .entry(msg::types::type_name(m.ty).to_owned())
+                        .or_default() += 1;
                 }
                 Event::Closed { error, .. } => {
                     faults += 1;

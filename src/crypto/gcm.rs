@@ -35,15 +35,18 @@ pub trait Aes128GcmImpl: Send + Sized {
     ) -> Result<(), CryptoError>;
 }
 
-/// *ring*'s AES-GCM (BoringSSL-derived AES-NI/PCLMUL/VAES assembly).
+/// *ring*'s AES-GCM (BoringSSL-derived AES-NI/PCLMUL/VAES-AVX2 assembly).
+#[cfg(feature = "gcm-ring")]
 pub struct RingGcm(ring::aead::LessSafeKey);
 
+#[cfg(feature = "gcm-ring")]
 impl std::fmt::Debug for RingGcm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RingGcm(<key>)")
     }
 }
 
+#[cfg(feature = "gcm-ring")]
 impl Aes128GcmImpl for RingGcm {
     const NAME: &'static str = "ring";
 
@@ -139,18 +142,15 @@ impl Aes128GcmImpl for RustCryptoGcm {
     }
 }
 
-/// aws-lc-rs's AES-GCM (AWS-LC assembly).
-#[cfg(feature = "gcm-aws-lc")]
+/// aws-lc-rs's AES-GCM (AWS-LC assembly, with VAES-AVX512 where the CPU has it).
 pub struct AwsLcGcm(aws_lc_rs::aead::LessSafeKey);
 
-#[cfg(feature = "gcm-aws-lc")]
 impl std::fmt::Debug for AwsLcGcm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AwsLcGcm(<key>)")
     }
 }
 
-#[cfg(feature = "gcm-aws-lc")]
 impl Aes128GcmImpl for AwsLcGcm {
     const NAME: &'static str = "aws-lc-rs";
 
@@ -202,7 +202,7 @@ impl Aes128GcmImpl for AwsLcGcm {
 }
 
 /// The backend secure mode uses, chosen by `bench/src/bin/crypto.rs`.
-pub type DefaultAes128Gcm = RingGcm;
+pub type DefaultAes128Gcm = AwsLcGcm;
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -244,6 +244,12 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn aws_lc_nist() {
+        nist_case3::<AwsLcGcm>();
+    }
+
+    #[cfg(feature = "gcm-ring")]
+    #[test]
     fn ring_nist() {
         nist_case3::<RingGcm>();
     }
@@ -252,11 +258,5 @@ pub(crate) mod tests {
     #[test]
     fn rustcrypto_nist() {
         nist_case3::<RustCryptoGcm>();
-    }
-
-    #[cfg(feature = "gcm-aws-lc")]
-    #[test]
-    fn aws_lc_nist() {
-        nist_case3::<AwsLcGcm>();
     }
 }

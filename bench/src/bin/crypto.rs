@@ -23,6 +23,13 @@ use serde_json::{json, Value};
 
 const SIZES: [usize; 2] = [4 << 10, 64 << 10];
 
+/// GB/s for each entry of [`SIZES`].
+type PerSize = Vec<(usize, f64)>;
+/// AES-GCM results: seal per size, copy+open per size, seal ns on 80 bytes.
+type GcmRow = (PerSize, PerSize, f64);
+/// crc32c results: throughput per size, ns on a 28-byte preamble.
+type CrcRow = (PerSize, f64);
+
 /// Runs `f` (which processes `bytes` payload bytes per call) repeatedly for
 /// about `secs`, in three rounds, and returns the best GB/s.
 fn measure(secs: f64, bytes: usize, mut f: impl FnMut()) -> f64 {
@@ -55,7 +62,7 @@ fn ns_per_op(secs: f64, bytes: usize, f: impl FnMut()) -> f64 {
 }
 
 /// (seal GB/s per size, open-with-copy GB/s per size, seal ns on 80 bytes).
-fn gcm<G: Aes128GcmImpl>(secs: f64) -> (Vec<(usize, f64)>, Vec<(usize, f64)>, f64) {
+fn gcm<G: Aes128GcmImpl>(secs: f64) -> GcmRow {
     let key = [7u8; 16];
     let g = G::new(&key);
     let nonce_for = |ctr: u64| {
@@ -102,7 +109,7 @@ fn gcm<G: Aes128GcmImpl>(secs: f64) -> (Vec<(usize, f64)>, Vec<(usize, f64)>, f6
 }
 
 /// (GB/s per size, ns per 28-byte preamble CRC).
-fn crc<C: Crc32cImpl>(secs: f64) -> (Vec<(usize, f64)>, f64) {
+fn crc<C: Crc32cImpl>(secs: f64) -> CrcRow {
     let per = SIZES
         .iter()
         .map(|&size| {
@@ -211,13 +218,12 @@ fn main() {
         }
     }
 
-    type GcmRow = (Vec<(usize, f64)>, Vec<(usize, f64)>, f64);
     let gcm_results: Vec<(&str, GcmRow)> = vec![
         (RustCryptoGcm::NAME, gcm::<RustCryptoGcm>(secs)),
         (RingGcm::NAME, gcm::<RingGcm>(secs)),
         (AwsLcGcm::NAME, gcm::<AwsLcGcm>(secs)),
     ];
-    let crc_results: Vec<(&str, (Vec<(usize, f64)>, f64))> = vec![
+    let crc_results: Vec<(&str, CrcRow)> = vec![
         (Crc32cCrate::NAME, crc::<Crc32cCrate>(secs)),
         (CrcFast::NAME, crc::<CrcFast>(secs)),
     ];
@@ -282,7 +288,7 @@ fn main() {
         );
     }
 
-    let per_size = |r: &Vec<(usize, f64)>| -> Value {
+    let per_size = |r: &PerSize| -> Value {
         r.iter()
             .map(|(s, g)| (label(*s), json!((g * 100.0).round() / 100.0)))
             .collect::<serde_json::Map<_, _>>()

@@ -9,6 +9,8 @@
 //! it reports as consumed are the raw on-wire bytes, which is what the pre-auth
 //! HMAC transcript records (reference 7.3).
 
+#![deny(unsafe_code)]
+
 use thiserror::Error;
 
 use crate::crypto::{ceph_crc32c, CryptoError, RxCipher, TxCipher};
@@ -1353,6 +1355,31 @@ mod tests {
         ) {
             for f in FORMATS {
                 round_trip(f, &frames);
+            }
+        }
+
+        /// Arbitrary bytes (and arbitrary corruption of a valid frame) never
+        /// panic the decoder: they yield frames, NeedMore or a typed error.
+        #[test]
+        fn prop_garbage_never_panics(
+            garbage in proptest::collection::vec(any::<u8>(), 0..400),
+            flip in any::<(usize, u8)>(),
+        ) {
+            let limits = FrameLimits::default();
+            for f in FORMATS {
+                let (mut e, mut d) = pair(f, limits);
+                let _ = d.decode(&garbage);
+                let mut wire = encode(&mut e, Tag::Message, &[&[7u8; 41], &garbage]);
+                let at = flip.0 % wire.len();
+                wire[at] ^= flip.1 | 1;
+                let (_, mut d) = pair(f, limits);
+                let mut rest = &wire[..];
+                while let Ok((used, r)) = d.decode(rest) {
+                    rest = &rest[used..];
+                    if r == Decoded::NeedMore {
+                        break;
+                    }
+                }
             }
         }
     }

@@ -769,6 +769,10 @@ impl FrameDecoder {
             EpilogueKind::SecureRev0,
             get(&self.scratch, off, off + SECURE_EPILOGUE_LEN)?,
         )?;
+        if self.scratch.capacity() > MAX_SPARE_CAPACITY {
+            // Do not keep one huge frame's worth of memory per connection.
+            self.scratch = Vec::new();
+        }
         self.finish_with(epi)
     }
 

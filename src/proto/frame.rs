@@ -511,9 +511,10 @@ impl FrameDecoder {
 
     /// Hands a decoded frame's buffers back for reuse by later frames.
     pub fn recycle(&mut self, frame: Frame) {
-        for (spare, mut seg) in self.spare.iter_mut().zip(frame.segments) {
+        for (spare, seg) in self.spare.iter_mut().zip(frame.segments) {
+            // The length is kept: a buffer that is decrypted into is resized,
+            // not refilled, so stale bytes spare a memset (they are all overwritten).
             if seg.capacity() > spare.capacity() && seg.capacity() <= MAX_SPARE_CAPACITY {
-                seg.clear();
                 *spare = seg;
             }
         }
@@ -619,12 +620,15 @@ impl FrameDecoder {
         let slots = self.segs.iter_mut().zip(self.spare.iter_mut()).zip(lens);
         for (i, ((seg, spare), len)) in slots.enumerate().take(n) {
             let mut buf = std::mem::take(spare);
-            buf.clear();
-            buf.reserve(match (secure, self.rev) {
+            if !(secure && self.rev == Revision::V2_1 && Some(i) == tail_owner) {
+                buf.clear();
+            }
+            let want = match (secure, self.rev) {
                 (true, Revision::V2_1) if Some(i) == tail_owner => tail_len,
                 (true, Revision::V2_1) => pad16(len),
                 _ => len,
-            });
+            };
+            buf.reserve(want.saturating_sub(buf.len()));
             *seg = buf;
         }
         Ok(())
@@ -805,9 +809,8 @@ impl FrameDecoder {
             .ok_or(FrameError::EmptyLastSegment)?;
         let c = self.cipher.as_mut().ok_or(FrameError::Failed)?;
         let mut buf = std::mem::take(&mut self.segs[owner]);
-        buf.clear();
-        buf.extend_from_slice(body);
-        c.open_in_place(&mut buf, &tag)?;
+        buf.resize(body.len(), 0);
+        c.open_to(body, &tag, &mut buf)?;
         let mut off = pad16(self.lens[owner]);
         for i in owner + 1..n {
             let len = self.lens[i];

@@ -15,9 +15,11 @@ pub trait Crc32cImpl {
 
 /// The `crc32c` crate (SSE4.2 `crc32` instruction, three streams in parallel,
 /// runtime-detected; portable fallback).
+#[cfg(feature = "crc-crc32c")]
 #[derive(Debug, Clone, Copy)]
 pub struct Crc32cCrate;
 
+#[cfg(feature = "crc-crc32c")]
 impl Crc32cImpl for Crc32cCrate {
     const NAME: &'static str = "crc32c";
     #[inline]
@@ -27,11 +29,9 @@ impl Crc32cImpl for Crc32cCrate {
 }
 
 /// The `crc-fast` crate (carry-less multiply folding, runtime-detected).
-#[cfg(feature = "crc-fast")]
 #[derive(Debug, Clone, Copy)]
 pub struct CrcFast;
 
-#[cfg(feature = "crc-fast")]
 impl Crc32cImpl for CrcFast {
     const NAME: &'static str = "crc-fast";
     #[inline]
@@ -46,7 +46,7 @@ impl Crc32cImpl for CrcFast {
 }
 
 /// The backend [`ceph_crc32c`] uses, chosen by `bench/src/bin/crypto.rs`.
-pub type DefaultCrc32c = Crc32cCrate;
+pub type DefaultCrc32c = CrcFast;
 
 /// Ceph's `ceph_crc32c(seed, data)`: no pre- or post-inversion (reference 1.4).
 ///
@@ -75,16 +75,47 @@ mod tests {
         assert_eq!(C::ceph_crc32c(C::ceph_crc32c(0xFFFF_FFFF, a), b), whole);
     }
 
-    #[test]
-    fn reference_vectors_crc32c_crate() {
-        vectors::<Crc32cCrate>();
-        assert_eq!(ceph_crc32c(0, b"foo bar baz"), 4119623852);
+    /// Bit-at-a-time reference: reflected poly 0x82F63B78, no inversion.
+    fn bitwise(seed: u32, data: &[u8]) -> u32 {
+        let mut crc = seed;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0x82F6_3B78
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        crc
     }
 
-    #[cfg(feature = "crc-fast")]
+    #[test]
+    fn reference_vectors_default() {
+        vectors::<DefaultCrc32c>();
+        assert_eq!(ceph_crc32c(0, b"foo bar baz"), 4119623852);
+        // Every length around the SIMD block boundaries, odd seeds.
+        let data: Vec<u8> = (0..1100u32).map(|i| (i * 13 + 1) as u8).collect();
+        for len in (0..300).chain([511, 512, 513, 1023, 1024, 1100]) {
+            let seed = 0x9E37_79B9u32.wrapping_mul(len as u32 + 1);
+            assert_eq!(
+                ceph_crc32c(seed, &data[..len]),
+                bitwise(seed, &data[..len]),
+                "len {len}"
+            );
+        }
+    }
+
     #[test]
     fn reference_vectors_crc_fast() {
         vectors::<CrcFast>();
+    }
+
+    #[cfg(feature = "crc-crc32c")]
+    #[test]
+    fn reference_vectors_crc32c_crate() {
+        vectors::<Crc32cCrate>();
         let data: Vec<u8> = (0..70_000u32).map(|i| (i * 13) as u8).collect();
         assert_eq!(
             CrcFast::ceph_crc32c(0x1234_5678, &data),

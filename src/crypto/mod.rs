@@ -11,6 +11,8 @@
 //! measurement (`bench/src/bin/crypto.rs`); the alternatives stay behind the
 //! [`Crc32cImpl`] and [`Aes128GcmImpl`] traits so the benchmark can compare them.
 
+#![deny(unsafe_code)]
+
 pub mod crc;
 pub mod gcm;
 pub mod hmac;

@@ -228,6 +228,19 @@ impl RxCipher {
         self.gcm.open_in_place(&nonce, buf, tag)
     }
 
+    /// Verifies `tag` over `ciphertext` and decrypts it into `out` (same
+    /// length), fusing the copy out of the receive buffer with decryption.
+    /// Consumes exactly one nonce, like [`RxCipher::open_in_place`].
+    pub fn open_to(
+        &mut self,
+        ciphertext: &[u8],
+        tag: &[u8; TAG_LEN],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        let nonce = self.nonce.next(false)?;
+        self.gcm.open_to(&nonce, ciphertext, tag, out)
+    }
+
     /// Decrypts (without authenticating) the first 32 bytes of a msgr2.0
     /// secure frame, to learn its segment lengths (reference 3.5): AES-CTR with
     /// counter blocks `nonce || 00000002` and `nonce || 00000003`, the first

@@ -9,6 +9,8 @@
 //! it reports as consumed are the raw on-wire bytes, which is what the pre-auth
 //! HMAC transcript records (reference 7.3).
 
+#![deny(unsafe_code)]
+
 use thiserror::Error;
 
 use crate::crypto::{ceph_crc32c, CryptoError, RxCipher, TxCipher};
@@ -509,9 +511,10 @@ impl FrameDecoder {
 
     /// Hands a decoded frame's buffers back for reuse by later frames.
     pub fn recycle(&mut self, frame: Frame) {
-        for (spare, mut seg) in self.spare.iter_mut().zip(frame.segments) {
+        for (spare, seg) in self.spare.iter_mut().zip(frame.segments) {
+            // The length is kept: a buffer that is decrypted into is resized,
+            // not refilled, so stale bytes spare a memset (they are all overwritten).
             if seg.capacity() > spare.capacity() && seg.capacity() <= MAX_SPARE_CAPACITY {
-                seg.clear();
                 *spare = seg;
             }
         }
@@ -617,12 +620,15 @@ impl FrameDecoder {
         let slots = self.segs.iter_mut().zip(self.spare.iter_mut()).zip(lens);
         for (i, ((seg, spare), len)) in slots.enumerate().take(n) {
             let mut buf = std::mem::take(spare);
-            buf.clear();
-            buf.reserve(match (secure, self.rev) {
+            if !(secure && self.rev == Revision::V2_1 && Some(i) == tail_owner) {
+                buf.clear();
+            }
+            let want = match (secure, self.rev) {
                 (true, Revision::V2_1) if Some(i) == tail_owner => tail_len,
                 (true, Revision::V2_1) => pad16(len),
                 _ => len,
-            });
+            };
+            buf.reserve(want.saturating_sub(buf.len()));
             *seg = buf;
         }
         Ok(())
@@ -767,6 +773,10 @@ impl FrameDecoder {
             EpilogueKind::SecureRev0,
             get(&self.scratch, off, off + SECURE_EPILOGUE_LEN)?,
         )?;
+        if self.scratch.capacity() > MAX_SPARE_CAPACITY {
+            // Do not keep one huge frame's worth of memory per connection.
+            self.scratch = Vec::new();
+        }
         self.finish_with(epi)
     }
 
@@ -799,9 +809,8 @@ impl FrameDecoder {
             .ok_or(FrameError::EmptyLastSegment)?;
         let c = self.cipher.as_mut().ok_or(FrameError::Failed)?;
         let mut buf = std::mem::take(&mut self.segs[owner]);
-        buf.clear();
-        buf.extend_from_slice(body);
-        c.open_in_place(&mut buf, &tag)?;
+        buf.resize(body.len(), 0);
+        c.open_to(body, &tag, &mut buf)?;
         let mut off = pad16(self.lens[owner]);
         for i in owner + 1..n {
             let len = self.lens[i];
@@ -1353,6 +1362,31 @@ mod tests {
         ) {
             for f in FORMATS {
                 round_trip(f, &frames);
+            }
+        }
+
+        /// Arbitrary bytes (and arbitrary corruption of a valid frame) never
+        /// panic the decoder: they yield frames, NeedMore or a typed error.
+        #[test]
+        fn prop_garbage_never_panics(
+            garbage in proptest::collection::vec(any::<u8>(), 0..400),
+            flip in any::<(usize, u8)>(),
+        ) {
+            let limits = FrameLimits::default();
+            for f in FORMATS {
+                let (mut e, mut d) = pair(f, limits);
+                let _ = d.decode(&garbage);
+                let mut wire = encode(&mut e, Tag::Message, &[&[7u8; 41], &garbage]);
+                let at = flip.0 % wire.len();
+                wire[at] ^= flip.1 | 1;
+                let (_, mut d) = pair(f, limits);
+                let mut rest = &wire[..];
+                while let Ok((used, r)) = d.decode(rest) {
+                    rest = &rest[used..];
+                    if r == Decoded::NeedMore {
+                        break;
+                    }
+                }
             }
         }
     }

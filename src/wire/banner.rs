@@ -1,6 +1,8 @@
 //! The msgr2 banner (reference section 2): `"ceph v2\n"`, le16 payload length,
 //! le64 supported and le64 required msgr2 feature bits.
 
+#![deny(unsafe_code)]
+
 use thiserror::Error;
 
 use super::{Put, Revision};

@@ -8,6 +8,8 @@
 //! | secure rev0 | u8 late_flags, 15 zero bytes (then the GCM tag) | 16 |
 //! | secure rev1 | u8 late_status, 15 zero bytes (then the GCM tag) | 16 |
 
+#![deny(unsafe_code)]
+
 use super::{DecodeError, Put, Revision};
 
 /// msgr2.0 `late_flags` bit 0: the frame was aborted (reference 3.2).

@@ -5,6 +5,8 @@
 //! 26 2 B reserved (Quincy+: byte 26 = flags) | 28 le32 crc = ceph_crc32c(0, bytes 0..28)
 //! ```
 
+#![deny(unsafe_code)]
+
 use thiserror::Error;
 
 use super::DecodeError;

@@ -79,7 +79,9 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("bindings.rs");
     let result = std::panic::catch_unwind(|| generate(&cargs));
     match result {
-        Ok(Ok(b)) => b.write_to_file(&out).unwrap_or_else(|e| fail(&format!("write: {e}"))),
+        Ok(Ok(b)) => b
+            .write_to_file(&out)
+            .unwrap_or_else(|e| fail(&format!("write: {e}"))),
         Ok(Err(e)) => fail(&format!(
             "bindgen failed on the DPDK headers: {e}; are `libdpdk-dev` 22.11 and \
              `libclang-dev` installed?"

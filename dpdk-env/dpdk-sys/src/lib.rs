@@ -6,7 +6,12 @@
 //! libraries; `csrc/shim.c` forwards each of them as `pm_<dpdk name>`.
 //!
 //! Everything here is `unsafe` and unchecked; use the `dpdk-env` crate instead.
-#![allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code)]
+#![allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code
+)]
 #![allow(clippy::all, unsafe_op_in_unsafe_fn, unnecessary_transmutes)]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));

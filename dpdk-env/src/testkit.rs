@@ -385,6 +385,19 @@ impl<D: Device> Stack<D> {
         self.sockets.add(s)
     }
 
+    /// Connects TCP socket `h` from `local_port` to `remote`.
+    pub fn connect(
+        &mut self,
+        h: SocketHandle,
+        remote: (Ipv4Address, u16),
+        local_port: u16,
+    ) -> Result<(), tcp::ConnectError> {
+        let cx = self.iface.context();
+        self.sockets
+            .get_mut::<tcp::Socket>(h)
+            .connect(cx, remote, local_port)
+    }
+
     /// The TCP socket `h`.
     pub fn tcp(&mut self, h: SocketHandle) -> &mut tcp::Socket<'static> {
         self.sockets.get_mut::<tcp::Socket>(h)

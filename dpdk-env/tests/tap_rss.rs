@@ -24,7 +24,10 @@ fn is_our_udp(frame: &[u8]) -> bool {
 
 #[test]
 fn tap_two_queues_with_rss() {
-    assert!(is_root(), "this test needs root (TAP devices, network namespaces)");
+    assert!(
+        is_root(),
+        "this test needs root (TAP devices, network namespaces)"
+    );
     let ifname = unique_name("dtap");
     let cfg = EalConfig::with_vdevs([format!("net_tap0,iface={ifname}")]);
     let eal = Eal::init(&cfg).expect("EAL init with net_tap");
@@ -45,7 +48,10 @@ fn tap_two_queues_with_rss() {
     eprintln!("RSS enabled: {rss:?}");
     assert_eq!(port.rx_queue_count(), 2);
     // net_tap has no redirection table: the typed error says so.
-    assert!(matches!(port.set_reta(&[0, 1]), Err(Error::Unsupported { .. })));
+    assert!(matches!(
+        port.set_reta(&[0, 1]),
+        Err(Error::Unsupported { .. })
+    ));
     let mac = port.mac().unwrap();
     let mut q0 = port.rx_queue(0).unwrap();
     let mut q1 = port.rx_queue(1).unwrap();
@@ -60,9 +66,21 @@ fn tap_two_queues_with_rss() {
     let ns = NetNs::new("pmrss").unwrap();
     ns.adopt(&ifname, link_addr(2)).unwrap();
     // No stack answers ARP on the DPDK side: a static neighbour entry instead.
-    let mac_s = mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":");
-    ns.ip(&["neigh", "add", &link_addr(1).to_string(), "lladdr", &mac_s, "dev", &ifname])
-        .unwrap();
+    let mac_s = mac
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    ns.ip(&[
+        "neigh",
+        "add",
+        &link_addr(1).to_string(),
+        "lladdr",
+        &mac_s,
+        "dev",
+        &ifname,
+    ])
+    .unwrap();
     let peer = ChildGuard::spawn({
         let mut c = ns.command(env!("CARGO_BIN_EXE_dpdk-env-peer"));
         c.args(["udp-flows", &format!("{}:9000", link_addr(1))]);
@@ -74,8 +92,7 @@ fn tap_two_queues_with_rss() {
     let mut counts = [0u64; 2];
     let mut bufs = Vec::new();
     let t0 = Instant::now();
-    while counts.iter().sum::<u64>() < FLOWS * PER_FLOW && t0.elapsed() < Duration::from_secs(10)
-    {
+    while counts.iter().sum::<u64>() < FLOWS * PER_FLOW && t0.elapsed() < Duration::from_secs(10) {
         for (i, q) in [&mut q0, &mut q1].into_iter().enumerate() {
             q.rx_burst(&mut bufs, 32);
             counts[i] += bufs.iter().filter(|m| is_our_udp(m.data())).count() as u64;
@@ -86,6 +103,9 @@ fn tap_two_queues_with_rss() {
     assert!(ok, "{out}");
     eprintln!("per-queue datagrams: {counts:?}");
     assert_eq!(counts.iter().sum::<u64>(), FLOWS * PER_FLOW);
-    assert!(counts[0] > 0 && counts[1] > 0, "flows not spread: {counts:?}");
+    assert!(
+        counts[0] > 0 && counts[1] > 0,
+        "flows not spread: {counts:?}"
+    );
     drop(ns);
 }

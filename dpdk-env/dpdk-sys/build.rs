@@ -42,6 +42,8 @@ fn main() {
     println!("cargo:rerun-if-changed=csrc/consts.h");
     println!("cargo:rerun-if-changed=csrc/shim.c");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
+    println!("cargo:rerun-if-env-changed=PKG_CONFIG_LIBDIR");
+    println!("cargo:rerun-if-env-changed=LIBCLANG_PATH");
 
     let version = pkg_config(&["--modversion"]).unwrap_or_else(|e| fail(&e));
     if !version.starts_with("22.11") {

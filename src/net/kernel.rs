@@ -1,13 +1,8 @@
-//! The kernel-TCP driver: runs sans-IO [`Connection`]s over nonblocking
-//! sockets with epoll (through mio). It is the first transport, and the
-//! baseline the userspace stacks are measured against.
-//!
-//! One [`KernelDriver`] is single-threaded and owns its sockets and
-//! connections outright. It dials and re-dials connectors (lossless sessions
-//! reconnect after backoff), accepts on one listener, answers acceptors'
-//! session requests from its [`SessionRegistry`], and hands every other
-//! [`Event`] to the caller.
+//! Kernel TCP behind the [`Transport`] trait: nonblocking sockets and epoll
+//! (through mio). It is the first transport, and the baseline the userspace
+//! stacks are measured against. [`KernelDriver`] runs msgr2 connections on it.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -15,325 +10,279 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-use crate::proto::{Connection, Event, Outgoing, SessionRegistry};
-use crate::wire::addr::EntityAddr;
+use super::driver::Driver;
+use super::transport::{StreamEvent, StreamId, Transport};
 
-/// Identifies one connection of a driver.
-pub type ConnId = usize;
+/// The msgr2 driver over kernel TCP.
+pub type KernelDriver = Driver<KernelTransport>;
 
-const LISTENER: Token = Token(usize::MAX);
+/// Tokens at and above this are listeners.
+const LISTENER_BASE: usize = 1 << 40;
 const READ_CHUNK: usize = 256 * 1024;
 
-/// Builds the acceptor [`Connection`] for a newly accepted socket.
-pub type AcceptFn = Box<dyn FnMut(SocketAddr, Instant) -> Connection + Send>;
-
-struct Slot {
-    stream: Option<TcpStream>,
-    conn: Connection,
-    /// Where a connector re-dials.
-    target: Option<SocketAddr>,
+struct KStream {
+    sock: TcpStream,
+    connecting: bool,
+    /// Bytes a reader did not consume, delivered first next time.
+    leftover: Vec<u8>,
 }
 
-/// A poll loop over kernel TCP sockets for many connections.
-pub struct KernelDriver {
+/// Kernel TCP sockets polled with epoll.
+pub struct KernelTransport {
     poll: Poll,
     events: Events,
-    listener: Option<TcpListener>,
-    accept_fn: Option<AcceptFn>,
-    my_addr: Option<EntityAddr>,
-    slots: Vec<Option<Slot>>,
-    registry: SessionRegistry,
+    listeners: Vec<(TcpListener, SocketAddr)>,
+    streams: Vec<Option<KStream>>,
+    /// Tokens seen by `wait` and not yet handled by `poll`.
+    woken: VecDeque<Token>,
+    /// Streams found closed while reading, reported by the next `poll`.
+    closed: Vec<(StreamId, String)>,
     scratch: Vec<u8>,
 }
 
-impl KernelDriver {
-    /// A driver with no connections.
+impl KernelTransport {
+    /// A transport with no sockets.
     pub fn new() -> io::Result<Self> {
-        Ok(KernelDriver {
+        Ok(KernelTransport {
             poll: Poll::new()?,
             events: Events::with_capacity(1024),
-            listener: None,
-            accept_fn: None,
-            my_addr: None,
-            slots: Vec::new(),
-            registry: SessionRegistry::new(),
+            listeners: Vec::new(),
+            streams: Vec::new(),
+            woken: VecDeque::new(),
+            closed: Vec::new(),
             scratch: vec![0u8; READ_CHUNK],
         })
     }
 
-    /// Listens on `addr`; each accepted socket gets a connection from `accept_fn`.
-    /// `my_addr` is our msgr2 address, used in connect-race tie-breaks.
-    /// Returns the bound address (useful with port 0).
-    pub fn listen(
-        &mut self,
-        addr: SocketAddr,
-        my_addr: EntityAddr,
-        accept_fn: AcceptFn,
-    ) -> io::Result<SocketAddr> {
-        let mut listener = TcpListener::bind(addr)?;
-        self.poll
-            .registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let bound = listener.local_addr()?;
-        self.listener = Some(listener);
-        self.accept_fn = Some(accept_fn);
-        self.my_addr = Some(my_addr);
-        Ok(bound)
-    }
-
-    /// Dials `addr` and runs the connector `conn` (already holding its banner) over it.
-    pub fn connect(&mut self, addr: SocketAddr, conn: Connection) -> io::Result<ConnId> {
-        let stream = TcpStream::connect(addr)?;
-        let id = self.insert(Slot {
-            stream: None,
-            conn,
-            target: Some(addr),
-        });
-        self.attach(id, stream)?;
-        Ok(id)
-    }
-
-    /// The connection `id`, if it still exists.
-    pub fn conn_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
-        self.slots.get_mut(id)?.as_mut().map(|s| &mut s.conn)
-    }
-
-    /// Ids of the live connections.
-    pub fn conn_ids(&self) -> Vec<ConnId> {
-        (0..self.slots.len())
-            .filter(|i| self.slots[*i].is_some())
-            .collect()
-    }
-
-    /// Closes and forgets connection `id`.
-    pub fn remove(&mut self, id: ConnId) {
-        if let Some(slot) = self.slots.get_mut(id).and_then(Option::take) {
-            if let Some(mut s) = slot.stream {
-                let _ = self.poll.registry().deregister(&mut s);
+    fn insert(&mut self, mut sock: TcpStream, connecting: bool) -> io::Result<StreamId> {
+        let id = match self.streams.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.streams.push(None);
+                self.streams.len() - 1
             }
-        }
-    }
-
-    fn insert(&mut self, slot: Slot) -> ConnId {
-        if let Some(i) = self.slots.iter().position(Option::is_none) {
-            self.slots[i] = Some(slot);
-            i
-        } else {
-            self.slots.push(Some(slot));
-            self.slots.len() - 1
-        }
-    }
-
-    fn attach(&mut self, id: ConnId, mut stream: TcpStream) -> io::Result<()> {
-        stream.set_nodelay(true)?;
+        };
+        sock.set_nodelay(true)?;
         self.poll.registry().register(
-            &mut stream,
+            &mut sock,
             Token(id),
             Interest::READABLE | Interest::WRITABLE,
         )?;
-        if let Some(Some(slot)) = self.slots.get_mut(id) {
-            slot.stream = Some(stream);
-        }
-        Ok(())
+        self.streams[id] = Some(KStream {
+            sock,
+            connecting,
+            leftover: Vec::new(),
+        });
+        Ok(id)
     }
 
-    /// Waits up to `timeout` for I/O or a connection deadline, runs every
-    /// connection that has work, and returns the events for the caller.
-    pub fn poll_once(&mut self, timeout: Duration) -> io::Result<Vec<(ConnId, Event)>> {
-        let mut out = Vec::new();
-        let now = Instant::now();
-        // Write what is pending first: sends queued since the last poll.
-        for id in self.conn_ids() {
-            self.flush(id, now);
-            self.drain_events(id, now, &mut out);
+    fn drop_stream(&mut self, id: StreamId) {
+        if let Some(mut s) = self.streams.get_mut(id).and_then(Option::take) {
+            let _ = self.poll.registry().deregister(&mut s.sock);
         }
-        if !out.is_empty() {
-            return Ok(out);
-        }
-        let wait = self
-            .next_deadline()
-            .map(|d| d.saturating_duration_since(now))
-            .map_or(timeout, |d| d.min(timeout));
-        match self.poll.poll(&mut self.events, Some(wait)) {
-            Ok(()) => {}
-            // A signal woke us (e.g. SIGTERM for a clean shutdown): not an error.
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(out),
-            Err(e) => return Err(e),
-        }
-        let ready: Vec<Token> = self.events.iter().map(|e| e.token()).collect();
-        let now = Instant::now();
-        for token in ready {
-            if token == LISTENER {
-                self.accept_all(now)?;
-            } else {
-                self.read(token.0, now);
-            }
-        }
-        for id in self.conn_ids() {
-            if let Some(Some(slot)) = self.slots.get_mut(id) {
-                if slot.conn.poll_timeout().is_some_and(|d| d <= now) {
-                    slot.conn.handle_timeout(now);
-                }
-            }
-            self.flush(id, now);
-            self.drain_events(id, now, &mut out);
-            self.flush(id, now);
-        }
-        Ok(out)
     }
 
-    fn next_deadline(&self) -> Option<Instant> {
-        self.slots
-            .iter()
-            .flatten()
-            .filter_map(|s| s.conn.poll_timeout())
-            .min()
-    }
-
-    fn accept_all(&mut self, now: Instant) -> io::Result<()> {
+    fn accept_all(&mut self, index: usize, events: &mut Vec<StreamEvent>) {
         loop {
-            let accepted = match &self.listener {
-                Some(l) => l.accept(),
-                None => return Ok(()),
+            let Some((listener, local)) = self.listeners.get(index) else {
+                return;
             };
-            match accepted {
-                Ok((stream, peer)) => {
-                    let Some(build) = self.accept_fn.as_mut() else {
-                        return Ok(());
-                    };
-                    let conn = build(peer, now);
-                    let id = self.insert(Slot {
-                        stream: None,
-                        conn,
-                        target: None,
-                    });
-                    self.attach(id, stream)?;
-                    self.flush(id, now);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    fn read(&mut self, id: ConnId, now: Instant) {
-        let Some(Some(slot)) = self.slots.get_mut(id) else {
-            return;
-        };
-        let Some(stream) = slot.stream.as_mut() else {
-            return;
-        };
-        loop {
-            match stream.read(&mut self.scratch) {
-                Ok(0) => {
-                    slot.conn
-                        .handle_transport_closed("peer closed the TCP connection", now);
-                    return;
-                }
-                Ok(n) => slot.conn.handle_input(&self.scratch[..n], now),
+            let local = *local;
+            match listener.accept() {
+                Ok((sock, peer)) => match self.insert(sock, false) {
+                    Ok(stream) => events.push(StreamEvent::Accepted {
+                        stream,
+                        local,
+                        peer,
+                    }),
+                    Err(_) => continue,
+                },
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Per-connection accept errors (e.g. ECONNABORTED) must not stop the listener.
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+impl Transport for KernelTransport {
+    fn name(&self) -> &'static str {
+        "kernel"
+    }
+
+    fn listen(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        let mut listener = TcpListener::bind(addr)?;
+        let token = Token(LISTENER_BASE + self.listeners.len());
+        self.poll
+            .registry()
+            .register(&mut listener, token, Interest::READABLE)?;
+        let bound = listener.local_addr()?;
+        self.listeners.push((listener, bound));
+        Ok(bound)
+    }
+
+    fn connect(&mut self, addr: SocketAddr) -> io::Result<StreamId> {
+        let sock = TcpStream::connect(addr)?;
+        self.insert(sock, true)
+    }
+
+    fn poll(
+        &mut self,
+        _now: Instant,
+        events: &mut Vec<StreamEvent>,
+        readable: &mut Vec<StreamId>,
+    ) -> bool {
+        for (stream, reason) in self.closed.drain(..) {
+            events.push(StreamEvent::Closed { stream, reason });
+        }
+        if self.woken.is_empty() {
+            // Nothing stashed by `wait`: look without blocking.
+            if self
+                .poll
+                .poll(&mut self.events, Some(Duration::ZERO))
+                .is_ok()
+            {
+                self.woken.extend(self.events.iter().map(|e| e.token()));
+            }
+        }
+        let progress = !self.woken.is_empty() || !events.is_empty();
+        while let Some(token) = self.woken.pop_front() {
+            if token.0 >= LISTENER_BASE {
+                self.accept_all(token.0 - LISTENER_BASE, events);
+                continue;
+            }
+            let id = token.0;
+            let Some(Some(s)) = self.streams.get_mut(id) else {
+                continue;
+            };
+            if s.connecting {
+                match s.sock.peer_addr() {
+                    Ok(_) => {
+                        s.connecting = false;
+                        events.push(StreamEvent::Connected(id));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                        // Still connecting, or refused: take_error tells which.
+                        if let Ok(Some(err)) | Err(err) = s.sock.take_error() {
+                            self.drop_stream(id);
+                            events.push(StreamEvent::Closed {
+                                stream: id,
+                                reason: format!("connect failed: {err}"),
+                            });
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        self.drop_stream(id);
+                        events.push(StreamEvent::Closed {
+                            stream: id,
+                            reason: format!("connect failed: {e}"),
+                        });
+                        continue;
+                    }
+                }
+            }
+            if !readable.contains(&id) {
+                readable.push(id);
+            }
+        }
+        progress
+    }
+
+    fn read(
+        &mut self,
+        stream: StreamId,
+        consume: &mut dyn FnMut(&[u8]) -> usize,
+    ) -> io::Result<usize> {
+        let Some(Some(s)) = self.streams.get_mut(stream) else {
+            return Ok(0);
+        };
+        let mut total = 0;
+        if !s.leftover.is_empty() {
+            let n = consume(&s.leftover);
+            s.leftover.drain(..n);
+            total += n;
+            if !s.leftover.is_empty() {
+                return Ok(total);
+            }
+        }
+        loop {
+            match s.sock.read(&mut self.scratch) {
+                Ok(0) => {
+                    self.closed
+                        .push((stream, "peer closed the TCP connection".into()));
+                    self.drop_stream(stream);
+                    return Ok(total);
+                }
+                Ok(n) => {
+                    let used = consume(&self.scratch[..n]);
+                    total += used;
+                    if used < n {
+                        s.leftover.extend_from_slice(&self.scratch[used..n]);
+                        return Ok(total);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    slot.conn.handle_transport_closed(&e.to_string(), now);
-                    return;
+                    self.closed.push((stream, e.to_string()));
+                    self.drop_stream(stream);
+                    return Ok(total);
                 }
             }
         }
     }
 
-    fn flush(&mut self, id: ConnId, now: Instant) {
-        let Some(Some(slot)) = self.slots.get_mut(id) else {
-            return;
+    fn write(&mut self, stream: StreamId, data: &[u8]) -> io::Result<usize> {
+        let Some(Some(s)) = self.streams.get_mut(stream) else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "no such stream",
+            ));
         };
-        let Some(stream) = slot.stream.as_mut() else {
-            return;
-        };
-        while !slot.conn.tx_pending().is_empty() {
-            match stream.write(slot.conn.tx_pending()) {
-                Ok(0) => {
-                    slot.conn
-                        .handle_transport_closed("TCP write returned 0", now);
-                    return;
-                }
-                Ok(n) => slot.conn.tx_consumed(n),
-                // Not yet connected, or the socket buffer is full: wait for WRITABLE.
+        let mut done = 0;
+        while done < data.len() {
+            match s.sock.write(&data[done..]) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                // Not yet connected, or the socket buffer is full: WRITABLE wakes us.
                 Err(e)
                     if e.kind() == io::ErrorKind::WouldBlock
                         || e.kind() == io::ErrorKind::NotConnected =>
                 {
-                    return
+                    break
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    slot.conn.handle_transport_closed(&e.to_string(), now);
-                    return;
+                    self.closed.push((stream, e.to_string()));
+                    self.drop_stream(stream);
+                    return Err(e);
                 }
             }
         }
+        Ok(done)
     }
 
-    fn drain_events(&mut self, id: ConnId, now: Instant, out: &mut Vec<(ConnId, Event)>) {
-        loop {
-            let Some(Some(slot)) = self.slots.get_mut(id) else {
-                return;
-            };
-            let Some(event) = slot.conn.poll_event() else {
-                return;
-            };
-            match event {
-                Event::SessionRequest(req) => {
-                    let decision = match &self.my_addr {
-                        Some(me) => self.registry.decide(&req, me, Outgoing::None, true),
-                        None => crate::proto::SessionDecision::NewSession,
-                    };
-                    if let Some(unapplied) = slot.conn.decide_session(decision) {
-                        self.registry.park(req.peer_addrs(), *unapplied, true);
-                    }
-                }
-                Event::Closed { error, reconnect } => {
-                    if let Some(mut s) = slot.stream.take() {
-                        let _ = self.poll.registry().deregister(&mut s);
-                    }
-                    let park = !reconnect
-                        && !slot.conn.is_connector()
-                        && !slot.conn.is_closed()
-                        && slot.conn.established().is_some_and(|e| !e.lossy);
-                    if park {
-                        let addrs = slot
-                            .conn
-                            .established()
-                            .map(|e| e.peer_addrs.clone())
-                            .unwrap_or_default();
-                        let session = slot.conn.take_session();
-                        self.registry.park(&addrs, session, true);
-                    }
-                    if !reconnect {
-                        self.slots[id] = None;
-                    }
-                    out.push((id, Event::Closed { error, reconnect }));
-                }
-                Event::ReconnectDue => {
-                    let Some(target) = slot.target else {
-                        continue;
-                    };
-                    match TcpStream::connect(target) {
-                        Ok(stream) => {
-                            slot.conn.reconnect(now);
-                            if self.attach(id, stream).is_err() {
-                                if let Some(Some(s)) = self.slots.get_mut(id) {
-                                    s.conn.handle_transport_closed("register failed", now);
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            slot.conn.reconnect(now);
-                            slot.conn.handle_transport_closed(&e.to_string(), now);
-                        }
-                    }
-                    out.push((id, Event::ReconnectDue));
-                }
-                other => out.push((id, other)),
+    fn close(&mut self, stream: StreamId) {
+        if self.streams.get(stream).is_some_and(Option::is_some) {
+            self.drop_stream(stream);
+            self.closed.push((stream, "closed locally".into()));
+        }
+    }
+
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        if !self.woken.is_empty() || !self.closed.is_empty() {
+            return Ok(());
+        }
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Ok(()) => {
+                self.woken.extend(self.events.iter().map(|e| e.token()));
+                Ok(())
             }
+            // A signal woke us (e.g. SIGTERM for a clean shutdown): not an error.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(e),
         }
     }
 }

@@ -1,2 +1,10 @@
-//! Transports that drive sans-IO connections over real byte streams.
+//! Transports that carry msgr2 byte streams, and the driver that runs
+//! connections over any of them.
+//!
+//! [`transport::Transport`] is the one small trait; [`kernel`] implements it
+//! with kernel TCP; [`driver::Driver`] runs sans-IO connections over a
+//! transport.
+
+pub mod driver;
 pub mod kernel;
+pub mod transport;

@@ -1,0 +1,330 @@
+//! Runs sans-IO msgr2 [`Connection`]s over any [`Transport`].
+//!
+//! One [`Driver`] is single-threaded and owns its transport and connections
+//! outright. It dials and re-dials connectors (lossless sessions reconnect
+//! after backoff), accepts on any number of listeners (one per local
+//! endpoint, each with its own [`SessionRegistry`]), answers acceptors'
+//! session requests, and hands every other [`Event`] to the caller.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::transport::{StreamEvent, StreamId, Transport};
+use crate::proto::{Connection, Event, Outgoing, SessionDecision, SessionRegistry};
+use crate::wire::addr::EntityAddr;
+
+/// Identifies one connection of a driver.
+pub type ConnId = usize;
+
+/// Builds the acceptor [`Connection`] for a newly accepted stream from `peer`.
+pub type AcceptFn = Box<dyn FnMut(SocketAddr, Instant) -> Connection + Send>;
+
+/// One listening endpoint.
+struct Listener {
+    bound: SocketAddr,
+    my_addr: EntityAddr,
+    accept: AcceptFn,
+    registry: SessionRegistry,
+}
+
+struct Slot {
+    conn: Connection,
+    stream: Option<StreamId>,
+    /// Where a connector re-dials.
+    target: Option<SocketAddr>,
+    /// The listener an accepted connection came from.
+    listener: Option<usize>,
+}
+
+/// A poll loop over one transport for many connections.
+pub struct Driver<T: Transport> {
+    transport: T,
+    listeners: Vec<Listener>,
+    slots: Vec<Option<Slot>>,
+    by_stream: HashMap<StreamId, ConnId>,
+    stream_events: Vec<StreamEvent>,
+    readable: Vec<StreamId>,
+}
+
+impl<T: Transport> Driver<T> {
+    /// A driver over `transport`, with no connections.
+    pub fn with_transport(transport: T) -> Self {
+        Driver {
+            transport,
+            listeners: Vec::new(),
+            slots: Vec::new(),
+            by_stream: HashMap::new(),
+            stream_events: Vec::new(),
+            readable: Vec::new(),
+        }
+    }
+
+    /// The transport underneath.
+    pub fn transport(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
+    /// Listens on `addr` as the endpoint whose msgr2 address is `my_addr`;
+    /// each accepted stream gets a connection from `accept_fn`. Returns the
+    /// bound address (useful with port 0).
+    pub fn listen(
+        &mut self,
+        addr: SocketAddr,
+        my_addr: EntityAddr,
+        accept_fn: AcceptFn,
+    ) -> io::Result<SocketAddr> {
+        let bound = self.transport.listen(addr)?;
+        self.listeners.push(Listener {
+            bound,
+            my_addr,
+            accept: accept_fn,
+            registry: SessionRegistry::new(),
+        });
+        Ok(bound)
+    }
+
+    /// Dials `addr` and runs the connector `conn` (already holding its banner) over it.
+    pub fn connect(&mut self, addr: SocketAddr, conn: Connection) -> io::Result<ConnId> {
+        let stream = self.transport.connect(addr)?;
+        let id = self.insert(Slot {
+            conn,
+            stream: Some(stream),
+            target: Some(addr),
+            listener: None,
+        });
+        self.by_stream.insert(stream, id);
+        Ok(id)
+    }
+
+    /// The connection `id`, if it still exists.
+    pub fn conn_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
+        self.slots.get_mut(id)?.as_mut().map(|s| &mut s.conn)
+    }
+
+    /// Ids of the live connections.
+    pub fn conn_ids(&self) -> Vec<ConnId> {
+        (0..self.slots.len())
+            .filter(|i| self.slots[*i].is_some())
+            .collect()
+    }
+
+    /// Number of live connections.
+    pub fn conn_count(&self) -> usize {
+        self.slots.iter().flatten().count()
+    }
+
+    /// Closes and forgets connection `id`.
+    pub fn remove(&mut self, id: ConnId) {
+        if let Some(slot) = self.slots.get_mut(id).and_then(Option::take) {
+            if let Some(s) = slot.stream {
+                self.by_stream.remove(&s);
+                self.transport.close(s);
+            }
+        }
+    }
+
+    fn insert(&mut self, slot: Slot) -> ConnId {
+        if let Some(i) = self.slots.iter().position(Option::is_none) {
+            self.slots[i] = Some(slot);
+            i
+        } else {
+            self.slots.push(Some(slot));
+            self.slots.len() - 1
+        }
+    }
+
+    /// Runs every connection that has work, waiting up to `timeout` if none
+    /// has, and returns the events for the caller.
+    pub fn poll_once(&mut self, timeout: Duration) -> io::Result<Vec<(ConnId, Event)>> {
+        let mut out = Vec::new();
+        let now = Instant::now();
+        let progressed = self.run(now, &mut out);
+        if !progressed && out.is_empty() {
+            let wait = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(now))
+                .map_or(timeout, |d| d.min(timeout));
+            self.transport.wait(wait)?;
+            let now = Instant::now();
+            self.run(now, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// One pass: flush, poll the transport, read, fire timers, flush, collect events.
+    fn run(&mut self, now: Instant, out: &mut Vec<(ConnId, Event)>) -> bool {
+        for id in 0..self.slots.len() {
+            self.flush(id);
+        }
+        let mut events = std::mem::take(&mut self.stream_events);
+        let mut readable = std::mem::take(&mut self.readable);
+        let mut progressed = self.transport.poll(now, &mut events, &mut readable);
+        for ev in events.drain(..) {
+            self.handle_stream_event(ev, now);
+        }
+        for stream in readable.drain(..) {
+            let Some(&id) = self.by_stream.get(&stream) else {
+                continue;
+            };
+            let Some(Some(slot)) = self.slots.get_mut(id) else {
+                continue;
+            };
+            let conn = &mut slot.conn;
+            let n = self
+                .transport
+                .read(stream, &mut |bytes| {
+                    conn.handle_input(bytes, now);
+                    bytes.len()
+                })
+                .unwrap_or(0);
+            progressed |= n > 0;
+        }
+        self.stream_events = events;
+        self.readable = readable;
+        // Streams closed while reading are reported on the next poll.
+        for id in 0..self.slots.len() {
+            if let Some(Some(slot)) = self.slots.get_mut(id) {
+                if slot.conn.poll_timeout().is_some_and(|d| d <= now) {
+                    slot.conn.handle_timeout(now);
+                    progressed = true;
+                }
+            }
+            self.flush(id);
+            progressed |= self.drain_events(id, now, out);
+            self.flush(id);
+        }
+        progressed
+    }
+
+    fn handle_stream_event(&mut self, ev: StreamEvent, now: Instant) {
+        match ev {
+            StreamEvent::Accepted {
+                stream,
+                local,
+                peer,
+            } => {
+                let Some(index) = self.listeners.iter().position(|l| l.bound == local) else {
+                    self.transport.close(stream);
+                    return;
+                };
+                let conn = (self.listeners[index].accept)(peer, now);
+                let id = self.insert(Slot {
+                    conn,
+                    stream: Some(stream),
+                    target: None,
+                    listener: Some(index),
+                });
+                self.by_stream.insert(stream, id);
+            }
+            StreamEvent::Connected(_) => {}
+            StreamEvent::Closed { stream, reason } => {
+                if let Some(id) = self.by_stream.remove(&stream) {
+                    if let Some(Some(slot)) = self.slots.get_mut(id) {
+                        slot.stream = None;
+                        slot.conn.handle_transport_closed(&reason, now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .flatten()
+            .filter_map(|s| s.conn.poll_timeout())
+            .min()
+    }
+
+    fn flush(&mut self, id: ConnId) {
+        let Some(Some(slot)) = self.slots.get_mut(id) else {
+            return;
+        };
+        let Some(stream) = slot.stream else {
+            return;
+        };
+        while !slot.conn.tx_pending().is_empty() {
+            match self.transport.write(stream, slot.conn.tx_pending()) {
+                Ok(0) => return,
+                Ok(n) => slot.conn.tx_consumed(n),
+                Err(_) => return, // reported as Closed by the next poll
+            }
+        }
+    }
+
+    /// Handles connection events the driver owns; returns true if any event fired.
+    fn drain_events(&mut self, id: ConnId, now: Instant, out: &mut Vec<(ConnId, Event)>) -> bool {
+        let mut any = false;
+        loop {
+            let Some(Some(slot)) = self.slots.get_mut(id) else {
+                return any;
+            };
+            let Some(event) = slot.conn.poll_event() else {
+                return any;
+            };
+            any = true;
+            match event {
+                Event::SessionRequest(req) => {
+                    let decision = match slot.listener.and_then(|i| self.listeners.get_mut(i)) {
+                        Some(l) => l.registry.decide(&req, &l.my_addr, Outgoing::None, true),
+                        None => SessionDecision::NewSession,
+                    };
+                    if let Some(unapplied) = slot.conn.decide_session(decision) {
+                        if let Some(l) = slot.listener.and_then(|i| self.listeners.get_mut(i)) {
+                            l.registry.park(req.peer_addrs(), *unapplied, true);
+                        }
+                    }
+                }
+                Event::Closed { error, reconnect } => {
+                    if let Some(s) = slot.stream.take() {
+                        self.by_stream.remove(&s);
+                        self.transport.close(s);
+                    }
+                    let park = !reconnect
+                        && !slot.conn.is_connector()
+                        && !slot.conn.is_closed()
+                        && slot.conn.established().is_some_and(|e| !e.lossy);
+                    if park {
+                        let addrs = slot
+                            .conn
+                            .established()
+                            .map(|e| e.peer_addrs.clone())
+                            .unwrap_or_default();
+                        let session = slot.conn.take_session();
+                        if let Some(l) = slot.listener.and_then(|i| self.listeners.get_mut(i)) {
+                            l.registry.park(&addrs, session, true);
+                        }
+                    }
+                    if !reconnect {
+                        self.slots[id] = None;
+                    }
+                    out.push((id, Event::Closed { error, reconnect }));
+                }
+                Event::ReconnectDue => {
+                    let Some(target) = slot.target else {
+                        continue;
+                    };
+                    slot.conn.reconnect(now);
+                    match self.transport.connect(target) {
+                        Ok(stream) => {
+                            slot.stream = Some(stream);
+                            self.by_stream.insert(stream, id);
+                        }
+                        Err(e) => slot.conn.handle_transport_closed(&e.to_string(), now),
+                    }
+                    out.push((id, Event::ReconnectDue));
+                }
+                other => out.push((id, other)),
+            }
+        }
+    }
+}
+
+impl Driver<super::kernel::KernelTransport> {
+    /// A driver over kernel TCP.
+    pub fn new() -> io::Result<Self> {
+        Ok(Self::with_transport(super::kernel::KernelTransport::new()?))
+    }
+}

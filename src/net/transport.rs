@@ -1,0 +1,82 @@
+//! The one small trait every byte-stream transport implements: kernel TCP,
+//! smoltcp over a TAP device, smoltcp over a DPDK queue.
+//!
+//! A transport owns its sockets and is driven by one thread (a reactor). It
+//! never blocks except in [`Transport::wait`]. Reads are closure-based, like
+//! smoltcp's socket API: the bytes are lent in place (from the socket ring or
+//! the kernel read buffer) and the closure says how many it consumed, so the
+//! transport never copies received data on the connection's behalf. Writes
+//! take a slice: the one copy into the stack's transmit ring is the one the
+//! stack needs anyway.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Identifies one stream of a transport; reused after [`StreamEvent::Closed`].
+pub type StreamId = usize;
+
+/// A change in a stream's life, reported by [`Transport::poll`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// A listener accepted a stream from `peer` on our address `local`.
+    Accepted {
+        /// The new stream.
+        stream: StreamId,
+        /// Our address it arrived on (selects the endpoint).
+        local: SocketAddr,
+        /// The peer's address.
+        peer: SocketAddr,
+    },
+    /// An outgoing connect completed.
+    Connected(StreamId),
+    /// The stream closed or failed; its id may be reused.
+    Closed {
+        /// The stream.
+        stream: StreamId,
+        /// What happened, for logs.
+        reason: String,
+    },
+}
+
+/// A byte-stream transport driven by one thread.
+pub trait Transport {
+    /// A short name for reports ("kernel", "tap", "dpdk").
+    fn name(&self) -> &'static str;
+
+    /// Starts listening on `addr`; returns the bound address.
+    fn listen(&mut self, addr: SocketAddr) -> io::Result<SocketAddr>;
+
+    /// Starts a connection to `addr`; completion is reported as [`StreamEvent::Connected`].
+    fn connect(&mut self, addr: SocketAddr) -> io::Result<StreamId>;
+
+    /// Runs the stack once without blocking: receives, transmits and fires
+    /// timers. Appends lifecycle events to `events` and the streams that may
+    /// have bytes to read to `readable`. Returns true if anything happened.
+    fn poll(
+        &mut self,
+        now: Instant,
+        events: &mut Vec<StreamEvent>,
+        readable: &mut Vec<StreamId>,
+    ) -> bool;
+
+    /// Lends the received bytes of `stream` to `consume`, which returns how
+    /// many it took; repeats while bytes remain and `consume` takes them all.
+    /// Returns the total consumed. End of stream is reported by `poll`.
+    fn read(
+        &mut self,
+        stream: StreamId,
+        consume: &mut dyn FnMut(&[u8]) -> usize,
+    ) -> io::Result<usize>;
+
+    /// Queues as much of `data` as fits for transmission; returns how much.
+    fn write(&mut self, stream: StreamId, data: &[u8]) -> io::Result<usize>;
+
+    /// Closes `stream` gracefully; a `Closed` event follows.
+    fn close(&mut self, stream: StreamId);
+
+    /// Sleeps until I/O may be ready or `timeout` passes. A busy-polling
+    /// transport (DPDK) returns at once; kernel and TAP transports sleep, so an
+    /// idle reactor does not burn its core.
+    fn wait(&mut self, timeout: Duration) -> io::Result<()>;
+}

@@ -8,5 +8,6 @@ pub mod auth;
 pub mod crypto;
 pub mod msg;
 pub mod net;
+pub mod pool;
 pub mod proto;
 pub mod wire;

@@ -96,10 +96,17 @@ pub const MGR_COMMAND: u16 = 0x709;
 /// `MSG_MGR_COMMAND_REPLY`.
 pub const MGR_COMMAND_REPLY: u16 = 0x70a;
 
+/// pollmsgr's benchmark request (not a Ceph message: measures the messenger alone).
+pub const POLLMSGR_BENCH_REQUEST: u16 = 0x7f01;
+/// pollmsgr's benchmark reply.
+pub const POLLMSGR_BENCH_REPLY: u16 = 0x7f02;
+
 /// A short lower-case name for logs and counters (Ceph's `get_type_name`
 /// where there is one); `"unknown"` for other types.
 pub fn type_name(ty: u16) -> &'static str {
     match ty {
+        POLLMSGR_BENCH_REQUEST => "pollmsgr_bench_request",
+        POLLMSGR_BENCH_REPLY => "pollmsgr_bench_reply",
         SHUTDOWN => "shutdown",
         PING => "ping",
         MON_MAP => "mon_map",

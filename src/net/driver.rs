@@ -75,14 +75,31 @@ impl<T: Transport> Driver<T> {
         my_addr: EntityAddr,
         accept_fn: AcceptFn,
     ) -> io::Result<SocketAddr> {
+        self.listen_bound(addr, |_| (my_addr, accept_fn))
+    }
+
+    /// Listens on `addr` and, once bound (a port of 0 is resolved), asks
+    /// `build` for the endpoint's msgr2 address and accept function.
+    pub fn listen_bound(
+        &mut self,
+        addr: SocketAddr,
+        build: impl FnOnce(SocketAddr) -> (EntityAddr, AcceptFn),
+    ) -> io::Result<SocketAddr> {
         let bound = self.transport.listen(addr)?;
+        let (my_addr, accept) = build(bound);
         self.listeners.push(Listener {
             bound,
             my_addr,
-            accept: accept_fn,
+            accept,
             registry: SessionRegistry::new(),
         });
         Ok(bound)
+    }
+
+    /// The bound address of the listener connection `id` was accepted on.
+    pub fn listener_addr(&self, id: ConnId) -> Option<SocketAddr> {
+        let slot = self.slots.get(id)?.as_ref()?;
+        self.listeners.get(slot.listener?).map(|l| l.bound)
     }
 
     /// Dials `addr` and runs the connector `conn` (already holding its banner) over it.

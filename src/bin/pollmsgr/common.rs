@@ -47,3 +47,37 @@ pub fn fail(msg: impl std::fmt::Display) -> i32 {
     eprintln!("pollmsgr: {msg}");
     1
 }
+
+/// `--transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportFlag {
+    /// Kernel TCP sockets.
+    Kernel,
+    /// smoltcp over a TAP device.
+    Tap,
+    /// smoltcp over a DPDK queue.
+    Dpdk,
+}
+
+/// Parses `--cores` ("1", "0,1", "0-3").
+pub fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
+    let mut cores = Vec::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let bad = || format!("--cores {s}: expected a list like 0,1 or 0-3");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                cores.extend(a..=b);
+            }
+            None => cores.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    if cores.is_empty() {
+        return Err(format!("--cores {s}: no cores"));
+    }
+    Ok(cores)
+}

@@ -1,9 +1,11 @@
 //! The `pollmsgr` command line. Each verb is a thin layer over the library:
 //! it parses flags, builds connections, and drives them with a transport.
 
+mod bench;
 mod common;
 mod mon_command;
 mod serve;
+mod serve_osds;
 
 use clap::{Parser, Subcommand};
 
@@ -19,8 +21,10 @@ struct Cli {
 enum Verb {
     /// Run one command on a real ceph-mon (MMonCommand) and print its output like `ceph`.
     MonCommand(mon_command::Args),
-    /// Accept msgr2 sessions as a Ceph entity; log sessions, count messages, print a JSON summary on SIGINT/SIGTERM.
+    /// Accept msgr2 sessions as a Ceph entity (or N OSD endpoints with --osds); print a JSON summary on SIGINT/SIGTERM.
     Serve(serve::Args),
+    /// Load endpoints with requests and report msgs/s, MB/s, CPU per message and latency percentiles.
+    Bench(bench::Args),
 }
 
 fn main() {
@@ -28,6 +32,7 @@ fn main() {
     let code = match cli.verb {
         Verb::MonCommand(args) => mon_command::run(args),
         Verb::Serve(args) => serve::run(args),
+        Verb::Bench(args) => bench::run(args),
     };
     std::process::exit(code);
 }

@@ -18,14 +18,14 @@ use pollmsgr::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use pollmsgr::wire::entity::EntityName;
 use rand::SeedableRng;
 
-use crate::common::{fail, msgr2_features, AuthFlag};
+use crate::common::{fail, msgr2_features, AuthFlag, TransportFlag};
 
 /// Flags of `serve`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Our entity, e.g. mon.a, osd.3.
+    /// Our entity, e.g. mon.a, osd.3 (with --osds: the first OSD id, default osd.0).
     #[arg(long)]
-    entity: String,
+    entity: Option<String>,
     /// Address to listen on, e.g. v2:127.0.0.1:6800/1234 (the nonce is part of our identity).
     #[arg(long)]
     listen: String,
@@ -35,13 +35,49 @@ pub struct Args {
     /// msgr2 revision to advertise: 1 (msgr2.1) or 0 (msgr2.0).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     msgr_rev: u8,
+    /// Host this many OSD endpoints (osd.ID .. osd.ID+N-1 on consecutive ports
+    /// and nonces), each answering bench requests.
+    #[arg(long)]
+    osds: Option<usize>,
+    /// Transport for --osds.
+    #[arg(long, value_enum, default_value = "kernel")]
+    transport: TransportFlag,
+    /// Cores for the reactors with --osds, e.g. 0 or 0,1 (one reactor per core).
+    #[arg(long, default_value = "0")]
+    cores: String,
+    /// Reply data size in bytes with --osds (0: header-only replies, as perf_msgr).
+    #[arg(long, default_value_t = 0)]
+    reply_size: usize,
 }
 
 pub fn run(args: Args) -> i32 {
-    match serve(&args) {
+    let result = match args.osds {
+        Some(osds) => osds_args(&args, osds).and_then(|a| crate::serve_osds::serve_osds(&a)),
+        None => serve(&args),
+    };
+    match result {
         Ok(()) => 0,
         Err(e) => fail(e),
     }
+}
+
+fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, String> {
+    let first = parse_entity(args.entity.as_deref().unwrap_or("osd.0"))?;
+    if first.ty != pollmsgr::wire::entity::EntityType::Osd {
+        return Err("--osds hosts OSD endpoints: --entity must be osd.ID".into());
+    }
+    Ok(crate::serve_osds::OsdsArgs {
+        osds,
+        first_id: first.num,
+        listen: args
+            .listen
+            .parse()
+            .map_err(|e| format!("--listen {}: {e}", args.listen))?,
+        transport: args.transport,
+        cores: args.cores.clone(),
+        reply_size: args.reply_size,
+        msgr_rev: args.msgr_rev,
+    })
 }
 
 /// Parses `mon.a` / `osd.3`: mon ids may be names, which map to rank 0.
@@ -60,7 +96,11 @@ fn serve(args: &Args) -> Result<(), String> {
     if args.auth == AuthFlag::Cephx {
         return Err("--auth cephx is not available yet in this build".into());
     }
-    let me = parse_entity(&args.entity)?;
+    let entity = args
+        .entity
+        .as_deref()
+        .ok_or_else(|| "--entity is required (or use --osds N)".to_string())?;
+    let me = parse_entity(entity)?;
     let listen: EntityAddr = args
         .listen
         .parse()
@@ -104,7 +144,7 @@ fn serve(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("listen on {sock}: {e}"))?;
     eprintln!(
         "pollmsgr serve: {} listening on v2:{bound}/{}",
-        args.entity, listen.nonce
+        entity, listen.nonce
     );
 
     let started = Instant::now();
@@ -147,7 +187,7 @@ fn serve(args: &Args) -> Result<(), String> {
     }
     let total: u64 = by_type.values().sum();
     let summary = serde_json::json!({
-        "entity": args.entity,
+        "entity": entity,
         "listen": format!("v2:{bound}/{}", listen.nonce),
         "sessions": sessions,
         "closed": faults,

@@ -1,0 +1,212 @@
+//! `pollmsgr bench`: a request/reply load generator in the style of Ceph's
+//! perf_msgr tools, with a live progress line and a final report of msgs/s,
+//! MB/s, CPU per message and latency percentiles.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args as ClapArgs;
+use hdrhistogram::Histogram;
+use pollmsgr::net::kernel::KernelTransport;
+use pollmsgr::pool::cpu::process_cpu_seconds;
+use pollmsgr::pool::load::{LoadApp, LoadConfig, LoadCounters};
+use pollmsgr::pool::reactor::{self, IdlePolicy};
+use pollmsgr::proto::ConnectionConfig;
+use pollmsgr::wire::addr::{AddrType, EntityAddr};
+use pollmsgr::wire::entity::EntityType;
+
+use crate::common::{fail, msgr2_features, parse_cores, TransportFlag};
+
+/// Flags of `bench`.
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// Endpoints to load, comma-separated exact msgr2 addresses (v2:IP:PORT/NONCE).
+    #[arg(long, value_delimiter = ',', required = true)]
+    connect: Vec<String>,
+    /// Total connections (spread over endpoints and reactors).
+    #[arg(long, default_value_t = 1)]
+    conns: usize,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 32)]
+    depth: usize,
+    /// Request payload size in bytes.
+    #[arg(long, default_value_t = 4096)]
+    size: usize,
+    /// Connection mode.
+    #[arg(long, value_enum, default_value = "crc")]
+    mode: BenchMode,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Transport of the load generator.
+    #[arg(long, value_enum, default_value = "kernel")]
+    transport: TransportFlag,
+    /// Cores for the load reactors, e.g. 1 or 0,1 (one reactor per core).
+    #[arg(long, default_value = "1")]
+    cores: String,
+    /// msgr2 revision to advertise: 1 (msgr2.1) or 0 (msgr2.0).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    msgr_rev: u8,
+    /// Print the report as JSON (one line) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchMode {
+    Crc,
+    Secure,
+}
+
+pub fn run(args: Args) -> i32 {
+    match bench(&args) {
+        Ok(report) => {
+            if args.json {
+                println!("{report}");
+            } else {
+                print_text(&report);
+            }
+            let bad = report["mismatches"].as_u64().unwrap_or(0) > 0
+                || report["completed"].as_u64().unwrap_or(0) == 0;
+            i32::from(bad)
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn bench(args: &Args) -> Result<serde_json::Value, String> {
+    if args.mode == BenchMode::Secure {
+        return Err(
+            "secure mode needs cephx keys; `bench --mode secure` is not available yet".into(),
+        );
+    }
+    if args.transport != TransportFlag::Kernel {
+        return Err(format!(
+            "the load generator runs over kernel TCP; --transport {:?} is for `serve`",
+            args.transport
+        ));
+    }
+    let targets: Vec<EntityAddr> = args
+        .connect
+        .iter()
+        .map(|s| {
+            s.parse::<EntityAddr>()
+                .map_err(|e| format!("--connect {s}: {e}"))
+                .and_then(|a| match a.ty {
+                    AddrType::Msgr2 if a.addr.is_some() => Ok(a),
+                    _ => Err(format!("--connect {s}: not a v2 address with an IP")),
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let cores = parse_cores(&args.cores)?;
+    if args.conns == 0 || args.depth == 0 {
+        return Err("--conns and --depth must be at least 1".into());
+    }
+    let mut base = ConnectionConfig::new(EntityType::Client);
+    base.msgr2_supported = msgr2_features(args.msgr_rev);
+    let counters = Arc::new(LoadCounters::default());
+    let duration = Duration::from_secs_f64(args.duration.max(0.1));
+    let cpu0 = process_cpu_seconds();
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for (i, core) in cores.iter().enumerate() {
+        // Spread the connections: reactor i takes every len-th one.
+        let conns = (args.conns + cores.len() - 1 - i) / cores.len();
+        if conns == 0 {
+            continue;
+        }
+        let cfg = LoadConfig {
+            targets: targets.clone(),
+            conns,
+            depth: args.depth,
+            size: args.size,
+            duration,
+            base: base.clone(),
+            first_target: i,
+        };
+        let app = LoadApp::new(cfg, Arc::clone(&counters)).map_err(|e| e.to_string())?;
+        let handle = reactor::spawn(
+            format!("bench-{i}"),
+            Some(*core),
+            IdlePolicy::Sleep(Duration::from_millis(1)),
+            KernelTransport::new,
+            app,
+        )
+        .map_err(|e| format!("start reactor: {e}"))?;
+        handles.push(handle);
+    }
+    // Live progress, once a second, on stderr.
+    let mut last = (Instant::now(), 0u64);
+    while !handles.iter().all(|h| h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = Instant::now();
+        if now.duration_since(last.0) >= Duration::from_secs(1) {
+            let done = counters.completed.load(Ordering::Relaxed);
+            let rate = (done - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
+            eprintln!(
+                "[{:5.1}s] {:>9.0} msgs/s {:>8.1} MB/s  sessions {} errors {}",
+                started.elapsed().as_secs_f64(),
+                rate,
+                rate * args.size as f64 / 1e6,
+                counters.sessions.load(Ordering::Relaxed),
+                counters.errors.load(Ordering::Relaxed),
+            );
+            last = (now, done);
+        }
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(100, 60_000_000_000, 3)
+        .map_err(|e| format!("histogram: {e}"))?;
+    for h in handles {
+        let app = h.join().map_err(|e| format!("load reactor failed: {e}"))?;
+        hist.add(&app.histogram)
+            .map_err(|e| format!("merge histograms: {e}"))?;
+    }
+    let cpu = match (cpu0, process_cpu_seconds()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let completed = counters.completed.load(Ordering::Relaxed);
+    let secs = duration.as_secs_f64();
+    let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    Ok(serde_json::json!({
+        "transport": "kernel",
+        "mode": "crc",
+        "rev": args.msgr_rev,
+        "conns": args.conns,
+        "depth": args.depth,
+        "size": args.size,
+        "duration_s": secs,
+        "completed": completed,
+        "msgs_per_s": completed as f64 / secs,
+        "mb_per_s": completed as f64 * args.size as f64 / secs / 1e6,
+        "client_cpu_us_per_msg": cpu.map(|c| c * 1e6 / completed.max(1) as f64),
+        "latency_us": {
+            "p50": us(0.5), "p99": us(0.99), "p999": us(0.999),
+            "max": hist.max() as f64 / 1000.0, "mean": hist.mean() / 1000.0,
+        },
+        "sessions": counters.sessions.load(Ordering::Relaxed),
+        "errors": counters.errors.load(Ordering::Relaxed),
+        "mismatches": counters.mismatches.load(Ordering::Relaxed),
+    }))
+}
+
+fn print_text(r: &serde_json::Value) {
+    println!(
+        "{} msgs in {:.1}s: {:.0} msgs/s, {:.1} MB/s, client CPU {:.2} us/msg",
+        r["completed"],
+        r["duration_s"].as_f64().unwrap_or(0.0),
+        r["msgs_per_s"].as_f64().unwrap_or(0.0),
+        r["mb_per_s"].as_f64().unwrap_or(0.0),
+        r["client_cpu_us_per_msg"].as_f64().unwrap_or(f64::NAN),
+    );
+    let l = &r["latency_us"];
+    println!(
+        "latency us: p50 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
+        l["p50"].as_f64().unwrap_or(0.0),
+        l["p99"].as_f64().unwrap_or(0.0),
+        l["p999"].as_f64().unwrap_or(0.0),
+        l["max"].as_f64().unwrap_or(0.0),
+    );
+}

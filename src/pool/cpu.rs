@@ -1,0 +1,30 @@
+//! Process CPU time, for "CPU per message" in benchmark reports.
+
+/// User + system CPU seconds this process has used, from `/proc/self/stat`
+/// (fields 14 and 15, in USER_HZ = 100 ticks per second on Linux).
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may contain spaces; fields resume after ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ')', field 3 (state) is index 0, so utime (14) is 11 and stime (15) is 12.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let before = super::process_cpu_seconds().expect("readable /proc/self/stat");
+        let mut x = 0u64;
+        let start = std::time::Instant::now();
+        while start.elapsed().as_millis() < 150 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let after = super::process_cpu_seconds().expect("readable /proc/self/stat");
+        assert!(after >= before + 0.05, "cpu {before} -> {after}");
+    }
+}

@@ -1,0 +1,252 @@
+//! Request/reply load in the style of Ceph's perf_msgr tools: a load
+//! generator that keeps `depth` requests in flight per connection and checks
+//! every reply, and an echo handler that answers each request.
+//!
+//! Requests and replies use pollmsgr's own message types
+//! ([`crate::msg::types::POLLMSGR_BENCH_REQUEST`] / `_REPLY`): they measure
+//! the messenger, not an OSD, so they do not pretend to be MOSDOp.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use rand::SeedableRng;
+
+use super::reactor::ReactorApp;
+use super::{Handler, Replier};
+use crate::auth::none::NoneClient;
+use crate::msg::types::{POLLMSGR_BENCH_REPLY, POLLMSGR_BENCH_REQUEST};
+use crate::net::driver::{ConnId, Driver};
+use crate::net::transport::Transport;
+use crate::proto::{Connection, ConnectionConfig, Event, Message, Policy};
+use crate::wire::addr::EntityAddr;
+use crate::wire::entity::EntityType;
+
+/// Answers every bench request with a reply carrying `reply` as its data
+/// (shared, so no reply is ever copied above the TCP stack).
+pub struct EchoHandler {
+    reply: Bytes,
+}
+
+impl EchoHandler {
+    /// Replies carry `reply_size` bytes of data (0: header-only replies, as perf_msgr).
+    pub fn new(reply_size: usize) -> Self {
+        EchoHandler {
+            reply: Bytes::from(vec![0u8; reply_size]),
+        }
+    }
+}
+
+impl Handler for EchoHandler {
+    fn handle_message(&mut self, msg: Message, reply: &mut Replier<'_>) {
+        if msg.ty == POLLMSGR_BENCH_REQUEST {
+            let mut r = Message::new(POLLMSGR_BENCH_REPLY, 1, Bytes::new()).with_tid(msg.tid);
+            r.data = self.reply.clone();
+            reply.send(r);
+        }
+    }
+}
+
+/// Counters shared by all load reactors, read by the progress printer.
+#[derive(Debug, Default)]
+pub struct LoadCounters {
+    /// Requests sent.
+    pub sent: AtomicU64,
+    /// Replies received and checked.
+    pub completed: AtomicU64,
+    /// Request payload bytes completed.
+    pub bytes: AtomicU64,
+    /// Sessions established.
+    pub sessions: AtomicU64,
+    /// Connection errors.
+    pub errors: AtomicU64,
+    /// Replies that did not match the oldest request in flight.
+    pub mismatches: AtomicU64,
+}
+
+/// One load generator's settings.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// Endpoints to connect to (their exact msgr2 addresses, with nonces).
+    pub targets: Vec<EntityAddr>,
+    /// Connections this reactor opens (spread over the targets).
+    pub conns: usize,
+    /// Requests in flight per connection.
+    pub depth: usize,
+    /// Request payload bytes (data segment).
+    pub size: usize,
+    /// How long to send new requests.
+    pub duration: Duration,
+    /// Connection settings (revision, features).
+    pub base: ConnectionConfig,
+    /// First target index this reactor uses (spreads reactors over targets).
+    pub first_target: usize,
+}
+
+struct ConnLoad {
+    inflight: VecDeque<(u64, Instant)>,
+    ready: bool,
+}
+
+/// The app of a load reactor.
+pub struct LoadApp {
+    cfg: LoadConfig,
+    counters: Arc<LoadCounters>,
+    payload: Bytes,
+    conns: HashMap<ConnId, ConnLoad>,
+    next_tid: u64,
+    deadline: Option<Instant>,
+    /// Round-trip latency in nanoseconds.
+    pub histogram: Histogram<u64>,
+    finished: bool,
+}
+
+impl LoadApp {
+    /// A load generator reporting into `counters`.
+    pub fn new(cfg: LoadConfig, counters: Arc<LoadCounters>) -> io::Result<Self> {
+        let histogram = Histogram::new_with_bounds(100, 60_000_000_000, 3)
+            .map_err(|e| io::Error::other(format!("histogram: {e}")))?;
+        Ok(LoadApp {
+            payload: Bytes::from(vec![0x5au8; cfg.size]),
+            cfg,
+            counters,
+            conns: HashMap::new(),
+            next_tid: 1,
+            deadline: None,
+            histogram,
+            finished: false,
+        })
+    }
+
+    fn send_one<T: Transport>(&mut self, driver: &mut Driver<T>, id: ConnId, now: Instant) {
+        let Some(conn) = driver.conn_mut(id) else {
+            return;
+        };
+        let tid = self.next_tid;
+        self.next_tid += 1;
+        let mut m = Message::new(POLLMSGR_BENCH_REQUEST, 1, Bytes::new()).with_tid(tid);
+        m.data = self.payload.clone();
+        conn.send_message(m);
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.inflight.push_back((tid, now));
+        }
+        self.counters.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn sending(&self, now: Instant) -> bool {
+        self.deadline.is_none_or(|d| now < d)
+    }
+}
+
+fn target_socket(t: &EntityAddr) -> io::Result<SocketAddr> {
+    t.addr
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("{t} has no IP")))
+}
+
+impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
+    fn start(&mut self, driver: &mut Driver<T>, now: Instant) -> io::Result<()> {
+        if self.cfg.targets.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no targets"));
+        }
+        for i in 0..self.cfg.conns {
+            let target = self.cfg.targets[(self.cfg.first_target + i) % self.cfg.targets.len()];
+            let mut cfg = self.cfg.base.clone();
+            cfg.my_type = EntityType::Client;
+            cfg.my_nonce = rand::random();
+            let conn = Connection::connect(
+                cfg,
+                target,
+                EntityType::Osd,
+                Policy::lossy_client(),
+                Box::new(NoneClient::new(
+                    EntityType::Client as u32,
+                    "bench",
+                    0,
+                    false,
+                )),
+                Box::new(rand::rngs::StdRng::from_entropy()),
+                now,
+            );
+            let id = driver.connect(target_socket(&target)?, conn)?;
+            self.conns.insert(
+                id,
+                ConnLoad {
+                    inflight: VecDeque::new(),
+                    ready: false,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, driver: &mut Driver<T>, conn: ConnId, event: Event, now: Instant) {
+        match event {
+            Event::Established(_) => {
+                self.counters.sessions.fetch_add(1, Ordering::Relaxed);
+                if self.deadline.is_none() {
+                    self.deadline = Some(now + self.cfg.duration);
+                }
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.ready = true;
+                }
+                for _ in 0..self.cfg.depth {
+                    self.send_one(driver, conn, now);
+                }
+            }
+            Event::Message(m) if m.ty == POLLMSGR_BENCH_REPLY => {
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                match c.inflight.pop_front() {
+                    Some((tid, sent)) if tid == m.tid => {
+                        let ns = now.saturating_duration_since(sent).as_nanos() as u64;
+                        let _ = self.histogram.record(ns.max(100));
+                        self.counters.completed.fetch_add(1, Ordering::Relaxed);
+                        self.counters
+                            .bytes
+                            .fetch_add(self.cfg.size as u64, Ordering::Relaxed);
+                    }
+                    _ => {
+                        self.counters.mismatches.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if self.sending(now) {
+                    self.send_one(driver, conn, now);
+                }
+            }
+            Event::Closed { .. } => {
+                self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                self.conns.remove(&conn);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_tick(&mut self, driver: &mut Driver<T>, now: Instant) {
+        if self.sending(now) {
+            return;
+        }
+        let drained = self.conns.values().all(|c| c.inflight.is_empty());
+        // Give in-flight replies a grace period after the deadline.
+        let grace = self
+            .deadline
+            .is_some_and(|d| now > d + Duration::from_secs(5));
+        if drained || grace || self.conns.is_empty() {
+            for id in driver.conn_ids() {
+                if let Some(c) = driver.conn_mut(id) {
+                    c.mark_down();
+                }
+            }
+            self.finished = true;
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.finished
+    }
+}

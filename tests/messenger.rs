@@ -99,6 +99,7 @@ fn two_reactors_sixteen_endpoints_two_hundred_connections_all_answered() {
         let cfg = LoadConfig {
             targets: targets.clone(),
             conns: 100,
+            idle: 0,
             depth: 2,
             size: 512,
             duration: Duration::from_millis(1500),

@@ -6,7 +6,8 @@
 //! endpoint, each with its own [`SessionRegistry`]), answers acceptors'
 //! session requests, and hands every other [`Event`] to the caller.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -36,6 +37,10 @@ struct Slot {
     target: Option<SocketAddr>,
     /// The listener an accepted connection came from.
     listener: Option<usize>,
+    /// Queued in `Driver::dirty`.
+    dirty: bool,
+    /// The deadline last pushed on the timer heap for this connection.
+    scheduled: Option<Instant>,
 }
 
 /// A poll loop over one transport for many connections.
@@ -46,6 +51,14 @@ pub struct Driver<T: Transport> {
     by_stream: HashMap<StreamId, ConnId>,
     stream_events: Vec<StreamEvent>,
     readable: Vec<StreamId>,
+    /// Connections with possible work: I/O, caller sends, new events. Each
+    /// pass touches only these and due timers, so its cost follows the
+    /// active connections, not all of them.
+    dirty: Vec<ConnId>,
+    /// Deadlines by time; stale entries are skipped when popped.
+    timers: BinaryHeap<Reverse<(Instant, ConnId)>>,
+    free: Vec<ConnId>,
+    live: usize,
 }
 
 impl<T: Transport> Driver<T> {
@@ -58,6 +71,19 @@ impl<T: Transport> Driver<T> {
             by_stream: HashMap::new(),
             stream_events: Vec::new(),
             readable: Vec::new(),
+            dirty: Vec::new(),
+            timers: BinaryHeap::new(),
+            free: Vec::new(),
+            live: 0,
+        }
+    }
+
+    fn mark_dirty(&mut self, id: ConnId) {
+        if let Some(Some(slot)) = self.slots.get_mut(id) {
+            if !slot.dirty {
+                slot.dirty = true;
+                self.dirty.push(id);
+            }
         }
     }
 
@@ -110,13 +136,17 @@ impl<T: Transport> Driver<T> {
             stream: Some(stream),
             target: Some(addr),
             listener: None,
+            dirty: false,
+            scheduled: None,
         });
         self.by_stream.insert(stream, id);
         Ok(id)
     }
 
-    /// The connection `id`, if it still exists.
+    /// The connection `id`, if it still exists. It is run on the next pass,
+    /// since the caller may queue messages on it.
     pub fn conn_mut(&mut self, id: ConnId) -> Option<&mut Connection> {
+        self.mark_dirty(id);
         self.slots.get_mut(id)?.as_mut().map(|s| &mut s.conn)
     }
 
@@ -129,12 +159,14 @@ impl<T: Transport> Driver<T> {
 
     /// Number of live connections.
     pub fn conn_count(&self) -> usize {
-        self.slots.iter().flatten().count()
+        self.live
     }
 
     /// Closes and forgets connection `id`.
     pub fn remove(&mut self, id: ConnId) {
         if let Some(slot) = self.slots.get_mut(id).and_then(Option::take) {
+            self.live -= 1;
+            self.free.push(id);
             if let Some(s) = slot.stream {
                 self.by_stream.remove(&s);
                 self.transport.close(s);
@@ -143,13 +175,19 @@ impl<T: Transport> Driver<T> {
     }
 
     fn insert(&mut self, slot: Slot) -> ConnId {
-        if let Some(i) = self.slots.iter().position(Option::is_none) {
-            self.slots[i] = Some(slot);
-            i
-        } else {
-            self.slots.push(Some(slot));
-            self.slots.len() - 1
-        }
+        self.live += 1;
+        let id = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.mark_dirty(id);
+        id
     }
 
     /// Runs every connection that has work, waiting up to `timeout` if none
@@ -170,9 +208,11 @@ impl<T: Transport> Driver<T> {
         Ok(out)
     }
 
-    /// One pass: flush, poll the transport, read, fire timers, flush, collect events.
+    /// One pass: flush, poll the transport, read, fire due timers, then run
+    /// the connections that have work and collect their events.
     fn run(&mut self, now: Instant, out: &mut Vec<(ConnId, Event)>) -> bool {
-        for id in 0..self.slots.len() {
+        for i in 0..self.dirty.len() {
+            let id = self.dirty[i];
             self.flush(id);
         }
         let mut events = std::mem::take(&mut self.stream_events);
@@ -197,20 +237,57 @@ impl<T: Transport> Driver<T> {
                 })
                 .unwrap_or(0);
             progressed |= n > 0;
+            // Readable also means "writable again" for edge-triggered transports.
+            self.mark_dirty(id);
         }
         self.stream_events = events;
         self.readable = readable;
-        // Streams closed while reading are reported on the next poll.
-        for id in 0..self.slots.len() {
+        while let Some(Reverse((at, id))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
             if let Some(Some(slot)) = self.slots.get_mut(id) {
+                if slot.scheduled == Some(at) {
+                    slot.scheduled = None;
+                }
                 if slot.conn.poll_timeout().is_some_and(|d| d <= now) {
                     slot.conn.handle_timeout(now);
                     progressed = true;
+                    self.mark_dirty(id);
                 }
+            }
+        }
+        // Streams closed while reading are reported on the next poll.
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut still_blocked = Vec::new();
+        for &id in &dirty {
+            if let Some(Some(slot)) = self.slots.get_mut(id) {
+                slot.dirty = false;
             }
             self.flush(id);
             progressed |= self.drain_events(id, now, out);
             self.flush(id);
+            if let Some(Some(slot)) = self.slots.get_mut(id) {
+                if let Some(at) = slot.conn.poll_timeout() {
+                    if slot.scheduled.is_none_or(|s| at < s) {
+                        slot.scheduled = Some(at);
+                        self.timers.push(Reverse((at, id)));
+                    }
+                }
+                // Bytes the transport could not take yet: retry next pass.
+                if !slot.conn.tx_pending().is_empty() && slot.stream.is_some() {
+                    still_blocked.push(id);
+                }
+            }
+        }
+        for id in still_blocked {
+            self.mark_dirty(id);
+        }
+        let mut reuse = dirty;
+        reuse.clear();
+        if self.dirty.is_empty() {
+            self.dirty = reuse;
         }
         progressed
     }
@@ -232,6 +309,8 @@ impl<T: Transport> Driver<T> {
                     stream: Some(stream),
                     target: None,
                     listener: Some(index),
+                    dirty: false,
+                    scheduled: None,
                 });
                 self.by_stream.insert(stream, id);
             }
@@ -242,17 +321,14 @@ impl<T: Transport> Driver<T> {
                         slot.stream = None;
                         slot.conn.handle_transport_closed(&reason, now);
                     }
+                    self.mark_dirty(id);
                 }
             }
         }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.slots
-            .iter()
-            .flatten()
-            .filter_map(|s| s.conn.poll_timeout())
-            .min()
+        self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
     fn flush(&mut self, id: ConnId) {
@@ -316,6 +392,8 @@ impl<T: Transport> Driver<T> {
                     }
                     if !reconnect {
                         self.slots[id] = None;
+                        self.live -= 1;
+                        self.free.push(id);
                     }
                     out.push((id, Event::Closed { error, reconnect }));
                 }

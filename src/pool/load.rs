@@ -74,8 +74,10 @@ pub struct LoadCounters {
 pub struct LoadConfig {
     /// Endpoints to connect to (their exact msgr2 addresses, with nonces).
     pub targets: Vec<EntityAddr>,
-    /// Connections this reactor opens (spread over the targets).
+    /// Loaded connections this reactor opens (spread over the targets).
     pub conns: usize,
+    /// Extra connections kept established but idle (for scaling runs).
+    pub idle: usize,
     /// Requests in flight per connection.
     pub depth: usize,
     /// Request payload bytes (data segment).
@@ -91,6 +93,7 @@ pub struct LoadConfig {
 struct ConnLoad {
     inflight: VecDeque<(u64, Instant)>,
     ready: bool,
+    idle: bool,
 }
 
 /// The app of a load reactor.
@@ -101,6 +104,9 @@ pub struct LoadApp {
     conns: HashMap<ConnId, ConnLoad>,
     next_tid: u64,
     deadline: Option<Instant>,
+    established: usize,
+    /// Sessions still expected to be established before the load starts.
+    expected: usize,
     /// Round-trip latency in nanoseconds.
     pub histogram: Histogram<u64>,
     finished: bool,
@@ -109,6 +115,7 @@ pub struct LoadApp {
 impl LoadApp {
     /// A load generator reporting into `counters`.
     pub fn new(cfg: LoadConfig, counters: Arc<LoadCounters>) -> io::Result<Self> {
+        let expected = cfg.conns + cfg.idle;
         let histogram = Histogram::new_with_bounds(100, 60_000_000_000, 3)
             .map_err(|e| io::Error::other(format!("histogram: {e}")))?;
         Ok(LoadApp {
@@ -118,6 +125,8 @@ impl LoadApp {
             conns: HashMap::new(),
             next_tid: 1,
             deadline: None,
+            established: 0,
+            expected,
             histogram,
             finished: false,
         })
@@ -139,7 +148,32 @@ impl LoadApp {
     }
 
     fn sending(&self, now: Instant) -> bool {
-        self.deadline.is_none_or(|d| now < d)
+        self.deadline.is_some_and(|d| now < d)
+    }
+
+    /// Starts the load once every session (loaded and idle) is up, so
+    /// handshakes do not mix into the measurement.
+    fn maybe_start<T: Transport>(&mut self, driver: &mut Driver<T>, now: Instant) {
+        if self.deadline.is_some() || self.established < self.expected {
+            return;
+        }
+        self.deadline = Some(now + self.cfg.duration);
+        let active: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.idle && c.ready)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in active {
+            for _ in 0..self.cfg.depth {
+                self.send_one(driver, id, now);
+            }
+        }
+    }
+
+    /// True while sessions are still being established.
+    fn starting(&self) -> bool {
+        self.deadline.is_none()
     }
 }
 
@@ -153,7 +187,7 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
         if self.cfg.targets.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no targets"));
         }
-        for i in 0..self.cfg.conns {
+        for i in 0..self.cfg.conns + self.cfg.idle {
             let target = self.cfg.targets[(self.cfg.first_target + i) % self.cfg.targets.len()];
             let mut cfg = self.cfg.base.clone();
             cfg.my_type = EntityType::Client;
@@ -178,6 +212,7 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
                 ConnLoad {
                     inflight: VecDeque::new(),
                     ready: false,
+                    idle: i >= self.cfg.conns,
                 },
             );
         }
@@ -188,15 +223,11 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
         match event {
             Event::Established(_) => {
                 self.counters.sessions.fetch_add(1, Ordering::Relaxed);
-                if self.deadline.is_none() {
-                    self.deadline = Some(now + self.cfg.duration);
-                }
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.ready = true;
                 }
-                for _ in 0..self.cfg.depth {
-                    self.send_one(driver, conn, now);
-                }
+                self.established += 1;
+                self.maybe_start(driver, now);
             }
             Event::Message(m) if m.ty == POLLMSGR_BENCH_REPLY => {
                 let Some(c) = self.conns.get_mut(&conn) else {
@@ -221,14 +252,18 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
             }
             Event::Closed { .. } => {
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                self.conns.remove(&conn);
+                if self.conns.remove(&conn).is_some_and(|c| !c.ready) {
+                    // It will never be established: do not wait for it.
+                    self.expected -= 1;
+                    self.maybe_start(driver, now);
+                }
             }
             _ => {}
         }
     }
 
     fn on_tick(&mut self, driver: &mut Driver<T>, now: Instant) {
-        if self.sending(now) {
+        if self.sending(now) || (self.starting() && !self.conns.is_empty()) {
             return;
         }
         let drained = self.conns.values().all(|c| c.inflight.is_empty());

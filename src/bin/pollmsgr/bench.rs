@@ -27,6 +27,9 @@ pub struct Args {
     /// Total connections (spread over endpoints and reactors).
     #[arg(long, default_value_t = 1)]
     conns: usize,
+    /// Extra sessions kept established but idle (connection-scaling runs).
+    #[arg(long, default_value_t = 0)]
+    idle: usize,
     /// Requests in flight per connection.
     #[arg(long, default_value_t = 32)]
     depth: usize,
@@ -113,13 +116,15 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
     let mut handles = Vec::new();
     for (i, core) in cores.iter().enumerate() {
         // Spread the connections: reactor i takes every len-th one.
-        let conns = (args.conns + cores.len() - 1 - i) / cores.len();
-        if conns == 0 {
+        let share = |n: usize| (n + cores.len() - 1 - i) / cores.len();
+        let (conns, idle) = (share(args.conns), share(args.idle));
+        if conns + idle == 0 {
             continue;
         }
         let cfg = LoadConfig {
             targets: targets.clone(),
             conns,
+            idle,
             depth: args.depth,
             size: args.size,
             duration,
@@ -175,6 +180,7 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
         "mode": "crc",
         "rev": args.msgr_rev,
         "conns": args.conns,
+        "idle_sessions": args.idle,
         "depth": args.depth,
         "size": args.size,
         "duration_s": secs,

@@ -7,8 +7,9 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::Duration;
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{pollmsgr_bin, Auth, CephCluster, ClusterOpts};
 use pollmsgr::auth::cephx::{
@@ -254,4 +255,181 @@ fn interop_cephx_monclient_reclaim_renewal_and_rotating_keys() {
     let peer = server.peer().expect("peer identity");
     assert_eq!(peer.name.to_string(), "client.admin");
     assert_eq!(peer.global_id, gid);
+}
+
+fn ping(c: &CephCluster, osd: &str, mode: &str, rev: &str) -> serde_json::Value {
+    run_json(&[
+        "ping",
+        "--mon",
+        &c.mon_addr,
+        "--osd",
+        osd,
+        "--auth",
+        "cephx",
+        "--keyring",
+        &keyring(c),
+        "--mode",
+        mode,
+        "--msgr-rev",
+        rev,
+        "--count",
+        "20",
+        "--timeout",
+        "30",
+        "--json",
+    ])
+}
+
+fn check_ping(v: &serde_json::Value, mode: &str, rev: &str) {
+    assert_eq!(v["mode"], mode, "{v}");
+    assert_eq!(v["rev"].to_string(), rev, "{v}");
+    assert_eq!(v["count"], 20, "{v}");
+    let rtt = &v["rtt_us"];
+    let (p50, p99, max) = (
+        rtt["p50"].as_u64().expect("p50"),
+        rtt["p99"].as_u64().expect("p99"),
+        rtt["max"].as_u64().expect("max"),
+    );
+    assert!(p50 > 0 && p50 <= p99 && p99 <= max, "{v}");
+}
+
+#[test]
+fn interop_cephx_ping_osd_secure_and_crc() {
+    let c = cluster(true);
+    let osd = c.osd0_addr.clone().expect("osd.0 address");
+    for mode in ["secure", "crc"] {
+        for rev in ["1", "0"] {
+            let v = ping(&c, &osd, mode, rev);
+            check_ping(&v, mode, rev);
+        }
+    }
+    // A wrong nonce is a different OSD instance: the real OSD closes on us.
+    let wrong = match osd.rsplit_once('/') {
+        Some((a, n)) => format!("{a}/{}", n.parse::<u32>().expect("nonce") + 1),
+        None => panic!("osd address without nonce: {osd}"),
+    };
+    let out = Command::new(pollmsgr_bin())
+        .args([
+            "ping",
+            "--mon",
+            &c.mon_addr,
+            "--osd",
+            &wrong,
+            "--keyring",
+            &keyring(&c),
+            "--timeout",
+            "5",
+        ])
+        .output()
+        .expect("run pollmsgr");
+    assert!(
+        !out.status.success(),
+        "a wrong nonce must not yield a session"
+    );
+}
+
+/// Stops our own child by pid with SIGTERM; returns its stdout and stderr.
+fn terminate(mut child: Child) -> (String, String) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let mut out = String::new();
+    let mut err = String::new();
+    if let Some(mut s) = child.stdout.take() {
+        let _ = s.read_to_string(&mut out);
+    }
+    if let Some(mut s) = child.stderr.take() {
+        let _ = s.read_to_string(&mut err);
+    }
+    let _ = child.wait();
+    (out, err)
+}
+
+/// Waits until something accepts TCP connections on `addr`.
+fn wait_listening(addr: std::net::SocketAddr, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            if let Some(mut s) = child.stderr.take() {
+                let _ = s.read_to_string(&mut err);
+            }
+            panic!("pollmsgr serve exited ({status}): {err}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("pollmsgr serve is not listening on {addr}");
+}
+
+#[test]
+fn interop_cephx_pollmsgr_connector_to_pollmsgr_osd_identity_acceptor() {
+    let c = cluster(false);
+    // An extra OSD identity, registered in the real mon; pollmsgr runs as it.
+    let (osd7, ring) = osd_identity(&c, 7);
+    let osd_keyring = c.dir.join("osd.7.keyring");
+    std::fs::write(
+        &osd_keyring,
+        format!(
+            "[osd.7]\n\tkey = {}\n",
+            &*ring.get(&osd7).expect("key").to_base64()
+        ),
+    )
+    .expect("write osd.7 keyring");
+    let port = common::free_port(c.ip).expect("free port");
+    let listen = format!("v2:{}:{port}/4242", c.ip);
+    let mut serve = Command::new(pollmsgr_bin())
+        .args([
+            "serve",
+            "--entity",
+            "osd.7",
+            "--listen",
+            &listen,
+            "--auth",
+            "cephx",
+            "--mon",
+            &c.mon_addr,
+            "--keyring",
+            osd_keyring.to_str().expect("utf8"),
+            "--mode",
+            "prefer-crc",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pollmsgr serve");
+    wait_listening(std::net::SocketAddr::from((c.ip, port)), &mut serve);
+    // The connector's OSD ticket comes from the real mon; the acceptor opens
+    // it with the rotating OSD secrets it fetched from the same mon.
+    let mut gids = Vec::new();
+    for (mode, rev) in [("secure", "1"), ("secure", "0"), ("crc", "1")] {
+        let v = ping(&c, &listen, mode, rev);
+        check_ping(&v, mode, rev);
+        gids.push(v["global_id"].as_u64().expect("global id"));
+    }
+    let (summary, log) = terminate(serve);
+    let v: serde_json::Value = serde_json::from_str(summary.trim())
+        .unwrap_or_else(|e| panic!("serve printed no JSON summary ({e}): {summary:?}; log: {log}"));
+    assert_eq!(v["auth"], "cephx", "{v}");
+    assert_eq!(v["sessions"], 3, "{v}\n{log}");
+    assert!(
+        log.contains("rotating keys: 3 secrets for osd"),
+        "rotating keys not fetched from the mon: {log}"
+    );
+    for (gid, mode, rev) in [
+        (gids[0], "secure", "2.1"),
+        (gids[1], "secure", "2.0"),
+        (gids[2], "crc", "2.1"),
+    ] {
+        let want = format!("session: peer=client.{gid} global_id={gid} ");
+        let line = log
+            .lines()
+            .find(|l| l.starts_with(&want))
+            .unwrap_or_else(|| panic!("no session for global_id {gid}: {log}"));
+        assert!(line.contains(&format!("mode={mode} rev={rev}")), "{line}");
+    }
+    let secret = ring.get(&osd7).expect("key").to_base64();
+    assert!(!log.contains(&*secret), "the OSD key leaked into the log");
 }

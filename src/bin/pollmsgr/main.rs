@@ -3,6 +3,7 @@
 
 mod common;
 mod mon_command;
+mod ping;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,8 @@ struct Cli {
 enum Verb {
     /// Run one command on a real ceph-mon (MMonCommand) and print its output like `ceph`.
     MonCommand(mon_command::Args),
+    /// Authenticate with a mon, open a session to an OSD and time N keepalive round trips.
+    Ping(ping::Args),
     /// Accept msgr2 sessions as a Ceph entity; log sessions, count messages, print a JSON summary on SIGINT/SIGTERM.
     Serve(serve::Args),
 }
@@ -27,6 +30,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.verb {
         Verb::MonCommand(args) => mon_command::run(args),
+        Verb::Ping(args) => ping::run(args),
         Verb::Serve(args) => serve::run(args),
     };
     std::process::exit(code);

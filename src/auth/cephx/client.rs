@@ -330,6 +330,14 @@ impl AuthClient for CephxMonClient {
             )),
         }
     }
+
+    fn set_modes(&mut self, modes: Vec<ConMode>) -> bool {
+        if modes.is_empty() {
+            return false;
+        }
+        self.modes = modes;
+        true
+    }
 }
 
 /// Where an authorizer exchange stands.
@@ -499,5 +507,13 @@ impl AuthClient for CephxAuthorizerClient {
                 "AUTH_DONE from a daemon before an authorizer was sent",
             )),
         }
+    }
+
+    fn set_modes(&mut self, modes: Vec<ConMode>) -> bool {
+        if modes.is_empty() {
+            return false;
+        }
+        self.modes = modes;
+        true
     }
 }

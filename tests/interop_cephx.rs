@@ -216,12 +216,13 @@ fn interop_cephx_monclient_reclaim_renewal_and_rotating_keys() {
 
     // The admin's OSD ticket (from the real mon) verifies with those secrets:
     // a full authorizer exchange, challenge round included, in memory.
-    let keys = RotatingKeys::new();
-    keys.set(entity_type::OSD, secrets);
+    let server_keys = RotatingKeys::new();
+    server_keys.set(entity_type::OSD, secrets);
+    let replay = ReplayCache::default();
     let mut server = CephxServiceServer::new(
         entity_type::OSD,
-        keys,
-        ReplayCache::default(),
+        server_keys.clone(),
+        replay.clone(),
         Box::new(StdRng::seed_from_u64(1)),
         system_clock(),
     );
@@ -252,6 +253,42 @@ fn interop_cephx_monclient_reclaim_renewal_and_rotating_keys() {
     assert_eq!(co.global_id, gid);
     assert_eq!(*co.connection_secret, *outcome.connection_secret);
     assert_eq!(co.connection_secret.len(), 64);
+    // Replaying the captured authorizer to another handler of the same
+    // daemon (shared replay cache) is refused.
+    let mut again = CephxServiceServer::new(
+        entity_type::OSD,
+        server_keys.clone(),
+        replay.clone(),
+        Box::new(StdRng::seed_from_u64(3)),
+        system_clock(),
+    );
+    let replayed = again.handle_request(8, 2, ConMode::Secure, &req);
+    assert!(
+        matches!(&replayed, Err(e) if e.to_string().contains("replay")),
+        "a replayed authorizer must be refused"
+    );
+    // A ticket for another service (the MON ticket presented to an OSD) is refused.
+    let mut wrong = CephxAuthorizerClient::new(
+        entity_type::MON,
+        store.clone(),
+        Box::new(StdRng::seed_from_u64(4)),
+        system_clock(),
+    );
+    let mut fresh = CephxServiceServer::new(
+        entity_type::OSD,
+        server_keys,
+        replay,
+        Box::new(StdRng::seed_from_u64(5)),
+        system_clock(),
+    );
+    assert!(fresh
+        .handle_request(
+            8,
+            2,
+            ConMode::Secure,
+            &wrong.request().expect("mon authorizer")
+        )
+        .is_err());
     let peer = server.peer().expect("peer identity");
     assert_eq!(peer.name.to_string(), "client.admin");
     assert_eq!(peer.global_id, gid);

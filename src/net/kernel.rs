@@ -105,6 +105,22 @@ impl KernelDriver {
             .collect()
     }
 
+    /// Applies a runtime mode policy (allowed modes in order of preference)
+    /// to every connection, as [`Connection::set_mode_policy`] does; returns
+    /// how many transports it closed. Their `Closed` events, and the
+    /// reconnects of lossless connectors, come out of the next `poll_once`.
+    /// New acceptors get their modes from the accept function, which the
+    /// caller updates itself.
+    pub fn set_mode_policy(&mut self, modes: &[crate::wire::ConMode]) -> usize {
+        let now = Instant::now();
+        self.slots
+            .iter_mut()
+            .flatten()
+            .map(|s| s.conn.set_mode_policy(modes, now))
+            .filter(|closed| *closed)
+            .count()
+    }
+
     /// Closes and forgets connection `id`.
     pub fn remove(&mut self, id: ConnId) {
         if let Some(slot) = self.slots.get_mut(id).and_then(Option::take) {

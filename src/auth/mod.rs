@@ -104,6 +104,13 @@ pub trait AuthClient: Send {
         mode: ConMode,
         payload: &[u8],
     ) -> Result<AuthOutcome, AuthError>;
+    /// Replaces the modes offered from the next AUTH_REQUEST on (a runtime
+    /// policy change). Returns false if this method cannot offer them (the
+    /// default: the modes are fixed).
+    fn set_modes(&mut self, modes: Vec<ConMode>) -> bool {
+        let _ = modes;
+        false
+    }
 }
 
 /// What the acceptor's auth handler wants sent next.

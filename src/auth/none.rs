@@ -94,6 +94,11 @@ impl AuthClient for NoneClient {
         self.global_id = global_id;
         Ok(empty_outcome(global_id))
     }
+
+    /// auth none is crc only: any list that still allows crc keeps it.
+    fn set_modes(&mut self, modes: Vec<ConMode>) -> bool {
+        modes.contains(&ConMode::Crc)
+    }
 }
 
 /// The acceptor side of auth none: accepts any named entity.

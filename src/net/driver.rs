@@ -162,6 +162,28 @@ impl<T: Transport> Driver<T> {
         self.live
     }
 
+    /// Applies a runtime mode policy (allowed modes in order of preference)
+    /// to every connection, as [`Connection::set_mode_policy`] does; returns
+    /// how many transports it closed. Their `Closed` events, and the
+    /// reconnects of lossless connectors, come out of the next `poll_once`.
+    /// New acceptors get their modes from the accept function, which the
+    /// caller updates itself.
+    pub fn set_mode_policy(&mut self, modes: &[crate::wire::ConMode]) -> usize {
+        let now = Instant::now();
+        let mut closed = 0;
+        for id in 0..self.slots.len() {
+            let changed = match self.slots.get_mut(id) {
+                Some(Some(slot)) => slot.conn.set_mode_policy(modes, now),
+                _ => false,
+            };
+            if changed {
+                closed += 1;
+                self.mark_dirty(id);
+            }
+        }
+        closed
+    }
+
     /// Closes and forgets connection `id`.
     pub fn remove(&mut self, id: ConnId) {
         if let Some(slot) = self.slots.get_mut(id).and_then(Option::take) {

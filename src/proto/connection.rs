@@ -563,6 +563,79 @@ impl Connection {
             .is_ok()
     }
 
+    /// The mode negotiated on the current transport, once AUTH_DONE passed.
+    pub fn current_mode(&self) -> Option<ConMode> {
+        self.t.auth.as_ref().map(|_| self.t.mode)
+    }
+
+    /// Applies a new mode policy at runtime: `modes` are the allowed modes in
+    /// order of preference (Ceph's `ms_*_mode` lists, reference 7.4).
+    ///
+    /// A connector offers them from its next AUTH_REQUEST on. If the current
+    /// transport already negotiated a mode the policy no longer allows, it is
+    /// closed with [`ConnError::PolicyChanged`], a fault: a lossless session
+    /// reconnects (replaying every unacknowledged message) and negotiates an
+    /// allowed mode; a lossy one is closed for its owner to re-open. Returns
+    /// true if the transport was closed.
+    ///
+    /// If a connector's auth method cannot offer any of `modes` (auth none
+    /// asked for secure-only), the session is closed for good instead.
+    pub fn set_mode_policy(&mut self, modes: &[ConMode], now: Instant) -> bool {
+        self.last_now = now;
+        if self.is_closed() {
+            return false;
+        }
+        if let Side::Connector {
+            auth,
+            offered_modes,
+            ..
+        } = &mut self.side
+        {
+            if auth.set_modes(modes.to_vec()) {
+                *offered_modes = modes.to_vec();
+            } else {
+                let method = auth.method_and_modes().0;
+                self.fault(
+                    ConnError::Auth(crate::auth::AuthError::NoAcceptableMethod {
+                        methods: vec![method],
+                        modes: modes.iter().map(|m| *m as u32).collect(),
+                    }),
+                    now,
+                );
+                return true;
+            }
+        }
+        let live = !matches!(self.t.state, State::Closed | State::Faulted { .. });
+        if live && self.t.auth.is_some() && !modes.contains(&self.t.mode) {
+            let mode = self.t.mode.name();
+            self.fault(ConnError::PolicyChanged { mode }, now);
+            return true;
+        }
+        false
+    }
+
+    /// Test hook: sets the secure-mode TX nonce counter of the current
+    /// transport (reference 4.2), to bring it near the wrap point. False if
+    /// the transport is not in secure mode.
+    #[doc(hidden)]
+    pub fn set_tx_nonce_counter_for_test(&mut self, v: u64) -> bool {
+        self.t
+            .encoder
+            .as_mut()
+            .is_some_and(|e| e.set_tx_counter_for_test(v))
+    }
+
+    /// Test hook: sets the secure-mode RX nonce counter of the current
+    /// transport, to follow a peer whose TX counter a test moved. False if
+    /// the transport is not in secure mode.
+    #[doc(hidden)]
+    pub fn set_rx_nonce_counter_for_test(&mut self, v: u64) -> bool {
+        self.t
+            .decoder
+            .as_mut()
+            .is_some_and(|d| d.set_rx_counter_for_test(v))
+    }
+
     /// Marks the connection down: no reconnect, queues dropped.
     pub fn mark_down(&mut self) {
         if !self.is_closed() {

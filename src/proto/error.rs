@@ -103,6 +103,15 @@ pub enum ConnError {
     /// The connection was marked down locally.
     #[error("connection marked down")]
     MarkedDown,
+    /// The mode policy changed and no longer allows this connection's mode;
+    /// a lossless session reconnects under the new policy.
+    #[error(
+        "connection mode {mode} is no longer allowed by policy; reconnecting in an allowed mode"
+    )]
+    PolicyChanged {
+        /// The mode the closed connection used.
+        mode: &'static str,
+    },
 }
 
 impl ConnError {

@@ -183,6 +183,19 @@ impl FrameEncoder {
         self.cipher.is_some()
     }
 
+    /// Test hook: sets the TX nonce counter (see
+    /// [`TxCipher::set_counter_for_test`]); false in crc mode.
+    #[doc(hidden)]
+    pub fn set_tx_counter_for_test(&mut self, v: u64) -> bool {
+        match self.cipher.as_mut() {
+            Some(c) => {
+                c.set_counter_for_test(v);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Appends one frame to `out`.
     ///
     /// `segments` holds 0..=4 payloads (index 0..3; none means one empty
@@ -502,6 +515,19 @@ impl FrameDecoder {
     /// Whether frames are decrypted.
     pub fn is_secure(&self) -> bool {
         self.cipher.is_some()
+    }
+
+    /// Test hook: sets the RX nonce counter (see
+    /// [`RxCipher::set_counter_for_test`]); false in crc mode.
+    #[doc(hidden)]
+    pub fn set_rx_counter_for_test(&mut self, v: u64) -> bool {
+        match self.cipher.as_mut() {
+            Some(c) => {
+                c.set_counter_for_test(v);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether the decoder is between frames (the next stage is a preamble).

@@ -36,6 +36,9 @@ use crate::wire::{ConMode, Put, Reader};
 /// its `want_keys` says (MON|OSD|MGR, plus MDS for CephFS clients).
 pub const DEFAULT_WANT_KEYS: u32 = entity_type::MON | entity_type::OSD | entity_type::MGR;
 
+/// `EOPNOTSUPP`: what AUTH_BAD_METHOD carries when method or modes do not match.
+const EOPNOTSUPP: i32 = 95;
+
 /// Keeps `preferred` in order, minus modes the server does not allow.
 fn modes_allowed_by(preferred: &[ConMode], allowed: &[u32]) -> Vec<ConMode> {
     preferred
@@ -49,10 +52,23 @@ fn modes_allowed_by(preferred: &[ConMode], allowed: &[u32]) -> Vec<ConMode> {
 /// server allows, if that changes anything; otherwise fail.
 fn retry_modes(
     modes: &mut Vec<ConMode>,
+    result: i32,
     allowed_methods: &[u32],
     allowed_modes: &[u32],
 ) -> Result<(), AuthError> {
     let narrowed = modes_allowed_by(modes, allowed_modes);
+    // Method and modes were fine: the server refused the credentials
+    // themselves (a real mon answers a bad proof with -EACCES/-EPERM here).
+    if result != -EOPNOTSUPP
+        && allowed_methods.contains(&METHOD_CEPHX)
+        && !narrowed.is_empty()
+        && narrowed == *modes
+    {
+        return Err(AuthError::Refused {
+            errno: result,
+            reason: format!("server refused the cephx credentials ({result})"),
+        });
+    }
     if !allowed_methods.contains(&METHOD_CEPHX) || narrowed.is_empty() || narrowed == *modes {
         return Err(AuthError::NoAcceptableMethod {
             methods: allowed_methods.to_vec(),
@@ -288,11 +304,11 @@ impl AuthClient for CephxMonClient {
     fn handle_bad_method(
         &mut self,
         _method: u32,
-        _result: i32,
+        result: i32,
         allowed_methods: &[u32],
         allowed_modes: &[u32],
     ) -> Result<(), AuthError> {
-        retry_modes(&mut self.modes, allowed_methods, allowed_modes)?;
+        retry_modes(&mut self.modes, result, allowed_methods, allowed_modes)?;
         self.state = MonState::Start;
         Ok(())
     }
@@ -313,6 +329,14 @@ impl AuthClient for CephxMonClient {
                 "AUTH_DONE from a mon before the cephx challenge was answered",
             )),
         }
+    }
+
+    fn set_modes(&mut self, modes: Vec<ConMode>) -> bool {
+        if modes.is_empty() {
+            return false;
+        }
+        self.modes = modes;
+        true
     }
 }
 
@@ -460,11 +484,11 @@ impl AuthClient for CephxAuthorizerClient {
     fn handle_bad_method(
         &mut self,
         _method: u32,
-        _result: i32,
+        result: i32,
         allowed_methods: &[u32],
         allowed_modes: &[u32],
     ) -> Result<(), AuthError> {
-        retry_modes(&mut self.modes, allowed_methods, allowed_modes)?;
+        retry_modes(&mut self.modes, result, allowed_methods, allowed_modes)?;
         self.state = AzState::Start;
         Ok(())
     }
@@ -483,5 +507,13 @@ impl AuthClient for CephxAuthorizerClient {
                 "AUTH_DONE from a daemon before an authorizer was sent",
             )),
         }
+    }
+
+    fn set_modes(&mut self, modes: Vec<ConMode>) -> bool {
+        if modes.is_empty() {
+            return false;
+        }
+        self.modes = modes;
+        true
     }
 }

@@ -235,6 +235,16 @@ impl EntityName {
         Some(EntityName::new(ty, id))
     }
 
+    /// Parses a keyring section name: like [`EntityName::parse_str`] but an
+    /// empty id is allowed, as Ceph's `EntityName::from_str` allows it (the
+    /// monitors' shared key is `[mon.]`).
+    pub fn parse_keyring_name(s: &str) -> Option<EntityName> {
+        match s.strip_prefix("mon.") {
+            Some("") => Some(EntityName::new(entity_type::MON, "")),
+            _ => EntityName::parse_str(s),
+        }
+    }
+
     /// The type's name as Ceph prints it.
     pub fn type_name(&self) -> &'static str {
         type_name(self.ty)

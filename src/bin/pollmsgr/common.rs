@@ -1,7 +1,9 @@
-//! Flag types shared by the verbs.
+//! Flag types and helpers shared by the verbs.
 
 use clap::ValueEnum;
-use pollmsgr::wire::ConMode;
+use pollmsgr::auth::cephx::{CryptoKey, EntityName, Keyring};
+use pollmsgr::monc::MonAuth;
+use pollmsgr::wire::{ConMode, Revision};
 
 /// `--auth`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,6 +41,44 @@ pub fn msgr2_features(rev: u8) -> u64 {
         0
     } else {
         pollmsgr::wire::banner::feature::REVISION_1
+    }
+}
+
+/// The revision as printed (0 or 1).
+pub fn rev_number(r: Revision) -> u8 {
+    match r {
+        Revision::V2_0 => 0,
+        Revision::V2_1 => 1,
+    }
+}
+
+/// Parses `client.admin` / `osd.3` as a cephx entity name.
+pub fn parse_auth_name(s: &str) -> Result<EntityName, String> {
+    EntityName::parse_str(s)
+        .ok_or_else(|| format!("--name {s}: expected TYPE.ID, e.g. client.admin"))
+}
+
+/// Reads `name`'s key from a keyring file. The key is never printed.
+pub fn key_from_keyring(path: &str, name: &EntityName) -> Result<CryptoKey, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("--keyring {path}: {e}"))?;
+    let ring = Keyring::parse(&text).map_err(|e| format!("--keyring {path}: {e}"))?;
+    ring.get(name)
+        .cloned()
+        .ok_or_else(|| format!("--keyring {path}: no key for {name}"))
+}
+
+/// The credentials for `--auth`, reading the keyring for cephx.
+pub fn mon_auth(
+    auth: AuthFlag,
+    keyring: Option<&str>,
+    name: &EntityName,
+) -> Result<MonAuth, String> {
+    match auth {
+        AuthFlag::None => Ok(MonAuth::None),
+        AuthFlag::Cephx => {
+            let path = keyring.ok_or("--auth cephx needs --keyring FILE")?;
+            Ok(MonAuth::Cephx(key_from_keyring(path, name)?))
+        }
     }
 }
 

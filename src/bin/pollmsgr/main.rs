@@ -4,6 +4,7 @@
 mod bench;
 mod common;
 mod mon_command;
+mod ping;
 mod serve;
 mod serve_osds;
 
@@ -21,6 +22,8 @@ struct Cli {
 enum Verb {
     /// Run one command on a real ceph-mon (MMonCommand) and print its output like `ceph`.
     MonCommand(mon_command::Args),
+    /// Authenticate with a mon, open a session to an OSD and time N keepalive round trips.
+    Ping(ping::Args),
     /// Accept msgr2 sessions as a Ceph entity (or N OSD endpoints with --osds); print a JSON summary on SIGINT/SIGTERM.
     Serve(serve::Args),
     /// Load endpoints with requests and report msgs/s, MB/s, CPU per message and latency percentiles.
@@ -31,6 +34,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.verb {
         Verb::MonCommand(args) => mon_command::run(args),
+        Verb::Ping(args) => ping::run(args),
         Verb::Serve(args) => serve::run(args),
         Verb::Bench(args) => bench::run(args),
     };

@@ -1,24 +1,18 @@
 //! `pollmsgr mon-command`: one MMonCommand to a real ceph-mon.
 //!
-//! Connects as a client, learns the fsid from the monmap (MMonGetMap →
-//! MMonMap), sends the command and prints the MMonCommandAck: output on
-//! stdout, status string on stderr, like the `ceph` CLI.
+//! Connects and authenticates (auth none or cephx) with [`MonClient`],
+//! learns the fsid from the monmap (MMonGetMap → MMonMap), sends the command
+//! and prints the MMonCommandAck: output on stdout, status string on stderr,
+//! like the `ceph` CLI.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args as ClapArgs;
-use pollmsgr::auth::none::NoneClient;
-use pollmsgr::auth::AuthClient;
-use pollmsgr::msg::{
-    self, from_message, to_message, MonCommand, MonCommandAck, MonGetMap, MonMapMsg,
-};
-use pollmsgr::net::kernel::KernelDriver;
-use pollmsgr::proto::{Connection, ConnectionConfig, Event, Message, Policy};
-use pollmsgr::wire::addr::{AddrType, EntityAddr};
-use pollmsgr::wire::entity::{AuthEntityName, EntityType};
-use rand::{RngCore, SeedableRng};
+use pollmsgr::monc::{MonClient, MonClientConfig};
+use pollmsgr::msg::MonCommandAck;
+use pollmsgr::wire::addr::EntityAddr;
 
-use crate::common::{fail, msgr2_features, AuthFlag, ModeFlag};
+use crate::common::{fail, mon_auth, parse_auth_name, rev_number, AuthFlag, ModeFlag};
 
 /// Flags of `mon-command`.
 #[derive(ClapArgs, Debug)]
@@ -32,16 +26,16 @@ pub struct Args {
     /// Our entity name.
     #[arg(long, default_value = "client.admin")]
     name: String,
-    /// Keyring file (cephx).
+    /// Keyring file holding our key (cephx).
     #[arg(long)]
     keyring: Option<String>,
-    /// Connection modes to offer.
+    /// Connection modes to offer (Ceph's ms_mode values).
     #[arg(long, value_enum, default_value = "prefer-crc")]
     mode: ModeFlag,
     /// msgr2 revision to advertise: 1 (msgr2.1) or 0 (msgr2.0).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     msgr_rev: u8,
-    /// Print {"r","rs","out","mode","rev"} as JSON instead of plain output.
+    /// Print {"r","rs","out","mode","rev","global_id"} as JSON instead of plain output.
     #[arg(long)]
     json: bool,
     /// Give up after this many seconds.
@@ -56,6 +50,7 @@ struct Reply {
     ack: MonCommandAck,
     mode: &'static str,
     rev: u8,
+    global_id: u64,
 }
 
 pub fn run(args: Args) -> i32 {
@@ -65,101 +60,31 @@ pub fn run(args: Args) -> i32 {
     }
 }
 
-fn client_auth(args: &Args, name: &AuthEntityName) -> Result<Box<dyn AuthClient>, String> {
-    match args.auth {
-        AuthFlag::None => {
-            if args.mode.modes() == [pollmsgr::wire::ConMode::Secure] {
-                return Err("secure mode needs cephx: auth none yields no key".into());
-            }
-            Ok(Box::new(NoneClient::new(name.ty as u32, &name.id, 0, true)))
-        }
-        AuthFlag::Cephx => Err("--auth cephx is not available yet in this build".into()),
-    }
-}
-
 fn execute(args: &Args) -> Result<Reply, String> {
     let target: EntityAddr = args
         .mon
         .parse()
         .map_err(|e| format!("--mon {}: {e}", args.mon))?;
-    if target.ty != AddrType::Msgr2 {
-        return Err(format!("--mon {}: not a v2 address", args.mon));
-    }
-    let sock = target
-        .addr
-        .ok_or_else(|| format!("--mon {}: no IP address", args.mon))?;
-    let name: AuthEntityName = args
-        .name
-        .parse()
-        .map_err(|e| format!("--name {}: {e}", args.name))?;
+    let name = parse_auth_name(&args.name)?;
     serde_json::from_str::<serde_json::Value>(&args.command)
         .map_err(|e| format!("the command is not valid JSON: {e}"))?;
-    let mut cfg = ConnectionConfig::new(name.ty);
-    cfg.my_nonce = rand::thread_rng().next_u32();
-    cfg.msgr2_supported = msgr2_features(args.msgr_rev);
-    let auth = client_auth(args, &name)?;
-    let conn = Connection::connect(
-        cfg,
-        target,
-        EntityType::Mon,
-        Policy::lossy_client(),
-        auth,
-        Box::new(rand::rngs::StdRng::from_entropy()),
-        Instant::now(),
-    );
-    let mut driver = KernelDriver::new().map_err(|e| format!("poll setup: {e}"))?;
-    let id = driver
-        .connect(sock, conn)
-        .map_err(|e| format!("connect to {sock}: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let mut session: Option<(&'static str, u8)> = None;
-    while Instant::now() < deadline {
-        let events = driver
-            .poll_once(Duration::from_millis(200))
-            .map_err(|e| format!("poll: {e}"))?;
-        for (_, event) in events {
-            match event {
-                Event::Established(est) => {
-                    let rev = match est.revision {
-                        pollmsgr::wire::Revision::V2_0 => 0,
-                        pollmsgr::wire::Revision::V2_1 => 1,
-                    };
-                    session = Some((est.mode.name(), rev));
-                    send(&mut driver, id, to_message(&MonGetMap, 0));
-                }
-                Event::Message(m) if m.ty == msg::types::MON_MAP => {
-                    let map: MonMapMsg =
-                        from_message(&m).map_err(|e| format!("bad monmap: {e}"))?;
-                    let cmd = MonCommand {
-                        fsid: map.monmap.fsid,
-                        cmd: vec![args.command.clone()],
-                        inbl: Vec::new(),
-                    };
-                    send(&mut driver, id, to_message(&cmd, 1));
-                }
-                Event::Message(m) if m.ty == msg::types::MON_COMMAND_ACK => {
-                    let ack: MonCommandAck =
-                        from_message(&m).map_err(|e| format!("bad command reply: {e}"))?;
-                    let (mode, rev) = session.unwrap_or(("crc", args.msgr_rev));
-                    return Ok(Reply { ack, mode, rev });
-                }
-                Event::Closed { error, .. } => {
-                    return Err(format!("connection to {} closed: {error}", args.mon));
-                }
-                _ => {}
-            }
-        }
-    }
-    Err(format!(
-        "no reply from {} within {}s",
-        args.mon, args.timeout
-    ))
-}
-
-fn send(driver: &mut KernelDriver, id: usize, m: Message) {
-    if let Some(conn) = driver.conn_mut(id) {
-        conn.send_message(m);
-    }
+    let auth = mon_auth(args.auth, args.keyring.as_deref(), &name)?;
+    let mut cfg = MonClientConfig::new(target, name, auth);
+    cfg.modes = args.mode.modes();
+    cfg.rev1 = args.msgr_rev == 1;
+    cfg.timeout = Duration::from_secs(args.timeout);
+    let mut mc = MonClient::connect(cfg).map_err(|e| format!("{}: {e}", args.mon))?;
+    let map = mc.get_monmap().map_err(|e| format!("{}: {e}", args.mon))?;
+    let ack = mc
+        .command(map.fsid, &args.command, Vec::new())
+        .map_err(|e| format!("{}: {e}", args.mon))?;
+    let est = mc.established();
+    Ok(Reply {
+        ack,
+        mode: est.mode.name(),
+        rev: rev_number(est.revision),
+        global_id: est.global_id,
+    })
 }
 
 fn print_reply(args: &Args, reply: &Reply) -> i32 {
@@ -171,6 +96,7 @@ fn print_reply(args: &Args, reply: &Reply) -> i32 {
             "out": out,
             "mode": reply.mode,
             "rev": reply.rev,
+            "global_id": reply.global_id,
         });
         println!("{v}");
     } else {

@@ -3,6 +3,12 @@
 //! Logs each established session (peer entity, mode, revision) on stderr,
 //! counts received messages by type, and prints a JSON summary on stdout
 //! when SIGINT or SIGTERM arrives.
+//!
+//! With `--auth cephx` the entity runs as a Ceph service identity (e.g.
+//! `osd.3` with its keyring): like a real OSD it authenticates to the
+//! monitor, fetches its service's rotating secrets (`CEPHX_GET_ROTATING_KEY`),
+//! refreshes them periodically, and verifies every incoming authorizer with
+//! them (challenge round, replay cache, expiry and global id checks).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,7 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
+use pollmsgr::auth::cephx::{system_clock, CephxServiceServer, ReplayCache, RotatingKeys};
 use pollmsgr::auth::none::NoneServer;
+use pollmsgr::auth::AuthServer;
+use pollmsgr::monc::{MonClient, MonClientConfig};
 use pollmsgr::msg;
 use pollmsgr::net::kernel::KernelDriver;
 use pollmsgr::proto::{Connection, ConnectionConfig, Event, Policies};
@@ -18,14 +27,16 @@ use pollmsgr::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use pollmsgr::wire::entity::EntityName;
 use rand::SeedableRng;
 
-use crate::common::{fail, msgr2_features, AuthFlag, TransportFlag};
+use crate::common::{
+    fail, mon_auth, msgr2_features, parse_auth_name, AuthFlag, ModeFlag, TransportFlag,
+};
 
 /// Flags of `serve`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Our entity, e.g. mon.a, osd.3 (with --osds: the first OSD id, default osd.0).
+    /// Our entity, e.g. mon.a, osd.3.
     #[arg(long)]
-    entity: Option<String>,
+    entity: String,
     /// Address to listen on, e.g. v2:127.0.0.1:6800/1234 (the nonce is part of our identity).
     #[arg(long)]
     listen: String,
@@ -35,8 +46,20 @@ pub struct Args {
     /// msgr2 revision to advertise: 1 (msgr2.1) or 0 (msgr2.0).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     msgr_rev: u8,
-    /// Host this many OSD endpoints (osd.ID .. osd.ID+N-1 on consecutive ports
-    /// and nonces), each answering bench requests.
+    /// Modes allowed for peers (Ceph's ms_service_mode); cephx only, auth none is crc.
+    #[arg(long, value_enum, default_value = "prefer-crc")]
+    mode: ModeFlag,
+    /// The monitor to fetch rotating service secrets from (cephx).
+    #[arg(long)]
+    mon: Option<String>,
+    /// Keyring file holding this entity's key (cephx).
+    #[arg(long)]
+    keyring: Option<String>,
+    /// Seconds between rotating-secret refreshes from the monitor (cephx).
+    #[arg(long, default_value_t = 300)]
+    rotating_refresh: u64,
+    /// Host this many OSD endpoints (--entity osd.ID .. osd.ID+N-1 on
+    /// consecutive ports and nonces), each answering bench requests.
     #[arg(long)]
     osds: Option<usize>,
     /// Transport for --osds.
@@ -50,6 +73,65 @@ pub struct Args {
     reply_size: usize,
 }
 
+/// The cephx service side: rotating keys from the mon, kept fresh.
+struct CephxService {
+    mc: MonClient,
+    keys: RotatingKeys,
+    replay: ReplayCache,
+    service: u32,
+    refreshed: Instant,
+}
+
+impl CephxService {
+    fn start(args: &Args) -> Result<Self, String> {
+        let mon = args.mon.as_deref().ok_or("--auth cephx needs --mon ADDR")?;
+        let name = parse_auth_name(&args.entity)?;
+        let auth = mon_auth(AuthFlag::Cephx, args.keyring.as_deref(), &name)?;
+        let mut cfg = MonClientConfig::new(
+            mon.parse().map_err(|e| format!("--mon {mon}: {e}"))?,
+            name.clone(),
+            auth,
+        );
+        cfg.rev1 = args.msgr_rev == 1;
+        let mc = MonClient::connect(cfg).map_err(|e| format!("{mon}: {e}"))?;
+        let mut svc = CephxService {
+            mc,
+            keys: RotatingKeys::new(),
+            replay: ReplayCache::default(),
+            service: name.ty,
+            refreshed: Instant::now(),
+        };
+        svc.refresh()?;
+        Ok(svc)
+    }
+
+    /// Fetches the rotating secrets again and logs their ids (never the keys).
+    fn refresh(&mut self) -> Result<(), String> {
+        let secrets = match self.mc.fetch_rotating_keys() {
+            Ok(s) => s,
+            // The mon session may have dropped (it is lossy): authenticate again.
+            Err(_) => {
+                self.mc
+                    .reconnect()
+                    .map_err(|e| format!("mon reconnect: {e}"))?;
+                self.mc
+                    .fetch_rotating_keys()
+                    .map_err(|e| format!("rotating keys: {e}"))?
+            }
+        };
+        let ids: Vec<u64> = secrets.secrets.keys().copied().collect();
+        eprintln!(
+            "rotating keys: {} secrets for {} (ids {ids:?}) from the mon, as global_id {}",
+            ids.len(),
+            pollmsgr::auth::cephx::type_name(self.service),
+            self.mc.global_id()
+        );
+        self.keys.set(self.service, secrets);
+        self.refreshed = Instant::now();
+        Ok(())
+    }
+}
+
 pub fn run(args: Args) -> i32 {
     let result = match args.osds {
         Some(osds) => osds_args(&args, osds).and_then(|a| crate::serve_osds::serve_osds(&a)),
@@ -61,8 +143,23 @@ pub fn run(args: Args) -> i32 {
     }
 }
 
+/// Parses `mon.a` / `osd.3`: mon ids may be names, which map to rank 0.
+fn parse_entity(s: &str) -> Result<EntityName, String> {
+    if let Ok(n) = s.parse::<EntityName>() {
+        return Ok(n);
+    }
+    let (ty, _) = s
+        .split_once('.')
+        .ok_or_else(|| format!("--entity {s}: expected TYPE.ID"))?;
+    let ty = ty.parse().map_err(|e| format!("--entity {s}: {e}"))?;
+    Ok(EntityName { ty, num: 0 })
+}
+
 fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, String> {
-    let first = parse_entity(args.entity.as_deref().unwrap_or("osd.0"))?;
+    if args.auth == AuthFlag::Cephx {
+        return Err("--osds serves with auth none for now; drop --auth cephx".into());
+    }
+    let first = parse_entity(&args.entity)?;
     if first.ty != pollmsgr::wire::entity::EntityType::Osd {
         return Err("--osds hosts OSD endpoints: --entity must be osd.ID".into());
     }
@@ -80,27 +177,19 @@ fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, St
     })
 }
 
-/// Parses `mon.a` / `osd.3`: mon ids may be names, which map to rank 0.
-fn parse_entity(s: &str) -> Result<EntityName, String> {
-    if let Ok(n) = s.parse::<EntityName>() {
-        return Ok(n);
-    }
-    let (ty, _) = s
-        .split_once('.')
-        .ok_or_else(|| format!("--entity {s}: expected TYPE.ID"))?;
-    let ty = ty.parse().map_err(|e| format!("--entity {s}: {e}"))?;
-    Ok(EntityName { ty, num: 0 })
-}
-
 fn serve(args: &Args) -> Result<(), String> {
-    if args.auth == AuthFlag::Cephx {
-        return Err("--auth cephx is not available yet in this build".into());
-    }
-    let entity = args
-        .entity
-        .as_deref()
-        .ok_or_else(|| "--entity is required (or use --osds N)".to_string())?;
-    let me = parse_entity(entity)?;
+    let me = parse_entity(&args.entity)?;
+    let mut cephx = match args.auth {
+        AuthFlag::Cephx => Some(CephxService::start(args)?),
+        AuthFlag::None => None,
+    };
+    let own_key = match (&cephx, args.keyring.as_deref()) {
+        (Some(_), Some(path)) => Some(crate::common::key_from_keyring(
+            path,
+            &parse_auth_name(&args.entity)?,
+        )?),
+        _ => None,
+    };
     let listen: EntityAddr = args
         .listen
         .parse()
@@ -125,17 +214,39 @@ fn serve(args: &Args) -> Result<(), String> {
     let next_global_id = Arc::new(AtomicU64::new(4100));
     let mut driver = KernelDriver::new().map_err(|e| format!("poll setup: {e}"))?;
     let accept_cfg = cfg.clone();
+    let service = cephx
+        .as_ref()
+        .map(|c| (c.service, c.keys.clone(), c.replay.clone()));
+    let modes = args.mode.modes();
     let bound = driver
         .listen(
             sock,
             listen,
             Box::new(move |peer, now| {
-                let first = next_global_id.fetch_add(1, Ordering::Relaxed);
+                let auth: Box<dyn AuthServer> = match &service {
+                    Some((ty, keys, replay)) => {
+                        let mut s = CephxServiceServer::new(
+                            *ty,
+                            keys.clone(),
+                            replay.clone(),
+                            Box::new(rand::rngs::StdRng::from_entropy()),
+                            system_clock(),
+                        )
+                        .with_modes(modes.clone());
+                        if let Some(k) = &own_key {
+                            s = s.with_own_key(k.clone());
+                        }
+                        Box::new(s)
+                    }
+                    None => Box::new(NoneServer::new(
+                        next_global_id.fetch_add(1, Ordering::Relaxed),
+                    )),
+                };
                 Connection::accept(
                     accept_cfg.clone(),
                     peer,
                     Policies::osd(),
-                    Box::new(NoneServer::new(first)),
+                    auth,
                     Box::new(rand::rngs::StdRng::from_entropy()),
                     now,
                 )
@@ -144,14 +255,23 @@ fn serve(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("listen on {sock}: {e}"))?;
     eprintln!(
         "pollmsgr serve: {} listening on v2:{bound}/{}",
-        entity, listen.nonce
+        args.entity, listen.nonce
     );
 
     let started = Instant::now();
     let mut sessions = 0u64;
     let mut faults = 0u64;
     let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
+    let refresh_every = Duration::from_secs(args.rotating_refresh.max(1));
     while !stop.load(Ordering::Relaxed) {
+        if let Some(c) = cephx.as_mut() {
+            if c.refreshed.elapsed() >= refresh_every {
+                if let Err(e) = c.refresh() {
+                    eprintln!("rotating keys: refresh failed: {e}");
+                    c.refreshed = Instant::now();
+                }
+            }
+        }
         let events = driver
             .poll_once(Duration::from_millis(100))
             .map_err(|e| format!("poll: {e}"))?;
@@ -160,8 +280,9 @@ fn serve(args: &Args) -> Result<(), String> {
                 Event::Established(est) => {
                     sessions += 1;
                     eprintln!(
-                        "session: peer={} addr={} mode={} rev={} lossy={}",
+                        "session: peer={} global_id={} addr={} mode={} rev={} lossy={}",
                         est.peer_name,
+                        est.global_id,
                         est.peer_addrs,
                         est.mode.name(),
                         if est.revision == pollmsgr::wire::Revision::V2_1 {
@@ -187,7 +308,8 @@ fn serve(args: &Args) -> Result<(), String> {
     }
     let total: u64 = by_type.values().sum();
     let summary = serde_json::json!({
-        "entity": entity,
+        "entity": args.entity,
+        "auth": if cephx.is_some() { "cephx" } else { "none" },
         "listen": format!("v2:{bound}/{}", listen.nonce),
         "sessions": sessions,
         "closed": faults,

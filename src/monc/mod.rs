@@ -1,0 +1,521 @@
+//! A small monitor client for the control path (msgr2 reference 8.3, 9):
+//! authenticate to a ceph-mon (auth none or cephx, any mode and revision),
+//! fetch the monmap, run commands, fetch a daemon's rotating service secrets
+//! and renew tickets.
+//!
+//! [`MonClient`] is blocking: each call drives its own [`KernelDriver`] until
+//! the answer arrives or the timeout passes. That is what a CLI verb or a
+//! daemon's start-up needs; the data path never waits on it. The protocol
+//! pieces (MAuth framing, the renewal schedule) live in [`proto`] and are
+//! sans-IO.
+//!
+//! Ceph sources: `src/mon/MonClient.cc` (`_check_auth_rotating`,
+//! `_check_auth_tickets`), `src/auth/cephx/CephxClientHandler.cc`
+//! (`build_rotating_request`, `build_request`).
+
+pub mod proto;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+use thiserror::Error;
+
+use crate::auth::cephx::client::DEFAULT_WANT_KEYS;
+use crate::auth::cephx::mauth::{
+    build_rotating_key_request, build_ticket_renewal_request, handle_rotating_key_reply,
+    handle_ticket_renewal_reply, MAuthReply,
+};
+use crate::auth::cephx::types::RotatingSecrets;
+use crate::auth::cephx::{
+    entity_type, system_clock, CephxError, CephxMonClient, CryptoKey, EntityName, TicketStore,
+    UTime,
+};
+use crate::auth::none::NoneClient;
+use crate::auth::AuthClient;
+use crate::msg::{self, from_message, to_message, MonCommand, MonCommandAck, MonGetMap, MonMap};
+use crate::msg::{MonMapMsg, MonSubscribe};
+use crate::net::driver::ConnId;
+use crate::net::kernel::KernelDriver;
+use crate::proto::{ConnError, Connection, ConnectionConfig, Established, Event, Message, Policy};
+use crate::wire::addr::{AddrType, EntityAddr};
+use crate::wire::banner::feature::REVISION_1;
+use crate::wire::entity::EntityType;
+use crate::wire::{ConMode, DecodeError};
+
+pub use proto::{mauth_message, next_renewal, parse_mauth_reply, renewal_plan, RenewalPlan};
+
+/// How the client proves who it is.
+#[derive(Clone)]
+pub enum MonAuth {
+    /// auth none (crc mode only).
+    None,
+    /// cephx with this entity's keyring key.
+    Cephx(CryptoKey),
+}
+
+impl std::fmt::Debug for MonAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MonAuth::None => "MonAuth::None",
+            MonAuth::Cephx(_) => "MonAuth::Cephx(<key redacted>)",
+        })
+    }
+}
+
+/// Everything a [`MonClient`] needs.
+#[derive(Debug, Clone)]
+pub struct MonClientConfig {
+    /// The mon's msgr2 address (nonce 0, as in the monmap).
+    pub mon: EntityAddr,
+    /// Who we are, e.g. `client.admin` or `osd.3`. Its type is also our HELLO type.
+    pub name: EntityName,
+    /// Credentials.
+    pub auth: MonAuth,
+    /// Modes to offer, in order of preference (Ceph's `ms_mon_client_mode`).
+    pub modes: Vec<ConMode>,
+    /// Advertise msgr2.1 (`REVISION_1`); false forces msgr2.0.
+    pub rev1: bool,
+    /// Service tickets to ask for (cephx `other_keys`, e.g. MON|OSD|MGR).
+    pub want_keys: u32,
+    /// How long one call may wait for the mon.
+    pub timeout: Duration,
+}
+
+impl MonClientConfig {
+    /// Defaults: modes `[Secure, Crc]`, msgr2.1, tickets MON|OSD|MGR, 30 s.
+    pub fn new(mon: EntityAddr, name: EntityName, auth: MonAuth) -> Self {
+        MonClientConfig {
+            mon,
+            name,
+            auth,
+            modes: vec![ConMode::Secure, ConMode::Crc],
+            rev1: true,
+            want_keys: DEFAULT_WANT_KEYS,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a monitor call failed.
+#[derive(Debug, Error)]
+pub enum MonClientError {
+    /// The configuration cannot work (no address, secure with auth none, ...).
+    #[error("bad monitor client setup: {0}")]
+    Config(String),
+    /// A socket or poll error.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The connection closed (authentication refused, bad frame, mon gone).
+    #[error("connection to the monitor closed: {0}")]
+    Closed(#[source] ConnError),
+    /// No answer in time.
+    #[error("no {what} from the monitor within {after:?}")]
+    Timeout {
+        /// What we waited for.
+        what: &'static str,
+        /// How long.
+        after: Duration,
+    },
+    /// A reply did not decode.
+    #[error("cannot decode {what}: {source}")]
+    Decode {
+        /// Which message.
+        what: &'static str,
+        /// The error.
+        source: DecodeError,
+    },
+    /// The mon refused an MAuth request.
+    #[error("monitor refused {what}: {result} {msg}")]
+    Refused {
+        /// Which request.
+        what: &'static str,
+        /// Negative errno.
+        result: i32,
+        /// The mon's text.
+        msg: String,
+    },
+    /// A cephx reply failed to verify or decrypt.
+    #[error("cephx: {0}")]
+    Cephx(#[from] CephxError),
+    /// This call needs cephx.
+    #[error("{0} needs cephx")]
+    NeedsCephx(&'static str),
+}
+
+/// A blocking client of one monitor, over kernel TCP.
+pub struct MonClient {
+    cfg: MonClientConfig,
+    driver: KernelDriver,
+    id: ConnId,
+    store: Option<TicketStore>,
+    established: Established,
+    inbox: VecDeque<Message>,
+    next_tid: u64,
+    monmap_epoch: u32,
+    rng: StdRng,
+}
+
+impl std::fmt::Debug for MonClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonClient")
+            .field("mon", &self.cfg.mon)
+            .field("name", &self.cfg.name)
+            .field("mode", &self.established.mode)
+            .field("revision", &self.established.revision)
+            .field("global_id", &self.established.global_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MonClient {
+    /// Connects and authenticates; returns once the session is READY.
+    pub fn connect(cfg: MonClientConfig) -> Result<Self, MonClientError> {
+        let store = match cfg.auth {
+            MonAuth::Cephx(_) => Some(TicketStore::new(cfg.name.clone())),
+            MonAuth::None => None,
+        };
+        Self::connect_with_store(cfg, store)
+    }
+
+    /// Connects with an existing ticket store: its global id and AUTH ticket
+    /// are presented (CephXAuthenticate v3 global_id reclaim).
+    pub fn connect_with_store(
+        cfg: MonClientConfig,
+        store: Option<TicketStore>,
+    ) -> Result<Self, MonClientError> {
+        let mut rng = StdRng::from_entropy();
+        let (driver, id) = dial(&cfg, store.as_ref(), &mut rng)?;
+        let mut mc = MonClient {
+            cfg,
+            driver,
+            id,
+            store,
+            established: placeholder_established(),
+            inbox: VecDeque::new(),
+            next_tid: 1,
+            monmap_epoch: 0,
+            rng,
+        };
+        mc.established = mc.wait_established()?;
+        Ok(mc)
+    }
+
+    /// Authenticates again on a new connection with the same tickets
+    /// (reclaiming the global id), e.g. to renew the AUTH ticket.
+    pub fn reconnect(&mut self) -> Result<(), MonClientError> {
+        self.driver.remove(self.id);
+        let (driver, id) = dial(&self.cfg, self.store.as_ref(), &mut self.rng)?;
+        self.driver = driver;
+        self.id = id;
+        self.inbox.clear();
+        self.established = self.wait_established()?;
+        Ok(())
+    }
+
+    /// The facts of the mon session (mode, revision, global id).
+    pub fn established(&self) -> &Established {
+        &self.established
+    }
+
+    /// The global id the mon assigned.
+    pub fn global_id(&self) -> u64 {
+        self.established.global_id
+    }
+
+    /// The cephx tickets (None with auth none).
+    pub fn tickets(&self) -> Option<&TicketStore> {
+        self.store.as_ref()
+    }
+
+    /// Asks for the monmap (MMonGetMap) and returns it.
+    pub fn get_monmap(&mut self) -> Result<MonMap, MonClientError> {
+        self.send(to_message(&MonGetMap, 0));
+        let m = self.wait_for("monmap", |m| m.ty == msg::types::MON_MAP)?;
+        let map: MonMapMsg = from_message(&m).map_err(|source| MonClientError::Decode {
+            what: "MMonMap",
+            source,
+        })?;
+        self.monmap_epoch = map.monmap.epoch;
+        Ok(map.monmap)
+    }
+
+    /// Subscribes to maps (MMonSubscribe), e.g. `osdmap` from epoch 0.
+    pub fn subscribe(&mut self, sub: &MonSubscribe) {
+        self.send(to_message(sub, 0));
+    }
+
+    /// Runs one command (JSON) with input `inbl`; returns the ack.
+    pub fn command(
+        &mut self,
+        fsid: [u8; 16],
+        cmd: &str,
+        inbl: Vec<u8>,
+    ) -> Result<MonCommandAck, MonClientError> {
+        let tid = self.next_tid;
+        self.next_tid += 1;
+        let c = MonCommand {
+            fsid,
+            cmd: vec![cmd.to_owned()],
+            inbl,
+        };
+        self.send(to_message(&c, tid));
+        let m = self.wait_for("command reply", |m| {
+            m.ty == msg::types::MON_COMMAND_ACK && m.tid == tid
+        })?;
+        from_message(&m).map_err(|source| MonClientError::Decode {
+            what: "MMonCommandAck",
+            source,
+        })
+    }
+
+    /// Fetches this daemon's rotating service secrets (cephx
+    /// `CEPHX_GET_ROTATING_KEY` in an MAuth), decrypted with its own key.
+    /// The name must be a service identity (osd.N, mgr.X, ...).
+    pub fn fetch_rotating_keys(&mut self) -> Result<RotatingSecrets, MonClientError> {
+        let MonAuth::Cephx(key) = self.cfg.auth.clone() else {
+            return Err(MonClientError::NeedsCephx("fetching rotating keys"));
+        };
+        let reply = self.mauth_round_trip(build_rotating_key_request(), "rotating keys")?;
+        Ok(handle_rotating_key_reply(&key, &reply.result_bl)?)
+    }
+
+    /// Renews (or fetches) the service tickets in `services` with a
+    /// `CEPHX_GET_PRINCIPAL_SESSION_KEY` MAuth. Returns the services renewed.
+    pub fn renew_tickets(&mut self, services: u32) -> Result<u32, MonClientError> {
+        let store = self
+            .store
+            .clone()
+            .ok_or(MonClientError::NeedsCephx("ticket renewal"))?;
+        let now = UTime::from_system(std::time::SystemTime::now());
+        let payload = build_ticket_renewal_request(&store, services, &mut self.rng, now)?;
+        let reply = self.mauth_round_trip(payload, "ticket renewal")?;
+        Ok(handle_ticket_renewal_reply(&store, &reply.result_bl, now)?)
+    }
+
+    /// Does whatever [`renewal_plan`] says is due now: a new authentication
+    /// if the AUTH ticket is past 3/4 of its validity, then an MAuth renewal
+    /// of the due service tickets. Returns the plan it carried out.
+    pub fn renew_if_due(&mut self) -> Result<RenewalPlan, MonClientError> {
+        let Some(store) = self.store.clone() else {
+            return Ok(RenewalPlan::default());
+        };
+        let now = UTime::from_system(std::time::SystemTime::now());
+        let plan = renewal_plan(&store, self.cfg.want_keys, now);
+        if plan.reauthenticate {
+            self.reconnect()?;
+        }
+        if plan.services != 0 {
+            self.renew_tickets(plan.services)?;
+        }
+        Ok(plan)
+    }
+
+    fn mauth_round_trip(
+        &mut self,
+        payload: Vec<u8>,
+        what: &'static str,
+    ) -> Result<MAuthReply, MonClientError> {
+        self.send(mauth_message(payload, self.monmap_epoch));
+        let m = self.wait_for(what, |m| m.ty == msg::types::AUTH_REPLY)?;
+        let reply = parse_mauth_reply(&m)
+            .ok_or(MonClientError::Timeout {
+                what,
+                after: self.cfg.timeout,
+            })?
+            .map_err(|source| MonClientError::Decode {
+                what: "MAuthReply",
+                source,
+            })?;
+        if reply.result < 0 {
+            return Err(MonClientError::Refused {
+                what,
+                result: reply.result,
+                msg: reply.result_msg,
+            });
+        }
+        Ok(reply)
+    }
+
+    /// Queues a message on the mon session.
+    pub fn send(&mut self, m: Message) {
+        if let Some(c) = self.driver.conn_mut(self.id) {
+            c.send_message(m);
+        }
+    }
+
+    /// Waits for the first message matching `pred` (earlier unmatched ones
+    /// are kept for later calls).
+    pub fn wait_for(
+        &mut self,
+        what: &'static str,
+        pred: impl Fn(&Message) -> bool,
+    ) -> Result<Message, MonClientError> {
+        if let Some(i) = self.inbox.iter().position(&pred) {
+            if let Some(m) = self.inbox.remove(i) {
+                return Ok(m);
+            }
+        }
+        let deadline = Instant::now() + self.cfg.timeout;
+        while Instant::now() < deadline {
+            for ev in self.poll()? {
+                match ev {
+                    Event::Message(m) if pred(&m) => return Ok(m),
+                    Event::Message(m) => self.inbox.push_back(m),
+                    Event::Closed { error, .. } => return Err(MonClientError::Closed(error)),
+                    _ => {}
+                }
+            }
+        }
+        Err(MonClientError::Timeout {
+            what,
+            after: self.cfg.timeout,
+        })
+    }
+
+    fn poll(&mut self) -> Result<Vec<Event>, MonClientError> {
+        let evs = self
+            .driver
+            .poll_once(Duration::from_millis(100))
+            .map_err(|source| MonClientError::Io {
+                what: "poll",
+                source,
+            })?;
+        Ok(evs
+            .into_iter()
+            .filter(|(id, _)| *id == self.id)
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    fn wait_established(&mut self) -> Result<Established, MonClientError> {
+        let deadline = Instant::now() + self.cfg.timeout;
+        while Instant::now() < deadline {
+            for ev in self.poll()? {
+                match ev {
+                    Event::Established(e) => return Ok(e),
+                    Event::Closed { error, .. } => return Err(MonClientError::Closed(error)),
+                    Event::Message(m) => self.inbox.push_back(m),
+                    _ => {}
+                }
+            }
+        }
+        Err(MonClientError::Timeout {
+            what: "session",
+            after: self.cfg.timeout,
+        })
+    }
+}
+
+/// The auth client for one mon connection.
+fn auth_client(
+    cfg: &MonClientConfig,
+    store: Option<&TicketStore>,
+    rng: &mut StdRng,
+) -> Result<Box<dyn AuthClient>, MonClientError> {
+    match (&cfg.auth, store) {
+        (MonAuth::None, _) => {
+            if !cfg.modes.contains(&ConMode::Crc) {
+                return Err(MonClientError::Config(
+                    "secure mode needs cephx: auth none yields no key".into(),
+                ));
+            }
+            Ok(Box::new(NoneClient::new(
+                cfg.name.ty,
+                &cfg.name.id,
+                0,
+                true,
+            )))
+        }
+        (MonAuth::Cephx(key), Some(store)) => Ok(Box::new(
+            CephxMonClient::new(
+                key.clone(),
+                store.clone(),
+                Box::new(StdRng::seed_from_u64(rng.next_u64())),
+                system_clock(),
+            )
+            .with_modes(cfg.modes.clone())
+            .with_want_keys(cfg.want_keys),
+        )),
+        (MonAuth::Cephx(_), None) => {
+            Err(MonClientError::Config("cephx needs a ticket store".into()))
+        }
+    }
+}
+
+fn dial(
+    cfg: &MonClientConfig,
+    store: Option<&TicketStore>,
+    rng: &mut StdRng,
+) -> Result<(KernelDriver, ConnId), MonClientError> {
+    if cfg.mon.ty != AddrType::Msgr2 {
+        return Err(MonClientError::Config(format!(
+            "{} is not a v2 address",
+            cfg.mon
+        )));
+    }
+    let sock = cfg
+        .mon
+        .addr
+        .ok_or_else(|| MonClientError::Config(format!("{} has no IP address", cfg.mon)))?;
+    if cfg.modes.is_empty() {
+        return Err(MonClientError::Config("no connection mode allowed".into()));
+    }
+    let my_type = EntityType::from_u32(cfg.name.ty)
+        .ok_or_else(|| MonClientError::Config(format!("entity type of {}", cfg.name)))?;
+    let mut ccfg = ConnectionConfig::new(my_type);
+    ccfg.my_nonce = rng.next_u32();
+    ccfg.msgr2_supported = if cfg.rev1 { REVISION_1 } else { 0 };
+    ccfg.handshake_timeout = cfg.timeout;
+    let auth = auth_client(cfg, store, rng)?;
+    let conn = Connection::connect(
+        ccfg,
+        cfg.mon,
+        EntityType::Mon,
+        Policy::lossy_client(),
+        auth,
+        Box::new(StdRng::seed_from_u64(rng.next_u64())),
+        Instant::now(),
+    );
+    let mut driver = KernelDriver::new().map_err(|source| MonClientError::Io {
+        what: "poll setup",
+        source,
+    })?;
+    let id = driver
+        .connect(sock, conn)
+        .map_err(|source| MonClientError::Io {
+            what: "connect to the monitor",
+            source,
+        })?;
+    Ok((driver, id))
+}
+
+fn placeholder_established() -> Established {
+    Established {
+        peer_name: crate::wire::entity::EntityName::new(EntityType::Mon, 0),
+        peer_addrs: crate::wire::addr::EntityAddrVec(Vec::new()),
+        mode: ConMode::Crc,
+        revision: crate::wire::Revision::V2_1,
+        features: 0,
+        lossy: true,
+        global_id: 0,
+        reconnected: false,
+    }
+}
+
+/// Ticket bitmask for a service entity type name (`mon`, `osd`, `mgr`, `mds`).
+pub fn service_bit(name: &str) -> Option<u32> {
+    Some(match name {
+        "mon" => entity_type::MON,
+        "osd" => entity_type::OSD,
+        "mgr" => entity_type::MGR,
+        "mds" => entity_type::MDS,
+        _ => return None,
+    })
+}

@@ -41,6 +41,27 @@ struct Slot {
     dirty: bool,
     /// The deadline last pushed on the timer heap for this connection.
     scheduled: Option<Instant>,
+    /// Last time bytes moved, for idle reaping.
+    last_active: Instant,
+}
+
+/// Bounds a driver enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DriverLimits {
+    /// Most connections at once; accepts beyond it are closed at once.
+    pub max_conns: usize,
+    /// Connections with no traffic for this long are closed (a lossless
+    /// session survives, parked or in standby, as after any fault).
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for DriverLimits {
+    fn default() -> Self {
+        DriverLimits {
+            max_conns: 65_536,
+            idle_timeout: None,
+        }
+    }
 }
 
 /// A poll loop over one transport for many connections.
@@ -59,6 +80,10 @@ pub struct Driver<T: Transport> {
     timers: BinaryHeap<Reverse<(Instant, ConnId)>>,
     free: Vec<ConnId>,
     live: usize,
+    limits: DriverLimits,
+    /// Accepted streams refused by `max_conns`.
+    refused: u64,
+    next_reap: Option<Instant>,
 }
 
 impl<T: Transport> Driver<T> {
@@ -75,7 +100,21 @@ impl<T: Transport> Driver<T> {
             timers: BinaryHeap::new(),
             free: Vec::new(),
             live: 0,
+            limits: DriverLimits::default(),
+            refused: 0,
+            next_reap: None,
         }
+    }
+
+    /// Sets the bounds this driver enforces.
+    pub fn set_limits(&mut self, limits: DriverLimits) {
+        self.limits = limits;
+        self.next_reap = None;
+    }
+
+    /// Accepted streams refused because of `max_conns`.
+    pub fn refused(&self) -> u64 {
+        self.refused
     }
 
     fn mark_dirty(&mut self, id: ConnId) {
@@ -138,6 +177,7 @@ impl<T: Transport> Driver<T> {
             listener: None,
             dirty: false,
             scheduled: None,
+            last_active: Instant::now(),
         });
         self.by_stream.insert(stream, id);
         Ok(id)
@@ -235,7 +275,7 @@ impl<T: Transport> Driver<T> {
     fn run(&mut self, now: Instant, out: &mut Vec<(ConnId, Event)>) -> bool {
         for i in 0..self.dirty.len() {
             let id = self.dirty[i];
-            self.flush(id);
+            self.flush(id, now);
         }
         let mut events = std::mem::take(&mut self.stream_events);
         let mut readable = std::mem::take(&mut self.readable);
@@ -259,6 +299,9 @@ impl<T: Transport> Driver<T> {
                 })
                 .unwrap_or(0);
             progressed |= n > 0;
+            if n > 0 {
+                slot.last_active = now;
+            }
             // Readable also means "writable again" for edge-triggered transports.
             self.mark_dirty(id);
         }
@@ -280,6 +323,7 @@ impl<T: Transport> Driver<T> {
                 }
             }
         }
+        self.reap_idle(now);
         // Streams closed while reading are reported on the next poll.
         let dirty = std::mem::take(&mut self.dirty);
         let mut still_blocked = Vec::new();
@@ -287,9 +331,9 @@ impl<T: Transport> Driver<T> {
             if let Some(Some(slot)) = self.slots.get_mut(id) {
                 slot.dirty = false;
             }
-            self.flush(id);
+            self.flush(id, now);
             progressed |= self.drain_events(id, now, out);
-            self.flush(id);
+            self.flush(id, now);
             if let Some(Some(slot)) = self.slots.get_mut(id) {
                 if let Some(at) = slot.conn.poll_timeout() {
                     if slot.scheduled.is_none_or(|s| at < s) {
@@ -314,6 +358,32 @@ impl<T: Transport> Driver<T> {
         progressed
     }
 
+    /// Closes connections idle past `idle_timeout`; scans at most once a
+    /// second, so its cost stays off the per-packet path.
+    fn reap_idle(&mut self, now: Instant) {
+        let Some(idle) = self.limits.idle_timeout else {
+            return;
+        };
+        if self.next_reap.is_some_and(|t| now < t) {
+            return;
+        }
+        self.next_reap = Some(now + Duration::from_secs(1).min(idle));
+        for id in 0..self.slots.len() {
+            let Some(Some(slot)) = self.slots.get_mut(id) else {
+                continue;
+            };
+            if slot.stream.is_some() && now.saturating_duration_since(slot.last_active) >= idle {
+                let reason = format!("idle for {idle:?}");
+                if let Some(s) = slot.stream.take() {
+                    self.by_stream.remove(&s);
+                    self.transport.close(s);
+                }
+                slot.conn.handle_transport_closed(&reason, now);
+                self.mark_dirty(id);
+            }
+        }
+    }
+
     fn handle_stream_event(&mut self, ev: StreamEvent, now: Instant) {
         match ev {
             StreamEvent::Accepted {
@@ -325,6 +395,11 @@ impl<T: Transport> Driver<T> {
                     self.transport.close(stream);
                     return;
                 };
+                if self.live >= self.limits.max_conns {
+                    self.refused += 1;
+                    self.transport.close(stream);
+                    return;
+                }
                 let conn = (self.listeners[index].accept)(peer, now);
                 let id = self.insert(Slot {
                     conn,
@@ -333,6 +408,7 @@ impl<T: Transport> Driver<T> {
                     listener: Some(index),
                     dirty: false,
                     scheduled: None,
+                    last_active: now,
                 });
                 self.by_stream.insert(stream, id);
             }
@@ -353,7 +429,7 @@ impl<T: Transport> Driver<T> {
         self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
-    fn flush(&mut self, id: ConnId) {
+    fn flush(&mut self, id: ConnId, now: Instant) {
         let Some(Some(slot)) = self.slots.get_mut(id) else {
             return;
         };
@@ -363,7 +439,10 @@ impl<T: Transport> Driver<T> {
         while !slot.conn.tx_pending().is_empty() {
             match self.transport.write(stream, slot.conn.tx_pending()) {
                 Ok(0) => return,
-                Ok(n) => slot.conn.tx_consumed(n),
+                Ok(n) => {
+                    slot.conn.tx_consumed(n);
+                    slot.last_active = now;
+                }
                 Err(_) => return, // reported as Closed by the next poll
             }
         }

@@ -42,10 +42,14 @@ pub struct Replier<'a> {
 }
 
 impl Replier<'_> {
-    /// Queues `msg` on the requesting connection (dropped if it is gone).
-    pub fn send(&mut self, msg: Message) {
-        if let Some(c) = self.conn.as_mut() {
-            c.send_message(msg);
+    /// Queues `msg` on the requesting connection. Returns false if it could
+    /// not be queued: the connection is gone, or over its back-pressure
+    /// bounds (the peer is not reading), in which case the reply is dropped
+    /// rather than queued without limit.
+    pub fn send(&mut self, msg: Message) -> bool {
+        match self.conn.as_mut() {
+            Some(c) => c.try_send_message(msg).is_ok(),
+            None => false,
         }
     }
 }

@@ -127,6 +127,11 @@ pub struct ConnectionConfig {
     pub max_backoff: Duration,
     /// First global seq this connection uses (the messenger's counter).
     pub global_seq: u64,
+    /// Back-pressure: [`super::Connection::try_send_message`] refuses a
+    /// message while this many bytes wait to be written to the transport.
+    pub max_pending_bytes: usize,
+    /// Back-pressure: ... or while this many messages are queued or unacknowledged.
+    pub max_pending_msgs: usize,
 }
 
 impl ConnectionConfig {
@@ -147,6 +152,8 @@ impl ConnectionConfig {
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(15),
             global_seq: 1,
+            max_pending_bytes: 64 << 20,
+            max_pending_msgs: 4096,
         }
     }
 }

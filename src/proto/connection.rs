@@ -553,6 +553,24 @@ impl Connection {
         }
     }
 
+    /// True while the connection has room under its back-pressure bounds
+    /// (bytes waiting for the transport, messages queued or unacknowledged).
+    pub fn has_room(&self) -> bool {
+        self.tx_pending().len() < self.config.max_pending_bytes
+            && self.session.out_queue.len() + self.session.sent.len() < self.config.max_pending_msgs
+    }
+
+    /// Queues `msg` unless the connection is over its back-pressure bounds,
+    /// in which case the message is handed back: the sender must wait
+    /// (never an unbounded queue).
+    pub fn try_send_message(&mut self, msg: Message) -> Result<(), Message> {
+        if !self.has_room() {
+            return Err(msg);
+        }
+        self.send_message(msg);
+        Ok(())
+    }
+
     /// Queues a KEEPALIVE2 carrying `stamp` (only when READY).
     pub fn send_keepalive(&mut self, stamp: UTime) -> bool {
         if !self.is_ready() {

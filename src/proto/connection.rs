@@ -563,9 +563,9 @@ impl Connection {
     /// Queues `msg` unless the connection is over its back-pressure bounds,
     /// in which case the message is handed back: the sender must wait
     /// (never an unbounded queue).
-    pub fn try_send_message(&mut self, msg: Message) -> Result<(), Message> {
+    pub fn try_send_message(&mut self, msg: Message) -> Result<(), Box<Message>> {
         if !self.has_room() {
-            return Err(msg);
+            return Err(Box::new(msg));
         }
         self.send_message(msg);
         Ok(())

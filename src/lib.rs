@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod crypto;
+pub mod fuzzing;
 pub mod monc;
 pub mod msg;
 pub mod net;

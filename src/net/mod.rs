@@ -7,4 +7,6 @@
 
 pub mod driver;
 pub mod kernel;
+pub mod smol;
+pub mod tap;
 pub mod transport;

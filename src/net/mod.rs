@@ -5,6 +5,7 @@
 //! with kernel TCP; [`driver::Driver`] runs sans-IO connections over a
 //! transport.
 
+pub mod dpdk;
 pub mod driver;
 pub mod kernel;
 pub mod smol;

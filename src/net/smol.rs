@@ -400,6 +400,9 @@ pub struct SmolTransport<D: SmolDevice> {
     /// (so a new stream never takes an id whose `Closed` is still pending).
     free_after_report: Vec<StreamId>,
     egress_due: bool,
+    /// A read drained a nearly full receive buffer: advertise the open window
+    /// before taking in more segments (see `poll`).
+    window_update_due: bool,
     next_tick: Instant,
     next_sweep: Instant,
     gen: u64,
@@ -482,6 +485,7 @@ impl<D: SmolDevice> SmolTransport<D> {
             recheck: Vec::new(),
             free_after_report: Vec::new(),
             egress_due: true,
+            window_update_due: false,
             next_tick: now,
             next_sweep: now + cfg.sweep_interval,
             gen: 0,
@@ -857,6 +861,21 @@ impl<D: SmolDevice> SmolTransport<D> {
         }
     }
 
+    /// Runs egress until nothing more goes out; true if anything did.
+    fn egress(&mut self, now: Instant, ts: SInstant) -> bool {
+        self.egress_due = false;
+        self.window_update_due = false;
+        self.next_tick = now + self.cfg.timer_tick;
+        let mut sent = false;
+        loop {
+            self.stats.egress_walks += 1;
+            match self.iface.poll_egress(ts, &mut self.dev, &mut self.sockets) {
+                PollResult::SocketStateChanged => sent = true,
+                PollResult::None => return sent,
+            }
+        }
+    }
+
     fn in_use(&self, port: u16, remote: SocketAddrV4) -> bool {
         port == 0
             || self.ports_in_use.contains_key(&port)
@@ -1012,6 +1031,15 @@ impl<D: SmolDevice> Transport for SmolTransport<D> {
         }
 
         let ts = self.stamp(now);
+        let mut sent = false;
+        if self.window_update_due {
+            // smoltcp judges a segment against the window it last advertised.
+            // After a read emptied a (nearly) full buffer, tell the peer first:
+            // otherwise segments already on their way are dropped against the
+            // stale zero window, and a smoltcp peer's window-probe byte is
+            // then lost until its retransmit timeout (1 s).
+            sent |= self.egress(now, ts);
+        }
         let mut frames = 0usize;
         while frames < self.cfg.ingress_batch {
             match self
@@ -1029,17 +1057,8 @@ impl<D: SmolDevice> Transport for SmolTransport<D> {
         }
         self.stats.rx_frames += frames as u64;
 
-        let mut sent = false;
         if frames > 0 || self.egress_due || now >= self.next_tick {
-            self.egress_due = false;
-            self.next_tick = now + self.cfg.timer_tick;
-            loop {
-                self.stats.egress_walks += 1;
-                match self.iface.poll_egress(ts, &mut self.dev, &mut self.sockets) {
-                    PollResult::SocketStateChanged => sent = true,
-                    PollResult::None => break,
-                }
-            }
+            sent |= self.egress(now, ts);
         }
         self.dev.inner.after_poll();
 
@@ -1059,6 +1078,7 @@ impl<D: SmolDevice> Transport for SmolTransport<D> {
             return Ok(0);
         };
         let sock = self.sockets.get_mut::<tcp::Socket>(st.handle);
+        let nearly_full = sock.recv_queue() * 2 >= sock.recv_capacity();
         let mut total = 0;
         loop {
             let r = sock.recv(|buf| {
@@ -1082,6 +1102,7 @@ impl<D: SmolDevice> Transport for SmolTransport<D> {
         let again = sock.can_recv() || !sock.may_recv();
         if total > 0 {
             self.egress_due = true; // window update
+            self.window_update_due |= nearly_full;
         }
         if again {
             self.queue_recheck(stream);

@@ -331,6 +331,7 @@ pub fn serve_raw<T: Transport>(
                 }
             }
             if chk.received() >= bytes && src.remaining() == 0 && sent_at == have {
+                eprintln!("raw: {} bytes each way in {:?}", bytes, t0.elapsed());
                 t.close(s);
                 break;
             }

@@ -5,6 +5,9 @@
 //! with kernel TCP; [`driver::Driver`] runs sans-IO connections over a
 //! transport.
 
+pub mod dpdk;
 pub mod driver;
 pub mod kernel;
+pub mod smol;
+pub mod tap;
 pub mod transport;

@@ -1,0 +1,248 @@
+//! [`SmolTransport`] over smoltcp's in-memory `Loopback` (no root, no
+//! kernel): both ends of every connection live in one interface.
+
+use super::*;
+use std::collections::BTreeMap;
+
+const ME: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+
+fn transport(backlog: usize) -> SmolTransport<Loopback> {
+    let mut cfg = SmolConfig::new([2, 0, 0, 0, 0, 1], ME, 8);
+    cfg.listen_backlog = backlog;
+    cfg.rx_buffer = 64 * 1024;
+    cfg.tx_buffer = 64 * 1024;
+    cfg.random_seed = 42;
+    SmolTransport::new(Loopback::new(Medium::Ethernet), cfg).expect("transport")
+}
+
+/// Everything the transport reported, and the bytes read per stream.
+#[derive(Default)]
+struct Seen {
+    events: Vec<StreamEvent>,
+    data: BTreeMap<StreamId, Vec<u8>>,
+}
+
+fn pump(t: &mut SmolTransport<Loopback>, seen: &mut Seen, rounds: usize) {
+    let (mut ev, mut rd) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        t.poll(Instant::now(), &mut ev, &mut rd);
+        seen.events.append(&mut ev);
+        for id in rd.drain(..) {
+            let buf = seen.data.entry(id).or_default();
+            t.read(id, &mut |b| {
+                buf.extend_from_slice(b);
+                b.len()
+            })
+            .expect("read");
+        }
+    }
+}
+
+fn until(t: &mut SmolTransport<Loopback>, seen: &mut Seen, mut done: impl FnMut(&Seen) -> bool) {
+    let t0 = Instant::now();
+    while !done(seen) {
+        pump(t, seen, 1);
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "stalled; events so far: {:?}",
+            seen.events
+        );
+    }
+}
+
+fn accepted(seen: &Seen) -> Vec<(StreamId, SocketAddr, SocketAddr)> {
+    seen.events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Accepted {
+                stream,
+                local,
+                peer,
+            } => Some((*stream, *local, *peer)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closed(seen: &Seen, id: StreamId) -> Option<String> {
+    seen.events.iter().find_map(|e| match e {
+        StreamEvent::Closed { stream, reason } if *stream == id => Some(reason.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn exchange_both_ways_and_close() {
+    let mut t = transport(4);
+    let bound = t
+        .listen("127.0.0.1:6800".parse().expect("literal"))
+        .expect("listen");
+    assert_eq!(bound, "127.0.0.1:6800".parse().expect("literal"));
+    assert_eq!(t.name(), "loopback");
+    let c = t.connect(bound).expect("connect");
+    let mut seen = Seen::default();
+    until(&mut t, &mut seen, |s| {
+        !accepted(s).is_empty() && s.events.contains(&StreamEvent::Connected(c))
+    });
+    let (s, local, peer) = accepted(&seen)[0];
+    assert_eq!(local, bound, "Accepted carries the address listen returned");
+    assert_eq!(peer.ip(), std::net::IpAddr::V4(ME));
+
+    // 300 KB each way: more than the 64 KiB socket buffers, so writes are
+    // partial and windows close. Loopback segments are as large as the whole
+    // window, so a window update sent late (after the next ingress) loses
+    // smoltcp's window-probe byte and stalls a full 1 s retransmit timeout:
+    // the time bound below catches that.
+    let a: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + 1) as u8).collect();
+    let b: Vec<u8> = (0..300_000u32).map(|i| (i * 13 + 5) as u8).collect();
+    let (mut wa, mut wb) = (0, 0);
+    let t0 = Instant::now();
+    while seen.data.get(&s).map_or(0, Vec::len) < a.len()
+        || seen.data.get(&c).map_or(0, Vec::len) < b.len()
+    {
+        wa += t.write(c, &a[wa..]).expect("write c");
+        wb += t.write(s, &b[wb..]).expect("write s");
+        pump(&mut t, &mut seen, 1);
+        assert!(
+            t0.elapsed() < Duration::from_millis(500),
+            "transfer stalled: {:?}",
+            t.stats()
+        );
+    }
+    assert!(seen.data[&s] == a, "server got the client's bytes in order");
+    assert!(seen.data[&c] == b, "client got the server's bytes in order");
+
+    t.close(c);
+    until(&mut t, &mut seen, |x| {
+        closed(x, c).is_some() && closed(x, s).is_some()
+    });
+    assert_eq!(closed(&seen, c).as_deref(), Some("closed locally"));
+    assert_eq!(
+        closed(&seen, s).as_deref(),
+        Some("peer closed the TCP connection")
+    );
+    assert!(t.write(c, b"x").is_err(), "a closed stream cannot write");
+    // Closing sockets finish their FIN exchange and leave the set; the pool stays.
+    let t0 = Instant::now();
+    while t.socket_count() != 4 {
+        pump(&mut t, &mut seen, 1);
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "closing sockets linger"
+        );
+    }
+    assert_eq!(t.stream_count(), 0);
+}
+
+#[test]
+fn connect_burst_is_all_accepted_with_small_pool() {
+    // 64 SYNs arrive in one poll; a pool of 2 must be refilled packet by packet.
+    let mut t = transport(2);
+    let bound = t
+        .listen("0.0.0.0:7000".parse().expect("literal"))
+        .expect("listen");
+    assert_eq!(bound, "0.0.0.0:7000".parse().expect("literal"));
+    let ids: Vec<StreamId> = (0..64)
+        .map(|_| {
+            t.connect("127.0.0.1:7000".parse().expect("literal"))
+                .expect("connect")
+        })
+        .collect();
+    let mut seen = Seen::default();
+    until(&mut t, &mut seen, |s| accepted(s).len() == 64);
+    let connected = seen
+        .events
+        .iter()
+        .filter(|e| matches!(e, StreamEvent::Connected(_)))
+        .count();
+    assert_eq!(connected, 64);
+    for id in &ids {
+        assert_eq!(closed(&seen, *id), None, "no connect was refused");
+    }
+    // Every peer port is distinct, and every accepted stream reports the bound address.
+    let mut ports: Vec<u16> = accepted(&seen).iter().map(|a| a.2.port()).collect();
+    ports.sort_unstable();
+    ports.dedup();
+    assert_eq!(ports.len(), 64);
+    assert!(accepted(&seen).iter().all(|a| a.1 == bound));
+    assert!(t.stats().accepted == 64 && t.stats().connected == 64);
+}
+
+#[test]
+fn connect_to_closed_port_fails() {
+    let mut t = transport(1);
+    let c = t
+        .connect("127.0.0.1:9".parse().expect("literal"))
+        .expect("connect");
+    let mut seen = Seen::default();
+    until(&mut t, &mut seen, |s| closed(s, c).is_some());
+    assert!(
+        closed(&seen, c)
+            .unwrap_or_default()
+            .starts_with("connect failed"),
+        "{:?}",
+        seen.events
+    );
+}
+
+#[test]
+fn port_chooser_hook_picks_the_local_port() {
+    let mut t = transport(2);
+    t.listen("127.0.0.1:7001".parse().expect("literal"))
+        .expect("listen");
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = asked.clone();
+    t.set_port_chooser(Box::new(
+        move |local: Ipv4Addr, remote: SocketAddrV4, in_use: &dyn Fn(u16) -> bool| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(local, ME);
+            assert_eq!(remote.port(), 7001);
+            // Even ports only, as a queue-steering chooser might.
+            (50000..60000).step_by(2).find(|p| !in_use(*p))
+        },
+    ));
+    for _ in 0..3 {
+        t.connect("127.0.0.1:7001".parse().expect("literal"))
+            .expect("connect");
+    }
+    let mut seen = Seen::default();
+    until(&mut t, &mut seen, |s| accepted(s).len() == 3);
+    let mut ports: Vec<u16> = accepted(&seen).iter().map(|a| a.2.port()).collect();
+    ports.sort_unstable();
+    assert_eq!(ports, vec![50000, 50002, 50004]);
+    assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 3);
+}
+
+#[test]
+fn listen_checks_its_address() {
+    let mut t = transport(1);
+    let e = t
+        .listen("10.9.9.9:1".parse().expect("literal"))
+        .expect_err("foreign address");
+    assert_eq!(e.kind(), io::ErrorKind::AddrNotAvailable);
+    let e = t
+        .listen("[::1]:1".parse().expect("literal"))
+        .expect_err("v6");
+    assert_eq!(e.kind(), io::ErrorKind::Unsupported);
+    let any = t
+        .listen("127.0.0.1:0".parse().expect("literal"))
+        .expect("port 0");
+    assert!(any.port() >= 49152, "{any}");
+    let e = t.listen(any).expect_err("same port twice");
+    assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+    let bad = SmolConfig::new([1, 0, 0, 0, 0, 1], ME, 8);
+    assert!(matches!(
+        SmolTransport::new(Loopback::new(Medium::Ethernet), bad),
+        Err(SmolError::InvalidConfig { what: "mac", .. })
+    ));
+}
+
+#[test]
+fn sequential_ports_skip_used_and_wrap() {
+    let mut s = SequentialPorts::new(100, 103, 102);
+    let r = SocketAddrV4::new(ME, 1);
+    let used = |p: u16| p == 103;
+    assert_eq!(s.choose(ME, r, &used), Some(102));
+    assert_eq!(s.choose(ME, r, &used), Some(100));
+    assert_eq!(s.choose(ME, r, &|_| true), None);
+}

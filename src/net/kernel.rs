@@ -37,6 +37,9 @@ pub struct KernelTransport {
     woken: VecDeque<Token>,
     /// Streams found closed while reading, reported by the next `poll`.
     closed: Vec<(StreamId, String)>,
+    /// Ids whose `Closed` has been reported, free for reuse. An id is never
+    /// reused before its `Closed` is out, or the event would hit the new stream.
+    free: Vec<StreamId>,
     scratch: Vec<u8>,
 }
 
@@ -50,12 +53,13 @@ impl KernelTransport {
             streams: Vec::new(),
             woken: VecDeque::new(),
             closed: Vec::new(),
+            free: Vec::new(),
             scratch: vec![0u8; READ_CHUNK],
         })
     }
 
     fn insert(&mut self, mut sock: TcpStream, connecting: bool) -> io::Result<StreamId> {
-        let id = match self.streams.iter().position(Option::is_none) {
+        let id = match self.free.pop() {
             Some(i) => i,
             None => {
                 self.streams.push(None);
@@ -134,6 +138,7 @@ impl Transport for KernelTransport {
         readable: &mut Vec<StreamId>,
     ) -> bool {
         for (stream, reason) in self.closed.drain(..) {
+            self.free.push(stream);
             events.push(StreamEvent::Closed { stream, reason });
         }
         if self.woken.is_empty() {
@@ -166,6 +171,7 @@ impl Transport for KernelTransport {
                         // Still connecting, or refused: take_error tells which.
                         if let Ok(Some(err)) | Err(err) = s.sock.take_error() {
                             self.drop_stream(id);
+                            self.free.push(id);
                             events.push(StreamEvent::Closed {
                                 stream: id,
                                 reason: format!("connect failed: {err}"),
@@ -175,6 +181,7 @@ impl Transport for KernelTransport {
                     }
                     Err(e) => {
                         self.drop_stream(id);
+                        self.free.push(id);
                         events.push(StreamEvent::Closed {
                             stream: id,
                             reason: format!("connect failed: {e}"),
@@ -284,5 +291,29 @@ impl Transport for KernelTransport {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A closed stream's id must not be reused before its `Closed` event is
+    /// reported, or the event would be delivered to the new stream.
+    #[test]
+    fn closed_id_is_not_reused_before_its_event() {
+        let mut t = KernelTransport::new().expect("transport");
+        let addr = t
+            .listen("127.0.0.1:0".parse().expect("literal"))
+            .expect("listen");
+        let a = t.connect(addr).expect("connect");
+        t.close(a);
+        let b = t.connect(addr).expect("connect");
+        assert_ne!(a, b, "id reused while its Closed is pending");
+        let (mut events, mut readable) = (Vec::new(), Vec::new());
+        t.poll(Instant::now(), &mut events, &mut readable);
+        assert!(events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::Closed { stream, .. } if *stream == a)));
     }
 }

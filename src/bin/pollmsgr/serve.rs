@@ -155,14 +155,43 @@ fn parse_entity(s: &str) -> Result<EntityName, String> {
     Ok(EntityName { ty, num: 0 })
 }
 
+/// The settings of `serve --osds N`: with `--auth cephx`, `--entity osd.ID`
+/// is the identity (registered in the mon) whose rotating OSD secrets every
+/// endpoint shares; with auth none only crc mode is possible.
 fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, String> {
-    if args.auth == AuthFlag::Cephx {
-        return Err("--osds serves with auth none for now; drop --auth cephx".into());
-    }
     let first = parse_entity(&args.entity)?;
     if first.ty != pollmsgr::wire::entity::EntityType::Osd {
         return Err("--osds hosts OSD endpoints: --entity must be osd.ID".into());
     }
+    let cephx = match args.auth {
+        AuthFlag::None => {
+            if matches!(args.mode, ModeFlag::Secure | ModeFlag::PreferSecure) {
+                return Err(format!(
+                    "--mode {:?} needs --auth cephx --mon ADDR --keyring FILE; auth none is crc only",
+                    args.mode
+                ));
+            }
+            None
+        }
+        AuthFlag::Cephx => {
+            let mon = args.mon.as_deref().ok_or(
+                "--osds --auth cephx needs --mon v2:IP:PORT (the monitor with the rotating OSD secrets)",
+            )?;
+            let name = parse_auth_name(&args.entity)?;
+            let auth = mon_auth(AuthFlag::Cephx, args.keyring.as_deref(), &name)?;
+            let mut cfg = MonClientConfig::new(
+                mon.parse().map_err(|e| format!("--mon {mon}: {e}"))?,
+                name,
+                auth,
+            );
+            cfg.rev1 = args.msgr_rev == 1;
+            Some(crate::serve_osds::OsdsCephx {
+                mon: cfg,
+                modes: args.mode.modes(),
+                refresh: Duration::from_secs(args.rotating_refresh.max(1)),
+            })
+        }
+    };
     Ok(crate::serve_osds::OsdsArgs {
         osds,
         first_id: first.num,
@@ -174,6 +203,7 @@ fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, St
         cores: args.cores.clone(),
         reply_size: args.reply_size,
         msgr_rev: args.msgr_rev,
+        cephx,
     })
 }
 

@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -72,6 +72,10 @@ pub struct LoadCounters {
     pub sessions_crc: AtomicU64,
     /// Sessions that negotiated secure mode (from their `Established` events).
     pub sessions_secure: AtomicU64,
+    /// Why the first connection that closed on its own closed (e.g. the
+    /// endpoint refused our authentication). Locked only when a connection
+    /// closes, never per message.
+    pub first_error: Mutex<Option<String>>,
 }
 
 /// One load generator's settings.
@@ -263,8 +267,17 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
                     self.send_one(driver, conn, now);
                 }
             }
-            Event::Closed { .. } => {
+            Event::Closed { error, .. } => {
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                let mut first = self
+                    .counters
+                    .first_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if first.is_none() {
+                    *first = Some(error.to_string());
+                }
+                drop(first);
                 if self.conns.remove(&conn).is_some_and(|c| !c.ready) {
                     // It will never be established: do not wait for it.
                     self.expected -= 1;

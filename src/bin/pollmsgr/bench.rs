@@ -122,9 +122,10 @@ pub fn run(args: Args) -> i32 {
             }
             if n("completed") == 0 {
                 return fail(format!(
-                    "no request completed ({} sessions, {} errors)",
+                    "no request completed ({} sessions, {} errors; first: {})",
                     n("sessions"),
-                    n("errors")
+                    n("errors"),
+                    report["first_error"].as_str().unwrap_or("none")
                 ));
             }
             if n("mismatches") > 0 {
@@ -314,6 +315,11 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
         "sessions_secure": secure,
         "errors": counters.errors.load(Ordering::Relaxed),
         "mismatches": counters.mismatches.load(Ordering::Relaxed),
+        "first_error": counters
+            .first_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
     }))
 }
 

@@ -60,7 +60,8 @@ fn start_cephx(c: &OsdsCephx) -> Result<(RotatingKeyService, ServerAuth), String
     Ok((svc, auth))
 }
 
-fn log_secrets(svc: &RotatingKeyService) {
+/// Logs the ids of the installed rotating secrets (never the keys).
+pub fn log_secrets(svc: &RotatingKeyService) {
     let ids: Vec<u64> = svc
         .keys()
         .secrets(svc.service())

@@ -123,9 +123,11 @@ fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, St
     let cephx = match args.auth {
         AuthFlag::None => {
             if matches!(args.mode, ModeFlag::Secure | ModeFlag::PreferSecure) {
+                let mode = clap::ValueEnum::to_possible_value(&args.mode)
+                    .map(|v| v.get_name().to_owned())
+                    .unwrap_or_default();
                 return Err(format!(
-                    "--mode {:?} needs --auth cephx --mon ADDR --keyring FILE; auth none is crc only",
-                    args.mode
+                    "--mode {mode} needs --auth cephx --mon v2:IP:PORT --keyring FILE; auth none is crc only"
                 ));
             }
             None

@@ -10,22 +10,23 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use rand::SeedableRng;
 
+use super::auth::ClientAuth;
 use super::reactor::ReactorApp;
 use super::{Handler, Replier};
-use crate::auth::none::NoneClient;
 use crate::msg::types::{POLLMSGR_BENCH_REPLY, POLLMSGR_BENCH_REQUEST};
 use crate::net::driver::{ConnId, Driver};
 use crate::net::transport::Transport;
 use crate::proto::{Connection, ConnectionConfig, Event, Message, Policy};
 use crate::wire::addr::EntityAddr;
 use crate::wire::entity::EntityType;
+use crate::wire::ConMode;
 
 /// Answers every bench request with a reply carrying `reply` as its data
 /// (shared, so no reply is ever copied above the TCP stack).
@@ -67,6 +68,14 @@ pub struct LoadCounters {
     pub errors: AtomicU64,
     /// Replies that did not match the oldest request in flight.
     pub mismatches: AtomicU64,
+    /// Sessions that negotiated crc mode (from their `Established` events).
+    pub sessions_crc: AtomicU64,
+    /// Sessions that negotiated secure mode (from their `Established` events).
+    pub sessions_secure: AtomicU64,
+    /// Why the first connection that closed on its own closed (e.g. the
+    /// endpoint refused our authentication). Locked only when a connection
+    /// closes, never per message.
+    pub first_error: Mutex<Option<String>>,
 }
 
 /// One load generator's settings.
@@ -88,6 +97,9 @@ pub struct LoadConfig {
     pub base: ConnectionConfig,
     /// First target index this reactor uses (spreads reactors over targets).
     pub first_target: usize,
+    /// How each connection authenticates (auth none or cephx tickets; the
+    /// modes it offers come from here).
+    pub auth: ClientAuth,
 }
 
 struct ConnLoad {
@@ -192,17 +204,17 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
             let mut cfg = self.cfg.base.clone();
             cfg.my_type = EntityType::Client;
             cfg.my_nonce = rand::random();
+            if let Some(gid) = self.cfg.auth.global_id() {
+                cfg.my_gid = i64::try_from(gid).unwrap_or(-1);
+            }
             let conn = Connection::connect(
                 cfg,
                 target,
                 EntityType::Osd,
                 Policy::lossy_client(),
-                Box::new(NoneClient::new(
-                    EntityType::Client as u32,
-                    "bench",
-                    0,
-                    false,
-                )),
+                self.cfg
+                    .auth
+                    .client(Box::new(rand::rngs::StdRng::from_entropy())),
                 Box::new(rand::rngs::StdRng::from_entropy()),
                 now,
             );
@@ -221,8 +233,13 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
 
     fn on_event(&mut self, driver: &mut Driver<T>, conn: ConnId, event: Event, now: Instant) {
         match event {
-            Event::Established(_) => {
+            Event::Established(est) => {
                 self.counters.sessions.fetch_add(1, Ordering::Relaxed);
+                match est.mode {
+                    ConMode::Crc => &self.counters.sessions_crc,
+                    ConMode::Secure => &self.counters.sessions_secure,
+                }
+                .fetch_add(1, Ordering::Relaxed);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.ready = true;
                 }
@@ -250,8 +267,17 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
                     self.send_one(driver, conn, now);
                 }
             }
-            Event::Closed { .. } => {
+            Event::Closed { error, .. } => {
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                let mut first = self
+                    .counters
+                    .first_error
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if first.is_none() {
+                    *first = Some(error.to_string());
+                }
+                drop(first);
                 if self.conns.remove(&conn).is_some_and(|c| !c.ready) {
                     // It will never be established: do not wait for it.
                     self.expected -= 1;

@@ -7,6 +7,7 @@
 //! registries; handlers run on the reactor thread and answer through a
 //! [`Replier`] that queues on the very connection the request came from.
 
+pub mod auth;
 pub mod cpu;
 pub mod load;
 pub mod reactor;
@@ -14,18 +15,18 @@ pub mod reactor;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
 use rand::SeedableRng;
 
-use crate::auth::none::NoneServer;
 use crate::net::driver::{AcceptFn, ConnId, Driver};
 use crate::net::transport::Transport;
 use crate::proto::{Connection, ConnectionConfig, Established, Event, Message, Policies};
 use crate::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use crate::wire::entity::EntityName;
+use auth::ServerAuth;
 use reactor::ReactorApp;
 
 /// Handles the messages of one endpoint, on its reactor's thread.
@@ -98,6 +99,8 @@ pub struct EndpointsApp {
     by_addr: HashMap<SocketAddr, usize>,
     base_config: ConnectionConfig,
     global_ids: Arc<AtomicU64>,
+    /// How accepted peers authenticate (shared by all endpoints of the app).
+    auth: ServerAuth,
 }
 
 impl EndpointsApp {
@@ -120,7 +123,15 @@ impl EndpointsApp {
             by_addr: HashMap::new(),
             base_config: base,
             global_ids: Arc::new(AtomicU64::new(4100)),
+            auth: ServerAuth::None,
         }
+    }
+
+    /// Authenticates accepted peers with `auth` instead of auth none (e.g.
+    /// cephx with rotating secrets shared by every endpoint and reactor).
+    pub fn with_auth(mut self, auth: ServerAuth) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// Per-endpoint names, bound addresses and counters.
@@ -141,6 +152,7 @@ impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
             cfg.my_nonce = ep.nonce;
             let policies = ep.policies.clone();
             let ids = Arc::clone(&self.global_ids);
+            let auth = self.auth.clone();
             let nonce = ep.nonce;
             let bound = driver.listen_bound(ep.listen, move |bound| {
                 // The address peers dial: the bound address with our nonce.
@@ -155,7 +167,7 @@ impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
                         cfg.clone(),
                         peer,
                         policies.clone(),
-                        Box::new(NoneServer::new(ids.fetch_add(1, Ordering::Relaxed))),
+                        auth.server(&ids, Box::new(rand::rngs::StdRng::from_entropy())),
                         Box::new(rand::rngs::StdRng::from_entropy()),
                         now,
                     )

@@ -1,6 +1,13 @@
 //! `pollmsgr bench`: a request/reply load generator in the style of Ceph's
 //! perf_msgr tools, with a live progress line and a final report of msgs/s,
 //! MB/s, CPU per message and latency percentiles.
+//!
+//! With `--auth cephx` the generator authenticates to a real monitor
+//! (`--mon`, `--keyring`, `--name`), takes the OSD service ticket it issues,
+//! and every load connection presents an authorizer built from it, offering
+//! exactly the mode of `--mode` (secure: AES-128-GCM, msgr2 reference 4).
+//! The report's `mode` is what the sessions negotiated (their `Established`
+//! events), and the run fails if any session negotiated another mode.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,15 +15,21 @@ use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
 use hdrhistogram::Histogram;
+use pollmsgr::auth::cephx::entity_type;
+use pollmsgr::monc::{MonClient, MonClientConfig};
 use pollmsgr::net::kernel::KernelTransport;
+use pollmsgr::pool::auth::ClientAuth;
 use pollmsgr::pool::cpu::process_cpu_seconds;
 use pollmsgr::pool::load::{LoadApp, LoadConfig, LoadCounters};
 use pollmsgr::pool::reactor::{self, IdlePolicy};
 use pollmsgr::proto::ConnectionConfig;
 use pollmsgr::wire::addr::{AddrType, EntityAddr};
 use pollmsgr::wire::entity::EntityType;
+use pollmsgr::wire::ConMode;
 
-use crate::common::{fail, msgr2_features, parse_cores, TransportFlag};
+use crate::common::{
+    fail, mon_auth, msgr2_features, parse_auth_name, parse_cores, AuthFlag, TransportFlag,
+};
 
 /// Flags of `bench`.
 #[derive(ClapArgs, Debug)]
@@ -36,9 +49,21 @@ pub struct Args {
     /// Request payload size in bytes.
     #[arg(long, default_value_t = 4096)]
     size: usize,
-    /// Connection mode.
+    /// Connection mode to offer (only this one); secure needs --auth cephx.
     #[arg(long, value_enum, default_value = "crc")]
     mode: BenchMode,
+    /// Authentication: none (crc only), or cephx with an OSD ticket from --mon.
+    #[arg(long, value_enum, default_value = "none")]
+    auth: AuthFlag,
+    /// The monitor issuing our OSD ticket (cephx), e.g. v2:127.0.0.1:3300.
+    #[arg(long)]
+    mon: Option<String>,
+    /// Keyring file holding --name's key (cephx).
+    #[arg(long)]
+    keyring: Option<String>,
+    /// Our cephx identity.
+    #[arg(long, default_value = "client.admin")]
+    name: String,
     /// Seconds of load.
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
@@ -63,6 +88,18 @@ pub enum BenchMode {
     Secure,
 }
 
+impl BenchMode {
+    fn con_mode(self) -> ConMode {
+        match self {
+            BenchMode::Crc => ConMode::Crc,
+            BenchMode::Secure => ConMode::Secure,
+        }
+    }
+}
+
+/// How often the mon session is asked to renew due tickets during a run.
+const RENEW_CHECK: Duration = Duration::from_secs(30);
+
 pub fn run(args: Args) -> i32 {
     match bench(&args) {
         Ok(report) => {
@@ -71,20 +108,81 @@ pub fn run(args: Args) -> i32 {
             } else {
                 print_text(&report);
             }
-            let bad = report["mismatches"].as_u64().unwrap_or(0) > 0
-                || report["completed"].as_u64().unwrap_or(0) == 0;
-            i32::from(bad)
+            let n = |k: &str| report[k].as_u64().unwrap_or(0);
+            let want = args.mode.con_mode().name();
+            let other = match args.mode {
+                BenchMode::Crc => n("sessions_secure"),
+                BenchMode::Secure => n("sessions_crc"),
+            };
+            if other > 0 {
+                return fail(format!(
+                    "{other} of {} sessions negotiated a mode other than {want}",
+                    n("sessions")
+                ));
+            }
+            if n("completed") == 0 {
+                return fail(format!(
+                    "no request completed ({} sessions, {} errors; first: {})",
+                    n("sessions"),
+                    n("errors"),
+                    report["first_error"].as_str().unwrap_or("none")
+                ));
+            }
+            if n("mismatches") > 0 {
+                return fail(format!("{} replies did not match", n("mismatches")));
+            }
+            0
         }
         Err(e) => fail(e),
     }
 }
 
-fn bench(args: &Args) -> Result<serde_json::Value, String> {
-    if args.mode == BenchMode::Secure {
-        return Err(
-            "secure mode needs cephx keys; `bench --mode secure` is not available yet".into(),
-        );
+/// With `--auth cephx`: authenticates to the monitor and returns the load
+/// connections' auth and the mon session (kept to renew tickets).
+fn client_auth(args: &Args) -> Result<(ClientAuth, Option<MonClient>), String> {
+    let modes = vec![args.mode.con_mode()];
+    match args.auth {
+        AuthFlag::None if args.mode == BenchMode::Secure => Err(
+            "--mode secure needs cephx keys: add --auth cephx --mon v2:IP:PORT --keyring FILE \
+             (a throwaway cluster: scripts/bench-cluster.sh start DIR; . DIR/env.sh; \
+             then --mon $MON_V2_ADDR --keyring $ADMIN_KEYRING)"
+                .into(),
+        ),
+        AuthFlag::None => Ok((ClientAuth::None, None)),
+        AuthFlag::Cephx => {
+            let mon = args
+                .mon
+                .as_deref()
+                .ok_or("--auth cephx needs --mon v2:IP:PORT (the monitor issuing OSD tickets)")?;
+            let name = parse_auth_name(&args.name)?;
+            let mut cfg = MonClientConfig::new(
+                mon.parse().map_err(|e| format!("--mon {mon}: {e}"))?,
+                name.clone(),
+                mon_auth(AuthFlag::Cephx, args.keyring.as_deref(), &name)?,
+            );
+            cfg.rev1 = args.msgr_rev == 1;
+            cfg.want_keys = entity_type::MON | entity_type::OSD;
+            let mc = MonClient::connect(cfg).map_err(|e| format!("{mon}: {e}"))?;
+            let store = mc
+                .tickets()
+                .ok_or("the mon session has no cephx tickets")?
+                .clone();
+            if store.get(entity_type::OSD).is_none() {
+                return Err(format!(
+                    "{mon} issued no OSD ticket to {name} (does it have osd caps?)"
+                ));
+            }
+            eprintln!(
+                "bench: cephx as {name} (global_id {}), OSD ticket from {mon}",
+                mc.global_id()
+            );
+            Ok((ClientAuth::cephx(entity_type::OSD, store, modes), Some(mc)))
+        }
     }
+}
+
+fn bench(args: &Args) -> Result<serde_json::Value, String> {
+    let (auth, mut mon_session) = client_auth(args)?;
     if args.transport != TransportFlag::Kernel {
         return Err(format!(
             "the load generator runs over kernel TCP; --transport {:?} is for `serve`",
@@ -130,6 +228,7 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
             duration,
             base: base.clone(),
             first_target: i,
+            auth: auth.clone(),
         };
         let app = LoadApp::new(cfg, Arc::clone(&counters)).map_err(|e| e.to_string())?;
         let handle = reactor::spawn(
@@ -144,9 +243,18 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
     }
     // Live progress, once a second, on stderr.
     let mut last = (Instant::now(), 0u64);
+    let mut renew_checked = Instant::now();
     while !handles.iter().all(|h| h.is_finished()) {
         std::thread::sleep(Duration::from_millis(200));
         let now = Instant::now();
+        if let Some(mc) = mon_session.as_mut() {
+            if now.duration_since(renew_checked) >= RENEW_CHECK {
+                renew_checked = now;
+                if let Err(e) = mc.renew_if_due() {
+                    eprintln!("bench: ticket renewal failed: {e}");
+                }
+            }
+        }
         if now.duration_since(last.0) >= Duration::from_secs(1) {
             let done = counters.completed.load(Ordering::Relaxed);
             let rate = (done - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
@@ -175,9 +283,19 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
     let completed = counters.completed.load(Ordering::Relaxed);
     let secs = duration.as_secs_f64();
     let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    let crc = counters.sessions_crc.load(Ordering::Relaxed);
+    let secure = counters.sessions_secure.load(Ordering::Relaxed);
+    // What the sessions negotiated, not what was asked for.
+    let mode = match (crc, secure) {
+        (0, 0) => "none",
+        (_, 0) => "crc",
+        (0, _) => "secure",
+        _ => "mixed",
+    };
     Ok(serde_json::json!({
         "transport": "kernel",
-        "mode": "crc",
+        "mode": mode,
+        "auth": match auth { ClientAuth::None => "none", ClientAuth::Cephx { .. } => "cephx" },
         "rev": args.msgr_rev,
         "conns": args.conns,
         "idle_sessions": args.idle,
@@ -193,12 +311,27 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
             "max": hist.max() as f64 / 1000.0, "mean": hist.mean() / 1000.0,
         },
         "sessions": counters.sessions.load(Ordering::Relaxed),
+        "sessions_crc": crc,
+        "sessions_secure": secure,
         "errors": counters.errors.load(Ordering::Relaxed),
         "mismatches": counters.mismatches.load(Ordering::Relaxed),
+        "first_error": counters
+            .first_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
     }))
 }
 
 fn print_text(r: &serde_json::Value) {
+    println!(
+        "{} sessions, mode {} (auth {}), {} x {} bytes in flight per connection",
+        r["sessions"],
+        r["mode"].as_str().unwrap_or("?"),
+        r["auth"].as_str().unwrap_or("?"),
+        r["depth"],
+        r["size"],
+    );
     println!(
         "{} msgs in {:.1}s: {:.0} msgs/s, {:.1} MB/s, client CPU {:.2} us/msg",
         r["completed"],

@@ -16,12 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
-use pollmsgr::auth::cephx::{system_clock, CephxServiceServer, ReplayCache, RotatingKeys};
-use pollmsgr::auth::none::NoneServer;
-use pollmsgr::auth::AuthServer;
-use pollmsgr::monc::{MonClient, MonClientConfig};
+use pollmsgr::monc::MonClientConfig;
 use pollmsgr::msg;
 use pollmsgr::net::kernel::KernelDriver;
+use pollmsgr::pool::auth::{RotatingKeyService, ServerAuth};
 use pollmsgr::proto::{Connection, ConnectionConfig, Event, Policies};
 use pollmsgr::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use pollmsgr::wire::entity::EntityName;
@@ -73,63 +71,22 @@ pub struct Args {
     reply_size: usize,
 }
 
-/// The cephx service side: rotating keys from the mon, kept fresh.
-struct CephxService {
-    mc: MonClient,
-    keys: RotatingKeys,
-    replay: ReplayCache,
-    service: u32,
-    refreshed: Instant,
-}
-
-impl CephxService {
-    fn start(args: &Args) -> Result<Self, String> {
-        let mon = args.mon.as_deref().ok_or("--auth cephx needs --mon ADDR")?;
-        let name = parse_auth_name(&args.entity)?;
-        let auth = mon_auth(AuthFlag::Cephx, args.keyring.as_deref(), &name)?;
-        let mut cfg = MonClientConfig::new(
-            mon.parse().map_err(|e| format!("--mon {mon}: {e}"))?,
-            name.clone(),
-            auth,
-        );
-        cfg.rev1 = args.msgr_rev == 1;
-        let mc = MonClient::connect(cfg).map_err(|e| format!("{mon}: {e}"))?;
-        let mut svc = CephxService {
-            mc,
-            keys: RotatingKeys::new(),
-            replay: ReplayCache::default(),
-            service: name.ty,
-            refreshed: Instant::now(),
-        };
-        svc.refresh()?;
-        Ok(svc)
-    }
-
-    /// Fetches the rotating secrets again and logs their ids (never the keys).
-    fn refresh(&mut self) -> Result<(), String> {
-        let secrets = match self.mc.fetch_rotating_keys() {
-            Ok(s) => s,
-            // The mon session may have dropped (it is lossy): authenticate again.
-            Err(_) => {
-                self.mc
-                    .reconnect()
-                    .map_err(|e| format!("mon reconnect: {e}"))?;
-                self.mc
-                    .fetch_rotating_keys()
-                    .map_err(|e| format!("rotating keys: {e}"))?
-            }
-        };
-        let ids: Vec<u64> = secrets.secrets.keys().copied().collect();
-        eprintln!(
-            "rotating keys: {} secrets for {} (ids {ids:?}) from the mon, as global_id {}",
-            ids.len(),
-            pollmsgr::auth::cephx::type_name(self.service),
-            self.mc.global_id()
-        );
-        self.keys.set(self.service, secrets);
-        self.refreshed = Instant::now();
-        Ok(())
-    }
+/// The mon session settings of a cephx service identity (`--entity` with
+/// its `--keyring` key, toward `--mon`), shared by `serve` and `serve --osds`.
+fn cephx_identity(args: &Args) -> Result<MonClientConfig, String> {
+    let mon = args
+        .mon
+        .as_deref()
+        .ok_or("--auth cephx needs --mon v2:IP:PORT (the monitor with the rotating secrets)")?;
+    let name = parse_auth_name(&args.entity)?;
+    let auth = mon_auth(AuthFlag::Cephx, args.keyring.as_deref(), &name)?;
+    let mut cfg = MonClientConfig::new(
+        mon.parse().map_err(|e| format!("--mon {mon}: {e}"))?,
+        name,
+        auth,
+    );
+    cfg.rev1 = args.msgr_rev == 1;
+    Ok(cfg)
 }
 
 pub fn run(args: Args) -> i32 {
@@ -155,14 +112,32 @@ fn parse_entity(s: &str) -> Result<EntityName, String> {
     Ok(EntityName { ty, num: 0 })
 }
 
+/// The settings of `serve --osds N`: with `--auth cephx`, `--entity osd.ID`
+/// is the identity (registered in the mon) whose rotating OSD secrets every
+/// endpoint shares; with auth none only crc mode is possible.
 fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, String> {
-    if args.auth == AuthFlag::Cephx {
-        return Err("--osds serves with auth none for now; drop --auth cephx".into());
-    }
     let first = parse_entity(&args.entity)?;
     if first.ty != pollmsgr::wire::entity::EntityType::Osd {
         return Err("--osds hosts OSD endpoints: --entity must be osd.ID".into());
     }
+    let cephx = match args.auth {
+        AuthFlag::None => {
+            if matches!(args.mode, ModeFlag::Secure | ModeFlag::PreferSecure) {
+                let mode = clap::ValueEnum::to_possible_value(&args.mode)
+                    .map(|v| v.get_name().to_owned())
+                    .unwrap_or_default();
+                return Err(format!(
+                    "--mode {mode} needs --auth cephx --mon v2:IP:PORT --keyring FILE; auth none is crc only"
+                ));
+            }
+            None
+        }
+        AuthFlag::Cephx => Some(crate::serve_osds::OsdsCephx {
+            mon: cephx_identity(args)?,
+            modes: args.mode.modes(),
+            refresh: Duration::from_secs(args.rotating_refresh.max(1)),
+        }),
+    };
     Ok(crate::serve_osds::OsdsArgs {
         osds,
         first_id: first.num,
@@ -174,22 +149,21 @@ fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, St
         cores: args.cores.clone(),
         reply_size: args.reply_size,
         msgr_rev: args.msgr_rev,
+        cephx,
     })
 }
 
 fn serve(args: &Args) -> Result<(), String> {
     let me = parse_entity(&args.entity)?;
     let mut cephx = match args.auth {
-        AuthFlag::Cephx => Some(CephxService::start(args)?),
+        AuthFlag::Cephx => Some(
+            RotatingKeyService::start(cephx_identity(args)?).map_err(|e| format!("cephx: {e}"))?,
+        ),
         AuthFlag::None => None,
     };
-    let own_key = match (&cephx, args.keyring.as_deref()) {
-        (Some(_), Some(path)) => Some(crate::common::key_from_keyring(
-            path,
-            &parse_auth_name(&args.entity)?,
-        )?),
-        _ => None,
-    };
+    if let Some(svc) = &cephx {
+        crate::serve_osds::log_secrets(svc);
+    }
     let listen: EntityAddr = args
         .listen
         .parse()
@@ -214,34 +188,19 @@ fn serve(args: &Args) -> Result<(), String> {
     let next_global_id = Arc::new(AtomicU64::new(4100));
     let mut driver = KernelDriver::new().map_err(|e| format!("poll setup: {e}"))?;
     let accept_cfg = cfg.clone();
-    let service = cephx
-        .as_ref()
-        .map(|c| (c.service, c.keys.clone(), c.replay.clone()));
-    let modes = args.mode.modes();
+    let server_auth = match &cephx {
+        Some(svc) => svc.server_auth(args.mode.modes()),
+        None => ServerAuth::None,
+    };
     let bound = driver
         .listen(
             sock,
             listen,
             Box::new(move |peer, now| {
-                let auth: Box<dyn AuthServer> = match &service {
-                    Some((ty, keys, replay)) => {
-                        let mut s = CephxServiceServer::new(
-                            *ty,
-                            keys.clone(),
-                            replay.clone(),
-                            Box::new(rand::rngs::StdRng::from_entropy()),
-                            system_clock(),
-                        )
-                        .with_modes(modes.clone());
-                        if let Some(k) = &own_key {
-                            s = s.with_own_key(k.clone());
-                        }
-                        Box::new(s)
-                    }
-                    None => Box::new(NoneServer::new(
-                        next_global_id.fetch_add(1, Ordering::Relaxed),
-                    )),
-                };
+                let auth = server_auth.server(
+                    &next_global_id,
+                    Box::new(rand::rngs::StdRng::from_entropy()),
+                );
                 Connection::accept(
                     accept_cfg.clone(),
                     peer,
@@ -264,12 +223,11 @@ fn serve(args: &Args) -> Result<(), String> {
     let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
     let refresh_every = Duration::from_secs(args.rotating_refresh.max(1));
     while !stop.load(Ordering::Relaxed) {
-        if let Some(c) = cephx.as_mut() {
-            if c.refreshed.elapsed() >= refresh_every {
-                if let Err(e) = c.refresh() {
-                    eprintln!("rotating keys: refresh failed: {e}");
-                    c.refreshed = Instant::now();
-                }
+        if let Some(svc) = cephx.as_mut() {
+            match svc.refresh_if_due(refresh_every) {
+                Some(Ok(_)) => crate::serve_osds::log_secrets(svc),
+                Some(Err(e)) => eprintln!("rotating keys: refresh failed: {e}"),
+                None => {}
             }
         }
         let events = driver

@@ -3,12 +3,21 @@
 //!
 //! Prints one JSON line with the endpoints' exact addresses when ready, and
 //! a JSON summary on SIGINT/SIGTERM.
+//!
+//! With `--auth cephx` the process runs as one OSD identity registered in a
+//! real monitor (`--entity osd.ID --mon --keyring`): it fetches the rotating
+//! OSD service secrets once, shares them (and one replay cache) with every
+//! endpoint on every reactor, and refreshes them every `--rotating-refresh`
+//! seconds from this (control) thread. OSD secrets are per service type, so
+//! they open the tickets of peers dialing any of the N endpoints.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pollmsgr::monc::MonClientConfig;
 use pollmsgr::net::kernel::KernelTransport;
+use pollmsgr::pool::auth::{RotatingKeyService, ServerAuth};
 use pollmsgr::pool::cpu::process_cpu_seconds;
 use pollmsgr::pool::load::EchoHandler;
 use pollmsgr::pool::reactor::{self, IdlePolicy};
@@ -16,6 +25,7 @@ use pollmsgr::pool::{EndpointSpec, EndpointsApp};
 use pollmsgr::proto::{ConnectionConfig, Policies};
 use pollmsgr::wire::addr::EntityAddr;
 use pollmsgr::wire::entity::{EntityName, EntityType};
+use pollmsgr::wire::ConMode;
 
 use crate::common::{msgr2_features, parse_cores, TransportFlag};
 
@@ -28,6 +38,41 @@ pub struct OsdsArgs {
     pub cores: String,
     pub reply_size: usize,
     pub msgr_rev: u8,
+    /// cephx settings; `None` serves with auth none (crc only).
+    pub cephx: Option<OsdsCephx>,
+}
+
+/// `serve --osds --auth cephx`: the identity and monitor for rotating secrets.
+pub struct OsdsCephx {
+    /// The mon session settings (name = the OSD identity, its key).
+    pub mon: MonClientConfig,
+    /// Modes allowed for peers, in order of preference.
+    pub modes: Vec<ConMode>,
+    /// Interval between rotating-secret refreshes.
+    pub refresh: Duration,
+}
+
+/// Fetches the rotating secrets for `--auth cephx` and logs their ids (never the keys).
+fn start_cephx(c: &OsdsCephx) -> Result<(RotatingKeyService, ServerAuth), String> {
+    let svc = RotatingKeyService::start(c.mon.clone()).map_err(|e| format!("cephx: {e}"))?;
+    let auth = svc.server_auth(c.modes.clone());
+    log_secrets(&svc);
+    Ok((svc, auth))
+}
+
+/// Logs the ids of the installed rotating secrets (never the keys).
+pub fn log_secrets(svc: &RotatingKeyService) {
+    let ids: Vec<u64> = svc
+        .keys()
+        .secrets(svc.service())
+        .map(|s| s.secrets.keys().copied().collect())
+        .unwrap_or_default();
+    eprintln!(
+        "rotating keys: {} secrets for {} (ids {ids:?}) from the mon, as global_id {}",
+        ids.len(),
+        pollmsgr::auth::cephx::type_name(svc.service()),
+        svc.global_id()
+    );
 }
 
 pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
@@ -42,6 +87,13 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
         .addr
         .ok_or_else(|| "--listen needs an IP address".to_string())?;
     let cores = parse_cores(&a.cores)?;
+    let (mut rotating, auth) = match &a.cephx {
+        Some(c) => {
+            let (svc, auth) = start_cephx(c)?;
+            (Some(svc), auth)
+        }
+        None => (None, ServerAuth::None),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -74,7 +126,7 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
     let started = Instant::now();
     let mut handles = Vec::new();
     for (r, specs) in per_reactor.into_iter().enumerate() {
-        let app = EndpointsApp::new(specs, base.clone());
+        let app = EndpointsApp::new(specs, base.clone()).with_auth(auth.clone());
         let h = reactor::spawn(
             format!("serve-{r}"),
             Some(cores[r]),
@@ -109,15 +161,26 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
             Some(format!("v2:{bound}/{nonce}"))
         })
         .collect();
-    println!("{}", serde_json::json!({ "endpoints": addrs }));
+    println!(
+        "{}",
+        serde_json::json!({ "endpoints": addrs, "auth": auth.name() })
+    );
     eprintln!(
-        "pollmsgr serve: {} OSD endpoints on {} reactor(s), cores {:?}",
+        "pollmsgr serve: {} OSD endpoints on {} reactor(s), cores {:?}, auth {}",
         a.osds,
         handles.len(),
-        cores
+        cores,
+        auth.name()
     );
     while !stop.load(Ordering::Relaxed) && !handles.iter().any(|h| h.is_finished()) {
         std::thread::sleep(Duration::from_millis(50));
+        if let (Some(svc), Some(c)) = (rotating.as_mut(), a.cephx.as_ref()) {
+            match svc.refresh_if_due(c.refresh) {
+                Some(Ok(_)) => log_secrets(svc),
+                Some(Err(e)) => eprintln!("rotating keys: refresh failed: {e}"),
+                None => {}
+            }
+        }
     }
     let mut per_endpoint = Vec::new();
     let (mut sessions, mut messages, mut closed) = (0u64, 0u64, 0u64);
@@ -143,6 +206,7 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
         "{}",
         serde_json::json!({
             "osds": a.osds,
+            "auth": auth.name(),
             "sessions": sessions,
             "messages": messages,
             "closed": closed,

@@ -1,0 +1,211 @@
+//! msgr2 secure mode (AES-128-GCM, reference section 4) between two pollmsgr
+//! processes with real cephx (reference section 8): keys and tickets come
+//! from a real ceph-mon.
+//!
+//! `pollmsgr serve --osds 4 --auth cephx` runs as one OSD identity
+//! registered in the mon and shares its rotating OSD secrets with all four
+//! endpoints; `pollmsgr bench --auth cephx` authenticates as client.admin,
+//! takes the mon's OSD ticket and loads the endpoints with 8 connections,
+//! in secure mode and in crc mode. The report's mode is what the sessions
+//! negotiated.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use common::{pollmsgr_bin, Auth, CephCluster, ClusterOpts};
+
+/// A `pollmsgr serve` child that is stopped (SIGTERM, by its pid) on drop.
+struct Serve {
+    child: Option<Child>,
+    stdout: Option<BufReader<ChildStdout>>,
+}
+
+impl Serve {
+    /// Starts `pollmsgr serve ARGS` and returns it with its endpoints line.
+    fn start(args: &[&str]) -> (Serve, serde_json::Value) {
+        let mut child = Command::new(pollmsgr_bin())
+            .arg("serve")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pollmsgr serve");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut serve = Serve {
+            child: Some(child),
+            stdout: None,
+        };
+        let mut line = String::new();
+        // EOF (serve exited) yields an empty line and a failed parse below.
+        let _ = stdout.read_line(&mut line);
+        serve.stdout = Some(stdout);
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| {
+            let (_, err) = serve.stop();
+            panic!("serve printed no endpoints line ({e}): {line:?}\nstderr: {err}")
+        });
+        (serve, v)
+    }
+
+    /// Stops the child by pid and returns the rest of its stdout and its stderr.
+    fn stop(&mut self) -> (String, String) {
+        let Some(mut child) = self.child.take() else {
+            return (String::new(), String::new());
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let mut out = String::new();
+        let mut err = String::new();
+        if let Some(mut s) = self.stdout.take() {
+            let _ = s.read_to_string(&mut out);
+        }
+        if let Some(mut s) = child.stderr.take() {
+            let _ = s.read_to_string(&mut err);
+        }
+        let _ = child.wait();
+        (out, err)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Registers `osd.ID` in the real mon and writes its keyring into the cluster dir.
+fn osd_keyring(c: &CephCluster, id: u32) -> PathBuf {
+    let who = format!("osd.{id}");
+    let text = c
+        .ceph_ok(&[
+            "auth",
+            "get-or-create",
+            &who,
+            "mon",
+            "allow profile osd",
+            "osd",
+            "allow *",
+        ])
+        .unwrap_or_else(|e| panic!("ceph auth get-or-create {who}: {e}"));
+    let path = c.dir.join(format!("{who}.keyring"));
+    std::fs::write(&path, text).expect("write OSD keyring");
+    path
+}
+
+fn bench(args: &[&str]) -> (bool, serde_json::Value, String) {
+    let out = Command::new(pollmsgr_bin())
+        .arg("bench")
+        .args(args)
+        .output()
+        .expect("run pollmsgr bench");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.success(), v, stderr)
+}
+
+#[test]
+fn interop_secure_bench_cephx_secure_and_crc_between_two_pollmsgr_processes() {
+    common::require_ceph();
+    let c = CephCluster::start(ClusterOpts {
+        auth: Auth::Cephx,
+        with_osd: false,
+    })
+    .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
+    let osd_kr = osd_keyring(&c, 5);
+    let admin_kr = c.dir.join("keyring");
+    let (osd_kr, admin_kr) = (
+        osd_kr.to_str().expect("utf8"),
+        admin_kr.to_str().expect("utf8"),
+    );
+    let listen = format!("v2:{}:0/2000", c.ip);
+    let (mut serve, ready) = Serve::start(&[
+        "--entity",
+        "osd.5",
+        "--osds",
+        "4",
+        "--listen",
+        &listen,
+        "--auth",
+        "cephx",
+        "--mon",
+        &c.mon_addr,
+        "--keyring",
+        osd_kr,
+        "--mode",
+        "prefer-crc",
+        "--cores",
+        "0",
+    ]);
+    assert_eq!(ready["auth"], "cephx", "{ready}");
+    let endpoints: Vec<&str> = ready["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    assert_eq!(endpoints.len(), 4, "{ready}");
+    let connect = endpoints.join(",");
+
+    for mode in ["secure", "crc"] {
+        let (ok, v, err) = bench(&[
+            "--connect",
+            &connect,
+            "--auth",
+            "cephx",
+            "--mon",
+            &c.mon_addr,
+            "--keyring",
+            admin_kr,
+            "--name",
+            "client.admin",
+            "--mode",
+            mode,
+            "--conns",
+            "8",
+            "--duration",
+            "1",
+            "--cores",
+            "1",
+            "--json",
+        ]);
+        assert!(ok, "bench --mode {mode} failed: {v}\n{err}");
+        assert_eq!(v["sessions"], 8, "{mode}: {v}");
+        assert_eq!(v["mode"], mode, "{mode}: negotiated mode: {v}");
+        assert_eq!(v[format!("sessions_{mode}")], 8, "{mode}: {v}");
+        assert_eq!(v["auth"], "cephx", "{mode}: {v}");
+        assert!(v["completed"].as_u64().unwrap_or(0) > 0, "{mode}: {v}");
+        assert_eq!(v["mismatches"], 0, "{mode}: {v}");
+        assert_eq!(v["errors"], 0, "{mode}: {v}");
+    }
+
+    // Secure mode without cephx credentials: an error that says what to add.
+    let (ok, _, err) = bench(&["--connect", &connect, "--mode", "secure", "--duration", "1"]);
+    assert!(!ok, "bench --mode secure without cephx must fail");
+    assert!(
+        err.contains("--auth cephx") && err.contains("--mon") && err.contains("--keyring"),
+        "not actionable: {err}"
+    );
+    // auth none toward cephx endpoints is refused, and the report says why.
+    let (ok, v, err) = bench(&["--connect", &connect, "--mode", "crc", "--duration", "1"]);
+    assert!(!ok, "auth none toward cephx endpoints must fail: {v}");
+    assert!(err.contains("no acceptable auth method"), "{err}");
+
+    let (summary, log) = serve.stop();
+    let v: serde_json::Value = serde_json::from_str(summary.trim())
+        .unwrap_or_else(|e| panic!("serve printed no summary ({e}): {summary:?}\n{log}"));
+    assert_eq!(v["auth"], "cephx", "{v}");
+    assert_eq!(v["sessions"], 16, "{v}\n{log}");
+    assert!(
+        log.contains("rotating keys: 3 secrets for osd"),
+        "rotating keys not fetched from the mon: {log}"
+    );
+    let key = std::fs::read_to_string(osd_kr).expect("keyring");
+    let key = key
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("key = "))
+        .expect("key line");
+    assert!(!log.contains(key), "the OSD key leaked into the log");
+}

@@ -17,7 +17,8 @@ use clap::Args as ClapArgs;
 use hdrhistogram::Histogram;
 use pollmsgr::auth::cephx::entity_type;
 use pollmsgr::monc::{MonClient, MonClientConfig};
-use pollmsgr::net::kernel::KernelTransport;
+use pollmsgr::net::dpdk::MemifRole;
+use pollmsgr::net::transport::Transport;
 use pollmsgr::pool::auth::ClientAuth;
 use pollmsgr::pool::cpu::process_cpu_seconds;
 use pollmsgr::pool::load::{LoadApp, LoadConfig, LoadCounters};
@@ -30,6 +31,7 @@ use pollmsgr::wire::ConMode;
 use crate::common::{
     fail, mon_auth, msgr2_features, parse_auth_name, parse_cores, AuthFlag, TransportFlag,
 };
+use crate::net_setup;
 
 /// Flags of `bench`.
 #[derive(ClapArgs, Debug)]
@@ -67,7 +69,10 @@ pub struct Args {
     /// Seconds of load.
     #[arg(long, default_value_t = 5.0)]
     duration: f64,
-    /// Transport of the load generator.
+    /// The serving side's memif sockets, for --transport dpdk (from serve's ready line).
+    #[arg(long, value_delimiter = ',')]
+    memif: Vec<String>,
+    /// Transport of the load generator: kernel, or dpdk (memif, with --memif).
     #[arg(long, value_enum, default_value = "kernel")]
     transport: TransportFlag,
     /// Cores for the load reactors, e.g. 1 or 0,1 (one reactor per core).
@@ -183,11 +188,15 @@ fn client_auth(args: &Args) -> Result<(ClientAuth, Option<MonClient>), String> {
 
 fn bench(args: &Args) -> Result<serde_json::Value, String> {
     let (auth, mut mon_session) = client_auth(args)?;
-    if args.transport != TransportFlag::Kernel {
-        return Err(format!(
-            "the load generator runs over kernel TCP; --transport {:?} is for `serve`",
-            args.transport
-        ));
+    if args.transport == TransportFlag::Tap {
+        return Err(
+            "the load generator has no TAP of its own: run it over kernel TCP \
+                    inside the serving namespace (ip netns exec NS pollmsgr bench ...)"
+                .into(),
+        );
+    }
+    if args.transport == TransportFlag::Dpdk && args.memif.is_empty() {
+        return Err("--transport dpdk needs --memif SOCKETS (from serve's ready line)".into());
     }
     let targets: Vec<EntityAddr> = args
         .connect
@@ -210,72 +219,81 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
     let counters = Arc::new(LoadCounters::default());
     let duration = Duration::from_secs_f64(args.duration.max(0.1));
     let cpu0 = process_cpu_seconds();
-    let started = Instant::now();
-    let mut handles = Vec::new();
-    for (i, core) in cores.iter().enumerate() {
+    // One reactor per core (DPDK: per memif link), each with its share.
+    let reactors = match args.transport {
+        TransportFlag::Dpdk => cores.len().min(args.memif.len()),
+        _ => cores.len(),
+    };
+    let mut configs = Vec::new();
+    for i in 0..reactors {
         // Spread the connections: reactor i takes every len-th one.
-        let share = |n: usize| (n + cores.len() - 1 - i) / cores.len();
+        let share = |n: usize| (n + reactors - 1 - i) / reactors;
         let (conns, idle) = (share(args.conns), share(args.idle));
-        if conns + idle == 0 {
+        // Over memif, reactor i reaches only the endpoints on its own link.
+        let mine: Vec<EntityAddr> = match args.transport {
+            TransportFlag::Dpdk => targets
+                .iter()
+                .filter(|t| {
+                    t.addr.is_some_and(|a| {
+                        a.ip() == std::net::IpAddr::V4(net_setup::memif_addrs(i).0)
+                    })
+                })
+                .copied()
+                .collect(),
+            _ => targets.clone(),
+        };
+        if conns + idle == 0 || mine.is_empty() {
             continue;
         }
-        let cfg = LoadConfig {
-            targets: targets.clone(),
-            conns,
-            idle,
-            depth: args.depth,
-            size: args.size,
-            duration,
-            base: base.clone(),
-            first_target: i,
-            auth: auth.clone(),
-        };
-        let app = LoadApp::new(cfg, Arc::clone(&counters)).map_err(|e| e.to_string())?;
-        let handle = reactor::spawn(
-            format!("bench-{i}"),
-            Some(*core),
+        configs.push((
+            cores[i],
+            LoadConfig {
+                targets: mine,
+                conns,
+                idle,
+                depth: args.depth,
+                size: args.size,
+                duration,
+                base: base.clone(),
+                first_target: i,
+                auth: auth.clone(),
+            },
+        ));
+    }
+    if configs.is_empty() {
+        return Err("no reactor has a target to load".into());
+    }
+    let started = Instant::now();
+    let progress = Progress {
+        counters: &counters,
+        size: args.size,
+        started,
+    };
+    let hist = match args.transport {
+        TransportFlag::Dpdk => {
+            let net = net_setup::DpdkNet::new(
+                MemifRole::Client,
+                Some(args.memif.clone()),
+                args.memif.len(),
+            )?;
+            run_load(
+                configs,
+                IdlePolicy::BusyPoll,
+                |r| net.transport(r),
+                &counters,
+                &mut mon_session,
+                &progress,
+            )?
+        }
+        _ => run_load(
+            configs,
             IdlePolicy::Sleep(Duration::from_millis(1)),
-            KernelTransport::new,
-            app,
-        )
-        .map_err(|e| format!("start reactor: {e}"))?;
-        handles.push(handle);
-    }
-    // Live progress, once a second, on stderr.
-    let mut last = (Instant::now(), 0u64);
-    let mut renew_checked = Instant::now();
-    while !handles.iter().all(|h| h.is_finished()) {
-        std::thread::sleep(Duration::from_millis(200));
-        let now = Instant::now();
-        if let Some(mc) = mon_session.as_mut() {
-            if now.duration_since(renew_checked) >= RENEW_CHECK {
-                renew_checked = now;
-                if let Err(e) = mc.renew_if_due() {
-                    eprintln!("bench: ticket renewal failed: {e}");
-                }
-            }
-        }
-        if now.duration_since(last.0) >= Duration::from_secs(1) {
-            let done = counters.completed.load(Ordering::Relaxed);
-            let rate = (done - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
-            eprintln!(
-                "[{:5.1}s] {:>9.0} msgs/s {:>8.1} MB/s  sessions {} errors {}",
-                started.elapsed().as_secs_f64(),
-                rate,
-                rate * args.size as f64 / 1e6,
-                counters.sessions.load(Ordering::Relaxed),
-                counters.errors.load(Ordering::Relaxed),
-            );
-            last = (now, done);
-        }
-    }
-    let mut hist = Histogram::<u64>::new_with_bounds(100, 60_000_000_000, 3)
-        .map_err(|e| format!("histogram: {e}"))?;
-    for h in handles {
-        let app = h.join().map_err(|e| format!("load reactor failed: {e}"))?;
-        hist.add(&app.histogram)
-            .map_err(|e| format!("merge histograms: {e}"))?;
-    }
+            |_| net_setup::kernel,
+            &counters,
+            &mut mon_session,
+            &progress,
+        )?,
+    };
     let cpu = match (cpu0, process_cpu_seconds()) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
@@ -293,7 +311,10 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
         _ => "mixed",
     };
     Ok(serde_json::json!({
-        "transport": "kernel",
+        "transport": match args.transport {
+            TransportFlag::Dpdk => "dpdk",
+            _ => "kernel",
+        },
         "mode": mode,
         "auth": match auth { ClientAuth::None => "none", ClientAuth::Cephx { .. } => "cephx" },
         "rev": args.msgr_rev,
@@ -321,6 +342,78 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
             .unwrap_or_else(|e| e.into_inner())
             .clone(),
     }))
+}
+
+/// What the progress line needs.
+struct Progress<'a> {
+    counters: &'a LoadCounters,
+    size: usize,
+    started: Instant,
+}
+
+/// Spawns one load reactor per config over transport `T`, prints progress
+/// once a second, renews cephx tickets when due, and merges the latency
+/// histograms when every reactor has finished.
+fn run_load<T, F>(
+    configs: Vec<(usize, LoadConfig)>,
+    idle: IdlePolicy,
+    make_transport: impl Fn(usize) -> F,
+    counters: &Arc<LoadCounters>,
+    mon_session: &mut Option<MonClient>,
+    progress: &Progress<'_>,
+) -> Result<Histogram<u64>, String>
+where
+    T: Transport + 'static,
+    F: FnOnce() -> std::io::Result<T> + Send + 'static,
+{
+    let mut handles = Vec::new();
+    for (i, (core, cfg)) in configs.into_iter().enumerate() {
+        let app = LoadApp::new(cfg, Arc::clone(counters)).map_err(|e| e.to_string())?;
+        let handle = reactor::spawn(
+            format!("bench-{i}"),
+            Some(core),
+            idle,
+            make_transport(i),
+            app,
+        )
+        .map_err(|e| format!("start reactor: {e}"))?;
+        handles.push(handle);
+    }
+    let mut last = (Instant::now(), 0u64);
+    let mut renew_checked = Instant::now();
+    while !handles.iter().all(|h| h.is_finished()) {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = Instant::now();
+        if let Some(mc) = mon_session.as_mut() {
+            if now.duration_since(renew_checked) >= RENEW_CHECK {
+                renew_checked = now;
+                if let Err(e) = mc.renew_if_due() {
+                    eprintln!("bench: ticket renewal failed: {e}");
+                }
+            }
+        }
+        if now.duration_since(last.0) >= Duration::from_secs(1) {
+            let done = progress.counters.completed.load(Ordering::Relaxed);
+            let rate = (done - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
+            eprintln!(
+                "[{:5.1}s] {:>9.0} msgs/s {:>8.1} MB/s  sessions {} errors {}",
+                progress.started.elapsed().as_secs_f64(),
+                rate,
+                rate * progress.size as f64 / 1e6,
+                progress.counters.sessions.load(Ordering::Relaxed),
+                progress.counters.errors.load(Ordering::Relaxed),
+            );
+            last = (now, done);
+        }
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(100, 60_000_000_000, 3)
+        .map_err(|e| format!("histogram: {e}"))?;
+    for h in handles {
+        let app = h.join().map_err(|e| format!("load reactor failed: {e}"))?;
+        hist.add(&app.histogram)
+            .map_err(|e| format!("merge histograms: {e}"))?;
+    }
+    Ok(hist)
 }
 
 fn print_text(r: &serde_json::Value) {

@@ -4,6 +4,7 @@
 mod bench;
 mod common;
 mod mon_command;
+mod net_setup;
 mod ping;
 mod serve;
 mod serve_osds;

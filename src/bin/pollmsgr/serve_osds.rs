@@ -11,12 +11,14 @@
 //! seconds from this (control) thread. OSD secrets are per service type, so
 //! they open the tickets of peers dialing any of the N endpoints.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pollmsgr::monc::MonClientConfig;
-use pollmsgr::net::kernel::KernelTransport;
+use pollmsgr::net::dpdk::MemifRole;
+use pollmsgr::net::transport::Transport;
 use pollmsgr::pool::auth::{RotatingKeyService, ServerAuth};
 use pollmsgr::pool::cpu::process_cpu_seconds;
 use pollmsgr::pool::load::EchoHandler;
@@ -28,6 +30,7 @@ use pollmsgr::wire::entity::{EntityName, EntityType};
 use pollmsgr::wire::ConMode;
 
 use crate::common::{msgr2_features, parse_cores, TransportFlag};
+use crate::net_setup;
 
 /// What `serve --osds` needs from the flags.
 pub struct OsdsArgs {
@@ -76,17 +79,104 @@ pub fn log_secrets(svc: &RotatingKeyService) {
 }
 
 pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
-    if a.transport != TransportFlag::Kernel {
-        return Err(format!(
-            "--transport {:?} is not wired into serve yet; use kernel",
-            a.transport
-        ));
-    }
     let base_sock = a
         .listen
         .addr
         .ok_or_else(|| "--listen needs an IP address".to_string())?;
     let cores = parse_cores(&a.cores)?;
+    // Where endpoint i on reactor r listens, per transport.
+    let listen_at = |r: usize, i: usize| -> Result<SocketAddr, String> {
+        match a.transport {
+            TransportFlag::Kernel => {
+                let mut sock = base_sock;
+                if sock.port() != 0 {
+                    let port = u16::try_from(usize::from(sock.port()) + i)
+                        .map_err(|_| "--listen port + --osds exceeds 65535".to_string())?;
+                    sock.set_port(port);
+                }
+                Ok(sock)
+            }
+            TransportFlag::Tap => Ok(net_setup::smol_listen(
+                net_setup::tap_addrs(r).1,
+                base_sock.port(),
+                i,
+            )),
+            TransportFlag::Dpdk => Ok(net_setup::smol_listen(
+                net_setup::memif_addrs(r).0,
+                base_sock.port(),
+                i,
+            )),
+        }
+    };
+    // Endpoint i runs on reactor i % cores, with nonce base nonce + i.
+    let mut per_reactor: Vec<Vec<EndpointSpec>> = cores.iter().map(|_| Vec::new()).collect();
+    for i in 0..a.osds {
+        let r = i % cores.len();
+        per_reactor[r].push(EndpointSpec {
+            name: EntityName {
+                ty: EntityType::Osd,
+                num: a.first_id + i as u64,
+            },
+            listen: listen_at(r, i)?,
+            nonce: a.listen.nonce.wrapping_add(i as u32),
+            policies: Policies::osd(),
+            handler: Box::new(EchoHandler::new(a.reply_size)),
+        });
+    }
+    match a.transport {
+        TransportFlag::Kernel => run_reactors(
+            a,
+            &cores,
+            per_reactor,
+            IdlePolicy::Sleep(Duration::from_millis(5)),
+            |_| net_setup::kernel,
+            serde_json::json!({ "transport": "kernel" }),
+        ),
+        TransportFlag::Tap => {
+            let net = net_setup::TapNet::new()?;
+            run_reactors(
+                a,
+                &cores,
+                per_reactor,
+                IdlePolicy::Sleep(Duration::from_millis(1)),
+                |r| net.transport(r),
+                serde_json::json!({ "transport": "tap", "netns": net.name() }),
+            )
+        }
+        TransportFlag::Dpdk => {
+            let net = net_setup::DpdkNet::new(MemifRole::Server, None, cores.len())?;
+            let sockets = net.sockets.clone();
+            let result = run_reactors(
+                a,
+                &cores,
+                per_reactor,
+                IdlePolicy::BusyPoll,
+                |r| net.transport(r),
+                serde_json::json!({ "transport": "dpdk", "memif": sockets }),
+            );
+            for s in &net.sockets {
+                let _ = std::fs::remove_file(s);
+            }
+            result
+        }
+    }
+}
+
+/// Runs the endpoints on one reactor per core over transport `T`, prints the
+/// ready line (endpoints plus `hello`'s fields), waits for SIGINT/SIGTERM and
+/// prints the summary.
+fn run_reactors<T, F>(
+    a: &OsdsArgs,
+    cores: &[usize],
+    per_reactor: Vec<Vec<EndpointSpec>>,
+    idle: IdlePolicy,
+    make_transport: impl Fn(usize) -> F,
+    mut hello: serde_json::Value,
+) -> Result<(), String>
+where
+    T: Transport + 'static,
+    F: FnOnce() -> std::io::Result<T> + Send + 'static,
+{
     let (mut rotating, auth) = match &a.cephx {
         Some(c) => {
             let (svc, auth) = start_cephx(c)?;
@@ -101,27 +191,6 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
     }
     let mut base = ConnectionConfig::new(EntityType::Osd);
     base.msgr2_supported = msgr2_features(a.msgr_rev);
-    // Endpoint i listens on base port + i (or an ephemeral port if the base is 0),
-    // with nonce base nonce + i, and runs on reactor i % cores.
-    let mut per_reactor: Vec<Vec<EndpointSpec>> = cores.iter().map(|_| Vec::new()).collect();
-    for i in 0..a.osds {
-        let mut sock = base_sock;
-        if sock.port() != 0 {
-            let port = u16::try_from(usize::from(sock.port()) + i)
-                .map_err(|_| "--listen port + --osds exceeds 65535".to_string())?;
-            sock.set_port(port);
-        }
-        per_reactor[i % cores.len()].push(EndpointSpec {
-            name: EntityName {
-                ty: EntityType::Osd,
-                num: a.first_id + i as u64,
-            },
-            listen: sock,
-            nonce: a.listen.nonce.wrapping_add(i as u32),
-            policies: Policies::osd(),
-            handler: Box::new(EchoHandler::new(a.reply_size)),
-        });
-    }
     let cpu0 = process_cpu_seconds();
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -130,8 +199,8 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
         let h = reactor::spawn(
             format!("serve-{r}"),
             Some(cores[r]),
-            IdlePolicy::Sleep(Duration::from_millis(5)),
-            KernelTransport::new,
+            idle,
+            make_transport(r),
             app,
         )
         .map_err(|e| format!("start reactor: {e}"))?;
@@ -146,10 +215,14 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
         });
     }
     let mut endpoints = Vec::new();
-    for _ in 0..handles.len() {
-        let stats = rx
-            .recv_timeout(Duration::from_secs(10))
-            .map_err(|_| "a reactor did not start (see errors above)".to_string())?;
+    for h in &handles {
+        let stats = rx.recv_timeout(Duration::from_secs(15)).map_err(|_| {
+            if h.is_finished() {
+                "a reactor failed to start its transport (run as root for tap/dpdk)".to_string()
+            } else {
+                "a reactor did not start in time".to_string()
+            }
+        })?;
         endpoints.extend(stats);
     }
     endpoints.sort_by_key(|(name, _, _)| name.num);
@@ -161,14 +234,16 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
             Some(format!("v2:{bound}/{nonce}"))
         })
         .collect();
-    println!(
-        "{}",
-        serde_json::json!({ "endpoints": addrs, "auth": auth.name() })
-    );
+    if let Some(h) = hello.as_object_mut() {
+        h.insert("endpoints".into(), serde_json::json!(addrs));
+        h.insert("auth".into(), serde_json::json!(auth.name()));
+    }
+    println!("{hello}");
     eprintln!(
-        "pollmsgr serve: {} OSD endpoints on {} reactor(s), cores {:?}, auth {}",
+        "pollmsgr serve: {} OSD endpoints on {} reactor(s) over {}, cores {:?}, auth {}",
         a.osds,
         handles.len(),
+        hello["transport"].as_str().unwrap_or("?"),
         cores,
         auth.name()
     );
@@ -206,6 +281,7 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
         "{}",
         serde_json::json!({
             "osds": a.osds,
+            "transport": hello["transport"],
             "auth": auth.name(),
             "sessions": sessions,
             "messages": messages,

@@ -1,0 +1,161 @@
+//! Builds the transport each reactor runs, for `serve --osds` and `bench`.
+//!
+//! - kernel: kernel TCP sockets.
+//! - tap: smoltcp over a TAP device per reactor. The TAPs' kernel sides live
+//!   in one network namespace this process creates (and removes on exit);
+//!   clients run inside it (`ip netns exec NS ...`). Reactor r's smoltcp
+//!   address is 169.254.(100+r).2 (link-local, only inside that namespace).
+//! - dpdk: smoltcp over DPDK `net_memif`, one port per reactor: `serve` is the
+//!   memif server on socket r, `bench --memif SOCKETS` the client. Reactor r's
+//!   link is 169.254.(120+r).0/24: .1 serves, .2 loads. Memif is the closest
+//!   thing to a NIC on a machine without one (design: dpdk-env).
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use pollmsgr::net::dpdk::{memif_vdev, open, DpdkOptions, DpdkTransport, MemifRole};
+use pollmsgr::net::kernel::KernelTransport;
+use pollmsgr::net::smol::SmolTransport;
+use pollmsgr::net::tap::{unique_name, Namespace, TapTransport};
+use smoltcp::phy::{Medium, TunTapInterface};
+
+/// Where reactor r's smoltcp stack sits on a TAP link.
+pub fn tap_addrs(r: usize) -> (Ipv4Addr, Ipv4Addr) {
+    let n = 100 + r as u8;
+    (Ipv4Addr::new(169, 254, n, 1), Ipv4Addr::new(169, 254, n, 2))
+}
+
+/// Reactor r's memif link: (serving address, loading address).
+pub fn memif_addrs(r: usize) -> (Ipv4Addr, Ipv4Addr) {
+    let n = 120 + r as u8;
+    (Ipv4Addr::new(169, 254, n, 1), Ipv4Addr::new(169, 254, n, 2))
+}
+
+/// The namespace holding the kernel side of every reactor's TAP.
+pub struct TapNet {
+    ns: Arc<Namespace>,
+}
+
+impl TapNet {
+    /// Creates the namespace.
+    pub fn new() -> Result<Self, String> {
+        Ok(TapNet {
+            ns: Arc::new(Namespace::new("pmns").map_err(|e| format!("tap namespace: {e}"))?),
+        })
+    }
+
+    /// The namespace's name (clients run inside it).
+    pub fn name(&self) -> String {
+        self.ns.name().to_owned()
+    }
+
+    /// A transport factory for reactor r, to run on the reactor's thread (a
+    /// TAP device belongs to the thread that opened it).
+    pub fn transport(&self, r: usize) -> impl FnOnce() -> io::Result<TapTransport> + Send {
+        let ns = Arc::clone(&self.ns);
+        move || {
+            let (kernel, ours) = tap_addrs(r);
+            let ifname = unique_name("pmtap");
+            let dev = TunTapInterface::new(&ifname, Medium::Ethernet)?;
+            ns.adopt(&ifname, kernel, 24).map_err(io::Error::other)?;
+            let pid = std::process::id().to_be_bytes();
+            let cfg = pollmsgr::net::smol::SmolConfig::new(
+                [0x02, pid[1], pid[2], pid[3], r as u8, 0x02],
+                ours,
+                24,
+            );
+            SmolTransport::new(dev, cfg).map_err(io::Error::other)
+        }
+    }
+}
+
+/// The DPDK environment of this process: EAL with one memif port per reactor.
+pub struct DpdkNet {
+    eal: dpdk_env::Eal,
+    pool: dpdk_env::Mempool,
+    role: MemifRole,
+    /// The memif socket of each reactor.
+    pub sockets: Vec<String>,
+}
+
+impl DpdkNet {
+    /// Initializes the EAL (once per process) with `n` memif ports in `role`.
+    /// A server picks fresh socket paths; a client takes the server's.
+    pub fn new(role: MemifRole, sockets: Option<Vec<String>>, n: usize) -> Result<Self, String> {
+        let sockets = match sockets {
+            Some(s) => s,
+            None => (0..n)
+                .map(|_| format!("/run/{}.sock", unique_name("pmmemif")))
+                .collect(),
+        };
+        let vdevs = sockets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| memif_vdev(i as u16, role, s))
+            .collect();
+        let cfg = dpdk_env::EalConfig {
+            memory_mb: 512,
+            vdevs,
+            log_level: Some("*:error".into()),
+            ..dpdk_env::EalConfig::default()
+        };
+        let eal = dpdk_env::Eal::init(&cfg).map_err(|e| format!("DPDK EAL: {e}"))?;
+        let pool = dpdk_env::Mempool::new(&eal, "pollmsgr_pool", 32767, 256)
+            .map_err(|e| format!("DPDK mempool: {e}"))?;
+        Ok(DpdkNet {
+            eal,
+            pool,
+            role,
+            sockets,
+        })
+    }
+
+    /// A transport factory for reactor r, run on the reactor's thread: starts
+    /// port `net_memif<r>` and registers the thread with the EAL.
+    pub fn transport(&self, r: usize) -> impl FnOnce() -> io::Result<DpdkTransport> + Send {
+        let (eal, pool, role) = (self.eal, self.pool, self.role);
+        move || {
+            // Registered for the thread's whole life: the reactor polls until it ends.
+            std::mem::forget(eal.register_thread().map_err(io::Error::other)?);
+            let (serve_addr, load_addr) = memif_addrs(r);
+            let ours = match role {
+                MemifRole::Server => serve_addr,
+                MemifRole::Client => load_addr,
+            };
+            let opts = DpdkOptions {
+                checksum_offload: false,
+                ..DpdkOptions::default()
+            };
+            let (port, t) = open(
+                &eal,
+                &format!("net_memif{r}"),
+                pool,
+                ours,
+                24,
+                &opts,
+                |_| {},
+            )
+            .map_err(io::Error::other)?;
+            if role == MemifRole::Client {
+                port.wait_link_up(std::time::Duration::from_secs(10))
+                    .map_err(io::Error::other)?;
+            }
+            // The port lives as long as the process: the transport polls its queue.
+            std::mem::forget(port);
+            Ok(t)
+        }
+    }
+}
+
+/// The kernel transport factory.
+pub fn kernel() -> io::Result<KernelTransport> {
+    KernelTransport::new()
+}
+
+/// The socket address endpoint `i` listens on over a smoltcp transport:
+/// the reactor's smoltcp address and base port + i (6800 if `base_port` is 0).
+pub fn smol_listen(addr: Ipv4Addr, base_port: u16, i: usize) -> SocketAddr {
+    let base = if base_port == 0 { 6800 } else { base_port };
+    SocketAddr::new(addr.into(), base.wrapping_add(i as u16))
+}

@@ -225,7 +225,7 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
         _ => cores.len(),
     };
     let mut configs = Vec::new();
-    for i in 0..reactors {
+    for (i, &core) in cores.iter().enumerate().take(reactors) {
         // Spread the connections: reactor i takes every len-th one.
         let share = |n: usize| (n + reactors - 1 - i) / reactors;
         let (conns, idle) = (share(args.conns), share(args.idle));
@@ -246,7 +246,7 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
             continue;
         }
         configs.push((
-            cores[i],
+            core,
             LoadConfig {
                 targets: mine,
                 conns,

@@ -60,11 +60,40 @@ def run_json(cmd, timeout=300):
     return json.loads(lines[-1])
 
 
+class Cluster:
+    """A throwaway mon-only cephx cluster (scripts/bench-cluster.sh) for secure mode."""
+
+    def __init__(self, path):
+        self.dir = path
+        subprocess.run([os.path.join(ROOT, "scripts", "bench-cluster.sh"), "start", path, "7"],
+                       check=True, capture_output=True, text=True)
+        self.env = {}
+        with open(os.path.join(path, "env.sh")) as f:
+            for line in f:
+                if line.startswith("export ") and "=" in line:
+                    k, v = line[len("export "):].strip().split("=", 1)
+                    self.env[k] = v.strip("'\"")
+
+    def server_args(self):
+        e = self.env
+        return ["--auth", "cephx", "--mon", e["MON_V2_ADDR"], "--keyring", e["OSD_KEYRING"],
+                "--mode", "prefer-crc"], e["OSD_ENTITY"]
+
+    def client_args(self):
+        e = self.env
+        return ["--auth", "cephx", "--mon", e["MON_V2_ADDR"], "--keyring", e["ADMIN_KEYRING"]]
+
+    def stop(self):
+        subprocess.run([os.path.join(ROOT, "scripts", "bench-cluster.sh"), "stop", self.dir],
+                       capture_output=True)
+
+
 class Server:
     """A `pollmsgr serve --osds N` process, stopped by pid."""
 
-    def __init__(self, transport, osds, extra=()):
-        self.cmd = [BIN, "serve", "--entity", "osd.0", "--osds", str(osds),
+    def __init__(self, transport, osds, cluster=None):
+        extra, entity = cluster.server_args() if cluster else ([], "osd.0")
+        self.cmd = [BIN, "serve", "--entity", entity, "--osds", str(osds),
                     "--listen", "v2:127.0.0.1:0/100", "--cores", "0",
                     "--transport", transport, *extra]
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -74,11 +103,15 @@ class Server:
             raise RuntimeError(f"{shlex.join(self.cmd)} did not start: {err[-2000:]}")
         hello = json.loads(first)
         self.endpoints = hello["endpoints"]
-        # Transports with their own network namespace say where clients must run.
+        # TAP: clients run in the server's namespace; DPDK: over its memif links.
         self.netns = hello.get("netns")
+        self.memif = hello.get("memif") or []
 
     def client_prefix(self):
         return ["ip", "netns", "exec", self.netns] if self.netns else []
+
+    def client_args(self):
+        return ["--transport", "dpdk", "--memif", ",".join(self.memif)] if self.memif else []
 
     def rss_kb(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -98,11 +131,12 @@ class Server:
         return json.loads(lines[-1]) if lines else None
 
 
-def bench(server, size, depth, duration, conns=1, idle=0, mode="crc", extra=()):
+def bench(server, size, depth, duration, conns=1, idle=0, mode="crc", cluster=None):
     cmd = server.client_prefix() + [
         BIN, "bench", "--connect", ",".join(server.endpoints), "--conns", str(conns),
         "--depth", str(depth), "--size", str(size), "--duration", str(duration),
-        "--cores", "1", "--mode", mode, "--json", *extra]
+        "--cores", "1", "--mode", mode, "--json", *server.client_args(),
+        *(cluster.client_args() if cluster else [])]
     if idle:
         cmd += ["--idle", str(idle)]
     r = run_json(cmd, timeout=duration + 300)
@@ -145,10 +179,40 @@ def main():
     results["crypto"] = {"aes_gcm_backend": backend, "aes_gcm_seal_64k_gbps": aes_gbps,
                          "crc32c_backend": crypto["defaults"]["crc32c"]}
 
+    modes = args.modes.split(",")
+    cluster = None
+    if "secure" in modes:
+        # Secure mode needs cephx keys: tickets and rotating keys from a real mon.
+        try:
+            cluster = Cluster(f"/tmp/pollmsgr-bench-cluster-{os.getpid()}")
+        except subprocess.CalledProcessError as e:
+            results["skipped"].append({"mode": "secure", "why": f"bench-cluster.sh: {e.stderr[-500:]}"})
+            modes = [m for m in modes if m != "secure"]
+    try:
+        run_matrix(args, results, modes, cluster)
+    finally:
+        if cluster:
+            cluster.stop()
+
+    # Connection scaling and memory per idle session (kernel transport).
+    scale(args, results)
+    write(args, results)
+
+
+def run_matrix(args, results, modes, cluster):
     for transport in args.transports.split(","):
-        for mode in args.modes.split(","):
+        for mode in modes:
+            if mode == "secure" and transport == "tap":
+                # The load generator runs inside the server's namespace over TAP and
+                # cannot reach the mon on the root namespace's loopback for tickets.
+                results["skipped"].append({"transport": "tap", "mode": "secure",
+                                           "why": "no route from the TAP namespace to the cephx mon"})
+                continue
+            # cephx for both modes when a cluster runs, so only the mode differs
+            # (TAP clients cannot reach the mon from the namespace: auth none there).
+            c = cluster if cluster and transport != "tap" else None
             try:
-                server = Server(transport, 1)
+                server = Server(transport, 1, c)
             except RuntimeError as e:
                 results["skipped"].append({"transport": transport, "mode": mode, "why": str(e)[:500]})
                 log(f"skip {transport}/{mode}: {e}")
@@ -157,7 +221,7 @@ def main():
                 for name, size, depth in WORKLOADS:
                     log(f"{transport} {mode} {name} ...")
                     try:
-                        r = bench(server, size, depth, args.duration, mode=mode)
+                        r = bench(server, size, depth, args.duration, mode=mode, cluster=c)
                     except RuntimeError as e:
                         results["skipped"].append({"transport": transport, "mode": mode,
                                                    "workload": name, "why": str(e)[:500]})
@@ -170,32 +234,36 @@ def main():
             finally:
                 server.stop()
 
-    # Connection scaling and memory per idle session (kernel transport).
-    if args.scale_sessions:
-        log(f"scaling: {args.scale_sessions} sessions, 1% active ...")
+def scale(args, results):
+    """Connection scaling and memory per idle session (kernel transport)."""
+    if not args.scale_sessions:
+        return
+    log(f"scaling: {args.scale_sessions} sessions, 1% active ...")
+    try:
+        server = Server("kernel", 16)
         try:
-            server = Server("kernel", 16)
-            try:
-                single = bench(server, 4096, 32, args.duration)
-                rss_before = server.rss_kb()
-                active = max(1, args.scale_sessions // 100)
-                scaled = bench(server, 4096, 32, args.duration, conns=active,
-                               idle=args.scale_sessions - active)
-                rss_after = server.rss_kb()
-            finally:
-                summary = server.stop()
-            results["scale"] = {
-                "sessions": scaled["sessions"], "active": active,
-                "single_msgs_per_s": single["msgs_per_s"], "scaled_msgs_per_s": scaled["msgs_per_s"],
-                "ratio": scaled["msgs_per_s"] / single["msgs_per_s"],
-                "server_rss_kb_before": rss_before, "server_rss_kb_with_sessions": rss_after,
-                "bytes_per_idle_session": (rss_after - rss_before) * 1024 / args.scale_sessions,
-                "commands": [single["command"], scaled["command"]],
-                "server_summary": {k: summary.get(k) for k in ("sessions", "messages")} if summary else None,
-            }
-        except RuntimeError as e:
-            results["skipped"].append({"scale": True, "why": str(e)[:500]})
+            single = bench(server, 4096, 32, args.duration)
+            rss_before = server.rss_kb()
+            active = max(1, args.scale_sessions // 100)
+            scaled = bench(server, 4096, 32, args.duration, conns=active,
+                           idle=args.scale_sessions - active)
+            rss_after = server.rss_kb()
+        finally:
+            summary = server.stop()
+        results["scale"] = {
+            "sessions": scaled["sessions"], "active": active,
+            "single_msgs_per_s": single["msgs_per_s"], "scaled_msgs_per_s": scaled["msgs_per_s"],
+            "ratio": scaled["msgs_per_s"] / single["msgs_per_s"],
+            "server_rss_kb_before": rss_before, "server_rss_kb_with_sessions": rss_after,
+            "bytes_per_idle_session": (rss_after - rss_before) * 1024 / args.scale_sessions,
+            "commands": [single["command"], scaled["command"]],
+            "server_summary": {k: summary.get(k) for k in ("sessions", "messages")} if summary else None,
+        }
+    except RuntimeError as e:
+        results["skipped"].append({"scale": True, "why": str(e)[:500]})
 
+
+def write(args, results):
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "RESULTS.json"), "w") as f:
         json.dump(results, f, indent=1)

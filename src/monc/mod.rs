@@ -36,8 +36,10 @@ use crate::auth::none::NoneClient;
 use crate::auth::AuthClient;
 use crate::msg::{self, from_message, to_message, MonCommand, MonCommandAck, MonGetMap, MonMap};
 use crate::msg::{MonMapMsg, MonSubscribe};
-use crate::net::driver::ConnId;
+use crate::net::driver::{ConnId, Driver};
 use crate::net::kernel::KernelDriver;
+use crate::net::kernel::KernelTransport;
+use crate::net::transport::Transport;
 use crate::proto::{ConnError, Connection, ConnectionConfig, Established, Event, Message, Policy};
 use crate::wire::addr::{AddrType, EntityAddr};
 use crate::wire::banner::feature::REVISION_1;
@@ -149,10 +151,21 @@ pub enum MonClientError {
     NeedsCephx(&'static str),
 }
 
-/// A blocking client of one monitor, over kernel TCP.
-pub struct MonClient {
+impl MonClientConfig {
+    /// An empty ticket store for cephx (a first authentication), none for auth none.
+    pub fn fresh_store(&self) -> Option<TicketStore> {
+        match self.auth {
+            MonAuth::Cephx(_) => Some(TicketStore::new(self.name.clone())),
+            MonAuth::None => None,
+        }
+    }
+}
+
+/// A blocking client of one monitor, over kernel TCP by default or any
+/// other [`Transport`] (e.g. smoltcp over TAP or DPDK).
+pub struct MonClient<T: Transport = KernelTransport> {
     cfg: MonClientConfig,
-    driver: KernelDriver,
+    driver: Driver<T>,
     id: ConnId,
     store: Option<TicketStore>,
     established: Established,
@@ -162,7 +175,7 @@ pub struct MonClient {
     rng: StdRng,
 }
 
-impl std::fmt::Debug for MonClient {
+impl<T: Transport> std::fmt::Debug for MonClient<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MonClient")
             .field("mon", &self.cfg.mon)
@@ -174,13 +187,10 @@ impl std::fmt::Debug for MonClient {
     }
 }
 
-impl MonClient {
-    /// Connects and authenticates; returns once the session is READY.
+impl MonClient<KernelTransport> {
+    /// Connects over kernel TCP and authenticates; returns once READY.
     pub fn connect(cfg: MonClientConfig) -> Result<Self, MonClientError> {
-        let store = match cfg.auth {
-            MonAuth::Cephx(_) => Some(TicketStore::new(cfg.name.clone())),
-            MonAuth::None => None,
-        };
+        let store = cfg.fresh_store();
         Self::connect_with_store(cfg, store)
     }
 
@@ -190,8 +200,23 @@ impl MonClient {
         cfg: MonClientConfig,
         store: Option<TicketStore>,
     ) -> Result<Self, MonClientError> {
+        let driver = KernelDriver::new().map_err(|source| MonClientError::Io {
+            what: "poll setup",
+            source,
+        })?;
+        MonClient::connect_over(driver, cfg, store)
+    }
+}
+
+impl<T: Transport> MonClient<T> {
+    /// Connects over `driver`'s transport and authenticates; returns once READY.
+    pub fn connect_over(
+        mut driver: Driver<T>,
+        cfg: MonClientConfig,
+        store: Option<TicketStore>,
+    ) -> Result<Self, MonClientError> {
         let mut rng = StdRng::from_entropy();
-        let (driver, id) = dial(&cfg, store.as_ref(), &mut rng)?;
+        let id = dial(&mut driver, &cfg, store.as_ref(), &mut rng)?;
         let mut mc = MonClient {
             cfg,
             driver,
@@ -211,9 +236,12 @@ impl MonClient {
     /// (reclaiming the global id), e.g. to renew the AUTH ticket.
     pub fn reconnect(&mut self) -> Result<(), MonClientError> {
         self.driver.remove(self.id);
-        let (driver, id) = dial(&self.cfg, self.store.as_ref(), &mut self.rng)?;
-        self.driver = driver;
-        self.id = id;
+        self.id = dial(
+            &mut self.driver,
+            &self.cfg,
+            self.store.as_ref(),
+            &mut self.rng,
+        )?;
         self.inbox.clear();
         self.established = self.wait_established()?;
         Ok(())
@@ -449,11 +477,12 @@ fn auth_client(
     }
 }
 
-fn dial(
+fn dial<T: Transport>(
+    driver: &mut Driver<T>,
     cfg: &MonClientConfig,
     store: Option<&TicketStore>,
     rng: &mut StdRng,
-) -> Result<(KernelDriver, ConnId), MonClientError> {
+) -> Result<ConnId, MonClientError> {
     if cfg.mon.ty != AddrType::Msgr2 {
         return Err(MonClientError::Config(format!(
             "{} is not a v2 address",
@@ -483,17 +512,12 @@ fn dial(
         Box::new(StdRng::seed_from_u64(rng.next_u64())),
         Instant::now(),
     );
-    let mut driver = KernelDriver::new().map_err(|source| MonClientError::Io {
-        what: "poll setup",
-        source,
-    })?;
-    let id = driver
+    driver
         .connect(sock, conn)
         .map_err(|source| MonClientError::Io {
             what: "connect to the monitor",
             source,
-        })?;
-    Ok((driver, id))
+        })
 }
 
 fn placeholder_established() -> Established {

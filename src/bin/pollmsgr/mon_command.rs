@@ -8,11 +8,21 @@
 use std::time::Duration;
 
 use clap::Args as ClapArgs;
+use std::net::Ipv4Addr;
+
 use pollmsgr::monc::{MonClient, MonClientConfig};
 use pollmsgr::msg::MonCommandAck;
+use pollmsgr::net::dpdk::{open, tap_vdev, DpdkOptions};
+use pollmsgr::net::driver::Driver;
+use pollmsgr::net::smol::{SmolConfig, SmolTransport};
+use pollmsgr::net::tap::{ip, unique_name};
+use pollmsgr::net::transport::Transport;
 use pollmsgr::wire::addr::EntityAddr;
+use smoltcp::phy::{Medium, TunTapInterface};
 
-use crate::common::{fail, mon_auth, parse_auth_name, rev_number, AuthFlag, ModeFlag};
+use crate::common::{
+    fail, mon_auth, parse_auth_name, rev_number, AuthFlag, ModeFlag, TransportFlag,
+};
 
 /// Flags of `mon-command`.
 #[derive(ClapArgs, Debug)]
@@ -35,6 +45,18 @@ pub struct Args {
     /// msgr2 revision to advertise: 1 (msgr2.1) or 0 (msgr2.0).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     msgr_rev: u8,
+    /// How to reach the mon: kernel TCP, or smoltcp over a TAP device or a
+    /// DPDK net_tap port whose kernel side is moved into --netns.
+    #[arg(long, value_enum, default_value = "kernel")]
+    transport: TransportFlag,
+    /// With --transport tap|dpdk: the existing network namespace where the
+    /// mon's network is (our link's kernel side goes there, as our gateway).
+    #[arg(long)]
+    netns: Option<String>,
+    /// With --transport tap|dpdk: the link's /24 as A.B.C: the kernel side
+    /// (in --netns) is .1, we are .2 (link-local by default).
+    #[arg(long, default_value = "169.254.78")]
+    link: String,
     /// Print {"r","rs","out","mode","rev","global_id"} as JSON instead of plain output.
     #[arg(long)]
     json: bool,
@@ -73,7 +95,102 @@ fn execute(args: &Args) -> Result<Reply, String> {
     cfg.modes = args.mode.modes();
     cfg.rev1 = args.msgr_rev == 1;
     cfg.timeout = Duration::from_secs(args.timeout);
-    let mut mc = MonClient::connect(cfg).map_err(|e| format!("{}: {e}", args.mon))?;
+    match args.transport {
+        TransportFlag::Kernel => {
+            let mc = MonClient::connect(cfg).map_err(|e| format!("{}: {e}", args.mon))?;
+            talk(args, mc)
+        }
+        TransportFlag::Tap => {
+            let (netns, link) = link_args(args)?;
+            let ifname = unique_name("pmmctap");
+            let dev = TunTapInterface::new(&ifname, Medium::Ethernet)
+                .map_err(|e| format!("TAP device: {e}"))?;
+            attach_to_netns(&ifname, &netns, link)?;
+            let mut scfg = SmolConfig::new(local_mac(), ours(link), 24);
+            scfg.gateway = Some(gateway(link));
+            let t = SmolTransport::new(dev, scfg).map_err(|e| format!("smoltcp: {e}"))?;
+            let store = cfg.fresh_store();
+            let mc = MonClient::connect_over(Driver::with_transport(t), cfg, store)
+                .map_err(|e| format!("{}: {e}", args.mon))?;
+            talk(args, mc)
+        }
+        TransportFlag::Dpdk => {
+            let (netns, link) = link_args(args)?;
+            let ifname = unique_name("pmmcdtap");
+            let eal = dpdk_env::Eal::init(&dpdk_env::EalConfig {
+                memory_mb: 256,
+                vdevs: vec![tap_vdev(0, &ifname)],
+                log_level: Some("*:error".into()),
+                ..dpdk_env::EalConfig::default()
+            })
+            .map_err(|e| format!("DPDK EAL: {e}"))?;
+            let pool = dpdk_env::Mempool::new(&eal, "monc_pool", 8191, 256)
+                .map_err(|e| format!("DPDK mempool: {e}"))?;
+            let (_port, t) = open(
+                &eal,
+                "net_tap0",
+                pool,
+                ours(link),
+                24,
+                &DpdkOptions::default(),
+                |c| c.gateway = Some(gateway(link)),
+            )
+            .map_err(|e| format!("DPDK net_tap: {e}"))?;
+            attach_to_netns(&ifname, &netns, link)?;
+            let store = cfg.fresh_store();
+            let mc = MonClient::connect_over(Driver::with_transport(t), cfg, store)
+                .map_err(|e| format!("{}: {e}", args.mon))?;
+            talk(args, mc)
+        }
+    }
+}
+
+/// `--netns` and `--link` for the userspace transports.
+fn link_args(args: &Args) -> Result<(String, [u8; 3]), String> {
+    let netns = args
+        .netns
+        .clone()
+        .ok_or("--transport tap|dpdk needs --netns NS (where the mon's network is)")?;
+    let parts: Vec<u8> = args
+        .link
+        .split('.')
+        .map(|p| p.parse::<u8>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("--link {}: expected A.B.C", args.link))?;
+    let [a, b, c] = parts[..] else {
+        return Err(format!("--link {}: expected A.B.C", args.link));
+    };
+    Ok((netns, [a, b, c]))
+}
+
+fn ours(link: [u8; 3]) -> Ipv4Addr {
+    Ipv4Addr::new(link[0], link[1], link[2], 2)
+}
+
+fn gateway(link: [u8; 3]) -> Ipv4Addr {
+    Ipv4Addr::new(link[0], link[1], link[2], 1)
+}
+
+fn local_mac() -> [u8; 6] {
+    let pid = std::process::id().to_be_bytes();
+    [0x02, 0x6d, pid[0], pid[1], pid[2], pid[3]]
+}
+
+/// Moves our TAP's kernel side into `netns` as the link's gateway (.1/24).
+fn attach_to_netns(ifname: &str, netns: &str, link: [u8; 3]) -> Result<(), String> {
+    let gw = format!("{}/24", gateway(link));
+    for args in [
+        vec!["link", "set", ifname, "netns", netns],
+        vec!["-n", netns, "addr", "add", &gw, "dev", ifname],
+        vec!["-n", netns, "link", "set", ifname, "up"],
+    ] {
+        ip(&args).map_err(|e| format!("moving {ifname} into {netns}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Gets the monmap, runs the command and reports the session.
+fn talk<T: Transport>(args: &Args, mut mc: MonClient<T>) -> Result<Reply, String> {
     let map = mc.get_monmap().map_err(|e| format!("{}: {e}", args.mon))?;
     let ack = mc
         .command(map.fsid, &args.command, Vec::new())

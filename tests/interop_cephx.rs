@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::pollmsgr::run_json;
+
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,26 +35,6 @@ fn cluster(with_osd: bool) -> CephCluster {
 
 fn keyring(c: &CephCluster) -> String {
     c.dir.join("keyring").to_string_lossy().into_owned()
-}
-
-fn run_json(args: &[&str]) -> serde_json::Value {
-    let out = Command::new(pollmsgr_bin())
-        .args(args)
-        .output()
-        .expect("run pollmsgr");
-    assert!(
-        out.status.success(),
-        "pollmsgr {args:?} failed: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "pollmsgr {args:?} printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
 }
 
 #[test]

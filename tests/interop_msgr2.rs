@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::pollmsgr::run_json;
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,30 +30,15 @@ fn cluster(with_osd: bool) -> CephCluster {
 }
 
 fn mon_command(c: &CephCluster, rev: &str, cmd: &str) -> serde_json::Value {
-    let out = Command::new(pollmsgr_bin())
-        .args([
-            "mon-command",
-            "--mon",
-            &c.mon_addr,
-            "--msgr-rev",
-            rev,
-            "--json",
-            cmd,
-        ])
-        .output()
-        .expect("run pollmsgr");
-    assert!(
-        out.status.success(),
-        "mon-command {cmd} (rev {rev}) failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "mon-command printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    run_json(&[
+        "mon-command",
+        "--mon",
+        &c.mon_addr,
+        "--msgr-rev",
+        rev,
+        "--json",
+        cmd,
+    ])
 }
 
 #[test]

@@ -11,70 +11,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 
+use common::pollmsgr::Serve;
 use common::{pollmsgr_bin, Auth, CephCluster, ClusterOpts};
-
-/// A `pollmsgr serve` child that is stopped (SIGTERM, by its pid) on drop.
-struct Serve {
-    child: Option<Child>,
-    stdout: Option<BufReader<ChildStdout>>,
-}
-
-impl Serve {
-    /// Starts `pollmsgr serve ARGS` and returns it with its endpoints line.
-    fn start(args: &[&str]) -> (Serve, serde_json::Value) {
-        let mut child = Command::new(pollmsgr_bin())
-            .arg("serve")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start pollmsgr serve");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut serve = Serve {
-            child: Some(child),
-            stdout: None,
-        };
-        let mut line = String::new();
-        // EOF (serve exited) yields an empty line and a failed parse below.
-        let _ = stdout.read_line(&mut line);
-        serve.stdout = Some(stdout);
-        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| {
-            let (_, err) = serve.stop();
-            panic!("serve printed no endpoints line ({e}): {line:?}\nstderr: {err}")
-        });
-        (serve, v)
-    }
-
-    /// Stops the child by pid and returns the rest of its stdout and its stderr.
-    fn stop(&mut self) -> (String, String) {
-        let Some(mut child) = self.child.take() else {
-            return (String::new(), String::new());
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let mut out = String::new();
-        let mut err = String::new();
-        if let Some(mut s) = self.stdout.take() {
-            let _ = s.read_to_string(&mut out);
-        }
-        if let Some(mut s) = child.stderr.take() {
-            let _ = s.read_to_string(&mut err);
-        }
-        let _ = child.wait();
-        (out, err)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// Registers `osd.ID` in the real mon and writes its keyring into the cluster dir.
 fn osd_keyring(c: &CephCluster, id: u32) -> PathBuf {

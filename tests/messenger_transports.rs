@@ -11,86 +11,58 @@
 //!
 //! Needs root (TAP devices, namespaces, DPDK).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::pollmsgr::Serve;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pollmsgr")
 }
 
-struct Server {
-    child: Option<Child>,
-    hello: serde_json::Value,
+/// `pollmsgr serve` with 2 reactors x 16 OSD endpoints over `transport`.
+fn start_server(transport: &str) -> (Serve, serde_json::Value) {
+    let (serve, hello) = Serve::start(&[
+        "--entity",
+        "osd.0",
+        "--osds",
+        "32",
+        "--listen",
+        "v2:127.0.0.1:0/500",
+        "--cores",
+        "0,1",
+        "--transport",
+        transport,
+    ]);
+    let eps = hello["endpoints"].as_array().map_or(0, Vec::len);
+    assert_eq!(
+        eps, 32,
+        "2 reactors x 16 endpoints over {transport}: {hello}"
+    );
+    (serve, hello)
 }
 
-impl Server {
-    fn start(transport: &str) -> Server {
-        let mut child = Command::new(bin())
-            .args([
-                "serve",
-                "--entity",
-                "osd.0",
-                "--osds",
-                "32",
-                "--listen",
-                "v2:127.0.0.1:0/500",
-                "--cores",
-                "0,1",
-                "--transport",
-                transport,
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start serve");
-        let mut line = String::new();
-        let stdout = child.stdout.as_mut().expect("stdout");
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("ready line");
-        let hello = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("serve over {transport} did not start ({e}): {line:?}"));
-        Server {
-            child: Some(child),
-            hello,
-        }
-    }
-
-    fn endpoints(&self) -> String {
-        let eps: Vec<&str> = self.hello["endpoints"]
-            .as_array()
-            .expect("endpoints")
-            .iter()
-            .filter_map(|v| v.as_str())
-            .collect();
-        assert_eq!(eps.len(), 32, "2 reactors x 16 endpoints");
-        eps.join(",")
-    }
-
-    /// SIGTERM by pid, then the summary line.
-    fn stop(mut self) -> serde_json::Value {
-        let child = self.child.take().expect("running");
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let out = child.wait_with_output().expect("serve exits");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let last = text.lines().last().unwrap_or("");
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("no summary ({e}): {text}"))
-    }
+fn endpoints(hello: &serde_json::Value) -> String {
+    let eps: Vec<&str> = hello["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    eps.join(",")
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        // A test that failed early still stops its server (by pid).
-        if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-            let _ = c.wait();
-        }
-    }
+/// Stops the server (SIGTERM by pid) and returns its summary line.
+fn stop(mut serve: Serve) -> serde_json::Value {
+    let (out, err) = serve.stop();
+    let last = out
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("no summary ({e}): {out}\n{err}"))
 }
 
 fn check_load(report: &serde_json::Value, summary: &serde_json::Value) {
@@ -157,10 +129,10 @@ fn run_bench(prefix: &[&str], extra: &[&str], endpoints: &str) -> serde_json::Va
 
 #[test]
 fn tap_two_reactors_sixteen_endpoints_two_hundred_clients() {
-    let server = Server::start("tap");
-    let ns = server.hello["netns"].as_str().expect("netns").to_owned();
-    let report = run_bench(&["ip", "netns", "exec", &ns], &[], &server.endpoints());
-    let summary = server.stop();
+    let (server, hello) = start_server("tap");
+    let ns = hello["netns"].as_str().expect("netns").to_owned();
+    let report = run_bench(&["ip", "netns", "exec", &ns], &[], &endpoints(&hello));
+    let summary = stop(server);
     check_load(&report, &summary);
     // The server removed its namespace on exit.
     std::thread::sleep(Duration::from_millis(200));
@@ -176,8 +148,8 @@ fn tap_two_reactors_sixteen_endpoints_two_hundred_clients() {
 
 #[test]
 fn dpdk_memif_two_reactors_sixteen_endpoints_two_hundred_clients() {
-    let server = Server::start("dpdk");
-    let memif: Vec<String> = server.hello["memif"]
+    let (server, hello) = start_server("dpdk");
+    let memif: Vec<String> = hello["memif"]
         .as_array()
         .expect("memif sockets")
         .iter()
@@ -187,9 +159,9 @@ fn dpdk_memif_two_reactors_sixteen_endpoints_two_hundred_clients() {
     let report = run_bench(
         &[],
         &["--transport", "dpdk", "--memif", &memif.join(",")],
-        &server.endpoints(),
+        &endpoints(&hello),
     );
-    let summary = server.stop();
+    let summary = stop(server);
     assert_eq!(report["transport"], "dpdk");
     check_load(&report, &summary);
     for s in &memif {

@@ -15,6 +15,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod ceph;
+pub mod pollmsgr;
 
 pub use ceph::{
     free_port, pollmsgr_bin, repo_root, require_ceph, unique_loopback_ip, Auth, CephCluster,

@@ -1,0 +1,89 @@
+//! Running the `pollmsgr` binary from tests: one-shot verbs that print JSON,
+//! and `pollmsgr serve` children stopped by their pid.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use super::ceph::pollmsgr_bin;
+
+/// Runs `pollmsgr ARGS`, requires success, and parses the last stdout line as JSON.
+pub fn run_json(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(pollmsgr_bin())
+        .args(args)
+        .output()
+        .expect("run pollmsgr");
+    assert!(
+        out.status.success(),
+        "pollmsgr {args:?} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("pollmsgr {args:?} printed no JSON ({e}): {text}"))
+}
+
+/// A `pollmsgr serve` child that is stopped (SIGTERM, by its pid) on drop.
+pub struct Serve {
+    child: Option<Child>,
+    stdout: Option<BufReader<ChildStdout>>,
+}
+
+impl Serve {
+    /// Starts `pollmsgr serve ARGS` and returns it with its endpoints line.
+    pub fn start(args: &[&str]) -> (Serve, serde_json::Value) {
+        let mut child = Command::new(pollmsgr_bin())
+            .arg("serve")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start pollmsgr serve");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut serve = Serve {
+            child: Some(child),
+            stdout: None,
+        };
+        let mut line = String::new();
+        // EOF (serve exited) yields an empty line and a failed parse below.
+        let _ = stdout.read_line(&mut line);
+        serve.stdout = Some(stdout);
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap_or_else(|e| {
+            let (_, err) = serve.stop();
+            panic!("serve printed no endpoints line ({e}): {line:?}\nstderr: {err}")
+        });
+        (serve, v)
+    }
+
+    /// Stops the child by pid and returns the rest of its stdout and its stderr.
+    pub fn stop(&mut self) -> (String, String) {
+        let Some(mut child) = self.child.take() else {
+            return (String::new(), String::new());
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let mut out = String::new();
+        let mut err = String::new();
+        if let Some(mut s) = self.stdout.take() {
+            let _ = s.read_to_string(&mut out);
+        }
+        if let Some(mut s) = child.stderr.take() {
+            let _ = s.read_to_string(&mut err);
+        }
+        let _ = child.wait();
+        (out, err)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -9,5 +9,6 @@ pub mod dpdk;
 pub mod driver;
 pub mod kernel;
 pub mod smol;
+pub mod steer;
 pub mod tap;
 pub mod transport;

@@ -1,10 +1,12 @@
 //! Builds the transport each reactor runs, for `serve --osds` and `bench`.
 //!
 //! - kernel: kernel TCP sockets.
-//! - tap: smoltcp over a TAP device per reactor. The TAPs' kernel sides live
-//!   in one network namespace this process creates (and removes on exit);
-//!   clients run inside it (`ip netns exec NS ...`). Reactor r's smoltcp
-//!   address is 169.254.(100+r).2 (link-local, only inside that namespace).
+//! - tap: smoltcp over one TAP device shared by every reactor, with software
+//!   flow steering (`pollmsgr::net::steer`): reactor 0 owns the device and
+//!   switches frames by flow. The TAP's kernel side lives in a network
+//!   namespace this process creates (and removes on exit); clients run inside
+//!   it (`ip netns exec NS ...`). Our address is 169.254.100.2, link-local,
+//!   only inside that namespace.
 //! - dpdk: smoltcp over DPDK `net_memif`, one port per reactor: `serve` is the
 //!   memif server on socket r, `bench --memif SOCKETS` the client. Reactor r's
 //!   link is 169.254.(120+r).0/24: .1 serves, .2 loads. Memif is the closest
@@ -17,7 +19,8 @@ use std::sync::Arc;
 use pollmsgr::net::dpdk::{memif_vdev, open, DpdkOptions, DpdkTransport, MemifRole};
 use pollmsgr::net::kernel::KernelTransport;
 use pollmsgr::net::smol::SmolTransport;
-use pollmsgr::net::tap::{unique_name, Namespace, TapTransport};
+use pollmsgr::net::steer::{Links, SteerTable, Steered, SteeredPorts, Switch};
+use pollmsgr::net::tap::{unique_name, Namespace};
 use smoltcp::phy::{Medium, TunTapInterface};
 
 /// Where reactor r's smoltcp stack sits on a TAP link.
@@ -32,7 +35,7 @@ pub fn memif_addrs(r: usize) -> (Ipv4Addr, Ipv4Addr) {
     (Ipv4Addr::new(169, 254, n, 1), Ipv4Addr::new(169, 254, n, 2))
 }
 
-/// The namespace holding the kernel side of every reactor's TAP.
+/// The namespace holding the kernel side of the shared TAP.
 pub struct TapNet {
     ns: Arc<Namespace>,
 }
@@ -50,22 +53,37 @@ impl TapNet {
         self.ns.name().to_owned()
     }
 
-    /// A transport factory for reactor r, to run on the reactor's thread (a
-    /// TAP device belongs to the thread that opened it).
-    pub fn transport(&self, r: usize) -> impl FnOnce() -> io::Result<TapTransport> + Send {
+    /// A transport factory for reactor r when all reactors share one TAP
+    /// (a one-queue device) with software flow steering: reactor 0 opens the
+    /// TAP and switches frames, the others get theirs through it. All use
+    /// reactor 0's address and MAC, and dial from ports steered back to them.
+    pub fn steered_transport(
+        &self,
+        r: usize,
+        links: Links,
+        table: SteerTable,
+    ) -> impl FnOnce() -> io::Result<SmolTransport<Steered<TunTapInterface>>> + Send {
         let ns = Arc::clone(&self.ns);
         move || {
-            let (kernel, ours) = tap_addrs(r);
-            let ifname = unique_name("pmtap");
-            let dev = TunTapInterface::new(&ifname, Medium::Ethernet)?;
-            ns.adopt(&ifname, kernel, 24).map_err(io::Error::other)?;
+            let (kernel, ours) = tap_addrs(0);
+            let dev = match links {
+                Links::Switch(sl) => {
+                    let ifname = unique_name("pmtap");
+                    let tap = TunTapInterface::new(&ifname, Medium::Ethernet)?;
+                    ns.adopt(&ifname, kernel, 24).map_err(io::Error::other)?;
+                    Steered::Switch(Switch::new(tap, sl))
+                }
+                Links::Port(pl) => Steered::Port(pl.into_port(std::time::Duration::from_secs(15))?),
+            };
             let pid = std::process::id().to_be_bytes();
             let cfg = pollmsgr::net::smol::SmolConfig::new(
-                [0x02, pid[1], pid[2], pid[3], r as u8, 0x02],
+                [0x02, pid[1], pid[2], pid[3], 0, 0x02],
                 ours,
                 24,
             );
-            SmolTransport::new(dev, cfg).map_err(io::Error::other)
+            let mut t = SmolTransport::new(dev, cfg).map_err(io::Error::other)?;
+            t.set_port_chooser(Box::new(SteeredPorts::new(r, table)));
+            Ok(t)
         }
     }
 }

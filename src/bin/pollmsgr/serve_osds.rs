@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use pollmsgr::monc::MonClientConfig;
 use pollmsgr::net::dpdk::MemifRole;
+use pollmsgr::net::steer::{all_links, Links, SteerTable};
 use pollmsgr::net::transport::Transport;
 use pollmsgr::pool::auth::{RotatingKeyService, ServerAuth};
 use pollmsgr::pool::cpu::process_cpu_seconds;
@@ -96,8 +97,9 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
                 }
                 Ok(sock)
             }
+            // One shared TAP: every endpoint on reactor 0's address.
             TransportFlag::Tap => Ok(net_setup::smol_listen(
-                net_setup::tap_addrs(r).1,
+                net_setup::tap_addrs(0).1,
                 base_sock.port(),
                 i,
             )),
@@ -134,13 +136,26 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
         ),
         TransportFlag::Tap => {
             let net = net_setup::TapNet::new()?;
+            // Software steering: each endpoint's port belongs to its reactor.
+            let table = SteerTable::new(
+                cores.len(),
+                per_reactor
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(r, specs)| specs.iter().map(move |s| (s.listen.port(), r))),
+            );
+            let mut links: Vec<Option<Links>> =
+                all_links(table.clone()).into_iter().map(Some).collect();
             run_reactors(
                 a,
                 &cores,
                 per_reactor,
                 IdlePolicy::Sleep(Duration::from_millis(1)),
-                |r| net.transport(r),
-                serde_json::json!({ "transport": "tap", "netns": net.name() }),
+                |r| {
+                    let l = links[r].take().expect("one set of links per reactor");
+                    net.steered_transport(r, l, table.clone())
+                },
+                serde_json::json!({ "transport": "tap", "steering": "software", "netns": net.name() }),
             )
         }
         TransportFlag::Dpdk => {
@@ -170,7 +185,7 @@ fn run_reactors<T, F>(
     cores: &[usize],
     per_reactor: Vec<Vec<EndpointSpec>>,
     idle: IdlePolicy,
-    make_transport: impl Fn(usize) -> F,
+    mut make_transport: impl FnMut(usize) -> F,
     mut hello: serde_json::Value,
 ) -> Result<(), String>
 where

@@ -177,6 +177,22 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
     }
 }
 
+/// Why the reactors did not all start: the first failed reactor's error.
+fn reactor_failure<T: Transport + 'static>(
+    handles: Vec<reactor::ReactorHandle<T, EndpointsApp>>,
+) -> String {
+    for h in handles {
+        if h.is_finished() {
+            if let Err(e) = h.join() {
+                return format!("a reactor failed to start: {e}");
+            }
+        } else {
+            h.request_stop();
+        }
+    }
+    "a reactor did not start in time".to_string()
+}
+
 /// Runs the endpoints on one reactor per core over transport `T`, prints the
 /// ready line (endpoints plus `hello`'s fields), waits for SIGINT/SIGTERM and
 /// prints the summary.
@@ -230,15 +246,11 @@ where
         });
     }
     let mut endpoints = Vec::new();
-    for h in &handles {
-        let stats = rx.recv_timeout(Duration::from_secs(15)).map_err(|_| {
-            if h.is_finished() {
-                "a reactor failed to start its transport (run as root for tap/dpdk)".to_string()
-            } else {
-                "a reactor did not start in time".to_string()
-            }
-        })?;
-        endpoints.extend(stats);
+    for _ in 0..handles.len() {
+        match rx.recv_timeout(Duration::from_secs(15)) {
+            Ok(stats) => endpoints.extend(stats),
+            Err(_) => return Err(reactor_failure(handles)),
+        }
     }
     endpoints.sort_by_key(|(name, _, _)| name.num);
     let addrs: Vec<String> = endpoints

@@ -8,6 +8,7 @@
 pub mod dpdk;
 pub mod driver;
 pub mod kernel;
+pub mod rss;
 pub mod smol;
 pub mod steer;
 pub mod tap;

@@ -566,14 +566,14 @@ pub(crate) mod tests {
         let mut ss = [0u8; 128];
         ss[0..2].copy_from_slice(&AF_INET.to_be_bytes());
         ss[2..4].copy_from_slice(&6789u16.to_be_bytes());
-        ss[4..8].copy_from_slice(&[10, 0, 0, 1]);
+        ss[4..8].copy_from_slice(&[192, 0, 2, 1]);
         v.extend_from_slice(&ss);
         let mut r = Reader::new(&v, "t");
         let av = EntityAddrVec::parse(&mut r).unwrap();
         r.expect_end().unwrap();
-        assert_eq!(av.to_string(), "v1:10.0.0.1:6789/5");
+        assert_eq!(av.to_string(), "v1:192.0.2.1:6789/5");
 
-        let one: EntityAddr = "v2:10.0.0.1:3300/0".parse().unwrap();
+        let one: EntityAddr = "v2:192.0.2.1:3300/0".parse().unwrap();
         let mut m1 = Vec::new();
         one.emit(&mut m1);
         let mut r = Reader::new(&m1, "t");

@@ -13,7 +13,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::smol::LocalPortChooser;
+use super::smol::{LocalPortChooser, SequentialPorts};
 
 /// The key most NICs and DPDK's examples use by default (Microsoft's sample key).
 pub const DEFAULT_KEY: [u8; 40] = [
@@ -21,8 +21,6 @@ pub const DEFAULT_KEY: [u8; 40] = [
     0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c,
     0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
 ];
-
-const EPHEMERAL_FIRST: u16 = 49152;
 
 /// The Toeplitz hash of `input` under `key` (the key must be at least
 /// `input.len() + 4` bytes; extra key bytes are ignored, missing ones read as 0).
@@ -55,13 +53,19 @@ pub fn tcp4_hash(key: &[u8], src: SocketAddrV4, dst: SocketAddrV4) -> u32 {
     toeplitz(key, &input)
 }
 
+/// The queue `reta` gives a TCP/IPv4 packet from `src` to `dst`.
+fn reta_queue(key: &[u8], reta: &[u16], src: SocketAddrV4, dst: SocketAddrV4) -> Option<u16> {
+    let h = tcp4_hash(key, src, dst) as usize;
+    reta.get(h % reta.len().max(1)).copied()
+}
+
 /// Picks local ports whose replies the NIC steers to `queue`.
 #[derive(Debug, Clone)]
 pub struct RssPorts {
     key: Vec<u8>,
     reta: Vec<u16>,
     queue: u16,
-    next: u16,
+    ports: SequentialPorts,
 }
 
 impl RssPorts {
@@ -71,14 +75,13 @@ impl RssPorts {
             key: key.to_vec(),
             reta,
             queue,
-            next: EPHEMERAL_FIRST,
+            ports: SequentialPorts::ephemeral(),
         }
     }
 
     /// The queue the NIC gives a packet from `remote` to `local`.
     pub fn queue_of(&self, remote: SocketAddrV4, local: SocketAddrV4) -> Option<u16> {
-        let h = tcp4_hash(&self.key, remote, local) as usize;
-        self.reta.get(h % self.reta.len().max(1)).copied()
+        reta_queue(&self.key, &self.reta, remote, local)
     }
 }
 
@@ -89,20 +92,10 @@ impl LocalPortChooser for RssPorts {
         remote: SocketAddrV4,
         in_use: &dyn Fn(u16) -> bool,
     ) -> Option<u16> {
-        let span = usize::from(u16::MAX - EPHEMERAL_FIRST) + 1;
-        for _ in 0..span {
-            let p = self.next;
-            self.next = if p == u16::MAX {
-                EPHEMERAL_FIRST
-            } else {
-                p + 1
-            };
-            if !in_use(p) && self.queue_of(remote, SocketAddrV4::new(local, p)) == Some(self.queue)
-            {
-                return Some(p);
-            }
-        }
-        None
+        let (key, reta, queue) = (&self.key, &self.reta, self.queue);
+        self.ports.next_matching(|p| {
+            !in_use(p) && reta_queue(key, reta, remote, SocketAddrV4::new(local, p)) == Some(queue)
+        })
     }
 }
 

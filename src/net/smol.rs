@@ -210,6 +210,28 @@ impl SequentialPorts {
     }
 }
 
+impl SequentialPorts {
+    /// The ephemeral range, from its start.
+    pub fn ephemeral() -> Self {
+        Self::new(Self::EPHEMERAL.0, Self::EPHEMERAL.1, Self::EPHEMERAL.0)
+    }
+
+    /// The next port of the range, round robin, that `accept` takes; `None`
+    /// after one full turn without one. Choosers with a steering rule (a
+    /// reactor's ports, an RSS queue) walk the range through this.
+    pub fn next_matching(&mut self, accept: impl Fn(u16) -> bool) -> Option<u16> {
+        let span = u32::from(self.last - self.first) + 1;
+        for _ in 0..span {
+            let p = self.next;
+            self.next = if p >= self.last { self.first } else { p + 1 };
+            if accept(p) {
+                return Some(p);
+            }
+        }
+        None
+    }
+}
+
 impl LocalPortChooser for SequentialPorts {
     fn choose(
         &mut self,
@@ -217,15 +239,7 @@ impl LocalPortChooser for SequentialPorts {
         _remote: SocketAddrV4,
         in_use: &dyn Fn(u16) -> bool,
     ) -> Option<u16> {
-        let span = u32::from(self.last - self.first) + 1;
-        for _ in 0..span {
-            let p = self.next;
-            self.next = if p >= self.last { self.first } else { p + 1 };
-            if !in_use(p) {
-                return Some(p);
-            }
-        }
-        None
+        self.next_matching(|p| !in_use(p))
     }
 }
 

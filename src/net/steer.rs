@@ -30,7 +30,7 @@ use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
 use smoltcp::time::Instant as SInstant;
 
 use super::smol::flow::inbound_flow;
-use super::smol::{LocalPortChooser, SmolDevice};
+use super::smol::{LocalPortChooser, SequentialPorts, SmolDevice};
 
 /// One Ethernet frame.
 pub type Frame = Vec<u8>;
@@ -40,8 +40,6 @@ const QUEUE_FRAMES: usize = 8192;
 /// Longest the switch's reactor sleeps in the device while other reactors
 /// may have frames for it to send.
 const SWITCH_MAX_SLEEP: Duration = Duration::from_millis(1);
-/// First ephemeral port.
-const EPHEMERAL_FIRST: u16 = 49152;
 
 /// Which reactor owns a TCP flow, from our local port.
 #[derive(Debug, Clone)]
@@ -78,7 +76,7 @@ impl SteerTable {
 pub struct SteeredPorts {
     reactor: usize,
     table: SteerTable,
-    next: u16,
+    ports: SequentialPorts,
 }
 
 impl SteeredPorts {
@@ -87,7 +85,7 @@ impl SteeredPorts {
         SteeredPorts {
             reactor,
             table,
-            next: EPHEMERAL_FIRST,
+            ports: SequentialPorts::ephemeral(),
         }
     }
 }
@@ -99,19 +97,9 @@ impl LocalPortChooser for SteeredPorts {
         _remote: SocketAddrV4,
         in_use: &dyn Fn(u16) -> bool,
     ) -> Option<u16> {
-        let span = usize::from(u16::MAX - EPHEMERAL_FIRST) + 1;
-        for _ in 0..span {
-            let p = self.next;
-            self.next = if p == u16::MAX {
-                EPHEMERAL_FIRST
-            } else {
-                p + 1
-            };
-            if self.table.owner(p) == self.reactor && !in_use(p) {
-                return Some(p);
-            }
-        }
-        None
+        let (table, reactor) = (&self.table, self.reactor);
+        self.ports
+            .next_matching(|p| table.owner(p) == reactor && !in_use(p))
     }
 }
 
@@ -493,7 +481,7 @@ mod tests {
                     .choose(Ipv4Addr::UNSPECIFIED, remote, &|_| false)
                     .expect("a port");
                 assert_eq!(table.owner(p), r, "port {p} would steer elsewhere");
-                assert!(p >= EPHEMERAL_FIRST);
+                assert!(p >= SequentialPorts::EPHEMERAL.0);
             }
         }
         // Ports in use are skipped, and a full range says so.

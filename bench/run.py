@@ -235,12 +235,19 @@ def run_matrix(args, results, modes, cluster):
                 server.stop()
 
 def scale(args, results):
-    """Connection scaling and memory per idle session (kernel transport)."""
+    """Connection scaling and memory per idle session, over kernel TCP and smoltcp/TAP."""
     if not args.scale_sessions:
         return
-    log(f"scaling: {args.scale_sessions} sessions, 1% active ...")
+    for transport in ("kernel", "tap"):
+        if transport in args.transports.split(","):
+            scale_one(args, results, transport)
+
+
+def scale_one(args, results, transport):
+    log(f"scaling over {transport}: {args.scale_sessions} sessions, 1% active ...")
+    key = "scale" if transport == "kernel" else f"scale_{transport}"
     try:
-        server = Server("kernel", 16)
+        server = Server(transport, 16)
         try:
             single = bench(server, 4096, 32, args.duration)
             rss_before = server.rss_kb()
@@ -250,7 +257,8 @@ def scale(args, results):
             rss_after = server.rss_kb()
         finally:
             summary = server.stop()
-        results["scale"] = {
+        results[key] = {
+            "transport": transport,
             "sessions": scaled["sessions"], "active": active,
             "single_msgs_per_s": single["msgs_per_s"], "scaled_msgs_per_s": scaled["msgs_per_s"],
             "ratio": scaled["msgs_per_s"] / single["msgs_per_s"],
@@ -260,7 +268,7 @@ def scale(args, results):
             "server_summary": {k: summary.get(k) for k in ("sessions", "messages")} if summary else None,
         }
     except RuntimeError as e:
-        results["skipped"].append({"scale": True, "why": str(e)[:500]})
+        results["skipped"].append({"scale": transport, "why": str(e)[:500]})
 
 
 def write(args, results):
@@ -304,13 +312,17 @@ def render_table(res):
                 lines.append(f"| {name} | {mode} | {t} | {result} | {lat['p50']:.1f} / {lat['p99']:.1f} / "
                              f"{lat['p999']:.1f} | {target} | {ANCHOR.get((name, mode), '')} | "
                              f"{'met' if ok else 'MISSED' if ok is not None else ''} |")
-    if "scale" in res:
-        s = res["scale"]
-        lines += ["", f"Connection scaling (kernel): {s['sessions']} sessions, {s['active']} active: "
+    for key in ("scale", "scale_tap"):
+        if key not in res:
+            continue
+        s = res[key]
+        t = s.get("transport", "kernel")
+        lines += ["", f"Connection scaling ({t}): {s['sessions']} sessions, {s['active']} active: "
                   f"{s['scaled_msgs_per_s'] / 1000:.1f}k msgs/s vs {s['single_msgs_per_s'] / 1000:.1f}k "
-                  f"single-session = {100 * s['ratio']:.0f}% (target >= 50%).",
-                  f"Server memory per idle session (outside kernel TCP buffers): "
-                  f"{s['bytes_per_idle_session']:.0f} bytes (target <= 8192)."]
+                  f"single-session = {100 * s['ratio']:.0f}% (target >= 50%)."]
+        if t == "kernel":
+            lines.append(f"Server memory per idle session (outside kernel TCP buffers): "
+                         f"{s['bytes_per_idle_session']:.0f} bytes (target <= 8192).")
     if res["skipped"]:
         lines += ["", "Not measured in this run:"]
         lines += [f"- {json.dumps(s)}" for s in res["skipped"]]

@@ -9,6 +9,7 @@ pub mod dpdk;
 pub mod driver;
 pub mod kernel;
 pub mod rss;
+pub mod shard;
 pub mod smol;
 pub mod steer;
 pub mod tap;

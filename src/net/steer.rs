@@ -106,6 +106,13 @@ impl LocalPortChooser for SteeredPorts {
 /// A received frame owned by the token.
 pub struct OwnedRx(Frame);
 
+impl OwnedRx {
+    /// A token owning `frame`.
+    pub fn new(frame: Frame) -> Self {
+        OwnedRx(frame)
+    }
+}
+
 impl RxToken for OwnedRx {
     fn consume<R, F>(self, f: F) -> R
     where

@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use pollmsgr::net::dpdk::{memif_vdev, open, DpdkOptions, DpdkTransport, MemifRole};
 use pollmsgr::net::kernel::KernelTransport;
-use pollmsgr::net::smol::SmolTransport;
-use pollmsgr::net::steer::{Links, SteerTable, Steered, SteeredPorts, Switch};
+use pollmsgr::net::shard::ShardedTransport;
+use pollmsgr::net::steer::{Links, SteerTable, Steered, Switch};
 use pollmsgr::net::tap::{unique_name, Namespace};
 use smoltcp::phy::{Medium, TunTapInterface};
 
@@ -62,12 +62,15 @@ impl TapNet {
     /// (a one-queue device) with software flow steering: reactor 0 opens the
     /// TAP and switches frames, the others get theirs through it. All use
     /// reactor 0's address and MAC, and dial from ports steered back to them.
+    /// Each reactor splits its sockets over `shards` smoltcp interfaces
+    /// (`pollmsgr::net::shard`), so per-packet work follows one shard.
     pub fn steered_transport(
         &self,
         r: usize,
         links: Links,
         table: SteerTable,
-    ) -> impl FnOnce() -> io::Result<SmolTransport<Steered<TunTapInterface>>> + Send {
+        shards: usize,
+    ) -> impl FnOnce() -> io::Result<ShardedTransport<Steered<TunTapInterface>>> + Send {
         let ns = Arc::clone(&self.ns);
         move || {
             let (kernel, ours) = tap_addrs(0);
@@ -81,14 +84,16 @@ impl TapNet {
                 Links::Port(pl) => Steered::Port(pl.into_port(std::time::Duration::from_secs(15))?),
             };
             let pid = std::process::id().to_be_bytes();
-            let cfg = pollmsgr::net::smol::SmolConfig::new(
+            let mut cfg = pollmsgr::net::smol::SmolConfig::new(
                 [0x02, pid[1], pid[2], pid[3], 0, 0x02],
                 ours,
                 24,
             );
-            let mut t = SmolTransport::new(dev, cfg).map_err(io::Error::other)?;
-            t.set_port_chooser(Box::new(SteeredPorts::new(r, table)));
-            Ok(t)
+            // The listen backlog is per shard.
+            cfg.listen_backlog = (cfg.listen_backlog / shards).max(2);
+            // Our ports: reactor p % R (steering), shard (p / R) % K.
+            ShardedTransport::new(dev, cfg, shards, Some((table.reactors(), r)))
+                .map_err(io::Error::other)
         }
     }
 }

@@ -69,6 +69,11 @@ pub struct Args {
     /// Reply data size in bytes with --osds (0: header-only replies, as perf_msgr).
     #[arg(long, default_value_t = 0)]
     reply_size: usize,
+    /// smoltcp interfaces per reactor with --transport tap: smoltcp walks all
+    /// of an interface's sockets per packet, so sharding keeps that work to
+    /// one shard's sockets when sessions are many.
+    #[arg(long, default_value_t = 64)]
+    smol_shards: usize,
 }
 
 /// The mon session settings of a cephx service identity (`--entity` with
@@ -148,6 +153,7 @@ fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, St
         transport: args.transport,
         cores: args.cores.clone(),
         reply_size: args.reply_size,
+        smol_shards: args.smol_shards.max(1),
         msgr_rev: args.msgr_rev,
         cephx,
     })

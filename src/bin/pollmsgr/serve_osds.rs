@@ -41,6 +41,8 @@ pub struct OsdsArgs {
     pub transport: TransportFlag,
     pub cores: String,
     pub reply_size: usize,
+    /// smoltcp interfaces per reactor over TAP (per-packet work follows one).
+    pub smol_shards: usize,
     pub msgr_rev: u8,
     /// cephx settings; `None` serves with auth none (crc only).
     pub cephx: Option<OsdsCephx>,
@@ -153,7 +155,7 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
                 IdlePolicy::Sleep(Duration::from_millis(1)),
                 |r| {
                     let l = links[r].take().expect("one set of links per reactor");
-                    net.steered_transport(r, l, table.clone())
+                    net.steered_transport(r, l, table.clone(), a.smol_shards)
                 },
                 serde_json::json!({ "transport": "tap", "steering": "software", "netns": net.name() }),
             )

@@ -1,0 +1,533 @@
+//! Sharded smoltcp: several smoltcp interfaces over one device in one
+//! reactor, so the per-packet work follows the sockets of one shard, not all
+//! of them (issue: "Connection scaling ... needs a design that keeps
+//! per-packet work independent of the session count").
+//!
+//! smoltcp 0.14 walks every socket of an interface on egress and when it
+//! looks up the socket of an incoming segment. [`ShardedTransport`] splits
+//! the sockets over `k` interfaces sharing the device's MAC and IP address,
+//! routes each received frame to the shard owning its flow, and polls only
+//! the shards that have work (plus all of them on the timer tick):
+//!
+//! - a segment to a listening port goes to shard `hash(peer) % k`; every
+//!   shard listens (with a small backlog) on every listening port;
+//! - a connection we dial from shard `s` uses a local port `p` with
+//!   `(p / reactors) % k == s` (and `p % reactors` = this reactor under
+//!   software steering), so its segments come back to `s`;
+//! - ARP replies (and anything else not TCP) go to every shard, so each
+//!   learns its neighbours; ARP requests go to shard 0 alone, which answers.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
+use smoltcp::time::Instant as SInstant;
+
+use super::smol::flow::inbound_flow;
+use super::smol::{
+    LocalPortChooser, SequentialPorts, SmolConfig, SmolDevice, SmolError, SmolTransport,
+};
+use super::steer::{Frame, OwnedRx};
+use super::transport::{StreamEvent, StreamId, Transport};
+
+/// Frames taken from the device per poll before the shards run.
+const INGRESS_BATCH: usize = 256;
+/// Every shard is polled at least this often (smoltcp's timers).
+const TIMER_TICK: Duration = Duration::from_millis(5);
+
+/// Frames between the device and the shards, on the reactor's thread.
+#[derive(Default)]
+struct Queues {
+    rx: Vec<VecDeque<Frame>>,
+    tx: VecDeque<Frame>,
+}
+
+/// One shard's device: frames from the router, frames out to the device.
+pub struct ShardDevice {
+    index: usize,
+    queues: Rc<RefCell<Queues>>,
+    caps: DeviceCapabilities,
+}
+
+/// A frame a shard sends.
+pub struct ShardTx {
+    queues: Rc<RefCell<Queues>>,
+}
+
+impl TxToken for ShardTx {
+    fn consume<R, F>(self, len: usize, f: F) -> R
+    where
+        F: FnOnce(&mut [u8]) -> R,
+    {
+        let mut frame = vec![0u8; len];
+        let r = f(&mut frame);
+        self.queues.borrow_mut().tx.push_back(frame);
+        r
+    }
+}
+
+impl Device for ShardDevice {
+    type RxToken<'a>
+        = OwnedRx
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = ShardTx
+    where
+        Self: 'a;
+
+    fn receive(&mut self, _ts: SInstant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        let frame = self
+            .queues
+            .borrow_mut()
+            .rx
+            .get_mut(self.index)?
+            .pop_front()?;
+        Some((
+            OwnedRx::new(frame),
+            ShardTx {
+                queues: Rc::clone(&self.queues),
+            },
+        ))
+    }
+
+    fn transmit(&mut self, _ts: SInstant) -> Option<Self::TxToken<'_>> {
+        Some(ShardTx {
+            queues: Rc::clone(&self.queues),
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.caps.clone()
+    }
+}
+
+impl SmolDevice for ShardDevice {
+    const NAME: &'static str = "shard";
+    // The sharded transport sleeps on the real device; a shard never does.
+    const BUSY_POLL: bool = true;
+
+    fn wait(&mut self, _timeout: Duration) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Dials from ports that route back to one shard (and, under software
+/// steering, to this reactor).
+struct ShardPorts {
+    shard: usize,
+    shards: usize,
+    /// (reactors, this reactor): port `p` belongs to reactor `p % reactors`
+    /// and to shard `(p / reactors) % shards`, so the two do not collide.
+    steering: (usize, usize),
+    listening: Arc<Mutex<HashSet<u16>>>,
+    ports: SequentialPorts,
+}
+
+impl LocalPortChooser for ShardPorts {
+    fn choose(
+        &mut self,
+        _local: Ipv4Addr,
+        _remote: SocketAddrV4,
+        in_use: &dyn Fn(u16) -> bool,
+    ) -> Option<u16> {
+        let listening = self.listening.lock().ok()?;
+        let (shard, shards, (reactors, reactor)) = (self.shard, self.shards, self.steering);
+        self.ports.next_matching(|p| {
+            let p_ = usize::from(p);
+            p_ % reactors == reactor
+                && (p_ / reactors) % shards == shard
+                && !listening.contains(&p)
+                && !in_use(p)
+        })
+    }
+}
+
+/// A smoltcp transport split into shards over one device `D`.
+pub struct ShardedTransport<D: SmolDevice> {
+    dev: D,
+    shards: Vec<SmolTransport<ShardDevice>>,
+    queues: Rc<RefCell<Queues>>,
+    listening: Arc<Mutex<HashSet<u16>>>,
+    /// Reactors sharing the device (software steering); 1 without.
+    reactors: usize,
+    medium: Medium,
+    /// Global stream id → (shard, the shard's stream id).
+    streams: Vec<Option<(usize, StreamId)>>,
+    /// Per shard: its stream id → global id.
+    globals: Vec<HashMap<StreamId, StreamId>>,
+    free: Vec<StreamId>,
+    dirty: Vec<bool>,
+    next_dial: usize,
+    last_tick: Instant,
+    events: Vec<StreamEvent>,
+    readable: Vec<StreamId>,
+}
+
+impl<D: SmolDevice> ShardedTransport<D> {
+    /// `shards` interfaces over `dev`, each set up from `cfg` (the listen
+    /// backlog is per shard, so keep it small). Under software steering
+    /// ([`super::steer`]), `steering` is (reactors, this reactor): our ports
+    /// are then also chosen to steer back to this reactor.
+    pub fn new(
+        dev: D,
+        cfg: SmolConfig,
+        shards: usize,
+        steering: Option<(usize, usize)>,
+    ) -> Result<Self, SmolError> {
+        let steering = steering.unwrap_or((1, 0));
+        let shards = shards.max(1);
+        let caps = dev.capabilities();
+        let queues = Rc::new(RefCell::new(Queues {
+            rx: (0..shards).map(|_| VecDeque::new()).collect(),
+            tx: VecDeque::new(),
+        }));
+        let listening = Arc::new(Mutex::new(HashSet::new()));
+        let mut list = Vec::new();
+        for i in 0..shards {
+            let mut c = cfg.clone();
+            c.random_seed = cfg.random_seed.wrapping_add(i as u64 * 0x9e37_79b9);
+            let dev = ShardDevice {
+                index: i,
+                queues: Rc::clone(&queues),
+                caps: caps.clone(),
+            };
+            let mut t = SmolTransport::new(dev, c)?;
+            t.set_port_chooser(Box::new(ShardPorts {
+                shard: i,
+                shards,
+                steering,
+                listening: Arc::clone(&listening),
+                ports: SequentialPorts::ephemeral(),
+            }));
+            list.push(t);
+        }
+        Ok(ShardedTransport {
+            reactors: steering.0.max(1),
+            medium: caps.medium,
+            dev,
+            shards: list,
+            queues,
+            listening,
+            streams: Vec::new(),
+            globals: (0..shards).map(|_| HashMap::new()).collect(),
+            free: Vec::new(),
+            dirty: vec![true; shards],
+            next_dial: 0,
+            last_tick: Instant::now(),
+            events: Vec::new(),
+            readable: Vec::new(),
+        })
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn global(&mut self, shard: usize, local: StreamId) -> StreamId {
+        if let Some(g) = self.globals[shard].get(&local) {
+            return *g;
+        }
+        let g = match self.free.pop() {
+            Some(g) => g,
+            None => {
+                self.streams.push(None);
+                self.streams.len() - 1
+            }
+        };
+        self.streams[g] = Some((shard, local));
+        self.globals[shard].insert(local, g);
+        g
+    }
+
+    fn route(&self, frame: &[u8]) -> Route {
+        let k = self.shards.len();
+        if let Some(flow) = inbound_flow(frame, self.medium) {
+            let listening = self
+                .listening
+                .lock()
+                .map(|l| l.contains(&flow.local_port))
+                .unwrap_or(false);
+            return Route::One(if listening {
+                let ip = u32::from(*flow.remote.ip());
+                let h =
+                    ip.rotate_left(13) ^ u32::from(flow.remote.port()).wrapping_mul(0x9e37_79b9);
+                (h as usize) % k
+            } else {
+                (usize::from(flow.local_port) / self.reactors) % k
+            });
+        }
+        // ARP request (EtherType 0x0806, opcode 1): one shard answers.
+        if frame.get(12..14) == Some(&[0x08, 0x06]) && frame.get(20..22) == Some(&[0, 1]) {
+            return Route::One(0);
+        }
+        Route::All
+    }
+
+    /// Takes frames from the device and queues them for their shards.
+    fn ingress(&mut self, ts: SInstant) -> bool {
+        let mut any = false;
+        for _ in 0..INGRESS_BATCH {
+            let Some((rx, _)) = self.dev.receive(ts) else {
+                break;
+            };
+            let frame: Frame = rx.consume(|b| b.to_vec());
+            any = true;
+            match self.route(&frame) {
+                Route::One(s) => {
+                    self.queues.borrow_mut().rx[s].push_back(frame);
+                    self.dirty[s] = true;
+                }
+                Route::All => {
+                    let mut q = self.queues.borrow_mut();
+                    for (s, d) in self.dirty.iter_mut().enumerate() {
+                        q.rx[s].push_back(frame.clone());
+                        *d = true;
+                    }
+                }
+            }
+        }
+        any
+    }
+
+    /// Sends what the shards queued.
+    fn egress(&mut self, ts: SInstant) {
+        loop {
+            let Some(frame) = self.queues.borrow_mut().tx.pop_front() else {
+                break;
+            };
+            match self.dev.transmit(ts) {
+                Some(tok) => tok.consume(frame.len(), |b| b.copy_from_slice(&frame)),
+                None => {
+                    self.queues.borrow_mut().tx.push_front(frame);
+                    break;
+                }
+            }
+        }
+        self.dev.after_poll();
+    }
+
+    fn shard_of(&self, stream: StreamId) -> io::Result<(usize, StreamId)> {
+        self.streams
+            .get(stream)
+            .copied()
+            .flatten()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no such stream"))
+    }
+}
+
+enum Route {
+    One(usize),
+    All,
+}
+
+impl<D: SmolDevice> Transport for ShardedTransport<D> {
+    fn name(&self) -> &'static str {
+        D::NAME
+    }
+
+    fn listen(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
+        if let Ok(mut l) = self.listening.lock() {
+            l.insert(addr.port());
+        }
+        let mut bound = addr;
+        for s in &mut self.shards {
+            bound = s.listen(addr)?;
+        }
+        Ok(bound)
+    }
+
+    fn connect(&mut self, addr: SocketAddr) -> io::Result<StreamId> {
+        let s = self.next_dial % self.shards.len();
+        self.next_dial = self.next_dial.wrapping_add(1);
+        let local = self.shards[s].connect(addr)?;
+        self.dirty[s] = true;
+        Ok(self.global(s, local))
+    }
+
+    fn poll(
+        &mut self,
+        now: Instant,
+        events: &mut Vec<StreamEvent>,
+        readable: &mut Vec<StreamId>,
+    ) -> bool {
+        let ts = SInstant::now();
+        let mut progress = self.ingress(ts);
+        let tick = now.saturating_duration_since(self.last_tick) >= TIMER_TICK;
+        if tick {
+            self.last_tick = now;
+        }
+        for s in 0..self.shards.len() {
+            if !(tick || self.dirty[s]) {
+                continue;
+            }
+            self.dirty[s] = false;
+            self.events.clear();
+            self.readable.clear();
+            progress |= self.shards[s].poll(now, &mut self.events, &mut self.readable);
+            let (evs, rds) = (
+                std::mem::take(&mut self.events),
+                std::mem::take(&mut self.readable),
+            );
+            for ev in &evs {
+                let global_ev = match ev {
+                    StreamEvent::Accepted {
+                        stream,
+                        local,
+                        peer,
+                    } => StreamEvent::Accepted {
+                        stream: self.global(s, *stream),
+                        local: *local,
+                        peer: *peer,
+                    },
+                    StreamEvent::Connected(l) => StreamEvent::Connected(self.global(s, *l)),
+                    StreamEvent::Closed { stream, reason } => {
+                        let g = self.global(s, *stream);
+                        self.globals[s].remove(stream);
+                        self.streams[g] = None;
+                        self.free.push(g);
+                        StreamEvent::Closed {
+                            stream: g,
+                            reason: reason.clone(),
+                        }
+                    }
+                };
+                events.push(global_ev);
+            }
+            for l in &rds {
+                if let Some(g) = self.globals[s].get(l) {
+                    readable.push(*g);
+                }
+            }
+            self.events = evs;
+            self.readable = rds;
+            // Frames the shard could not take yet keep it dirty.
+            if !self.queues.borrow().rx[s].is_empty() {
+                self.dirty[s] = true;
+            }
+        }
+        self.egress(ts);
+        progress
+    }
+
+    fn read(
+        &mut self,
+        stream: StreamId,
+        consume: &mut dyn FnMut(&[u8]) -> usize,
+    ) -> io::Result<usize> {
+        let (s, local) = self.shard_of(stream)?;
+        self.dirty[s] = true;
+        self.shards[s].read(local, consume)
+    }
+
+    fn write(&mut self, stream: StreamId, data: &[u8]) -> io::Result<usize> {
+        let (s, local) = self.shard_of(stream)?;
+        self.dirty[s] = true;
+        self.shards[s].write(local, data)
+    }
+
+    fn close(&mut self, stream: StreamId) {
+        if let Ok((s, local)) = self.shard_of(stream) {
+            self.dirty[s] = true;
+            self.shards[s].close(local);
+        }
+    }
+
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        if self.dirty.iter().any(|d| *d) || !self.queues.borrow().tx.is_empty() {
+            return Ok(());
+        }
+        self.dev.wait(timeout.min(TIMER_TICK))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::phy::Loopback;
+
+    const ME: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+
+    impl ShardedTransport<Loopback> {
+        fn shard_streams(&self) -> Vec<usize> {
+            self.shards.iter().map(|s| s.stream_count()).collect()
+        }
+    }
+
+    /// 48 connections over 4 shards on one loopback interface: all accepted,
+    /// spread over the shards, and every byte arrives on its stream.
+    #[test]
+    fn connections_spread_over_shards_and_carry_their_bytes() {
+        let mut cfg = SmolConfig::new([2, 0, 0, 0, 0, 1], ME, 8);
+        cfg.listen_backlog = 4;
+        cfg.rx_buffer = 16 * 1024;
+        cfg.tx_buffer = 16 * 1024;
+        let mut t = ShardedTransport::new(Loopback::new(Medium::Ethernet), cfg, 4, None)
+            .expect("transport");
+        let addr = SocketAddr::from((ME, 6800));
+        t.listen(addr).expect("listen");
+        let dialed: Vec<StreamId> = (0..48).map(|_| t.connect(addr).expect("connect")).collect();
+        let (mut ev, mut rd) = (Vec::new(), Vec::new());
+        let mut accepted = Vec::new();
+        let mut connected = HashSet::new();
+        let mut got: HashMap<StreamId, Vec<u8>> = HashMap::new();
+        let t0 = Instant::now();
+        while (accepted.len() < 48 || connected.len() < 48)
+            && t0.elapsed() < Duration::from_secs(10)
+        {
+            t.poll(Instant::now(), &mut ev, &mut rd);
+            for e in ev.drain(..) {
+                match e {
+                    StreamEvent::Accepted { stream, .. } => accepted.push(stream),
+                    StreamEvent::Connected(s) => {
+                        connected.insert(s);
+                    }
+                    StreamEvent::Closed { stream, reason } => panic!("{stream} closed: {reason}"),
+                }
+            }
+            rd.clear();
+        }
+        assert_eq!(accepted.len(), 48, "all connects accepted");
+        assert_eq!(connected.len(), 48);
+        let per_shard = t.shard_streams();
+        assert!(
+            per_shard.iter().all(|n| *n >= 8),
+            "connections spread over every shard: {per_shard:?}"
+        );
+        // Each dialed stream sends its own index; the accepted side gets it.
+        for (i, s) in dialed.iter().enumerate() {
+            let msg = format!("stream {i:03}");
+            assert_eq!(t.write(*s, msg.as_bytes()).expect("write"), msg.len());
+        }
+        let t0 = Instant::now();
+        while got.values().map(Vec::len).sum::<usize>() < 48 * 10
+            && t0.elapsed() < Duration::from_secs(10)
+        {
+            t.poll(Instant::now(), &mut ev, &mut rd);
+            ev.clear();
+            for id in rd.drain(..) {
+                let buf = got.entry(id).or_default();
+                t.read(id, &mut |b| {
+                    buf.extend_from_slice(b);
+                    b.len()
+                })
+                .expect("read");
+            }
+        }
+        let mut texts: Vec<String> = accepted
+            .iter()
+            .map(|a| {
+                String::from_utf8_lossy(got.get(a).map_or(&[][..], Vec::as_slice)).into_owned()
+            })
+            .collect();
+        texts.sort();
+        let want: Vec<String> = (0..48).map(|i| format!("stream {i:03}")).collect();
+        assert_eq!(texts, want);
+    }
+}

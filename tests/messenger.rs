@@ -305,3 +305,98 @@ fn lossless_osd_session_survives_a_link_that_keeps_being_cut() {
         s.join().expect("server");
     }
 }
+
+/// Records the front of every message an endpoint receives.
+struct Record(Arc<std::sync::Mutex<Vec<String>>>);
+impl Handler for Record {
+    fn handle_message(&mut self, msg: Message, _reply: &mut Replier<'_>) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(String::from_utf8_lossy(&msg.front).into_owned());
+        }
+    }
+}
+
+#[test]
+fn two_endpoints_dialing_each_other_settle_on_one_session_and_lose_nothing() {
+    let got: Vec<Arc<std::sync::Mutex<Vec<String>>>> = (0..2)
+        .map(|_| Arc::new(std::sync::Mutex::new(Vec::new())))
+        .collect();
+    let specs: Vec<EndpointSpec> = (0..2)
+        .map(|i| EndpointSpec {
+            name: EntityName {
+                ty: EntityType::Osd,
+                num: i as u64,
+            },
+            listen: "127.0.0.1:0".parse().expect("literal"),
+            nonce: 9100 + i as u32,
+            policies: Policies::osd(),
+            handler: Box::new(Record(Arc::clone(&got[i]))),
+        })
+        .collect();
+    let h = reactor::spawn(
+        "test-race".into(),
+        None,
+        IdlePolicy::Sleep(Duration::from_millis(2)),
+        KernelTransport::new,
+        EndpointsApp::new(specs, ConnectionConfig::new(EntityType::Osd)),
+    )
+    .expect("spawn");
+    let (tx, rx) = crossbeam::channel::unbounded();
+    h.post(move |_, app: &mut EndpointsApp| {
+        let _ = tx.send(app.stats());
+    });
+    let addrs: Vec<EntityAddr> = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("started")
+        .iter()
+        .map(|(name, bound, _)| EntityAddr {
+            ty: AddrType::Msgr2,
+            nonce: 9100 + name.num as u32,
+            addr: *bound,
+        })
+        .collect();
+    // Both endpoints dial each other in the same pass: a connect race.
+    let (a, b) = (addrs[0], addrs[1]);
+    h.post(move |driver, app: &mut EndpointsApp| {
+        for i in 0..50 {
+            let to_b = Message::new(0x7f10, 1, Bytes::from(format!("0->1 {i:02}")));
+            let to_a = Message::new(0x7f10, 1, Bytes::from(format!("1->0 {i:02}")));
+            app.send_to(driver, 0, b, EntityType::Osd, to_b)
+                .expect("send 0->1");
+            app.send_to(driver, 1, a, EntityType::Osd, to_a)
+                .expect("send 1->0");
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let len = |i: usize| got[i].lock().map(|v| v.len()).unwrap_or(0);
+    while (len(0) < 50 || len(1) < 50) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let want = |from: usize, to: usize| -> Vec<String> {
+        (0..50).map(|i| format!("{from}->{to} {i:02}")).collect()
+    };
+    assert_eq!(
+        *got[1].lock().expect("lock"),
+        want(0, 1),
+        "osd.1 lost, duplicated or reordered"
+    );
+    assert_eq!(
+        *got[0].lock().expect("lock"),
+        want(1, 0),
+        "osd.0 lost, duplicated or reordered"
+    );
+    // One more message each way goes over the settled pool, not a new dial.
+    let (ptx, prx) = crossbeam::channel::unbounded();
+    h.post(move |driver, app: &mut EndpointsApp| {
+        let before = driver.conn_count();
+        let m = Message::new(0x7f10, 1, Bytes::from_static(b"again"));
+        app.send_to(driver, 0, b, EntityType::Osd, m).expect("send");
+        let _ = ptx.send((before, driver.conn_count(), app.pooled()));
+    });
+    let (before, after, pooled) = prx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("pool state");
+    assert_eq!(before, after, "a settled pool must not dial again");
+    assert_eq!(pooled, 2, "one pooled connection per (endpoint, peer)");
+    h.join().expect("reactor");
+}

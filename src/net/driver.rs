@@ -81,6 +81,9 @@ pub struct Driver<T: Transport> {
     free: Vec<ConnId>,
     live: usize,
     limits: DriverLimits,
+    /// Listener addresses of connections removed during the current poll, so
+    /// the caller can still attribute their `Closed` events.
+    departed: HashMap<ConnId, SocketAddr>,
     /// Accepted streams refused by `max_conns`.
     refused: u64,
     next_reap: Option<Instant>,
@@ -101,6 +104,7 @@ impl<T: Transport> Driver<T> {
             free: Vec::new(),
             live: 0,
             limits: DriverLimits::default(),
+            departed: HashMap::new(),
             refused: 0,
             next_reap: None,
         }
@@ -163,8 +167,11 @@ impl<T: Transport> Driver<T> {
 
     /// The bound address of the listener connection `id` was accepted on.
     pub fn listener_addr(&self, id: ConnId) -> Option<SocketAddr> {
-        let slot = self.slots.get(id)?.as_ref()?;
-        self.listeners.get(slot.listener?).map(|l| l.bound)
+        match self.slots.get(id).and_then(Option::as_ref) {
+            Some(slot) => self.listeners.get(slot.listener?).map(|l| l.bound),
+            // Closed during the last poll: its events are still being handled.
+            None => self.departed.get(&id).copied(),
+        }
     }
 
     /// Dials `addr` and runs the connector `conn` (already holding its banner) over it.
@@ -255,6 +262,7 @@ impl<T: Transport> Driver<T> {
     /// Runs every connection that has work, waiting up to `timeout` if none
     /// has, and returns the events for the caller.
     pub fn poll_once(&mut self, timeout: Duration) -> io::Result<Vec<(ConnId, Event)>> {
+        self.departed.clear();
         let mut out = Vec::new();
         let now = Instant::now();
         let progressed = self.run(now, &mut out);
@@ -425,6 +433,15 @@ impl<T: Transport> Driver<T> {
         }
     }
 
+    /// True if a connection we dialed to one of `peer_addrs` has not reached
+    /// READY (a connect race). Scans the connections: session requests are rare.
+    fn dialing(&self, peer_addrs: &crate::wire::addr::EntityAddrVec) -> bool {
+        self.slots
+            .iter()
+            .flatten()
+            .any(|s| !s.conn.is_ready() && s.conn.target().is_some_and(|t| peer_addrs.contains(t)))
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         self.timers.peek().map(|Reverse((at, _))| *at)
     }
@@ -461,8 +478,18 @@ impl<T: Transport> Driver<T> {
             any = true;
             match event {
                 Event::SessionRequest(req) => {
+                    // A connect race: are we dialing this peer ourselves?
+                    let i_am_server = slot.conn.policy().server;
+                    let outgoing = if self.dialing(req.peer_addrs()) {
+                        Outgoing::Connecting
+                    } else {
+                        Outgoing::None
+                    };
+                    let Some(Some(slot)) = self.slots.get_mut(id) else {
+                        return any;
+                    };
                     let decision = match slot.listener.and_then(|i| self.listeners.get_mut(i)) {
-                        Some(l) => l.registry.decide(&req, &l.my_addr, Outgoing::None, true),
+                        Some(l) => l.registry.decide(&req, &l.my_addr, outgoing, i_am_server),
                         None => SessionDecision::NewSession,
                     };
                     if let Some(unapplied) = slot.conn.decide_session(decision) {
@@ -492,6 +519,9 @@ impl<T: Transport> Driver<T> {
                         }
                     }
                     if !reconnect {
+                        if let Some(l) = slot.listener.and_then(|i| self.listeners.get(i)) {
+                            self.departed.insert(id, l.bound);
+                        }
                         self.slots[id] = None;
                         self.live -= 1;
                         self.free.push(id);

@@ -12,7 +12,7 @@ pub mod cpu;
 pub mod load;
 pub mod reactor;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -25,7 +25,7 @@ use crate::net::driver::{AcceptFn, ConnId, Driver};
 use crate::net::transport::Transport;
 use crate::proto::{Connection, ConnectionConfig, Established, Event, Message, Policies};
 use crate::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
-use crate::wire::entity::EntityName;
+use crate::wire::entity::{EntityName, EntityType};
 use auth::ServerAuth;
 use reactor::ReactorApp;
 
@@ -88,6 +88,8 @@ struct Endpoint {
     handler: Box<dyn Handler>,
     stats: EndpointStats,
     bound: Option<SocketAddr>,
+    /// Connection settings for dialing peers (our addresses filled in at start).
+    dial_config: Option<ConnectionConfig>,
 }
 
 /// The app of a serving reactor: the endpoints assigned to it.
@@ -101,6 +103,11 @@ pub struct EndpointsApp {
     global_ids: Arc<AtomicU64>,
     /// How accepted peers authenticate (shared by all endpoints of the app).
     auth: ServerAuth,
+    /// The pool: the connection each endpoint uses toward each peer address,
+    /// whichever side dialed it (one per pair once races settle).
+    peers: HashMap<(usize, EntityAddr), ConnId>,
+    /// Connections this app dialed (the rest were accepted).
+    dialed: HashSet<ConnId>,
 }
 
 impl EndpointsApp {
@@ -117,6 +124,7 @@ impl EndpointsApp {
                     handler: s.handler,
                     stats: EndpointStats::default(),
                     bound: None,
+                    dial_config: None,
                 })
                 .collect(),
             conn_endpoint: HashMap::new(),
@@ -124,6 +132,8 @@ impl EndpointsApp {
             base_config: base,
             global_ids: Arc::new(AtomicU64::new(4100)),
             auth: ServerAuth::None,
+            peers: HashMap::new(),
+            dialed: HashSet::new(),
         }
     }
 
@@ -143,6 +153,106 @@ impl EndpointsApp {
     }
 }
 
+impl EndpointsApp {
+    /// Sends `msg` from endpoint `endpoint` to the peer at `peer`: on the
+    /// pool's connection to it if there is one (dialed or accepted), else on a
+    /// new connection under the endpoint's policy for `peer_type` (lossless
+    /// toward OSDs). Dialing is auth none: cephx toward peers needs service
+    /// tickets from a monitor, which endpoints do not hold yet.
+    pub fn send_to<T: Transport>(
+        &mut self,
+        driver: &mut Driver<T>,
+        endpoint: usize,
+        peer: EntityAddr,
+        peer_type: EntityType,
+        msg: Message,
+    ) -> io::Result<ConnId> {
+        if let Some(&id) = self.peers.get(&(endpoint, peer)) {
+            if let Some(c) = driver.conn_mut(id).filter(|c| !c.is_closed()) {
+                c.send_message(msg);
+                return Ok(id);
+            }
+            self.peers.remove(&(endpoint, peer));
+        }
+        if !matches!(self.auth, ServerAuth::None) {
+            return Err(io::Error::other(
+                "dialing peers with cephx needs service tickets; endpoints dial with auth none only",
+            ));
+        }
+        let ep = self
+            .endpoints
+            .get(endpoint)
+            .ok_or_else(|| io::Error::other(format!("no endpoint {endpoint}")))?;
+        let cfg = ep
+            .dial_config
+            .clone()
+            .ok_or_else(|| io::Error::other("the endpoint has not started"))?;
+        let sock = peer
+            .addr
+            .ok_or_else(|| io::Error::other(format!("{peer} has no IP address")))?;
+        let auth = Box::new(crate::auth::none::NoneClient::new(
+            ep.spec_name.ty as u32,
+            &ep.spec_name.num.to_string(),
+            0,
+            false,
+        ));
+        let mut conn = Connection::connect(
+            cfg,
+            peer,
+            peer_type,
+            ep.policies.for_peer(peer_type),
+            auth,
+            Box::new(rand::rngs::StdRng::from_entropy()),
+            Instant::now(),
+        );
+        conn.send_message(msg);
+        let id = driver.connect(sock, conn)?;
+        self.peers.insert((endpoint, peer), id);
+        self.conn_endpoint.insert(id, endpoint);
+        self.dialed.insert(id);
+        Ok(id)
+    }
+
+    /// Number of connections in the pool.
+    pub fn pooled(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// An accepted session with `peer` is established: it becomes the pool's
+    /// connection to that peer. If our own dial to it lost the connect race
+    /// (still not READY), its queued messages move to this connection, in
+    /// order, and the dial is dropped.
+    fn adopt_incoming<T: Transport>(
+        &mut self,
+        driver: &mut Driver<T>,
+        endpoint: usize,
+        peer: EntityAddr,
+        incoming: ConnId,
+    ) {
+        if let Some(&out) = self.peers.get(&(endpoint, peer)) {
+            if out != incoming && self.dialed.contains(&out) {
+                let Some(c) = driver.conn_mut(out) else {
+                    return;
+                };
+                if c.is_ready() {
+                    return; // our dial won; the peer will drop its own
+                }
+                let mut session = c.take_session();
+                session.requeue_sent();
+                driver.remove(out);
+                self.dialed.remove(&out);
+                self.conn_endpoint.remove(&out);
+                if let Some(inc) = driver.conn_mut(incoming) {
+                    for m in session.out_queue {
+                        inc.send_message(m);
+                    }
+                }
+            }
+        }
+        self.peers.insert((endpoint, peer), incoming);
+    }
+}
+
 impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
     fn start(&mut self, driver: &mut Driver<T>, _now: Instant) -> io::Result<()> {
         for (i, ep) in self.endpoints.iter_mut().enumerate() {
@@ -154,7 +264,8 @@ impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
             let ids = Arc::clone(&self.global_ids);
             let auth = self.auth.clone();
             let nonce = ep.nonce;
-            let bound = driver.listen_bound(ep.listen, move |bound| {
+            let mut dial_config = None;
+            let bound = driver.listen_bound(ep.listen, |bound| {
                 // The address peers dial: the bound address with our nonce.
                 let my_addr = EntityAddr {
                     ty: AddrType::Msgr2,
@@ -162,6 +273,7 @@ impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
                     addr: Some(bound),
                 };
                 cfg.my_addrs = EntityAddrVec(vec![my_addr]);
+                dial_config = Some(cfg.clone());
                 let accept: AcceptFn = Box::new(move |peer, now| {
                     Connection::accept(
                         cfg.clone(),
@@ -175,6 +287,7 @@ impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
                 (my_addr, accept)
             })?;
             ep.bound = Some(bound);
+            ep.dial_config = dial_config;
             self.by_addr.insert(bound, i);
         }
         Ok(())
@@ -201,6 +314,11 @@ impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
             Event::Established(est) => {
                 ep.stats.sessions += 1;
                 ep.handler.established(&est);
+                if !self.dialed.contains(&conn) {
+                    if let Some(peer) = est.peer_addrs.msgr2().copied() {
+                        self.adopt_incoming(driver, index, peer, conn);
+                    }
+                }
             }
             Event::Message(msg) => {
                 ep.stats.messages += 1;
@@ -213,6 +331,8 @@ impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
                 ep.stats.closed += 1;
                 if !reconnect {
                     self.conn_endpoint.remove(&conn);
+                    self.dialed.remove(&conn);
+                    self.peers.retain(|_, c| *c != conn);
                 }
             }
             _ => {}

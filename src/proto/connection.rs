@@ -418,6 +418,22 @@ impl Connection {
         self.queue_raw(&bytes);
     }
 
+    /// The address a connector dialed (None for an acceptor).
+    pub fn target(&self) -> Option<&EntityAddr> {
+        match &self.side {
+            Side::Connector { target, .. } => Some(target),
+            Side::Acceptor { .. } => None,
+        }
+    }
+
+    /// The policy in force: the connector's own, or the acceptor's for the
+    /// peer's type (chosen at HELLO).
+    pub fn policy(&self) -> Policy {
+        match &self.side {
+            Side::Connector { policy, .. } | Side::Acceptor { policy, .. } => *policy,
+        }
+    }
+
     /// True for the side that dialed.
     pub fn is_connector(&self) -> bool {
         matches!(self.side, Side::Connector { .. })

@@ -184,3 +184,27 @@ fn sim_regression_cut_while_session_decision_pending() {
         assert_exactly_once_in_order(&o, sc.seed);
     }
 }
+
+/// Payloads large enough to be lent to the transport (not copied), across
+/// link cuts: replays of lent buffers must still deliver exactly once, in order.
+#[test]
+fn sim_large_lent_payloads_survive_cuts() {
+    for auth in AUTHS {
+        for rev1 in [true, false] {
+            let mut sc = Scenario::new(21);
+            sc.auth = auth;
+            sc.rev1 = rev1;
+            sc.messages_each_way = 40;
+            sc.max_payload = 100_000;
+            sc.random_cut = 0.002;
+            let o = run(&sc);
+            assert_exactly_once_in_order(&o, sc.seed);
+            assert_eq!(
+                o.at_acceptor.len(),
+                40,
+                "{auth:?} rev1={rev1}: {:?}",
+                o.errors
+            );
+        }
+    }
+}

@@ -27,6 +27,7 @@ use super::error::ConnError;
 use super::frame::{FrameDecoder, FrameEncoder};
 use super::message::Message;
 use super::session::Session;
+use super::tx::TxChain;
 use crate::auth::{AuthClient, AuthOutcome, AuthServer};
 use crate::wire::addr::{EntityAddr, EntityAddrVec};
 use crate::wire::banner::{self, BannerRepr};
@@ -223,8 +224,7 @@ pub(super) struct Transport {
     pub(super) state: State,
     pub(super) rx: Vec<u8>,
     pub(super) rx_pos: usize,
-    pub(super) tx: Vec<u8>,
-    pub(super) tx_pos: usize,
+    pub(super) tx: TxChain,
     pub(super) encoder: Option<FrameEncoder>,
     pub(super) decoder: Option<FrameDecoder>,
     pub(super) revision: Revision,
@@ -248,8 +248,7 @@ impl Transport {
             state: State::ExpectBanner,
             rx: Vec::new(),
             rx_pos: 0,
-            tx: Vec::new(),
-            tx_pos: 0,
+            tx: TxChain::default(),
             encoder: None,
             decoder: None,
             revision: Revision::V2_1,
@@ -473,16 +472,12 @@ impl Connection {
 
     /// Bytes waiting to be written to the transport.
     pub fn tx_pending(&self) -> &[u8] {
-        &self.t.tx[self.t.tx_pos..]
+        self.t.tx.pending()
     }
 
     /// Reports that the first `n` bytes of [`Connection::tx_pending`] were written.
     pub fn tx_consumed(&mut self, n: usize) {
-        self.t.tx_pos = (self.t.tx_pos + n).min(self.t.tx.len());
-        if self.t.tx_pos == self.t.tx.len() {
-            self.t.tx.clear();
-            self.t.tx_pos = 0;
-        }
+        self.t.tx.consumed(n);
     }
 
     /// The next event, if any.
@@ -572,7 +567,7 @@ impl Connection {
     /// True while the connection has room under its back-pressure bounds
     /// (bytes waiting for the transport, messages queued or unacknowledged).
     pub fn has_room(&self) -> bool {
-        self.tx_pending().len() < self.config.max_pending_bytes
+        self.t.tx.len() < self.config.max_pending_bytes
             && self.session.out_queue.len() + self.session.sent.len() < self.config.max_pending_msgs
     }
 
@@ -727,7 +722,6 @@ impl Connection {
             self.set_state(State::Closed);
         }
         self.t.tx.clear();
-        self.t.tx_pos = 0;
         self.events.push_back(Event::Closed { error, reconnect });
     }
 }

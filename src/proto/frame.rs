@@ -209,6 +209,19 @@ impl FrameEncoder {
         segments: &[&[u8]],
         out: &mut Vec<u8>,
     ) -> Result<(), FrameError> {
+        self.encode_to(tag, segments, out)
+    }
+
+    /// As [`FrameEncoder::encode`], into any [`FrameOut`]: in crc mode the
+    /// segments are handed over one by one (so a sink may lend large payloads
+    /// instead of copying them); secure frames are sealed in place in the
+    /// sink's owned buffer.
+    pub fn encode_to<O: FrameOut + ?Sized>(
+        &mut self,
+        tag: Tag,
+        segments: &[&[u8]],
+        out: &mut O,
+    ) -> Result<(), FrameError> {
         if segments.len() > MAX_SEGMENTS {
             return Err(FrameError::TooManySegments(segments.len()));
         }
@@ -246,51 +259,94 @@ impl FrameEncoder {
         let mut pre = [0u8; PREAMBLE_LEN];
         repr.emit(&mut pre);
         let segs = &segs[..n];
-        let start = out.len();
-        let res = match self.cipher.as_mut() {
+        let rev = self.rev;
+        match self.cipher.as_mut() {
             None => {
-                encode_crc(self.rev, &pre, segs, out);
+                encode_crc(rev, &pre, segs, out);
                 Ok(())
             }
-            Some(c) => match self.rev {
-                Revision::V2_0 => encode_secure_rev0(c, &pre, segs, out),
-                Revision::V2_1 => encode_secure_rev1(c, &pre, segs, out),
-            },
-        };
-        if res.is_err() {
-            out.truncate(start);
+            Some(c) => out.with_owned(&mut |v| {
+                let start = v.len();
+                let res = match rev {
+                    Revision::V2_0 => encode_secure_rev0(c, &pre, segs, v),
+                    Revision::V2_1 => encode_secure_rev1(c, &pre, segs, v),
+                };
+                if res.is_err() {
+                    v.truncate(start);
+                }
+                res
+            }),
         }
-        res
     }
 }
 
-fn encode_crc(rev: Revision, pre: &[u8; PREAMBLE_LEN], segs: &[&[u8]], out: &mut Vec<u8>) {
-    let total: usize = segs.iter().map(|s| s.len()).sum();
-    out.reserve(PREAMBLE_LEN + total + 4 + EpilogueKind::CrcRev0.wire_len());
-    out.extend_from_slice(pre);
+/// Where an encoded frame goes: owned bytes, and payload segments a sink may
+/// keep by reference (a transmit chain lends large ones to the transport).
+pub trait FrameOut {
+    /// Appends bytes.
+    fn bytes(&mut self, b: &[u8]);
+    /// Appends payload segment `index` (0..=3); copies unless the sink lends it.
+    fn segment(&mut self, index: usize, s: &[u8]) {
+        let _ = index;
+        self.bytes(s);
+    }
+    /// Runs `f` on a contiguous owned buffer at the end (secure frames are
+    /// sealed in place).
+    fn with_owned(
+        &mut self,
+        f: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), FrameError>,
+    ) -> Result<(), FrameError>;
+}
+
+impl FrameOut for Vec<u8> {
+    fn bytes(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+
+    fn with_owned(
+        &mut self,
+        f: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), FrameError>,
+    ) -> Result<(), FrameError> {
+        f(self)
+    }
+}
+
+fn emit_epilogue<O: FrameOut + ?Sized>(out: &mut O, kind: EpilogueKind, crcs: [u32; 4]) {
+    let mut e = Vec::with_capacity(EpilogueKind::CrcRev0.wire_len());
+    EpilogueRepr::complete(kind, crcs).emit(&mut e);
+    out.bytes(&e);
+}
+
+fn encode_crc<O: FrameOut + ?Sized>(
+    rev: Revision,
+    pre: &[u8; PREAMBLE_LEN],
+    segs: &[&[u8]],
+    out: &mut O,
+) {
+    out.bytes(pre);
     let mut crcs = [0u32; 4];
     match rev {
         // 3.3: preamble | seg0..seg[n-1] | epilogue(17), always.
         Revision::V2_0 => {
             for (i, s) in segs.iter().enumerate() {
-                out.extend_from_slice(s);
+                out.segment(i, s);
                 crcs[i] = ceph_crc32c(SEGMENT_CRC_SEED, s);
             }
-            EpilogueRepr::complete(EpilogueKind::CrcRev0, crcs).emit(out);
+            emit_epilogue(out, EpilogueKind::CrcRev0, crcs);
         }
         // 3.4: preamble | [seg0 | crc0 if len0 > 0] | seg1..seg[n-1] | [epilogue(13) if n > 1].
         Revision::V2_1 => {
             let (first, rest) = segs.split_first().unwrap_or((&(&[] as &[u8]), &[]));
             if !first.is_empty() {
-                out.extend_from_slice(first);
-                out.extend_from_slice(&ceph_crc32c(SEGMENT_CRC_SEED, first).to_le_bytes());
+                out.segment(0, first);
+                out.bytes(&ceph_crc32c(SEGMENT_CRC_SEED, first).to_le_bytes());
             }
             for (i, s) in rest.iter().enumerate() {
-                out.extend_from_slice(s);
+                out.segment(i + 1, s);
                 crcs[i] = ceph_crc32c(SEGMENT_CRC_SEED, s);
             }
             if !rest.is_empty() {
-                EpilogueRepr::complete(EpilogueKind::CrcRev1, crcs).emit(out);
+                emit_epilogue(out, EpilogueKind::CrcRev1, crcs);
             }
         }
     }

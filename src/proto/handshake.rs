@@ -77,7 +77,7 @@ impl Connection {
         if let Some(log) = self.t.tx_log.as_mut() {
             log.extend_from_slice(bytes);
         }
-        self.t.tx.extend_from_slice(bytes);
+        self.t.tx.push(bytes);
     }
 
     /// Encodes a control frame (segment 0 only) onto the transmit buffer.
@@ -85,10 +85,18 @@ impl Connection {
         let Some(encoder) = self.t.encoder.as_mut() else {
             return Err(PeerMisbehaved::Invalid("frame before banner exchange").into());
         };
-        let start = self.t.tx.len();
-        encoder.encode(tag, &[payload], &mut self.t.tx)?;
-        if let Some(log) = self.t.tx_log.as_mut() {
-            log.extend_from_slice(&self.t.tx[start..]);
+        let log = &mut self.t.tx_log;
+        // Control frames are built in the chain's owned tail, so the exact
+        // bytes sent can be recorded for the pre-auth signature.
+        self.t.tx.with_tail(|tail| {
+            let start = tail.len();
+            encoder.encode(tag, &[payload], tail)?;
+            if let Some(log) = log.as_mut() {
+                log.extend_from_slice(tail.get(start..).unwrap_or(&[]));
+            }
+            Ok::<(), ConnError>(())
+        })?;
+        if let Some(log) = self.t.tx_log.as_ref() {
             check_pre_auth(log.len(), self.config.max_pre_auth_bytes)?;
         }
         Ok(())

@@ -14,6 +14,7 @@ mod message;
 mod ready;
 mod registry;
 mod session;
+mod tx;
 
 pub use config::{ConnectionConfig, Dial, Policies, Policy};
 pub use connection::{Connection, Established, Event, SessionDecision, SessionRequest};

@@ -67,7 +67,16 @@ impl Connection {
                 return Ok(());
             };
             let segments: [&[u8]; 4] = [&head, &msg.front, &msg.middle, &msg.data];
-            if let Err(e) = encoder.encode(Tag::Message, &segments, &mut self.t.tx) {
+            // Large payloads go to the transport by reference (crc mode).
+            self.t.tx.lend([
+                None,
+                Some(msg.front.clone()),
+                Some(msg.middle.clone()),
+                Some(msg.data.clone()),
+            ]);
+            let res = encoder.encode_to(Tag::Message, &segments, &mut self.t.tx);
+            self.t.tx.lend(Default::default());
+            if let Err(e) = res {
                 self.session.out_queue.push_front(msg);
                 return Err(e.into());
             }

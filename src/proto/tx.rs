@@ -1,0 +1,201 @@
+//! The bytes a connection has to send: a chain of owned chunks (preambles,
+//! control frames, CRCs, secure frames) and lent chunks (large message
+//! payloads, refcounted), so a crc-mode message goes from the handler's
+//! buffer to the transport without a copy above the TCP stack.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::frame::{FrameError, FrameOut};
+
+/// Payload segments at least this long are lent rather than copied: below
+/// it, copying costs less than the extra transport write a separate chunk
+/// takes (a kernel `write` per chunk).
+pub const LEND_THRESHOLD: usize = 16 * 1024;
+
+#[derive(Debug)]
+enum Chunk {
+    Owned(Vec<u8>),
+    Lent(Bytes),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Owned(v) => v,
+            Chunk::Lent(b) => b,
+        }
+    }
+}
+
+/// Pending transmit bytes, in order.
+#[derive(Debug, Default)]
+pub struct TxChain {
+    chunks: VecDeque<Chunk>,
+    /// Bytes of the front chunk already written.
+    front_done: usize,
+    /// Pending bytes in all chunks.
+    len: usize,
+    /// Payloads of the message being encoded, by segment index, that may be lent.
+    lendable: [Option<Bytes>; 4],
+}
+
+impl TxChain {
+    /// The next bytes to write (the unwritten part of the front chunk).
+    pub fn pending(&self) -> &[u8] {
+        self.chunks
+            .front()
+            .map_or(&[][..], |c| c.bytes().get(self.front_done..).unwrap_or(&[]))
+    }
+
+    /// Marks `n` bytes of [`TxChain::pending`] as written.
+    pub fn consumed(&mut self, n: usize) {
+        let n = n.min(self.pending().len());
+        self.front_done += n;
+        self.len -= n;
+        // No exhausted chunk stays in front: `pending` is always the next bytes.
+        while self
+            .chunks
+            .front()
+            .is_some_and(|f| self.front_done >= f.bytes().len())
+        {
+            self.chunks.pop_front();
+            self.front_done = 0;
+        }
+    }
+
+    /// Pending bytes in all chunks.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Drops everything pending (the transport is gone).
+    pub fn clear(&mut self) {
+        self.chunks.clear();
+        self.front_done = 0;
+        self.len = 0;
+    }
+
+    /// The owned chunk at the end, to append to (a new one after a lent chunk).
+    pub fn tail(&mut self) -> &mut Vec<u8> {
+        if !matches!(self.chunks.back(), Some(Chunk::Owned(_))) {
+            self.chunks.push_back(Chunk::Owned(Vec::new()));
+        }
+        match self.chunks.back_mut() {
+            Some(Chunk::Owned(v)) => v,
+            // Just ensured above; an empty chain gets a chunk too.
+            _ => unreachable!("tail chunk is owned"),
+        }
+    }
+
+    /// Appends bytes the caller wrote into [`TxChain::tail`] to the length.
+    fn grew(&mut self, by: usize) {
+        self.len += by;
+    }
+
+    /// Appends owned bytes.
+    pub fn push(&mut self, b: &[u8]) {
+        if b.is_empty() {
+            return;
+        }
+        self.tail().extend_from_slice(b);
+        self.grew(b.len());
+    }
+
+    /// Runs `encode` with the owned tail, accounting for what it appends.
+    pub fn with_tail<R>(&mut self, encode: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let tail = self.tail();
+        let before = tail.len();
+        let r = encode(tail);
+        let after = tail.len();
+        if after == 0 {
+            // Nothing was written (an error truncated it): no empty chunk stays.
+            self.chunks.pop_back();
+        }
+        // Encoders only append, or truncate back to where they started.
+        self.len = self.len + after - before.min(after);
+        r
+    }
+
+    /// Offers the payloads of the next message for lending, by segment index.
+    pub fn lend(&mut self, segments: [Option<Bytes>; 4]) {
+        self.lendable = segments;
+    }
+}
+
+impl FrameOut for TxChain {
+    fn bytes(&mut self, b: &[u8]) {
+        self.push(b);
+    }
+
+    fn segment(&mut self, index: usize, s: &[u8]) {
+        let lent = self
+            .lendable
+            .get_mut(index)
+            .and_then(Option::take)
+            .filter(|b| {
+                s.len() >= LEND_THRESHOLD && b.as_ptr() == s.as_ptr() && b.len() == s.len()
+            });
+        match lent {
+            Some(b) => {
+                self.len += b.len();
+                self.chunks.push_back(Chunk::Lent(b));
+            }
+            None => self.push(s),
+        }
+    }
+
+    fn with_owned(
+        &mut self,
+        f: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), FrameError>,
+    ) -> Result<(), FrameError> {
+        self.with_tail(|v| f(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_segments_are_lent_small_ones_copied_order_kept() {
+        let big = Bytes::from(vec![7u8; LEND_THRESHOLD]);
+        let small = Bytes::from_static(b"small");
+        let mut c = TxChain::default();
+        c.push(b"head");
+        c.lend([None, Some(small.clone()), None, Some(big.clone())]);
+        c.segment(1, &small);
+        c.segment(3, &big);
+        c.bytes(b"tail");
+        assert_eq!(c.len(), 4 + 5 + LEND_THRESHOLD + 4);
+        let mut out = Vec::new();
+        let mut chunks = 0;
+        while c.len() > 0 {
+            let p = c.pending().to_vec();
+            out.extend_from_slice(&p);
+            c.consumed(p.len());
+            chunks += 1;
+        }
+        assert_eq!(chunks, 3, "head+small, big (lent), tail");
+        let mut want = b"headsmall".to_vec();
+        want.extend_from_slice(&big);
+        want.extend_from_slice(b"tail");
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn lent_chunk_points_at_the_callers_buffer() {
+        let big = Bytes::from(vec![1u8; LEND_THRESHOLD * 2]);
+        let mut c = TxChain::default();
+        c.lend([None, None, None, Some(big.clone())]);
+        c.segment(3, &big);
+        assert_eq!(
+            c.pending().as_ptr(),
+            big.as_ptr(),
+            "no copy above the transport"
+        );
+        c.consumed(100);
+        assert_eq!(c.pending().len(), big.len() - 100);
+    }
+}

@@ -105,6 +105,8 @@ fn two_reactors_sixteen_endpoints_two_hundred_connections_all_answered() {
             duration: Duration::from_millis(1500),
             base: ConnectionConfig::new(EntityType::Client),
             first_target: i * 8,
+            peer_osd: None,
+            via: None,
             auth: Default::default(),
         };
         let app = LoadApp::new(cfg, Arc::clone(&counters)).expect("load app");

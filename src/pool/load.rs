@@ -64,8 +64,10 @@ pub struct LoadCounters {
     pub bytes: AtomicU64,
     /// Sessions established.
     pub sessions: AtomicU64,
-    /// Connection errors.
+    /// Connection errors (a lossless peer's reconnects are not errors).
     pub errors: AtomicU64,
+    /// Sessions resumed after a fault (lossless peers only).
+    pub reconnects: AtomicU64,
     /// Replies that did not match the oldest request in flight.
     pub mismatches: AtomicU64,
     /// Sessions that negotiated crc mode (from their `Established` events).
@@ -97,6 +99,12 @@ pub struct LoadConfig {
     pub base: ConnectionConfig,
     /// First target index this reactor uses (spreads reactors over targets).
     pub first_target: usize,
+    /// Load as this OSD (`osd.N`), a lossless peer that reconnects and
+    /// replays after faults, instead of as a lossy client.
+    pub peer_osd: Option<u64>,
+    /// Dial this socket instead of the target's own (e.g. a fault-injecting
+    /// relay); the target address is still what we present.
+    pub via: Option<SocketAddr>,
     /// How each connection authenticates (auth none or cephx tickets; the
     /// modes it offers come from here).
     pub auth: ClientAuth,
@@ -207,18 +215,42 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
             if let Some(gid) = self.cfg.auth.global_id() {
                 cfg.my_gid = i64::try_from(gid).unwrap_or(-1);
             }
+            let (policy, auth): (Policy, Box<dyn crate::auth::AuthClient>) = match self.cfg.peer_osd
+            {
+                Some(osd) => {
+                    cfg.my_type = EntityType::Osd;
+                    cfg.my_gid = i64::try_from(osd).unwrap_or(-1);
+                    (
+                        Policy::lossless_peer(),
+                        Box::new(crate::auth::none::NoneClient::new(
+                            EntityType::Osd as u32,
+                            &osd.to_string(),
+                            0,
+                            false,
+                        )),
+                    )
+                }
+                None => (
+                    Policy::lossy_client(),
+                    self.cfg
+                        .auth
+                        .client(Box::new(rand::rngs::StdRng::from_entropy())),
+                ),
+            };
             let conn = Connection::connect(
                 cfg,
                 target,
                 EntityType::Osd,
-                Policy::lossy_client(),
-                self.cfg
-                    .auth
-                    .client(Box::new(rand::rngs::StdRng::from_entropy())),
+                policy,
+                auth,
                 Box::new(rand::rngs::StdRng::from_entropy()),
                 now,
             );
-            let id = driver.connect(target_socket(&target)?, conn)?;
+            let sock = match self.cfg.via {
+                Some(via) => via,
+                None => target_socket(&target)?,
+            };
+            let id = driver.connect(sock, conn)?;
             self.conns.insert(
                 id,
                 ConnLoad {
@@ -233,6 +265,10 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
 
     fn on_event(&mut self, driver: &mut Driver<T>, conn: ConnId, event: Event, now: Instant) {
         match event {
+            Event::Established(est) if est.reconnected => {
+                // Replayed requests and replies keep flowing; nothing restarts.
+                self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+            }
             Event::Established(est) => {
                 self.counters.sessions.fetch_add(1, Ordering::Relaxed);
                 match est.mode {
@@ -267,6 +303,10 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
                     self.send_one(driver, conn, now);
                 }
             }
+            // A lossless peer's session lives on: it reconnects and replays.
+            Event::Closed {
+                reconnect: true, ..
+            } => {}
             Event::Closed { error, .. } => {
                 self.counters.errors.fetch_add(1, Ordering::Relaxed);
                 let mut first = self

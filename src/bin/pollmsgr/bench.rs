@@ -42,6 +42,14 @@ pub struct Args {
     /// Total connections (spread over endpoints and reactors).
     #[arg(long, default_value_t = 1)]
     conns: usize,
+    /// Load as osd.N: a lossless peer session that reconnects and replays
+    /// after faults (the default is a lossy client, as perf_msgr).
+    #[arg(long)]
+    peer_osd: Option<u64>,
+    /// Dial this IP:PORT instead of the endpoint's own address (a relay that
+    /// injects faults); the endpoint's address is still what we present.
+    #[arg(long)]
+    via: Option<std::net::SocketAddr>,
     /// Extra sessions kept established but idle (connection-scaling runs).
     #[arg(long, default_value_t = 0)]
     idle: usize,
@@ -257,6 +265,8 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
                 base: base.clone(),
                 first_target: i,
                 auth: auth.clone(),
+                peer_osd: args.peer_osd,
+                via: args.via,
             },
         ));
     }
@@ -323,6 +333,7 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
         "depth": args.depth,
         "size": args.size,
         "duration_s": secs,
+        "sent": counters.sent.load(Ordering::Relaxed),
         "completed": completed,
         "msgs_per_s": completed as f64 / secs,
         "mb_per_s": completed as f64 * args.size as f64 / secs / 1e6,
@@ -335,6 +346,7 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
         "sessions_crc": crc,
         "sessions_secure": secure,
         "errors": counters.errors.load(Ordering::Relaxed),
+        "reconnects": counters.reconnects.load(Ordering::Relaxed),
         "mismatches": counters.mismatches.load(Ordering::Relaxed),
         "first_error": counters
             .first_error

@@ -102,16 +102,7 @@ impl Namespace {
     /// Moves root-namespace interface `ifname` into this namespace, gives it
     /// `addr/prefix_len` and brings it up.
     pub fn adopt(&self, ifname: &str, addr: Ipv4Addr, prefix_len: u8) -> Result<(), SmolError> {
-        ip(&["link", "set", ifname, "netns", &self.name])?;
-        self.ip(&[
-            "addr",
-            "add",
-            &format!("{addr}/{prefix_len}"),
-            "dev",
-            ifname,
-        ])?;
-        self.ip(&["link", "set", ifname, "up"])?;
-        Ok(())
+        adopt_into(&self.name, ifname, addr, prefix_len)
     }
 }
 
@@ -119,6 +110,35 @@ impl Drop for Namespace {
     fn drop(&mut self) {
         let _ = ip(&["netns", "del", &self.name]);
     }
+}
+
+/// Frames the kernel side of a TAP may queue toward our stack. The default
+/// (1000) overflows under bursts of many connections while the reactor is
+/// busy: each drop costs a TCP retransmission, some a 1 s timeout.
+pub const TAP_TX_QUEUE: &str = "10000";
+
+/// Moves interface `ifname` into the existing namespace `netns`, gives its
+/// kernel side `addr/prefix_len`, deepens its transmit queue and brings it up.
+pub fn adopt_into(
+    netns: &str,
+    ifname: &str,
+    addr: Ipv4Addr,
+    prefix_len: u8,
+) -> Result<(), SmolError> {
+    ip(&["link", "set", ifname, "netns", netns])?;
+    let cidr = format!("{addr}/{prefix_len}");
+    ip(&["-n", netns, "addr", "add", &cidr, "dev", ifname])?;
+    ip(&[
+        "-n",
+        netns,
+        "link",
+        "set",
+        ifname,
+        "txqueuelen",
+        TAP_TX_QUEUE,
+    ])?;
+    ip(&["-n", netns, "link", "set", ifname, "up"])?;
+    Ok(())
 }
 
 /// A TAP device with its kernel side in a fresh namespace.

@@ -15,7 +15,7 @@ use pollmsgr::msg::MonCommandAck;
 use pollmsgr::net::dpdk::{open, tap_vdev, DpdkOptions};
 use pollmsgr::net::driver::Driver;
 use pollmsgr::net::smol::{SmolConfig, SmolTransport};
-use pollmsgr::net::tap::{ip, unique_name};
+use pollmsgr::net::tap::{adopt_into, unique_name};
 use pollmsgr::net::transport::Transport;
 use pollmsgr::wire::addr::EntityAddr;
 use smoltcp::phy::{Medium, TunTapInterface};
@@ -178,15 +178,8 @@ fn local_mac() -> [u8; 6] {
 
 /// Moves our TAP's kernel side into `netns` as the link's gateway (.1/24).
 fn attach_to_netns(ifname: &str, netns: &str, link: [u8; 3]) -> Result<(), String> {
-    let gw = format!("{}/24", gateway(link));
-    for args in [
-        vec!["link", "set", ifname, "netns", netns],
-        vec!["-n", netns, "addr", "add", &gw, "dev", ifname],
-        vec!["-n", netns, "link", "set", ifname, "up"],
-    ] {
-        ip(&args).map_err(|e| format!("moving {ifname} into {netns}: {e}"))?;
-    }
-    Ok(())
+    adopt_into(netns, ifname, gateway(link), 24)
+        .map_err(|e| format!("moving {ifname} into {netns}: {e}"))
 }
 
 /// Gets the monmap, runs the command and reports the session.

@@ -10,6 +10,7 @@ mod common;
 use common::pollmsgr::run_json;
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -121,22 +122,14 @@ fn admin_client(c: &CephCluster, modes: Vec<ConMode>, rev1: bool) -> MonClient {
     MonClient::connect(cfg).unwrap_or_else(|e| panic!("mon session: {e}"))
 }
 
-/// Creates `osd.N`'s key in the real mon and returns it as a keyring.
-fn osd_identity(c: &CephCluster, id: u32) -> (EntityName, Keyring) {
-    let who = format!("osd.{id}");
-    let text = c
-        .ceph_ok(&[
-            "auth",
-            "get-or-create",
-            &who,
-            "mon",
-            "allow profile osd",
-            "osd",
-            "allow *",
-        ])
-        .unwrap_or_else(|e| panic!("ceph auth get-or-create {who}: {e}"));
+/// Registers `osd.N` in the real mon; returns its name, keyring and keyring file.
+fn osd_identity(c: &CephCluster, id: u32) -> (EntityName, Keyring, PathBuf) {
+    let (path, text) = c
+        .register_osd(id)
+        .unwrap_or_else(|e| panic!("register osd.{id}: {e}"));
     let ring = Keyring::parse(&text).expect("get-or-create prints a keyring");
-    (EntityName::parse_str(&who).expect("name"), ring)
+    let name = EntityName::parse_str(&format!("osd.{id}")).expect("name");
+    (name, ring, path)
 }
 
 #[test]
@@ -176,7 +169,7 @@ fn interop_cephx_monclient_reclaim_renewal_and_rotating_keys() {
     assert!(plan.is_empty(), "{plan:?}");
 
     // An OSD identity fetches its rotating service secrets from the real mon.
-    let (osd3, ring) = osd_identity(&c, 3);
+    let (osd3, ring, _) = osd_identity(&c, 3);
     let key = ring.get(&osd3).expect("osd.3 key").clone();
     let mut cfg = MonClientConfig::new(
         c.mon_addr.parse().expect("mon"),
@@ -387,16 +380,7 @@ fn wait_listening(addr: std::net::SocketAddr, child: &mut Child) {
 fn interop_cephx_pollmsgr_connector_to_pollmsgr_osd_identity_acceptor() {
     let c = cluster(false);
     // An extra OSD identity, registered in the real mon; pollmsgr runs as it.
-    let (osd7, ring) = osd_identity(&c, 7);
-    let osd_keyring = c.dir.join("osd.7.keyring");
-    std::fs::write(
-        &osd_keyring,
-        format!(
-            "[osd.7]\n\tkey = {}\n",
-            &*ring.get(&osd7).expect("key").to_base64()
-        ),
-    )
-    .expect("write osd.7 keyring");
+    let (osd7, ring, osd_keyring) = osd_identity(&c, 7);
     let port = common::free_port(c.ip).expect("free port");
     let listen = format!("v2:{}:{port}/4242", c.ip);
     let mut serve = Command::new(pollmsgr_bin())

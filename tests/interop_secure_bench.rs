@@ -11,30 +11,10 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use common::pollmsgr::Serve;
 use common::{pollmsgr_bin, Auth, CephCluster, ClusterOpts};
-
-/// Registers `osd.ID` in the real mon and writes its keyring into the cluster dir.
-fn osd_keyring(c: &CephCluster, id: u32) -> PathBuf {
-    let who = format!("osd.{id}");
-    let text = c
-        .ceph_ok(&[
-            "auth",
-            "get-or-create",
-            &who,
-            "mon",
-            "allow profile osd",
-            "osd",
-            "allow *",
-        ])
-        .unwrap_or_else(|e| panic!("ceph auth get-or-create {who}: {e}"));
-    let path = c.dir.join(format!("{who}.keyring"));
-    std::fs::write(&path, text).expect("write OSD keyring");
-    path
-}
 
 fn bench(args: &[&str]) -> (bool, serde_json::Value, String) {
     let out = Command::new(pollmsgr_bin())
@@ -55,7 +35,9 @@ fn interop_secure_bench_cephx_secure_and_crc_between_two_pollmsgr_processes() {
         with_osd: false,
     })
     .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
-    let osd_kr = osd_keyring(&c, 5);
+    let (osd_kr, _) = c
+        .register_osd(5)
+        .unwrap_or_else(|e| panic!("register osd.5: {e}"));
     let admin_kr = c.dir.join("keyring");
     let (osd_kr, admin_kr) = (
         osd_kr.to_str().expect("utf8"),

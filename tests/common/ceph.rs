@@ -513,6 +513,25 @@ impl CephCluster {
         }
     }
 
+    /// Registers the identity `osd.ID` in the mon (`ceph auth get-or-create osd.ID
+    /// mon 'allow profile osd' osd 'allow *'`), writes its keyring to
+    /// `DIR/osd.ID.keyring`, and returns that path and the keyring text.
+    pub fn register_osd(&self, id: u32) -> Result<(PathBuf, String), HarnessError> {
+        let who = format!("osd.{id}");
+        let text = self.ceph_ok(&[
+            "auth",
+            "get-or-create",
+            &who,
+            "mon",
+            "allow profile osd",
+            "osd",
+            "allow *",
+        ])?;
+        let path = self.dir.join(format!("{who}.keyring"));
+        std::fs::write(&path, &text).map_err(io_err(format!("write {}", path.display())))?;
+        Ok((path, text))
+    }
+
     /// Runs `ceph ARGS -f json` and parses the output.
     pub fn ceph_json(&self, args: &[&str]) -> Result<serde_json::Value, HarnessError> {
         let mut a = args.to_vec();

@@ -13,6 +13,26 @@ pub fn process_cpu_seconds() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// Measures the process CPU time used since it was started.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuTimer {
+    start: Option<f64>,
+}
+
+impl CpuTimer {
+    /// Starts measuring now.
+    pub fn start() -> Self {
+        CpuTimer {
+            start: process_cpu_seconds(),
+        }
+    }
+
+    /// CPU seconds used since [`CpuTimer::start`] (None if /proc is unreadable).
+    pub fn elapsed(&self) -> Option<f64> {
+        Some(process_cpu_seconds()? - self.start?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -20,7 +20,7 @@ use pollmsgr::monc::{MonClient, MonClientConfig};
 use pollmsgr::net::dpdk::MemifRole;
 use pollmsgr::net::transport::Transport;
 use pollmsgr::pool::auth::ClientAuth;
-use pollmsgr::pool::cpu::process_cpu_seconds;
+use pollmsgr::pool::cpu::CpuTimer;
 use pollmsgr::pool::load::{LoadApp, LoadConfig, LoadCounters};
 use pollmsgr::pool::reactor::{self, IdlePolicy};
 use pollmsgr::proto::ConnectionConfig;
@@ -226,7 +226,7 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
     base.msgr2_supported = msgr2_features(args.msgr_rev);
     let counters = Arc::new(LoadCounters::default());
     let duration = Duration::from_secs_f64(args.duration.max(0.1));
-    let cpu0 = process_cpu_seconds();
+    let cpu_timer = CpuTimer::start();
     // One reactor per core (DPDK: per memif link), each with its share.
     let reactors = match args.transport {
         TransportFlag::Dpdk => cores.len().min(args.memif.len()),
@@ -304,10 +304,7 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
             &progress,
         )?,
     };
-    let cpu = match (cpu0, process_cpu_seconds()) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
+    let cpu = cpu_timer.elapsed();
     let completed = counters.completed.load(Ordering::Relaxed);
     let secs = duration.as_secs_f64();
     let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;

@@ -121,3 +121,13 @@ pub fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
     }
     Ok(cores)
 }
+
+/// A flag that SIGINT or SIGTERM sets: the verbs that run until stopped poll it.
+pub fn stop_on_signals() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>, String> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&stop))
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
+    Ok(stop)
+}

@@ -11,7 +11,7 @@
 //! them (challenge round, replay cache, expiry and global id checks).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -186,11 +186,7 @@ fn serve(args: &Args) -> Result<(), String> {
     cfg.my_nonce = listen.nonce;
     cfg.msgr2_supported = msgr2_features(args.msgr_rev);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .map_err(|e| format!("signal handler: {e}"))?;
-    }
+    let stop = crate::common::stop_on_signals()?;
     let next_global_id = Arc::new(AtomicU64::new(4100));
     let mut driver = KernelDriver::new().map_err(|e| format!("poll setup: {e}"))?;
     let accept_cfg = cfg.clone();

@@ -12,8 +12,7 @@
 //! they open the tickets of peers dialing any of the N endpoints.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pollmsgr::monc::MonClientConfig;
@@ -21,7 +20,7 @@ use pollmsgr::net::dpdk::MemifRole;
 use pollmsgr::net::steer::{all_links, Links, SteerTable};
 use pollmsgr::net::transport::Transport;
 use pollmsgr::pool::auth::{RotatingKeyService, ServerAuth};
-use pollmsgr::pool::cpu::process_cpu_seconds;
+use pollmsgr::pool::cpu::CpuTimer;
 use pollmsgr::pool::load::EchoHandler;
 use pollmsgr::pool::reactor::{self, IdlePolicy};
 use pollmsgr::pool::{EndpointSpec, EndpointsApp};
@@ -217,14 +216,10 @@ where
         }
         None => (None, ServerAuth::None),
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .map_err(|e| format!("signal handler: {e}"))?;
-    }
+    let stop = crate::common::stop_on_signals()?;
     let mut base = ConnectionConfig::new(EntityType::Osd);
     base.msgr2_supported = msgr2_features(a.msgr_rev);
-    let cpu0 = process_cpu_seconds();
+    let cpu_timer = CpuTimer::start();
     let started = Instant::now();
     let mut handles = Vec::new();
     for (r, specs) in per_reactor.into_iter().enumerate() {
@@ -302,10 +297,7 @@ where
             }));
         }
     }
-    let cpu = match (cpu0, process_cpu_seconds()) {
-        (Some(x), Some(y)) => Some(y - x),
-        _ => None,
-    };
+    let cpu = cpu_timer.elapsed();
     println!(
         "{}",
         serde_json::json!({

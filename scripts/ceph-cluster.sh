@@ -15,6 +15,7 @@
 #   CEPH_OWNER_PID start a watcher that stops the cluster when this pid exits, so daemons
 #                  never outlive a test process that was killed before it could clean up
 #   CEPH_TIMEOUT   seconds to wait for each daemon to come up (default 30)
+#   CEPH_EXTRA_CONF  lines added to [global] (e.g. short report timeouts for a test)
 #
 # After start, DIR holds ceph.conf, keyring, log/ (debug ms = 1), pids/ (our pid files:
 # the only thing stop acts on) and env.sh exporting:
@@ -180,6 +181,7 @@ keyring = $dir/keyring
 paxos propose interval = 0.05
 paxos min wait = 0.01
 osd mon shutdown timeout = 1
+${CEPH_EXTRA_CONF:-}
 [mon]
 debug ms = 1
 [osd]

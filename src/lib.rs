@@ -5,11 +5,13 @@
 //! and [`wire`]; [`msg`] holds Ceph message payloads above the wire codecs.
 
 pub mod auth;
+pub mod conf;
 pub mod crypto;
 pub mod fuzzing;
 pub mod monc;
 pub mod msg;
 pub mod net;
+pub mod osd;
 pub mod pool;
 pub mod proto;
 pub mod wire;

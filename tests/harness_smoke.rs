@@ -12,8 +12,12 @@ use std::time::{Duration, Instant};
 fn start(auth: Auth, with_osd: bool) -> CephCluster {
     common::require_ceph();
     let t = Instant::now();
-    let c = CephCluster::start(ClusterOpts { auth, with_osd })
-        .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
+    let c = CephCluster::start(ClusterOpts {
+        auth,
+        with_osd,
+        ..ClusterOpts::default()
+    })
+    .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
     eprintln!(
         "started {:?} (osd: {with_osd}) in {:?}: {c:?}",
         auth,

@@ -25,6 +25,7 @@ fn cluster(with_osd: bool) -> CephCluster {
     CephCluster::start(ClusterOpts {
         auth: Auth::None,
         with_osd,
+        ..ClusterOpts::default()
     })
     .unwrap_or_else(|e| panic!("cluster did not start: {e}"))
 }

@@ -33,6 +33,7 @@ fn interop_secure_bench_cephx_secure_and_crc_between_two_pollmsgr_processes() {
     let c = CephCluster::start(ClusterOpts {
         auth: Auth::Cephx,
         with_osd: false,
+        ..ClusterOpts::default()
     })
     .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
     let (osd_kr, _) = c

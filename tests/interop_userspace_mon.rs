@@ -61,6 +61,7 @@ fn mon_in(ns: &MonNs) -> CephCluster {
         ClusterOpts {
             auth: Auth::None,
             with_osd: false,
+            ..ClusterOpts::default()
         },
         Ipv4Addr::new(169, 254, 77, 1),
         3300,

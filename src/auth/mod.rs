@@ -34,6 +34,21 @@ pub struct AuthOutcome {
     pub session_key: Zeroizing<Vec<u8>>,
     /// The connection secret keying secure mode (64 bytes); empty in crc mode.
     pub connection_secret: Zeroizing<Vec<u8>>,
+    /// On the accepting side: who the peer proved to be and its caps for our
+    /// service (cephx tickets carry them); `None` for auth none and connectors.
+    pub peer: Option<PeerAuth>,
+}
+
+/// An authenticated peer as a service sees it: the entity its ticket names
+/// and the caps the mon granted it for this service (Ceph `AuthCapsInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PeerAuth {
+    /// The ticket's entity, e.g. `client.admin`.
+    pub entity: String,
+    /// The ticket grants everything (`allow_all`, set for service daemons).
+    pub allow_all: bool,
+    /// The caps text for our service, e.g. `allow rw pool=rbd`.
+    pub caps: String,
 }
 
 impl std::fmt::Debug for AuthOutcome {

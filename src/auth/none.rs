@@ -40,6 +40,7 @@ fn empty_outcome(global_id: u64) -> AuthOutcome {
         global_id,
         session_key: Zeroizing::new(Vec::new()),
         connection_secret: Zeroizing::new(Vec::new()),
+        peer: None,
     }
 }
 

@@ -83,6 +83,10 @@ pub struct MonClientConfig {
     pub want_keys: u32,
     /// How long one call may wait for the mon.
     pub timeout: Duration,
+    /// The address we present in CLIENT_IDENT (a daemon's public address,
+    /// which the mon records for an OSD that boots); `None`: a client's
+    /// random nonce and no address.
+    pub my_addr: Option<EntityAddr>,
 }
 
 impl MonClientConfig {
@@ -96,6 +100,7 @@ impl MonClientConfig {
             rev1: true,
             want_keys: DEFAULT_WANT_KEYS,
             timeout: Duration::from_secs(30),
+            my_addr: None,
         }
     }
 }
@@ -407,10 +412,29 @@ impl<T: Transport> MonClient<T> {
         })
     }
 
+    /// Drives the session for at most `wait` and returns the messages that
+    /// arrived (with any kept by earlier calls), without waiting for one.
+    /// A closed session is an error; [`MonClient::reconnect`] starts anew.
+    pub fn poll_messages(&mut self, wait: Duration) -> Result<Vec<Message>, MonClientError> {
+        let mut out: Vec<Message> = self.inbox.drain(..).collect();
+        for ev in self.poll_for(wait)? {
+            match ev {
+                Event::Message(m) => out.push(m),
+                Event::Closed { error, .. } => return Err(MonClientError::Closed(error)),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
     fn poll(&mut self) -> Result<Vec<Event>, MonClientError> {
+        self.poll_for(Duration::from_millis(100))
+    }
+
+    fn poll_for(&mut self, wait: Duration) -> Result<Vec<Event>, MonClientError> {
         let evs = self
             .driver
-            .poll_once(Duration::from_millis(100))
+            .poll_once(wait)
             .map_err(|source| MonClientError::Io {
                 what: "poll",
                 source,
@@ -500,6 +524,20 @@ fn dial<T: Transport>(
         .ok_or_else(|| MonClientError::Config(format!("entity type of {}", cfg.name)))?;
     let mut ccfg = ConnectionConfig::new(my_type);
     ccfg.my_nonce = rng.next_u32();
+    // A daemon's messenger is named after it (`osd.3` has num 3): the mon
+    // takes the OSD id of an MOSDBoot from the connection's name (the IDENT
+    // gid). A Pacific mon given an OSD boot from `osd.-1` indexes its
+    // osdmap with -1 and crashes (seen here: SIGSEGV in
+    // OSDMap::apply_incremental).
+    if my_type == EntityType::Osd {
+        if let Ok(n) = cfg.name.id.parse::<i64>() {
+            ccfg.my_gid = n;
+        }
+    }
+    if let Some(a) = cfg.my_addr {
+        ccfg.my_nonce = a.nonce;
+        ccfg.my_addrs = crate::wire::addr::EntityAddrVec(vec![a]);
+    }
     ccfg.msgr2_supported = if cfg.rev1 { REVISION_1 } else { 0 };
     ccfg.handshake_timeout = cfg.timeout;
     let auth = auth_client(cfg, store, rng)?;
@@ -530,6 +568,7 @@ fn placeholder_established() -> Established {
         lossy: true,
         global_id: 0,
         reconnected: false,
+        peer_auth: None,
     }
 }
 

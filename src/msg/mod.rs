@@ -44,9 +44,12 @@
 //!    header2, the same `cmd`, `r`, `rs`, and the output in the data segment.
 //!    A fake mon must therefore return descriptors for the commands it serves.
 
+pub mod command;
 mod envelope;
 pub mod mon_command;
 pub mod monmap;
+pub mod osd_mon;
+pub mod osd_op;
 pub mod subscribe;
 pub mod types;
 

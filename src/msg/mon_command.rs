@@ -13,14 +13,14 @@ use crate::wire::{DecodeError, Put, Reader};
 pub const MAX_CMD_ARGS: usize = 256;
 
 /// `PaxosServiceMessage` header fields.
-fn put_paxos(out: &mut Vec<u8>, version: u64) {
+pub(crate) fn put_paxos(out: &mut Vec<u8>, version: u64) {
     out.put_u64_le(version);
     out.put_u16_le(-1i16 as u16);
     out.put_u64_le(0);
 }
 
 /// Reads the `PaxosServiceMessage` header and returns its `version`.
-fn read_paxos(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
+pub(crate) fn read_paxos(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
     let version = r.u64_le()?;
     let _session_mon = r.u16_le()?;
     let _session_mon_tid = r.u64_le()?;

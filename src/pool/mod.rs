@@ -53,6 +53,20 @@ impl Replier<'_> {
             None => false,
         }
     }
+
+    /// Closes the requesting connection (a message that does not decode
+    /// faults its connection, as in a Ceph messenger).
+    pub fn mark_down(&mut self) {
+        if let Some(c) = self.conn.as_mut() {
+            c.mark_down();
+        }
+    }
+
+    /// The session the request arrived on: the peer's name, mode and (cephx)
+    /// authenticated entity and caps.
+    pub fn peer(&self) -> Option<&Established> {
+        self.conn.as_ref().and_then(|c| c.established())
+    }
 }
 
 /// One local entity served by the messenger.

@@ -83,6 +83,9 @@ pub struct Established {
     pub global_id: u64,
     /// True if this resumed an existing session (SESSION_RECONNECT).
     pub reconnected: bool,
+    /// Accepting side: the peer's authenticated entity and caps for our
+    /// service (cephx); `None` for auth none and on the connecting side.
+    pub peer_auth: Option<crate::auth::PeerAuth>,
 }
 
 /// An acceptor's question to the messenger: which session does this peer get?

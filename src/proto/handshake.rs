@@ -12,9 +12,8 @@ use crate::wire::control::*;
 use crate::wire::entity::EntityType;
 use crate::wire::{ConMode, Tag};
 
-/// errno values carried in AUTH_BAD_METHOD.
-const EOPNOTSUPP: i32 = 95;
-const EACCES: i32 = 13;
+// errno values carried in AUTH_BAD_METHOD.
+use crate::wire::errno::{EACCES, EOPNOTSUPP};
 
 /// Most entries we put in an AUTH_BAD_METHOD list (the kernel reads at most 8).
 const MAX_BAD_METHOD_LIST: usize = 8;

@@ -311,6 +311,7 @@ impl Connection {
             lossy: self.session.lossy,
             global_id: self.t.auth.as_ref().map(|a| a.global_id).unwrap_or(0),
             reconnected,
+            peer_auth: self.t.auth.as_ref().and_then(|a| a.peer.clone()),
         };
         self.established = Some(established.clone());
         self.set_state(State::Ready);

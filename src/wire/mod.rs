@@ -13,6 +13,7 @@ pub mod banner;
 pub mod control;
 pub mod entity;
 pub mod epilogue;
+pub mod errno;
 pub mod features;
 pub mod header2;
 pub mod preamble;

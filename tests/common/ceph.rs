@@ -118,6 +118,9 @@ pub struct ClusterOpts {
     pub auth: Auth,
     /// Start `osd.0` (memstore) as well as the mon. Mon-only clusters start faster.
     pub with_osd: bool,
+    /// Lines added to `[global]` of the cluster's ceph.conf (e.g. short
+    /// report timeouts for a membership test).
+    pub extra_conf: &'static str,
 }
 
 impl Default for ClusterOpts {
@@ -125,6 +128,7 @@ impl Default for ClusterOpts {
         ClusterOpts {
             auth: Auth::Cephx,
             with_osd: true,
+            extra_conf: "",
         }
     }
 }
@@ -382,6 +386,7 @@ impl CephCluster {
             .arg(ip.to_string())
             .arg(mon_port.to_string())
             .env("CEPH_OWNER_PID", std::process::id().to_string())
+            .env("CEPH_EXTRA_CONF", opts.extra_conf)
             .env_remove("CEPH_ARGS")
             .env_remove("CEPH_CONF");
         let out = cmd

@@ -6,7 +6,7 @@
 //! mod common;
 //! use common::ceph::{Auth, CephCluster, ClusterOpts};
 //!
-//! let c = CephCluster::start(ClusterOpts { auth: Auth::Cephx, with_osd: true }).unwrap();
+//! let c = CephCluster::start(ClusterOpts { auth: Auth::Cephx, with_osd: true, ..Default::default() }).unwrap();
 //! // c.mon_addr = "v2:127.a.b.c:PORT", c.osd0_addr = Some("v2:127.a.b.c:6800/NONCE") ...
 //! ```
 //!

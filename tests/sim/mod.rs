@@ -52,6 +52,7 @@ fn fixed_outcome(mode: ConMode) -> AuthOutcome {
         } else {
             Vec::new()
         }),
+        peer: None,
     }
 }
 

@@ -37,7 +37,7 @@ use crate::wire::{ConMode, Put, Reader};
 pub const DEFAULT_WANT_KEYS: u32 = entity_type::MON | entity_type::OSD | entity_type::MGR;
 
 /// `EOPNOTSUPP`: what AUTH_BAD_METHOD carries when method or modes do not match.
-const EOPNOTSUPP: i32 = 95;
+use crate::wire::errno::EOPNOTSUPP;
 
 /// Keeps `preferred` in order, minus modes the server does not allow.
 fn modes_allowed_by(preferred: &[ConMode], allowed: &[u32]) -> Vec<ConMode> {
@@ -268,6 +268,7 @@ impl CephxMonClient {
             global_id,
             session_key: Zeroizing::new(session_key.secret().to_vec()),
             connection_secret,
+            peer: None,
         })
     }
 }
@@ -442,6 +443,7 @@ impl CephxAuthorizerClient {
             global_id,
             session_key: Zeroizing::new(ticket.session_key.secret().to_vec()),
             connection_secret: reply.connection_secret,
+            peer: None,
         })
     }
 }

@@ -369,12 +369,7 @@ pub enum CephxError {
     },
 }
 
-/// `EACCES`.
-pub const EACCES: i32 = 13;
-/// `EPERM`.
-pub const EPERM: i32 = 1;
-/// `EINVAL`.
-pub const EINVAL: i32 = 22;
+pub use crate::wire::errno::{EACCES, EINVAL, EPERM};
 
 impl From<CephxError> for AuthError {
     fn from(e: CephxError) -> AuthError {

@@ -380,6 +380,11 @@ impl AuthServer for CephxServiceServer {
                 global_id,
                 session_key: Zeroizing::new(info.session_key.secret().to_vec()),
                 connection_secret: reply.connection_secret,
+                peer: Some(crate::auth::PeerAuth {
+                    entity: info.ticket.name.to_string(),
+                    allow_all: info.ticket.caps.allow_all,
+                    caps: info.ticket.caps.text(),
+                }),
             },
             payload: out,
         })
@@ -867,6 +872,7 @@ impl AuthServer for CephxTestMon {
                 global_id,
                 session_key: Zeroizing::new(session_key.secret().to_vec()),
                 connection_secret,
+                peer: None,
             },
             payload: out,
         })

@@ -443,6 +443,16 @@ impl AuthCapsInfo {
             caps: r.bytes_le32(MAX_CAPS_LEN)?.to_vec(),
         })
     }
+    /// The caps as text: Ceph puts an encoded `string` in the bufferlist;
+    /// anything that is not one reads as no caps (nothing allowed).
+    pub fn text(&self) -> String {
+        let mut r = Reader::new(&self.caps, "caps");
+        match r.string(MAX_CAPS_LEN) {
+            Ok(s) if r.remaining() == 0 => s.to_owned(),
+            _ => String::new(),
+        }
+    }
+
     /// Encodes.
     pub fn emit(&self, out: &mut Vec<u8>) {
         out.put_u8(1);

@@ -7,6 +7,7 @@ mod mon_command;
 mod net_setup;
 mod ping;
 mod serve;
+mod serve_join;
 mod serve_osds;
 
 use clap::{Parser, Subcommand};

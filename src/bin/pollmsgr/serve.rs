@@ -32,21 +32,46 @@ use crate::common::{
 /// Flags of `serve`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// Our entity, e.g. mon.a, osd.3.
+    /// Our entity, e.g. mon.a, osd.3 (not with --join: the cluster assigns ids).
     #[arg(long)]
-    entity: String,
-    /// Address to listen on, e.g. v2:127.0.0.1:6800/1234 (the nonce is part of our identity).
+    entity: Option<String>,
+    /// Address to listen on, e.g. v2:127.0.0.1:6800/1234 (the nonce is part of
+    /// our identity). With --join the default is the conf's public_addr (or
+    /// 127.0.0.1), port 0 (any), a random nonce.
     #[arg(long)]
-    listen: String,
+    listen: Option<String>,
+    /// ceph.conf to read (default: $CEPH_CONF, then /etc/ceph/ceph.conf):
+    /// mon_host, fsid, keyring, ms_*_mode, public_addr. Flags override it.
+    #[arg(short = 'c', long = "conf")]
+    conf: Option<std::path::PathBuf>,
+    /// Make each --osds endpoint a member of the cluster: create (or reuse,
+    /// from --state-dir) its OSD id, boot it, keep it up, mark it down on exit.
+    #[arg(long, requires = "osds")]
+    join: bool,
+    /// Where --join keeps each endpoint's OSD UUID and key, so a restart
+    /// boots the same ids.
+    #[arg(long, default_value = "pollmsgr-state")]
+    state_dir: std::path::PathBuf,
+    /// With --join: the key that creates OSDs (client.admin or client.bootstrap-osd).
+    #[arg(long, default_value = "client.admin")]
+    name: String,
+    /// With --join: the CRUSH host bucket the OSDs go under (default pollmsgr-HOSTNAME).
+    #[arg(long)]
+    crush_host: Option<String>,
+    /// With --join: seconds between MOSDBeacons (default: the conf's
+    /// osd_beacon_report_interval, else 300).
+    #[arg(long)]
+    beacon_interval: Option<u64>,
     /// Authentication method to require.
     #[arg(long, value_enum, default_value = "none")]
     auth: AuthFlag,
     /// msgr2 revision to advertise: 1 (msgr2.1) or 0 (msgr2.0).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     msgr_rev: u8,
-    /// Modes allowed for peers (Ceph's ms_service_mode); cephx only, auth none is crc.
-    #[arg(long, value_enum, default_value = "prefer-crc")]
-    mode: ModeFlag,
+    /// Modes allowed for peers (Ceph's ms_service_mode; default prefer-crc, or
+    /// the conf's ms_service_mode with --join); cephx only, auth none is crc.
+    #[arg(long, value_enum)]
+    mode: Option<ModeFlag>,
     /// The monitor to fetch rotating service secrets from (cephx).
     #[arg(long)]
     mon: Option<String>,
@@ -83,7 +108,7 @@ fn cephx_identity(args: &Args) -> Result<MonClientConfig, String> {
         .mon
         .as_deref()
         .ok_or("--auth cephx needs --mon v2:IP:PORT (the monitor with the rotating secrets)")?;
-    let name = parse_auth_name(&args.entity)?;
+    let name = parse_auth_name(entity_arg(args)?)?;
     let auth = mon_auth(AuthFlag::Cephx, args.keyring.as_deref(), &name)?;
     let mut cfg = MonClientConfig::new(
         mon.parse().map_err(|e| format!("--mon {mon}: {e}"))?,
@@ -94,9 +119,41 @@ fn cephx_identity(args: &Args) -> Result<MonClientConfig, String> {
     Ok(cfg)
 }
 
+/// `--entity`, required except with --join.
+fn entity_arg(args: &Args) -> Result<&str, String> {
+    args.entity
+        .as_deref()
+        .ok_or_else(|| "serve needs --entity TYPE.ID (or --osds N --join)".to_string())
+}
+
+/// `--listen`, required except with --join.
+fn listen_arg(args: &Args) -> Result<EntityAddr, String> {
+    let l = args
+        .listen
+        .as_deref()
+        .ok_or("serve needs --listen v2:IP:PORT/NONCE")?;
+    l.parse().map_err(|e| format!("--listen {l}: {e}"))
+}
+
+/// `--mode`, or prefer-crc.
+fn mode_arg(args: &Args) -> ModeFlag {
+    args.mode.unwrap_or(ModeFlag::PreferCrc)
+}
+
 pub fn run(args: Args) -> i32 {
+    if args.join {
+        let result = crate::serve_join::JoinArgs::from_serve(&args)
+            .and_then(|j| crate::serve_join::serve_joined(&j));
+        return match result {
+            Ok(()) => 0,
+            Err(e) => fail(e),
+        };
+    }
     let result = match args.osds {
-        Some(osds) => osds_args(&args, osds).and_then(|a| crate::serve_osds::serve_osds(&a)),
+        Some(osds) => osds_args(&args, osds).and_then(|a| {
+            let plan = crate::serve_osds::echo_plan(&a)?;
+            crate::serve_osds::serve_osds(&a, plan)
+        }),
         None => serve(&args),
     };
     match result {
@@ -121,14 +178,14 @@ fn parse_entity(s: &str) -> Result<EntityName, String> {
 /// is the identity (registered in the mon) whose rotating OSD secrets every
 /// endpoint shares; with auth none only crc mode is possible.
 fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, String> {
-    let first = parse_entity(&args.entity)?;
+    let first = parse_entity(entity_arg(args)?)?;
     if first.ty != pollmsgr::wire::entity::EntityType::Osd {
         return Err("--osds hosts OSD endpoints: --entity must be osd.ID".into());
     }
     let cephx = match args.auth {
         AuthFlag::None => {
-            if matches!(args.mode, ModeFlag::Secure | ModeFlag::PreferSecure) {
-                let mode = clap::ValueEnum::to_possible_value(&args.mode)
+            if matches!(mode_arg(args), ModeFlag::Secure | ModeFlag::PreferSecure) {
+                let mode = clap::ValueEnum::to_possible_value(&mode_arg(args))
                     .map(|v| v.get_name().to_owned())
                     .unwrap_or_default();
                 return Err(format!(
@@ -139,17 +196,14 @@ fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, St
         }
         AuthFlag::Cephx => Some(crate::serve_osds::OsdsCephx {
             mon: cephx_identity(args)?,
-            modes: args.mode.modes(),
+            modes: mode_arg(args).modes(),
             refresh: Duration::from_secs(args.rotating_refresh.max(1)),
         }),
     };
     Ok(crate::serve_osds::OsdsArgs {
         osds,
         first_id: first.num,
-        listen: args
-            .listen
-            .parse()
-            .map_err(|e| format!("--listen {}: {e}", args.listen))?,
+        listen: listen_arg(args)?,
         transport: args.transport,
         cores: args.cores.clone(),
         reply_size: args.reply_size,
@@ -160,7 +214,7 @@ fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, St
 }
 
 fn serve(args: &Args) -> Result<(), String> {
-    let me = parse_entity(&args.entity)?;
+    let me = parse_entity(entity_arg(args)?)?;
     let mut cephx = match args.auth {
         AuthFlag::Cephx => Some(
             RotatingKeyService::start(cephx_identity(args)?).map_err(|e| format!("cephx: {e}"))?,
@@ -170,16 +224,13 @@ fn serve(args: &Args) -> Result<(), String> {
     if let Some(svc) = &cephx {
         crate::serve_osds::log_secrets(svc);
     }
-    let listen: EntityAddr = args
-        .listen
-        .parse()
-        .map_err(|e| format!("--listen {}: {e}", args.listen))?;
+    let listen = listen_arg(args)?;
     if listen.ty != AddrType::Msgr2 {
-        return Err(format!("--listen {}: not a v2 address", args.listen));
+        return Err(format!("--listen {listen}: not a v2 address"));
     }
     let sock = listen
         .addr
-        .ok_or_else(|| format!("--listen {}: no IP address", args.listen))?;
+        .ok_or_else(|| format!("--listen {listen}: no IP address"))?;
     let mut cfg = ConnectionConfig::new(me.ty);
     cfg.my_gid = me.num as i64;
     cfg.my_addrs = EntityAddrVec(vec![listen]);
@@ -191,7 +242,7 @@ fn serve(args: &Args) -> Result<(), String> {
     let mut driver = KernelDriver::new().map_err(|e| format!("poll setup: {e}"))?;
     let accept_cfg = cfg.clone();
     let server_auth = match &cephx {
-        Some(svc) => svc.server_auth(args.mode.modes()),
+        Some(svc) => svc.server_auth(mode_arg(args).modes()),
         None => ServerAuth::None,
     };
     let bound = driver
@@ -216,7 +267,7 @@ fn serve(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("listen on {sock}: {e}"))?;
     eprintln!(
         "pollmsgr serve: {} listening on v2:{bound}/{}",
-        args.entity, listen.nonce
+        me, listen.nonce
     );
 
     let started = Instant::now();
@@ -268,7 +319,7 @@ fn serve(args: &Args) -> Result<(), String> {
     }
     let total: u64 = by_type.values().sum();
     let summary = serde_json::json!({
-        "entity": args.entity,
+        "entity": entity_arg(args)?,
         "auth": if cephx.is_some() { "cephx" } else { "none" },
         "listen": format!("v2:{bound}/{}", listen.nonce),
         "sessions": sessions,
@@ -279,4 +330,30 @@ fn serve(args: &Args) -> Result<(), String> {
     });
     println!("{summary}");
     Ok(())
+}
+
+impl crate::serve_join::JoinArgs {
+    /// The `--join` settings from `serve`'s flags.
+    pub fn from_serve(a: &Args) -> Result<Self, String> {
+        if a.entity.is_some() {
+            return Err("--join assigns OSD ids from the cluster: drop --entity".into());
+        }
+        Ok(crate::serve_join::JoinArgs {
+            conf: a.conf.clone(),
+            osds: a.osds.ok_or("--join needs --osds N")?,
+            state_dir: a.state_dir.clone(),
+            name: a.name.clone(),
+            keyring: a.keyring.clone(),
+            mon: a.mon.clone(),
+            listen: a.listen.clone(),
+            mode: a.mode,
+            crush_host: a.crush_host.clone(),
+            beacon_interval: a.beacon_interval,
+            transport: a.transport,
+            cores: a.cores.clone(),
+            msgr_rev: a.msgr_rev,
+            smol_shards: a.smol_shards,
+            rotating_refresh: a.rotating_refresh,
+        })
+    }
 }

@@ -11,6 +11,7 @@
 //! seconds from this (control) thread. OSD secrets are per service type, so
 //! they open the tickets of peers dialing any of the N endpoints.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -23,9 +24,9 @@ use pollmsgr::pool::auth::{RotatingKeyService, ServerAuth};
 use pollmsgr::pool::cpu::CpuTimer;
 use pollmsgr::pool::load::EchoHandler;
 use pollmsgr::pool::reactor::{self, IdlePolicy};
-use pollmsgr::pool::{EndpointSpec, EndpointsApp};
+use pollmsgr::pool::{EndpointSpec, EndpointsApp, Handler};
 use pollmsgr::proto::{ConnectionConfig, Policies};
-use pollmsgr::wire::addr::EntityAddr;
+use pollmsgr::wire::addr::{AddrType, EntityAddr};
 use pollmsgr::wire::entity::{EntityName, EntityType};
 use pollmsgr::wire::ConMode;
 
@@ -57,6 +58,49 @@ pub struct OsdsCephx {
     pub refresh: Duration,
 }
 
+/// What runs beside the reactors on the main (control) thread: rotating-key
+/// refreshes for a cephx service, and with `--join` the cluster membership.
+/// Nothing here runs on a reactor, so its waits on the mon hold up no session.
+pub trait ControlPlane {
+    /// The endpoints are listening at these addresses (in endpoint order):
+    /// finish starting (e.g. boot them into the cluster) and add what the
+    /// ready line should show to `hello`.
+    fn ready(
+        &mut self,
+        _endpoints: &[(EntityName, EntityAddr)],
+        _hello: &mut serde_json::Value,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+    /// Called every 50 ms until stopped.
+    fn tick(&mut self);
+    /// SIGINT/SIGTERM arrived; the reactors still run. Adds to the summary.
+    fn stop(&mut self, _summary: &mut serde_json::Value) {}
+}
+
+/// `serve --osds --auth cephx` without `--join`: keeps the rotating secrets fresh.
+struct RotatingRefresh {
+    svc: RotatingKeyService,
+    every: Duration,
+}
+
+impl ControlPlane for RotatingRefresh {
+    fn tick(&mut self) {
+        match self.svc.refresh_if_due(self.every) {
+            Some(Ok(_)) => log_secrets(&self.svc),
+            Some(Err(e)) => eprintln!("rotating keys: refresh failed: {e}"),
+            None => {}
+        }
+    }
+}
+
+/// No control plane (auth none).
+struct NoControl;
+
+impl ControlPlane for NoControl {
+    fn tick(&mut self) {}
+}
+
 /// Fetches the rotating secrets for `--auth cephx` and logs their ids (never the keys).
 fn start_cephx(c: &OsdsCephx) -> Result<(RotatingKeyService, ServerAuth), String> {
     let svc = RotatingKeyService::start(c.mon.clone()).map_err(|e| format!("cephx: {e}"))?;
@@ -80,7 +124,53 @@ pub fn log_secrets(svc: &RotatingKeyService) {
     );
 }
 
-pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
+/// What the endpoints are and who serves them: their names, handlers, how
+/// peers authenticate, and the control plane beside the reactors.
+pub struct ServePlan {
+    /// One name and handler per endpoint, in endpoint order.
+    pub endpoints: Vec<(EntityName, Box<dyn Handler>)>,
+    /// How accepted peers authenticate.
+    pub auth: ServerAuth,
+    /// What the control thread runs.
+    pub control: Box<dyn ControlPlane>,
+}
+
+/// The benchmark plan: `--osds` echo endpoints named osd.FIRST.., with cephx
+/// rotating secrets from the mon when `--auth cephx`.
+pub fn echo_plan(a: &OsdsArgs) -> Result<ServePlan, String> {
+    let endpoints = (0..a.osds)
+        .map(|i| {
+            let name = EntityName {
+                ty: EntityType::Osd,
+                num: a.first_id + i as u64,
+            };
+            (
+                name,
+                Box::new(EchoHandler::new(a.reply_size)) as Box<dyn Handler>,
+            )
+        })
+        .collect();
+    let (auth, control): (ServerAuth, Box<dyn ControlPlane>) = match &a.cephx {
+        Some(c) => {
+            let (svc, auth) = start_cephx(c)?;
+            let control = RotatingRefresh {
+                svc,
+                every: c.refresh,
+            };
+            (auth, Box::new(control))
+        }
+        None => (ServerAuth::None, Box::new(NoControl)),
+    };
+    Ok(ServePlan {
+        endpoints,
+        auth,
+        control,
+    })
+}
+
+/// Serves `plan`'s endpoints on one reactor per `--cores` core over the
+/// chosen transport until SIGINT/SIGTERM.
+pub fn serve_osds(a: &OsdsArgs, plan: ServePlan) -> Result<(), String> {
     let base_sock = a
         .listen
         .addr
@@ -113,22 +203,33 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
     };
     // Endpoint i runs on reactor i % cores, with nonce base nonce + i.
     let mut per_reactor: Vec<Vec<EndpointSpec>> = cores.iter().map(|_| Vec::new()).collect();
-    for i in 0..a.osds {
+    let ServePlan {
+        endpoints,
+        auth,
+        control,
+    } = plan;
+    let mut nonces = HashMap::new();
+    for (i, (name, handler)) in endpoints.into_iter().enumerate() {
         let r = i % cores.len();
+        let nonce = a.listen.nonce.wrapping_add(i as u32);
+        nonces.insert(name, nonce);
         per_reactor[r].push(EndpointSpec {
-            name: EntityName {
-                ty: EntityType::Osd,
-                num: a.first_id + i as u64,
-            },
+            name,
             listen: listen_at(r, i)?,
-            nonce: a.listen.nonce.wrapping_add(i as u32),
+            nonce,
             policies: Policies::osd(),
-            handler: Box::new(EchoHandler::new(a.reply_size)),
+            handler,
         });
     }
+    let plan = Running {
+        auth,
+        control,
+        nonces,
+    };
     match a.transport {
         TransportFlag::Kernel => run_reactors(
             a,
+            plan,
             &cores,
             per_reactor,
             IdlePolicy::Sleep(Duration::from_millis(5)),
@@ -149,6 +250,7 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
                 all_links(table.clone()).into_iter().map(Some).collect();
             run_reactors(
                 a,
+                plan,
                 &cores,
                 per_reactor,
                 IdlePolicy::Sleep(Duration::from_millis(1)),
@@ -164,6 +266,7 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
             let sockets = net.sockets.clone();
             let result = run_reactors(
                 a,
+                plan,
                 &cores,
                 per_reactor,
                 IdlePolicy::BusyPoll,
@@ -176,6 +279,13 @@ pub fn serve_osds(a: &OsdsArgs) -> Result<(), String> {
             result
         }
     }
+}
+
+/// A plan whose endpoints have been given to the reactors.
+struct Running {
+    auth: ServerAuth,
+    control: Box<dyn ControlPlane>,
+    nonces: HashMap<EntityName, u32>,
 }
 
 /// Why the reactors did not all start: the first failed reactor's error.
@@ -199,6 +309,7 @@ fn reactor_failure<T: Transport + 'static>(
 /// prints the summary.
 fn run_reactors<T, F>(
     a: &OsdsArgs,
+    plan: Running,
     cores: &[usize],
     per_reactor: Vec<Vec<EndpointSpec>>,
     idle: IdlePolicy,
@@ -209,13 +320,11 @@ where
     T: Transport + 'static,
     F: FnOnce() -> std::io::Result<T> + Send + 'static,
 {
-    let (mut rotating, auth) = match &a.cephx {
-        Some(c) => {
-            let (svc, auth) = start_cephx(c)?;
-            (Some(svc), auth)
-        }
-        None => (None, ServerAuth::None),
-    };
+    let Running {
+        auth,
+        mut control,
+        nonces,
+    } = plan;
     let stop = crate::common::stop_on_signals()?;
     let mut base = ConnectionConfig::new(EntityType::Osd);
     base.msgr2_supported = msgr2_features(a.msgr_rev);
@@ -250,17 +359,29 @@ where
         }
     }
     endpoints.sort_by_key(|(name, _, _)| name.num);
-    let addrs: Vec<String> = endpoints
+    let bound: Vec<(EntityName, EntityAddr)> = endpoints
         .iter()
         .filter_map(|(name, bound, _)| {
-            let bound = (*bound)?;
-            let nonce = a.listen.nonce.wrapping_add((name.num - a.first_id) as u32);
-            Some(format!("v2:{bound}/{nonce}"))
+            Some((
+                *name,
+                EntityAddr {
+                    ty: AddrType::Msgr2,
+                    nonce: *nonces.get(name)?,
+                    addr: Some((*bound)?),
+                },
+            ))
         })
         .collect();
+    let addrs: Vec<String> = bound.iter().map(|(_, a)| a.to_string()).collect();
     if let Some(h) = hello.as_object_mut() {
         h.insert("endpoints".into(), serde_json::json!(addrs));
         h.insert("auth".into(), serde_json::json!(auth.name()));
+    }
+    if let Err(e) = control.ready(&bound, &mut hello) {
+        for h in handles {
+            h.request_stop();
+        }
+        return Err(e);
     }
     println!("{hello}");
     eprintln!(
@@ -273,14 +394,10 @@ where
     );
     while !stop.load(Ordering::Relaxed) && !handles.iter().any(|h| h.is_finished()) {
         std::thread::sleep(Duration::from_millis(50));
-        if let (Some(svc), Some(c)) = (rotating.as_mut(), a.cephx.as_ref()) {
-            match svc.refresh_if_due(c.refresh) {
-                Some(Ok(_)) => log_secrets(svc),
-                Some(Err(e)) => eprintln!("rotating keys: refresh failed: {e}"),
-                None => {}
-            }
-        }
+        control.tick();
     }
+    let mut control_summary = serde_json::json!({});
+    control.stop(&mut control_summary);
     let mut per_endpoint = Vec::new();
     let (mut sessions, mut messages, mut closed) = (0u64, 0u64, 0u64);
     for h in handles {
@@ -298,9 +415,7 @@ where
         }
     }
     let cpu = cpu_timer.elapsed();
-    println!(
-        "{}",
-        serde_json::json!({
+    let mut summary = serde_json::json!({
             "osds": a.osds,
             "transport": hello["transport"],
             "auth": auth.name(),
@@ -311,7 +426,10 @@ where
             "server_cpu_us_per_msg": cpu.map(|c| c * 1e6 / messages.max(1) as f64),
             "uptime_s": started.elapsed().as_secs_f64(),
             "endpoints": per_endpoint,
-        })
-    );
+    });
+    if let (Some(s), Some(extra)) = (summary.as_object_mut(), control_summary.as_object()) {
+        s.extend(extra.clone());
+    }
+    println!("{summary}");
     Ok(())
 }

@@ -1,0 +1,554 @@
+//! Cluster membership of the hosted OSDs, run on the control thread: one mon
+//! session per OSD (authenticated as `osd.ID` and presenting the endpoint's
+//! public address, which the mon records in the osdmap), as a booting
+//! ceph-osd does (`OSD::start_boot`, `_send_boot`, `send_beacon`,
+//! `prepare_to_stop`):
+//!
+//! 1. subscribe to the osdmap and wait for the first MOSDMap (its epoch goes
+//!    into the boot: the mon drops a boot older than the OSD's `up_from` as
+//!    stale, `OSDMonitor::preprocess_boot`);
+//! 2. place the OSD in CRUSH under this process's host bucket;
+//! 3. send MOSDBoot and wait until `osd dump` shows every OSD up at the
+//!    address it bound;
+//! 4. then, every tick: read what the mon sends (MOSDMap: track the epoch),
+//!    send MOSDBeacon at the beacon interval, renew tickets, re-boot an OSD the
+//!    map shows down while we run, reconnect a lost session;
+//! 5. on shutdown, MOSDMarkMeDown with `request_ack` and wait briefly for the
+//!    acks, so the endpoints are down at once instead of at the report timeout.
+//!
+//! The handlers on the reactors learn pool names and pg counts (for caps and
+//! listing) from [`ClusterView`]s sent over channels they drain.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::Sender;
+use serde_json::{json, Value};
+
+use super::join::{crush_place, mon_command};
+use super::OsdError;
+use crate::auth::cephx::{CryptoKey, EntityName as AuthName};
+use crate::monc::{MonAuth, MonClient, MonClientConfig};
+use crate::msg::osd_mon::{MOsdBeacon, MOsdBoot, MOsdMap, MOsdMarkMeDown};
+use crate::msg::{from_message, to_message, types, MonSubscribe};
+use crate::wire::addr::{EntityAddr, EntityAddrVec};
+use crate::wire::ConMode;
+
+/// How the hosted OSDs reach and stay in the cluster.
+#[derive(Debug, Clone)]
+pub struct MemberConfig {
+    /// The monitors (msgr2 addresses), tried in order.
+    pub mons: Vec<EntityAddr>,
+    /// Cluster fsid.
+    pub fsid: [u8; 16],
+    /// Modes for the mon sessions (Ceph's `ms_mon_client_mode`).
+    pub modes: Vec<ConMode>,
+    /// Use msgr2.1 toward the mons.
+    pub rev1: bool,
+    /// CRUSH host bucket for this process's OSDs.
+    pub crush_host: String,
+    /// CRUSH weight of each OSD.
+    pub crush_weight: f64,
+    /// MOSDBeacon interval (Ceph's `osd_beacon_report_interval`, 300 s).
+    pub beacon_interval: Duration,
+    /// How long one mon call may take.
+    pub timeout: Duration,
+    /// How long booting every OSD may take.
+    pub boot_timeout: Duration,
+}
+
+/// One hosted OSD: its identity and the address its endpoint bound.
+#[derive(Clone)]
+pub struct HostedOsd {
+    /// OSD id.
+    pub id: u32,
+    /// Its UUID (`osd new`).
+    pub uuid: [u8; 16],
+    /// Its cephx key.
+    pub key: CryptoKey,
+    /// The endpoint's public msgr2 address (with its nonce).
+    pub addr: EntityAddr,
+}
+
+/// A pool as the handlers need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolInfo {
+    /// Pool name (pool-scoped caps).
+    pub name: String,
+    /// Placement groups (listing by PG).
+    pub pg_num: u32,
+}
+
+/// What the handlers know of the cluster, as of one osdmap epoch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterView {
+    /// The epoch this view was read at.
+    pub epoch: u32,
+    /// Pools by id.
+    pub pools: HashMap<i64, PoolInfo>,
+}
+
+/// Counters of the control plane, for the summary and `messenger status`.
+#[derive(Debug, Clone, Default)]
+pub struct MemberStats {
+    /// MOSDBoot messages sent.
+    pub boots: u64,
+    /// MOSDBeacon messages sent.
+    pub beacons: u64,
+    /// MOSDMap messages received.
+    pub maps: u64,
+    /// Mon sessions re-established after a loss.
+    pub reconnects: u64,
+    /// Mon calls that failed.
+    pub errors: u64,
+}
+
+struct Member {
+    osd: HostedOsd,
+    mc: Option<MonClient>,
+    epoch: u32,
+    up: bool,
+    last_beacon: Instant,
+    retry_at: Instant,
+}
+
+/// The mon sessions of every hosted OSD.
+pub struct Membership {
+    cfg: MemberConfig,
+    members: Vec<Member>,
+    views: Vec<Sender<Arc<ClusterView>>>,
+    view: Arc<ClusterView>,
+    last_check: Instant,
+    stats: MemberStats,
+}
+
+/// How often the control thread checks `osd dump` for OSDs marked down.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+
+impl Membership {
+    /// Sessions for `osds` (not yet connected). Every new [`ClusterView`] is
+    /// sent to each of `views`.
+    pub fn new(
+        cfg: MemberConfig,
+        osds: Vec<HostedOsd>,
+        views: Vec<Sender<Arc<ClusterView>>>,
+    ) -> Self {
+        let now = Instant::now();
+        Membership {
+            cfg,
+            members: osds
+                .into_iter()
+                .map(|osd| Member {
+                    osd,
+                    mc: None,
+                    epoch: 0,
+                    up: false,
+                    last_beacon: now,
+                    retry_at: now,
+                })
+                .collect(),
+            views,
+            view: Arc::new(ClusterView::default()),
+            last_check: now,
+            stats: MemberStats::default(),
+        }
+    }
+
+    /// The OSD ids hosted.
+    pub fn ids(&self) -> Vec<u32> {
+        self.members.iter().map(|m| m.osd.id).collect()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &MemberStats {
+        &self.stats
+    }
+
+    /// The newest cluster view.
+    pub fn view(&self) -> Arc<ClusterView> {
+        Arc::clone(&self.view)
+    }
+
+    /// Connects every OSD's mon session, places it in CRUSH, boots it, and
+    /// waits until the osdmap shows all of them up at their addresses.
+    pub fn boot_all(&mut self) -> Result<(), OsdError> {
+        for i in 0..self.members.len() {
+            self.start_member(i, true)?;
+        }
+        let deadline = Instant::now() + self.cfg.boot_timeout;
+        loop {
+            self.poll_sessions();
+            let dump = self.osd_dump()?;
+            self.publish_view(&dump);
+            let up = up_at_our_addrs(&dump, &self.members);
+            for m in &mut self.members {
+                m.up = up.contains(&m.osd.id);
+            }
+            if self.members.iter().all(|m| m.up) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let down: Vec<u32> = self
+                    .members
+                    .iter()
+                    .filter(|m| !m.up)
+                    .map(|m| m.osd.id)
+                    .collect();
+                return Err(OsdError::Timeout(format!(
+                    "osds {down:?} were not marked up within {:?} (see the mon log: \
+                     preprocess_boot explains ignored boots)",
+                    self.cfg.boot_timeout
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Periodic work; call every few tens of milliseconds. Never fails: a
+    /// lost session is retried on later ticks.
+    pub fn tick(&mut self) {
+        let now = Instant::now();
+        self.poll_sessions();
+        for i in 0..self.members.len() {
+            let m = &mut self.members[i];
+            if m.mc.is_none() {
+                if now >= m.retry_at {
+                    match self.start_member(i, false) {
+                        Ok(()) => self.stats.reconnects += 1,
+                        Err(e) => {
+                            self.stats.errors += 1;
+                            eprintln!("osd.{}: mon session: {e}", self.members[i].osd.id);
+                            self.members[i].retry_at = now + Duration::from_secs(1);
+                        }
+                    }
+                }
+                continue;
+            }
+            if now.duration_since(m.last_beacon) >= self.cfg.beacon_interval {
+                m.last_beacon = now;
+                let beacon = MOsdBeacon::new(m.epoch);
+                if let Some(mc) = m.mc.as_mut() {
+                    mc.send(to_message(&beacon, 0));
+                    self.stats.beacons += 1;
+                }
+            }
+            if let Some(mc) = m.mc.as_mut() {
+                if let Err(e) = mc.renew_if_due() {
+                    self.stats.errors += 1;
+                    eprintln!("osd.{}: ticket renewal: {e}", m.osd.id);
+                    m.mc = None;
+                    m.retry_at = now;
+                }
+            }
+        }
+        if now.duration_since(self.last_check) >= CHECK_EVERY {
+            self.last_check = now;
+            self.check_up();
+        }
+    }
+
+    /// Marks every OSD down (MOSDMarkMeDown, `request_ack`) and waits up to
+    /// `wait` for the mon's acks. Returns the ids acknowledged.
+    pub fn mark_down_all(&mut self, wait: Duration) -> Vec<u32> {
+        let mut pending = HashSet::new();
+        for m in &mut self.members {
+            let Some(mc) = m.mc.as_mut() else { continue };
+            let md = MOsdMarkMeDown {
+                fsid: self.cfg.fsid,
+                target_osd: m.osd.id as i32,
+                target_addrs: EntityAddrVec(vec![m.osd.addr]),
+                epoch: m.epoch,
+                request_ack: true,
+                down_and_dead: false,
+            };
+            mc.send(to_message(&md, 0));
+            pending.insert(m.osd.id);
+        }
+        let deadline = Instant::now() + wait;
+        let mut acked = Vec::new();
+        while !pending.is_empty() && Instant::now() < deadline {
+            for m in &mut self.members {
+                if !pending.contains(&m.osd.id) {
+                    continue;
+                }
+                let Some(mc) = m.mc.as_mut() else {
+                    pending.remove(&m.osd.id);
+                    continue;
+                };
+                match mc.poll_messages(Duration::from_millis(5)) {
+                    Ok(msgs) => {
+                        if msgs.iter().any(|x| x.ty == types::OSD_MARK_ME_DOWN) {
+                            pending.remove(&m.osd.id);
+                            acked.push(m.osd.id);
+                        }
+                    }
+                    Err(_) => {
+                        pending.remove(&m.osd.id);
+                    }
+                }
+            }
+        }
+        for m in &mut self.members {
+            m.up = false;
+            m.mc = None;
+        }
+        acked
+    }
+
+    /// Connects member `i`'s session, subscribes to the osdmap, waits for the
+    /// first map, places it in CRUSH (first start only) and sends its boot.
+    fn start_member(&mut self, i: usize, place: bool) -> Result<(), OsdError> {
+        let cfg = self.cfg.clone();
+        let m = &mut self.members[i];
+        let mut mc = connect(&cfg, &m.osd)?;
+        let mut sub = MonSubscribe::default();
+        sub.want("osdmap", 0, 0);
+        mc.subscribe(&sub);
+        let first = mc
+            .wait_for("osdmap", |x| x.ty == types::OSD_MAP)
+            .map_err(|e| OsdError::Mon(format!("osd.{}: first osdmap: {e}", m.osd.id)))?;
+        if let Ok(map) = from_message::<MOsdMap>(&first) {
+            m.epoch = m.epoch.max(map.newest_epoch());
+        }
+        self.stats.maps += 1;
+        if place {
+            crush_place(
+                &mut mc,
+                cfg.fsid,
+                m.osd.id,
+                &cfg.crush_host,
+                cfg.crush_weight,
+            )?;
+        }
+        let boot = MOsdBoot::for_osd(
+            cfg.fsid,
+            m.osd.uuid,
+            m.osd.id as i32,
+            m.epoch,
+            EntityAddrVec(vec![m.osd.addr]),
+        );
+        mc.send(to_message(&boot, 0));
+        self.stats.boots += 1;
+        m.last_beacon = Instant::now();
+        m.mc = Some(mc);
+        Ok(())
+    }
+
+    /// Reads what every session received: osdmap epochs; drops lost sessions.
+    fn poll_sessions(&mut self) {
+        for m in &mut self.members {
+            let Some(mc) = m.mc.as_mut() else { continue };
+            match mc.poll_messages(Duration::ZERO) {
+                Ok(msgs) => {
+                    for x in msgs {
+                        if x.ty == types::OSD_MAP {
+                            self.stats.maps += 1;
+                            if let Ok(map) = from_message::<MOsdMap>(&x) {
+                                m.epoch = m.epoch.max(map.newest_epoch());
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.stats.errors += 1;
+                    eprintln!("osd.{}: mon session lost: {e}", m.osd.id);
+                    m.mc = None;
+                    m.up = false;
+                }
+            }
+        }
+    }
+
+    /// `osd dump` on the first live session.
+    fn osd_dump(&mut self) -> Result<Value, OsdError> {
+        let fsid = self.cfg.fsid;
+        let mc = self
+            .members
+            .iter_mut()
+            .find_map(|m| m.mc.as_mut())
+            .ok_or_else(|| OsdError::Mon("no mon session is up".into()))?;
+        let out = mon_command(
+            mc,
+            fsid,
+            &json!({"prefix": "osd dump", "format": "json"}),
+            Vec::new(),
+        )?;
+        serde_json::from_slice(&out).map_err(|e| OsdError::Mon(format!("osd dump: {e}")))
+    }
+
+    /// Re-boots OSDs the map shows down (e.g. after a missed beacon or a
+    /// wrong failure report), and refreshes the handlers' view.
+    fn check_up(&mut self) {
+        let newest = self.members.iter().map(|m| m.epoch).max().unwrap_or(0);
+        let dump = match self.osd_dump() {
+            Ok(d) => d,
+            Err(e) => {
+                self.stats.errors += 1;
+                eprintln!("membership: {e}");
+                return;
+            }
+        };
+        if newest > self.view.epoch {
+            self.publish_view(&dump);
+        }
+        let up = up_at_our_addrs(&dump, &self.members);
+        for m in &mut self.members {
+            let was_up = m.up;
+            m.up = up.contains(&m.osd.id);
+            if was_up && !m.up {
+                if let Some(mc) = m.mc.as_mut() {
+                    eprintln!("osd.{}: the osdmap shows us down; booting again", m.osd.id);
+                    let boot = MOsdBoot::for_osd(
+                        self.cfg.fsid,
+                        m.osd.uuid,
+                        m.osd.id as i32,
+                        m.epoch,
+                        EntityAddrVec(vec![m.osd.addr]),
+                    );
+                    mc.send(to_message(&boot, 0));
+                    self.stats.boots += 1;
+                }
+            }
+        }
+    }
+
+    fn publish_view(&mut self, dump: &Value) {
+        let view = Arc::new(view_from_dump(dump));
+        if *view == *self.view {
+            return;
+        }
+        for tx in &self.views {
+            let _ = tx.try_send(Arc::clone(&view));
+        }
+        self.view = view;
+    }
+}
+
+fn connect(cfg: &MemberConfig, osd: &HostedOsd) -> Result<MonClient, OsdError> {
+    let name = AuthName::new(crate::auth::cephx::entity_type::OSD, osd.id.to_string());
+    let mut last = None;
+    for mon in &cfg.mons {
+        let mut c = MonClientConfig::new(*mon, name.clone(), MonAuth::Cephx(osd.key.clone()));
+        c.modes = cfg.modes.clone();
+        c.rev1 = cfg.rev1;
+        c.timeout = cfg.timeout;
+        c.my_addr = Some(osd.addr);
+        match MonClient::connect(c) {
+            Ok(mc) => return Ok(mc),
+            Err(e) => last = Some(format!("{mon}: {e}")),
+        }
+    }
+    Err(OsdError::Mon(format!(
+        "osd.{}: no monitor answered ({})",
+        osd.id,
+        last.unwrap_or_else(|| "no monitors configured".into())
+    )))
+}
+
+/// The ids that `osd dump` shows up at the address their endpoint bound.
+fn up_at_our_addrs(dump: &Value, members: &[Member]) -> HashSet<u32> {
+    let mut up = HashSet::new();
+    let Some(osds) = dump.get("osds").and_then(Value::as_array) else {
+        return up;
+    };
+    for o in osds {
+        let Some(id) = o.get("osd").and_then(Value::as_u64) else {
+            continue;
+        };
+        let Some(m) = members.iter().find(|m| u64::from(m.osd.id) == id) else {
+            continue;
+        };
+        if o.get("up").and_then(Value::as_u64) != Some(1) {
+            continue;
+        }
+        let want = m.osd.addr.addr.map(|a| a.to_string());
+        let addrs = o
+            .pointer("/public_addrs/addrvec")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let matches = addrs.iter().any(|a| {
+            a.get("addr").and_then(Value::as_str).map(str::to_owned) == want
+                && a.get("nonce").and_then(Value::as_u64) == Some(u64::from(m.osd.addr.nonce))
+        });
+        if matches {
+            up.insert(id as u32);
+        }
+    }
+    up
+}
+
+/// Pools and epoch from `osd dump --format json`.
+fn view_from_dump(dump: &Value) -> ClusterView {
+    let mut view = ClusterView {
+        epoch: dump
+            .get("epoch")
+            .and_then(Value::as_u64)
+            .and_then(|e| u32::try_from(e).ok())
+            .unwrap_or(0),
+        pools: HashMap::new(),
+    };
+    for p in dump
+        .get("pools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(id), Some(name), Some(pg_num)) = (
+            p.get("pool").and_then(Value::as_i64),
+            p.get("pool_name").and_then(Value::as_str),
+            p.get("pg_num").and_then(Value::as_u64),
+        ) else {
+            continue;
+        };
+        view.pools.insert(
+            id,
+            PoolInfo {
+                name: name.to_owned(),
+                pg_num: u32::try_from(pg_num).unwrap_or(u32::MAX),
+            },
+        );
+    }
+    view
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_and_up_from_an_osd_dump() {
+        let dump = json!({
+            "epoch": 12,
+            "pools": [{"pool": 1, "pool_name": "data", "pg_num": 8}],
+            "osds": [
+                {"osd": 0, "up": 1, "public_addrs": {"addrvec": [
+                    {"type": "v2", "addr": "127.0.0.1:6800", "nonce": 7}]}},
+                {"osd": 1, "up": 1, "public_addrs": {"addrvec": [
+                    {"type": "v2", "addr": "127.0.0.1:6801", "nonce": 99}]}},
+                {"osd": 2, "up": 0, "public_addrs": {"addrvec": []}}
+            ]
+        });
+        let view = view_from_dump(&dump);
+        assert_eq!(view.epoch, 12);
+        assert_eq!(view.pools[&1].name, "data");
+        assert_eq!(view.pools[&1].pg_num, 8);
+        let member = |id: u32, port: u16, nonce: u32| Member {
+            osd: HostedOsd {
+                id,
+                uuid: [0; 16],
+                key: CryptoKey::new([1; 16], Default::default()),
+                addr: format!("v2:127.0.0.1:{port}/{nonce}").parse().unwrap(),
+            },
+            mc: None,
+            epoch: 0,
+            up: false,
+            last_beacon: Instant::now(),
+            retry_at: Instant::now(),
+        };
+        // osd.1 is up but at another nonce: not ours; osd.2 is down.
+        let ms = [member(0, 6800, 7), member(1, 6801, 1), member(2, 6802, 2)];
+        assert_eq!(up_at_our_addrs(&dump, &ms), HashSet::from([0]));
+    }
+}

@@ -125,6 +125,8 @@ pub struct Membership {
 
 /// How often the control thread checks `osd dump` for OSDs marked down.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
+/// How soon after an MOSDMap with a new epoch the view is refreshed.
+const NEW_EPOCH_CHECK: Duration = Duration::from_millis(100);
 
 impl Membership {
     /// Sessions for `osds` (not yet connected). Every new [`ClusterView`] is
@@ -242,7 +244,11 @@ impl Membership {
                 }
             }
         }
-        if now.duration_since(self.last_check) >= CHECK_EVERY {
+        // A new osdmap epoch (a pool created, an OSD marked down) reaches the
+        // handlers within a fraction of a second; otherwise check every few.
+        let newest = self.members.iter().map(|m| m.epoch).max().unwrap_or(0);
+        let since = now.duration_since(self.last_check);
+        if since >= CHECK_EVERY || (newest > self.view.epoch && since >= NEW_EPOCH_CHECK) {
             self.last_check = now;
             self.check_up();
         }

@@ -33,6 +33,9 @@ pub fn run_json(args: &[&str]) -> serde_json::Value {
 pub struct Serve {
     child: Option<Child>,
     stdout: Option<BufReader<ChildStdout>>,
+    /// Read by a thread from the start, so a chatty child never blocks on a
+    /// full stderr pipe.
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Serve {
@@ -46,9 +49,16 @@ impl Serve {
             .spawn()
             .expect("start pollmsgr serve");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut stderr = child.stderr.take().expect("stderr");
+        let drain = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
         let mut serve = Serve {
             child: Some(child),
             stdout: None,
+            stderr: Some(drain),
         };
         let mut line = String::new();
         // EOF (serve exited) yields an empty line and a failed parse below.
@@ -63,21 +73,31 @@ impl Serve {
 
     /// Stops the child by pid and returns the rest of its stdout and its stderr.
     pub fn stop(&mut self) -> (String, String) {
+        self.signal("-TERM")
+    }
+
+    /// Kills the child with SIGKILL (no shutdown work at all), by its pid.
+    pub fn kill(&mut self) -> (String, String) {
+        self.signal("-KILL")
+    }
+
+    fn signal(&mut self, sig: &str) -> (String, String) {
         let Some(mut child) = self.child.take() else {
             return (String::new(), String::new());
         };
         let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([sig, &child.id().to_string()])
             .status();
         let mut out = String::new();
-        let mut err = String::new();
         if let Some(mut s) = self.stdout.take() {
             let _ = s.read_to_string(&mut out);
         }
-        if let Some(mut s) = child.stderr.take() {
-            let _ = s.read_to_string(&mut err);
-        }
         let _ = child.wait();
+        let err = self
+            .stderr
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default();
         (out, err)
     }
 }

@@ -1,0 +1,482 @@
+//! pollmsgr OSD endpoints as members of a real Ceph 16.2 cluster (cephx):
+//! `serve --osds N --join` boots them, and unmodified `ceph`, `rados` and
+//! `ceph-osd` are the judges: the osdmap shows them up at the addresses they
+//! bound, `ceph tell` answers, `rados` round-trips objects in crc and secure
+//! mode over msgr2.1 and 2.0, `rados bench` finishes without errors, caps are
+//! enforced, a real ceph-osd heartbeats them without reporting failures, and
+//! SIGTERM / SIGKILL / restart do what a ceph-osd's would.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::pollmsgr::Serve;
+use common::{Auth, CephCluster, ClusterOpts};
+use serde_json::Value;
+
+/// Short beacon and report timeouts so a killed process is noticed quickly;
+/// failure reports from one reporter suffice (the heartbeat test's real OSD);
+/// and every OSD may be marked down (by default a mon keeps 30% of the OSDs
+/// up, `mon_osd_min_up_ratio`, so a whole single-host test cluster could
+/// not go down).
+const CONF: &str = "mon osd report timeout = 15
+mon osd min up ratio = 0
+osd beacon report interval = 3
+mon osd min down reporters = 1
+osd heartbeat grace = 8
+osd heartbeat interval = 1";
+
+fn cluster(with_osd: bool) -> CephCluster {
+    common::require_ceph();
+    CephCluster::start(ClusterOpts {
+        auth: Auth::Cephx,
+        with_osd,
+        extra_conf: CONF,
+    })
+    .unwrap_or_else(|e| panic!("cluster did not start: {e}"))
+}
+
+fn state_dir(c: &CephCluster) -> PathBuf {
+    c.dir.join("pollmsgr-state")
+}
+
+/// `serve --osds N --join` against `c`, with extra flags.
+fn join(c: &CephCluster, n: usize, extra: &[&str]) -> (Serve, Value) {
+    let conf = c.conf_path.display().to_string();
+    let state = state_dir(c).display().to_string();
+    let n = n.to_string();
+    let mut args = vec![
+        "--osds",
+        &n,
+        "--join",
+        "-c",
+        &conf,
+        "--state-dir",
+        &state,
+        "--cores",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    Serve::start(&args)
+}
+
+fn ids(ready: &Value) -> Vec<u64> {
+    ready["osds"]
+        .as_array()
+        .expect("osds in the ready line")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect()
+}
+
+/// `osd dump`: id → (up, public v2 address with nonce).
+fn osd_states(c: &CephCluster) -> Vec<(u64, bool, String)> {
+    let dump = c.ceph_json(&["osd", "dump"]).expect("osd dump");
+    dump["osds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            let addr = o["public_addrs"]["addrvec"]
+                .as_array()
+                .and_then(|v| v.iter().find(|a| a["type"] == "v2"))
+                .map(|a| {
+                    format!(
+                        "v2:{}/{}",
+                        a["addr"].as_str().unwrap_or(""),
+                        a["nonce"].as_u64().unwrap_or(0)
+                    )
+                })
+                .unwrap_or_default();
+            (
+                o["osd"].as_u64().unwrap_or(u64::MAX),
+                o["up"].as_u64() == Some(1),
+                addr,
+            )
+        })
+        .collect()
+}
+
+fn all_up(c: &CephCluster, ids: &[u64], up: bool) -> bool {
+    let states = osd_states(c);
+    ids.iter()
+        .all(|id| states.iter().any(|(i, u, _)| i == id && *u == up))
+}
+
+/// Runs `rados -c CONF ARGS` (optionally as another client with its keyring).
+fn rados(c: &CephCluster, who: Option<(&str, &Path)>, args: &[&str]) -> Output {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-k", "5", "120", "rados", "-c"])
+        .arg(&c.conf_path)
+        .env_remove("CEPH_ARGS")
+        .env_remove("CEPH_CONF");
+    if let Some((name, keyring)) = who {
+        cmd.args(["--name", name, "--keyring"]).arg(keyring);
+    }
+    cmd.args(args).output().expect("run rados")
+}
+
+fn rados_ok(c: &CephCluster, args: &[&str]) -> String {
+    let out = rados(c, None, args);
+    assert!(
+        out.status.success(),
+        "rados {args:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A pool whose PGs map only to the pollmsgr endpoints (the cluster's
+/// CRUSH rule under our host bucket).
+fn our_pool(c: &CephCluster, ready: &Value, pool: &str) {
+    let host = ready["crush_host"].as_str().expect("crush_host");
+    let rule = format!("{pool}-rule");
+    c.ceph_ok(&[
+        "osd",
+        "crush",
+        "rule",
+        "create-replicated",
+        &rule,
+        host,
+        "osd",
+    ])
+    .expect("crush rule");
+    c.ceph_ok(&[
+        "osd",
+        "pool",
+        "create",
+        pool,
+        "32",
+        "32",
+        "replicated",
+        &rule,
+    ])
+    .expect("pool create");
+    // Wait until the endpoints have seen the pool (ops before that are
+    // accepted anyway; listing needs pg_num).
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+/// Objects of 1 B to 4 MiB with random bytes: put, stat, get (compared), rm.
+fn round_trips(c: &CephCluster, pool: &str, extra: &[&str], tag: &str) {
+    let dir = c.dir.join(format!("objects-{tag}"));
+    std::fs::create_dir_all(&dir).expect("objects dir");
+    for (i, size) in [1usize, 4095, 100_000, (1 << 20) + 3, 4 << 20]
+        .iter()
+        .enumerate()
+    {
+        let data: Vec<u8> = (0..*size).map(|_| rand::random::<u8>()).collect();
+        let src = dir.join(format!("in-{i}"));
+        let dst = dir.join(format!("out-{i}"));
+        std::fs::write(&src, &data).expect("write object file");
+        let name = format!("{tag}-obj-{i}");
+        let (s, d) = (src.display().to_string(), dst.display().to_string());
+        let mut a = extra.to_vec();
+        a.extend(["-p", pool, "put", &name, &s]);
+        rados_ok(c, &a);
+        let mut a = extra.to_vec();
+        a.extend(["-p", pool, "stat", &name]);
+        let stat = rados_ok(c, &a);
+        assert!(
+            stat.contains(&format!("size {size}")),
+            "stat {name}: {stat}"
+        );
+        let mut a = extra.to_vec();
+        a.extend(["-p", pool, "get", &name, &d]);
+        rados_ok(c, &a);
+        let back = std::fs::read(&dst).expect("read back");
+        assert!(
+            back == data,
+            "{name}: {size} bytes did not come back identical"
+        );
+        let mut a = extra.to_vec();
+        a.extend(["-p", pool, "rm", &name]);
+        rados_ok(c, &a);
+        let mut a = extra.to_vec();
+        a.extend(["-p", pool, "stat", &name]);
+        let gone = rados(c, None, &a);
+        assert!(!gone.status.success(), "{name} still there after rm");
+        assert!(
+            String::from_utf8_lossy(&gone.stderr).contains("No such file or directory"),
+            "stat after rm: {}",
+            String::from_utf8_lossy(&gone.stderr)
+        );
+    }
+}
+
+/// 16 endpoints join; osd tree/dump show them at their addresses; `ceph
+/// tell` answers each; rados round trips, listing, xattrs and `rados bench`
+/// write + seq; SIGTERM marks them down at once; a restart boots the same ids.
+#[test]
+fn sixteen_endpoints_join_and_serve_rados() {
+    let c = cluster(false);
+    let t = Instant::now();
+    let (mut serve, ready) = join(&c, 16, &[]);
+    let ids = ids(&ready);
+    eprintln!("joined {ids:?} in {:?}", t.elapsed());
+    assert_eq!(ids.len(), 16);
+    let endpoints: Vec<String> = ready["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    let states = osd_states(&c);
+    for (id, ep) in ids.iter().zip(&endpoints) {
+        assert!(
+            states.iter().any(|(i, up, a)| i == id && *up && a == ep),
+            "osd.{id} not up at {ep}: {states:?}"
+        );
+    }
+    let tree = c.ceph_ok(&["osd", "tree"]).expect("osd tree");
+    eprintln!("{tree}");
+    assert!(tree.contains(ready["crush_host"].as_str().unwrap_or("?")));
+    assert_eq!(tree.matches(" up ").count(), 16, "{tree}");
+
+    for id in &ids {
+        let who = format!("osd.{id}");
+        let v = c
+            .ceph_ok(&["tell", &who, "version"])
+            .expect("ceph tell version");
+        let v: Value = serde_json::from_str(&v).expect("version JSON");
+        assert_eq!(v["version"], "16.2.15", "{who}: {v}");
+    }
+    let st = c
+        .ceph_ok(&["tell", "osd.0", "status"])
+        .expect("tell status");
+    assert!(
+        st.contains("\"whoami\": 0") || st.contains("\"whoami\":0"),
+        "{st}"
+    );
+
+    our_pool(&c, &ready, "pm");
+    round_trips(&c, "pm", &[], "crc");
+    // Listing and xattrs.
+    let f = c.dir.join("small");
+    std::fs::write(&f, b"hello").expect("write");
+    let fs = f.display().to_string();
+    for i in 0..20 {
+        rados_ok(&c, &["-p", "pm", "put", &format!("ls-{i}"), &fs]);
+    }
+    let ls = rados_ok(&c, &["-p", "pm", "ls"]);
+    let mut listed: Vec<&str> = ls.lines().collect();
+    listed.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("ls-{i}")).collect();
+    want.sort();
+    assert_eq!(listed, want.iter().map(String::as_str).collect::<Vec<_>>());
+    rados_ok(&c, &["-p", "pm", "setxattr", "ls-0", "color", "blue"]);
+    let x = rados_ok(&c, &["-p", "pm", "getxattr", "ls-0", "color"]);
+    assert_eq!(x.trim(), "blue");
+
+    let w = rados_ok(
+        &c,
+        &[
+            "-p",
+            "pm",
+            "bench",
+            "10",
+            "write",
+            "-b",
+            "4096",
+            "-t",
+            "16",
+            "--no-cleanup",
+        ],
+    );
+    eprintln!("{w}");
+    assert!(w.contains("Total writes made"), "{w}");
+    let s = rados_ok(&c, &["-p", "pm", "bench", "10", "seq", "-t", "16"]);
+    eprintln!("{s}");
+    assert!(s.contains("Total reads made"), "{s}");
+    for out in [&w, &s] {
+        assert!(
+            !out.lines()
+                .any(|l| l.contains("errno") || l.contains("error")),
+            "rados bench reported errors: {out}"
+        );
+    }
+
+    // SIGTERM: marked down at once (MOSDMarkMeDown), not at the report timeout.
+    let t = Instant::now();
+    let (out, err) = serve.stop();
+    eprintln!("serve stopped: {out}\n{err}");
+    assert!(
+        CephCluster::wait_until(Duration::from_secs(5), || all_up(&c, &ids, false)),
+        "not all marked down within 5 s of SIGTERM: {:?}",
+        osd_states(&c)
+    );
+    eprintln!("marked down {:?} after SIGTERM", t.elapsed());
+
+    // A restart with the same state dir boots the same ids.
+    let (_serve, again) = join(&c, 16, &[]);
+    assert_eq!(self::ids(&again), ids, "a restart got other ids");
+    assert!(all_up(&c, &ids, true));
+}
+
+/// Secure mode (the client asks ms_mode secure) over msgr2.1, then crc over
+/// msgr2.0 (the endpoints advertise only 2.0); `messenger status` shows the
+/// sessions' modes.
+#[test]
+fn rados_in_secure_mode_and_over_msgr20() {
+    let c = cluster(false);
+    let (mut serve, ready) = join(&c, 2, &["--mode", "prefer-secure"]);
+    our_pool(&c, &ready, "sec");
+    let secure = [
+        "--ms_client_mode",
+        "secure",
+        "--ms_mon_client_mode",
+        "secure",
+    ];
+    round_trips(&c, "sec", &secure, "secure");
+    let status = c
+        .ceph_ok(&["tell", "osd.0", "messenger", "status"])
+        .expect("messenger status");
+    let status2 = c
+        .ceph_ok(&["tell", "osd.1", "messenger", "status"])
+        .expect("messenger status");
+    assert!(
+        status.contains("client/secure") || status2.contains("client/secure"),
+        "no secure client session counted: {status} {status2}"
+    );
+    serve.stop();
+
+    let (_serve, ready) = join(&c, 2, &["--msgr-rev", "0"]);
+    our_pool(&c, &ready, "rev0");
+    round_trips(&c, "rev0", &[], "rev0");
+}
+
+/// `osd 'allow r'` reads but may not write (EPERM in the op reply); a
+/// pool-scoped key writes only its pool; the sessions stay up.
+#[test]
+fn caps_are_enforced() {
+    let c = cluster(false);
+    let (_serve, ready) = join(&c, 2, &[]);
+    our_pool(&c, &ready, "open");
+    our_pool(&c, &ready, "closed");
+    let f = c.dir.join("obj");
+    std::fs::write(&f, b"data").expect("write");
+    let fs = f.display().to_string();
+    rados_ok(&c, &["-p", "open", "put", "o", &fs]);
+    let keyring = |name: &str, osd_caps: &str| -> PathBuf {
+        let text = c
+            .ceph_ok(&[
+                "auth",
+                "get-or-create",
+                name,
+                "mon",
+                "allow r",
+                "osd",
+                osd_caps,
+            ])
+            .expect("auth get-or-create");
+        let p = c.dir.join(format!("{name}.keyring"));
+        std::fs::write(&p, text).expect("keyring");
+        p
+    };
+    let ro = keyring("client.ro", "allow r");
+    let scoped = keyring("client.scoped", "allow rw pool=open");
+    let out = c.dir.join("o.out").display().to_string();
+    let get = rados(
+        &c,
+        Some(("client.ro", &ro)),
+        &["-p", "open", "get", "o", &out],
+    );
+    assert!(get.status.success(), "allow r could not read: {get:?}");
+    let put = rados(
+        &c,
+        Some(("client.ro", &ro)),
+        &["-p", "open", "put", "o2", &fs],
+    );
+    assert!(!put.status.success(), "allow r wrote");
+    let err = String::from_utf8_lossy(&put.stderr);
+    assert!(err.contains("Operation not permitted"), "{err}");
+    let ok = rados(
+        &c,
+        Some(("client.scoped", &scoped)),
+        &["-p", "open", "put", "o3", &fs],
+    );
+    assert!(
+        ok.status.success(),
+        "pool=open could not write open: {ok:?}"
+    );
+    let no = rados(
+        &c,
+        Some(("client.scoped", &scoped)),
+        &["-p", "closed", "put", "o3", &fs],
+    );
+    assert!(!no.status.success(), "pool=open wrote to closed");
+    assert!(String::from_utf8_lossy(&no.stderr).contains("Operation not permitted"));
+    let status = c
+        .ceph_ok(&["tell", "osd.0", "messenger", "status"])
+        .expect("status");
+    let status1 = c
+        .ceph_ok(&["tell", "osd.1", "messenger", "status"])
+        .expect("status");
+    let refused = |s: &str| {
+        serde_json::from_str::<Value>(s).map_or(0, |v| v["refused"].as_u64().unwrap_or(0))
+    };
+    assert!(
+        refused(&status) + refused(&status1) >= 2,
+        "{status} {status1}"
+    );
+}
+
+/// A real ceph-osd in the same cluster heartbeats the endpoints for 60 s
+/// and reports no failure; then SIGKILL: the mon marks them down within the
+/// report timeout, and a restart boots them again.
+#[test]
+fn real_osd_heartbeats_then_sigkill_and_restart() {
+    let c = cluster(true);
+    let (mut serve, ready) = join(&c, 4, &[]);
+    let ids = ids(&ready);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_secs(5));
+        assert!(
+            all_up(&c, &ids, true),
+            "an endpoint was marked down: {:?}",
+            osd_states(&c)
+        );
+    }
+    let osd_log = std::fs::read_to_string(c.log_path("osd.0")).unwrap_or_default();
+    let pinged = ids
+        .iter()
+        .any(|id| osd_log.contains(&format!("osd_ping(ping e")) && *id > 0);
+    let no_reply: Vec<&str> = osd_log
+        .lines()
+        .filter(|l| l.contains("heartbeat_check: no reply"))
+        .collect();
+    assert!(
+        no_reply.is_empty(),
+        "the real OSD saw missing heartbeat replies: {no_reply:?}"
+    );
+    let health = c.ceph_ok(&["health", "detail"]).unwrap_or_default();
+    assert!(!health.contains("down"), "{health}");
+    eprintln!("real osd.0 pinged the endpoints: {pinged}; health: {health}");
+    let status: u64 = ids
+        .iter()
+        .map(|id| {
+            let s = c
+                .ceph_ok(&["tell", &format!("osd.{id}"), "messenger", "status"])
+                .unwrap_or_default();
+            serde_json::from_str::<Value>(&s)
+                .ok()
+                .and_then(|v| v["messages"]["osd_ping"].as_u64())
+                .unwrap_or(0)
+        })
+        .sum();
+    assert!(status > 0, "no MOSDPing reached the endpoints in 60 s");
+
+    let t = Instant::now();
+    serve.kill();
+    assert!(
+        CephCluster::wait_until(Duration::from_secs(40), || all_up(&c, &ids, false)),
+        "not marked down within 40 s of SIGKILL"
+    );
+    eprintln!("marked down {:?} after SIGKILL", t.elapsed());
+    let (_serve, again) = join(&c, 4, &[]);
+    assert_eq!(self::ids(&again), ids);
+}

@@ -457,7 +457,7 @@ fn real_osd_heartbeats_then_sigkill_and_restart() {
     assert!(
         replies > 0,
         "the real OSD's log shows no ping reply from the endpoints"
-    ); health: {health}");
+    );
     let status: u64 = ids
         .iter()
         .map(|id| {

@@ -379,6 +379,157 @@ fn pg_ops(req: &MOsdOp, store: &dyn ObjectService, view: &ClusterView) -> OpsOut
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::osd::member::PoolInfo;
+    use crate::osd::store::MemStore;
+    use std::collections::HashMap;
+
+    fn view() -> ClusterView {
+        ClusterView {
+            epoch: 10,
+            pools: HashMap::from([(
+                3,
+                PoolInfo {
+                    name: "data".into(),
+                    pg_num: 8,
+                },
+            )]),
+        }
+    }
+
+    fn req(pool: i64, seed: u32, ops: Vec<OsdOp>) -> MOsdOp {
+        let mut r = MOsdOp {
+            oid: b"obj".to_vec(),
+            ops,
+            osdmap_epoch: 10,
+            ..MOsdOp::default()
+        };
+        r.spgid.pgid.pool = pool;
+        r.spgid.pgid.seed = seed;
+        r.locator.pool = pool;
+        r
+    }
+
+    const NOW: UTime = UTime { sec: 1, nsec: 2 };
+
+    #[test]
+    fn write_then_read_through_the_op_path() {
+        let store = MemStore::new();
+        let all = OsdCaps::allow_all();
+        let w = req(3, 1, vec![OsdOp::writefull(Bytes::from_static(b"abc"))]);
+        assert!(matches!(
+            execute_ops(&w, &store, &view(), &all, NOW),
+            OpsOutcome::Done { result: 0, .. }
+        ));
+        let r = req(3, 1, vec![OsdOp::read(0, 0), OsdOp::stat()]);
+        let OpsOutcome::Done { result: 0, ops } = execute_ops(&r, &store, &view(), &all, NOW)
+        else {
+            panic!("read failed");
+        };
+        assert_eq!(ops[0].1, Bytes::from_static(b"abc"));
+        assert_eq!(StatResult::decode(&ops[1].1).unwrap().size, 3);
+    }
+
+    #[test]
+    fn refusals_and_errors_are_replies_not_panics() {
+        let store = MemStore::new();
+        let all = OsdCaps::allow_all();
+        let v = view();
+        // A pool the map does not have, and a PG past pg_num.
+        let w = |pool, seed| req(pool, seed, vec![OsdOp::writefull(Bytes::from_static(b"x"))]);
+        assert!(matches!(
+            execute_ops(&w(99, 0), &store, &v, &all, NOW),
+            OpsOutcome::Refused {
+                errno: errno::ENXIO,
+                ..
+            }
+        ));
+        assert!(matches!(
+            execute_ops(&w(3, 8), &store, &v, &all, NOW),
+            OpsOutcome::Refused {
+                errno: errno::ENXIO,
+                ..
+            }
+        ));
+        // Read-only caps refuse the write; nothing is stored.
+        let ro = OsdCaps::parse("allow r").unwrap();
+        assert!(matches!(
+            execute_ops(&w(3, 0), &store, &v, &ro, NOW),
+            OpsOutcome::Refused {
+                errno: errno::EPERM,
+                ..
+            }
+        ));
+        assert!(store.is_empty());
+        // An op code we do not implement, and a missing object.
+        let unknown = req(3, 0, vec![OsdOp::new(op::CALL)]);
+        assert!(matches!(
+            execute_ops(&unknown, &store, &v, &all, NOW),
+            OpsOutcome::Unsupported { code: op::CALL }
+        ));
+        let missing = req(3, 0, vec![OsdOp::stat()]);
+        assert!(matches!(
+            execute_ops(&missing, &store, &v, &all, NOW),
+            OpsOutcome::Done { result, .. } if result == -errno::ENOENT
+        ));
+        // An xattr op whose lengths run past its data is EINVAL.
+        let mut bad = OsdOp::setxattr(b"name", b"value");
+        bad.indata = bad.indata.slice(..3);
+        let r = req(3, 0, vec![bad]);
+        assert!(matches!(
+            execute_ops(&r, &store, &v, &all, NOW),
+            OpsOutcome::Done { result, .. } if result == -errno::EINVAL
+        ));
+    }
+
+    #[test]
+    fn pgnls_lists_one_pg_and_ends_at_its_end() {
+        let store = MemStore::new();
+        let all = OsdCaps::allow_all();
+        let v = view();
+        // Objects with hashes in PG 1 (hash % 8 == 1) and PG 2.
+        for (name, hash) in [("a", 1u32), ("b", 9), ("c", 2), ("d", 17)] {
+            let mut w = req(
+                3,
+                hash % 8,
+                vec![OsdOp::writefull(Bytes::from_static(b"x"))],
+            );
+            w.oid = name.as_bytes().to_vec();
+            w.hash = hash;
+            execute_ops(&w, &store, &v, &all, NOW);
+        }
+        let mut ls = req(3, 1, vec![OsdOp::pgnls(2, 10, &HObject::default())]);
+        ls.oid.clear();
+        ls.hash = 1;
+        let OpsOutcome::Done { result, ops } = execute_ops(&ls, &store, &v, &all, NOW) else {
+            panic!("pgnls refused");
+        };
+        let page = PgNlsResponse::decode(&ops[0].1).unwrap();
+        assert_eq!(
+            (result, page.entries.len()),
+            (0, 2),
+            "a full page, more to come"
+        );
+        let mut ls2 = ls.clone();
+        ls2.ops = vec![OsdOp::pgnls(2, 10, &page.handle)];
+        let OpsOutcome::Done { result, ops } = execute_ops(&ls2, &store, &v, &all, NOW) else {
+            panic!("pgnls refused");
+        };
+        let page2 = PgNlsResponse::decode(&ops[0].1).unwrap();
+        assert_eq!(
+            (result, page2.entries.len()),
+            (1, 1),
+            "the rest, then the PG's end"
+        );
+        assert_eq!(page2.handle, pg_end(3, 1, 8));
+        let mut names: Vec<Vec<u8>> = page
+            .entries
+            .iter()
+            .chain(&page2.entries)
+            .map(|e| e.oid.clone())
+            .collect();
+        names.sort();
+        assert_eq!(names, [b"a".to_vec(), b"b".to_vec(), b"d".to_vec()]);
+    }
 
     #[test]
     fn pg_math_matches_ceph() {

@@ -220,15 +220,18 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
                 Some(osd) => {
                     cfg.my_type = EntityType::Osd;
                     cfg.my_gid = i64::try_from(osd).unwrap_or(-1);
-                    (
-                        Policy::lossless_peer(),
-                        Box::new(crate::auth::none::NoneClient::new(
+                    // With cephx the tickets are osd.N's own (the bench's
+                    // --name), as a peer OSD's would be.
+                    let auth: Box<dyn crate::auth::AuthClient> = match &self.cfg.auth {
+                        ClientAuth::None => Box::new(crate::auth::none::NoneClient::new(
                             EntityType::Osd as u32,
                             &osd.to_string(),
                             0,
                             false,
                         )),
-                    )
+                        cephx => cephx.client(Box::new(rand::rngs::StdRng::from_entropy())),
+                    };
+                    (Policy::lossless_peer(), auth)
                 }
                 None => (
                     Policy::lossy_client(),

@@ -35,6 +35,14 @@ pub trait Handler: Send + 'static {
     fn handle_message(&mut self, msg: Message, reply: &mut Replier<'_>);
     /// A session was established with this endpoint.
     fn established(&mut self, _est: &Established) {}
+    /// A connection of this endpoint closed (`reconnect`: a lossless
+    /// session that will resume).
+    fn closed(&mut self, _error: &crate::proto::ConnError, _reconnect: bool) {}
+    /// What the handler reports in the endpoint's stats (read when the
+    /// reactor stops or on request; `Null` for nothing).
+    fn report(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }
 
 /// Sends messages back on the connection a request arrived on.
@@ -92,6 +100,8 @@ pub struct EndpointStats {
     pub closed: u64,
     /// Messages received.
     pub messages: u64,
+    /// The handler's own report ([`Handler::report`]).
+    pub report: serde_json::Value,
 }
 
 struct Endpoint {
@@ -162,7 +172,11 @@ impl EndpointsApp {
     pub fn stats(&self) -> Vec<(EntityName, Option<SocketAddr>, EndpointStats)> {
         self.endpoints
             .iter()
-            .map(|e| (e.spec_name, e.bound, e.stats.clone()))
+            .map(|e| {
+                let mut stats = e.stats.clone();
+                stats.report = e.handler.report();
+                (e.spec_name, e.bound, stats)
+            })
             .collect()
     }
 }
@@ -341,8 +355,9 @@ impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
                 };
                 ep.handler.handle_message(msg, &mut reply);
             }
-            Event::Closed { reconnect, .. } => {
+            Event::Closed { reconnect, error } => {
                 ep.stats.closed += 1;
+                ep.handler.closed(&error, reconnect);
                 if !reconnect {
                     self.conn_endpoint.remove(&conn);
                     self.dialed.remove(&conn);

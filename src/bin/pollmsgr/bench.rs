@@ -168,6 +168,14 @@ fn client_auth(args: &Args) -> Result<(ClientAuth, Option<MonClient>), String> {
                 .as_deref()
                 .ok_or("--auth cephx needs --mon v2:IP:PORT (the monitor issuing OSD tickets)")?;
             let name = parse_auth_name(&args.name)?;
+            if let Some(osd) = args.peer_osd {
+                if name.to_string() != format!("osd.{osd}") {
+                    return Err(format!(
+                        "--peer-osd {osd} --auth cephx authenticates as osd.{osd}: pass \
+                         --name osd.{osd} and a --keyring holding its key"
+                    ));
+                }
+            }
             let mut cfg = MonClientConfig::new(
                 mon.parse().map_err(|e| format!("--mon {mon}: {e}"))?,
                 name.clone(),

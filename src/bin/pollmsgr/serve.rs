@@ -1,8 +1,12 @@
-//! `pollmsgr serve`: accept msgr2 sessions as one Ceph entity.
+//! `pollmsgr serve`: accept msgr2 sessions as one Ceph entity, host N OSD
+//! endpoints (`--osds`), or make them cluster members (`--join`). All three
+//! run on the same path (`serve_osds`): endpoints on pinned reactors, and a
+//! control plane (rotating keys, membership) on the main thread, so nothing
+//! a reactor runs waits on a monitor.
 //!
-//! Logs each established session (peer entity, mode, revision) on stderr,
-//! counts received messages by type, and prints a JSON summary on stdout
-//! when SIGINT or SIGTERM arrives.
+//! One entity logs each established session (peer entity, mode, revision)
+//! on stderr, counts received messages by type, and prints a JSON summary on
+//! stdout when SIGINT or SIGTERM arrives.
 //!
 //! With `--auth cephx` the entity runs as a Ceph service identity (e.g.
 //! `osd.3` with its keyring): like a real OSD it authenticates to the
@@ -11,23 +15,20 @@
 //! them (challenge round, replay cache, expiry and global id checks).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args as ClapArgs;
 use pollmsgr::monc::MonClientConfig;
 use pollmsgr::msg;
-use pollmsgr::net::kernel::KernelDriver;
 use pollmsgr::pool::auth::{RotatingKeyService, ServerAuth};
-use pollmsgr::proto::{Connection, ConnectionConfig, Event, Policies};
-use pollmsgr::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
+use pollmsgr::pool::{Handler, Replier};
+use pollmsgr::proto::{ConnError, Established, Message};
+use pollmsgr::wire::addr::{AddrType, EntityAddr};
 use pollmsgr::wire::entity::EntityName;
-use rand::SeedableRng;
 
-use crate::common::{
-    fail, mon_auth, msgr2_features, parse_auth_name, AuthFlag, ModeFlag, TransportFlag,
-};
+use crate::serve_osds::{ControlPlane, NoControl, RotatingRefresh, ServePlan};
+
+use crate::common::{fail, mon_auth, parse_auth_name, AuthFlag, ModeFlag, TransportFlag};
 
 /// Flags of `serve`.
 #[derive(ClapArgs, Debug)]
@@ -210,126 +211,85 @@ fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, St
         smol_shards: args.smol_shards.max(1),
         msgr_rev: args.msgr_rev,
         cephx,
+        single: None,
     })
 }
 
 fn serve(args: &Args) -> Result<(), String> {
     let me = parse_entity(entity_arg(args)?)?;
-    let mut cephx = match args.auth {
-        AuthFlag::Cephx => Some(
-            RotatingKeyService::start(cephx_identity(args)?).map_err(|e| format!("cephx: {e}"))?,
-        ),
-        AuthFlag::None => None,
-    };
-    if let Some(svc) = &cephx {
-        crate::serve_osds::log_secrets(svc);
-    }
     let listen = listen_arg(args)?;
     if listen.ty != AddrType::Msgr2 {
         return Err(format!("--listen {listen}: not a v2 address"));
     }
-    let sock = listen
-        .addr
-        .ok_or_else(|| format!("--listen {listen}: no IP address"))?;
-    let mut cfg = ConnectionConfig::new(me.ty);
-    cfg.my_gid = me.num as i64;
-    cfg.my_addrs = EntityAddrVec(vec![listen]);
-    cfg.my_nonce = listen.nonce;
-    cfg.msgr2_supported = msgr2_features(args.msgr_rev);
-
-    let stop = crate::common::stop_on_signals()?;
-    let next_global_id = Arc::new(AtomicU64::new(4100));
-    let mut driver = KernelDriver::new().map_err(|e| format!("poll setup: {e}"))?;
-    let accept_cfg = cfg.clone();
-    let server_auth = match &cephx {
-        Some(svc) => svc.server_auth(mode_arg(args).modes()),
-        None => ServerAuth::None,
+    let (auth, control): (ServerAuth, Box<dyn ControlPlane>) = match args.auth {
+        AuthFlag::Cephx => {
+            let svc = RotatingKeyService::start(cephx_identity(args)?)
+                .map_err(|e| format!("cephx: {e}"))?;
+            crate::serve_osds::log_secrets(&svc);
+            let auth = svc.server_auth(mode_arg(args).modes());
+            let every = Duration::from_secs(args.rotating_refresh.max(1));
+            (auth, Box::new(RotatingRefresh::new(svc, every)))
+        }
+        AuthFlag::None => (ServerAuth::None, Box::new(NoControl)),
     };
-    let bound = driver
-        .listen(
-            sock,
-            listen,
-            Box::new(move |peer, now| {
-                let auth = server_auth.server(
-                    &next_global_id,
-                    Box::new(rand::rngs::StdRng::from_entropy()),
-                );
-                Connection::accept(
-                    accept_cfg.clone(),
-                    peer,
-                    Policies::osd(),
-                    auth,
-                    Box::new(rand::rngs::StdRng::from_entropy()),
-                    now,
-                )
-            }),
-        )
-        .map_err(|e| format!("listen on {sock}: {e}"))?;
-    eprintln!(
-        "pollmsgr serve: {} listening on v2:{bound}/{}",
-        me, listen.nonce
-    );
+    let a = crate::serve_osds::OsdsArgs {
+        osds: 1,
+        first_id: me.num,
+        listen,
+        transport: args.transport,
+        cores: args.cores.clone(),
+        reply_size: 0,
+        smol_shards: args.smol_shards.max(1),
+        msgr_rev: args.msgr_rev,
+        cephx: None,
+        single: Some(entity_arg(args)?.to_owned()),
+    };
+    let plan = ServePlan {
+        endpoints: vec![(me, Box::new(SessionLog::default()))],
+        auth,
+        control,
+    };
+    crate::serve_osds::serve_osds(&a, plan)
+}
 
-    let started = Instant::now();
-    let mut sessions = 0u64;
-    let mut faults = 0u64;
-    let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
-    let refresh_every = Duration::from_secs(args.rotating_refresh.max(1));
-    while !stop.load(Ordering::Relaxed) {
-        if let Some(svc) = cephx.as_mut() {
-            match svc.refresh_if_due(refresh_every) {
-                Some(Ok(_)) => crate::serve_osds::log_secrets(svc),
-                Some(Err(e)) => eprintln!("rotating keys: refresh failed: {e}"),
-                None => {}
-            }
-        }
-        let events = driver
-            .poll_once(Duration::from_millis(100))
-            .map_err(|e| format!("poll: {e}"))?;
-        for (_, event) in events {
-            match event {
-                Event::Established(est) => {
-                    sessions += 1;
-                    eprintln!(
-                        "session: peer={} global_id={} addr={} mode={} rev={} lossy={}",
-                        est.peer_name,
-                        est.global_id,
-                        est.peer_addrs,
-                        est.mode.name(),
-                        if est.revision == pollmsgr::wire::Revision::V2_1 {
-                            "2.1"
-                        } else {
-                            "2.0"
-                        },
-                        est.lossy
-                    );
-                }
-                Event::Message(m) => {
-                    *by_type
-                        .entry(msg::types::type_name(m.ty).to_owned())
-                        .or_default() += 1;
-                }
-                Event::Closed { error, .. } => {
-                    faults += 1;
-                    eprintln!("connection closed: {error}");
-                }
-                _ => {}
-            }
-        }
+/// The handler of `serve --entity X`: logs each session and each closed
+/// connection on stderr and counts received messages by type.
+#[derive(Default)]
+struct SessionLog {
+    by_type: BTreeMap<String, u64>,
+}
+
+impl Handler for SessionLog {
+    fn handle_message(&mut self, m: Message, _reply: &mut Replier<'_>) {
+        *self
+            .by_type
+            .entry(msg::types::type_name(m.ty).to_owned())
+            .or_default() += 1;
     }
-    let total: u64 = by_type.values().sum();
-    let summary = serde_json::json!({
-        "entity": entity_arg(args)?,
-        "auth": if cephx.is_some() { "cephx" } else { "none" },
-        "listen": format!("v2:{bound}/{}", listen.nonce),
-        "sessions": sessions,
-        "closed": faults,
-        "messages": total,
-        "messages_by_type": by_type,
-        "uptime_s": started.elapsed().as_secs_f64(),
-    });
-    println!("{summary}");
-    Ok(())
+
+    fn established(&mut self, est: &Established) {
+        eprintln!(
+            "session: peer={} global_id={} addr={} mode={} rev={} lossy={}",
+            est.peer_name,
+            est.global_id,
+            est.peer_addrs,
+            est.mode.name(),
+            if est.revision == pollmsgr::wire::Revision::V2_1 {
+                "2.1"
+            } else {
+                "2.0"
+            },
+            est.lossy
+        );
+    }
+
+    fn closed(&mut self, error: &ConnError, _reconnect: bool) {
+        eprintln!("connection closed: {error}");
+    }
+
+    fn report(&self) -> serde_json::Value {
+        serde_json::json!({ "messages_by_type": self.by_type })
+    }
 }
 
 impl crate::serve_join::JoinArgs {

@@ -209,6 +209,7 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
         smol_shards: j.smol_shards.max(1),
         msgr_rev: j.msgr_rev,
         cephx: None,
+        single: None,
     };
     serve_osds(
         &a,

@@ -46,6 +46,9 @@ pub struct OsdsArgs {
     pub msgr_rev: u8,
     /// cephx settings; `None` serves with auth none (crc only).
     pub cephx: Option<OsdsCephx>,
+    /// `serve --entity X` (one entity, named X): no ready line, and the
+    /// summary has that mode's fields (`entity`, `listen`, `messages_by_type`).
+    pub single: Option<String>,
 }
 
 /// `serve --osds --auth cephx`: the identity and monitor for rotating secrets.
@@ -79,9 +82,16 @@ pub trait ControlPlane {
 }
 
 /// `serve --osds --auth cephx` without `--join`: keeps the rotating secrets fresh.
-struct RotatingRefresh {
+pub struct RotatingRefresh {
     svc: RotatingKeyService,
     every: Duration,
+}
+
+impl RotatingRefresh {
+    /// Refreshes `svc`'s secrets every `every`.
+    pub fn new(svc: RotatingKeyService, every: Duration) -> Self {
+        RotatingRefresh { svc, every }
+    }
 }
 
 impl ControlPlane for RotatingRefresh {
@@ -95,7 +105,7 @@ impl ControlPlane for RotatingRefresh {
 }
 
 /// No control plane (auth none).
-struct NoControl;
+pub struct NoControl;
 
 impl ControlPlane for NoControl {
     fn tick(&mut self) {}
@@ -383,7 +393,9 @@ where
         }
         return Err(e);
     }
-    println!("{hello}");
+    if a.single.is_none() {
+        println!("{hello}");
+    }
     eprintln!(
         "pollmsgr serve: {} OSD endpoints on {} reactor(s) over {}, cores {:?}, auth {}",
         a.osds,
@@ -400,18 +412,24 @@ where
     control.stop(&mut control_summary);
     let mut per_endpoint = Vec::new();
     let (mut sessions, mut messages, mut closed) = (0u64, 0u64, 0u64);
+    let mut single_report = serde_json::Value::Null;
     for h in handles {
         let app = h.join().map_err(|e| format!("reactor failed: {e}"))?;
         for (name, bound, s) in app.stats() {
             sessions += s.sessions;
             messages += s.messages;
             closed += s.closed;
-            per_endpoint.push(serde_json::json!({
+            let mut e = serde_json::json!({
                 "entity": name.to_string(),
                 "addr": bound.map(|b| b.to_string()),
                 "sessions": s.sessions,
                 "messages": s.messages,
-            }));
+            });
+            if !s.report.is_null() {
+                e["report"] = s.report.clone();
+            }
+            per_endpoint.push(e);
+            single_report = s.report;
         }
     }
     let cpu = cpu_timer.elapsed();
@@ -429,6 +447,16 @@ where
     });
     if let (Some(s), Some(extra)) = (summary.as_object_mut(), control_summary.as_object()) {
         s.extend(extra.clone());
+    }
+    if let (Some(entity), Some(s), Some((_, a))) =
+        (&a.single, summary.as_object_mut(), bound.first())
+    {
+        s.insert("entity".into(), serde_json::json!(entity));
+        s.insert("listen".into(), serde_json::json!(a.to_string()));
+        s.insert(
+            "messages_by_type".into(),
+            single_report["messages_by_type"].clone(),
+        );
     }
     println!("{summary}");
     Ok(())

@@ -471,6 +471,17 @@ fn real_osd_heartbeats_then_sigkill_and_restart() {
         })
         .sum();
     assert!(status > 0, "no MOSDPing reached the endpoints in 60 s");
+    // And the endpoints ping the real OSD (their heartbeat peer) and see replies.
+    let s = c
+        .ceph_ok(&["tell", &format!("osd.{}", ids[0]), "messenger", "status"])
+        .expect("messenger status");
+    let v: Value = serde_json::from_str(&s).expect("status JSON");
+    let peer = &v["heartbeat"]["peers"]["osd.0"];
+    eprintln!("osd.{} heartbeat toward osd.0: {peer}", ids[0]);
+    assert!(
+        peer["replies"].as_u64().unwrap_or(0) > 0,
+        "no ping reply from the real osd.0: {v}"
+    );
 
     let t = Instant::now();
     serve.kill();

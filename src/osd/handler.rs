@@ -19,6 +19,7 @@ use crossbeam::channel::Receiver;
 use serde_json::json;
 
 use super::auth::{classify, role_allows, CapsCache, MessageClass};
+use super::heartbeat::Heartbeats;
 use super::member::ClusterView;
 use super::ops::{execute_ops, OpsOutcome};
 use super::tell::{self, OsdStatus};
@@ -28,7 +29,7 @@ use crate::msg::osd_op::{flag, EVersion, MOsdOp, MOsdOpReply};
 use crate::msg::types::{POLLMSGR_BENCH_REPLY, POLLMSGR_BENCH_REQUEST};
 use crate::msg::{from_message, fsid_to_string, to_message};
 use crate::osd::store::ObjectService;
-use crate::pool::{Handler, Replier};
+use crate::pool::{Handler, Outgoing, Replier};
 use crate::proto::{Established, Message};
 use crate::wire::errno;
 
@@ -41,6 +42,8 @@ pub struct OsdIdentity {
     pub fsid: [u8; 16],
     /// Our UUID.
     pub uuid: [u8; 16],
+    /// How often we ping our heartbeat peers (`osd_heartbeat_interval`).
+    pub heartbeat_interval: std::time::Duration,
 }
 
 /// Counters of one endpoint, for `messenger status` and the summary.
@@ -78,6 +81,7 @@ pub struct OsdHandler {
     started: Instant,
     version: u64,
     logged: u64,
+    heartbeats: Heartbeats,
 }
 
 impl OsdHandler {
@@ -98,7 +102,18 @@ impl OsdHandler {
             started: Instant::now(),
             version: 0,
             logged: 0,
+            heartbeats: Heartbeats::new(me.heartbeat_interval),
         }
+    }
+
+    fn drain_views(&mut self) {
+        while let Ok(v) = self.views.try_recv() {
+            self.view = v;
+        }
+    }
+
+    fn mono_now(&self) -> SignedSpan {
+        SignedSpan::from_nanos(i64::try_from(self.started.elapsed().as_nanos()).unwrap_or(i64::MAX))
     }
 
     /// Counters so far.
@@ -143,6 +158,7 @@ impl OsdHandler {
                 "unsupported_ops": s.unsupported,
                 "replies_dropped": s.replies_dropped,
                 "osdmap_epoch": self.view.epoch,
+                "heartbeat": self.heartbeats.report(Instant::now()),
             }),
         }
     }
@@ -218,13 +234,24 @@ impl OsdHandler {
             Ok(p) => p,
             Err(e) => return self.bad_message(msg, peer, &e, reply),
         };
-        // A ceph-osd ignores pings from another cluster and answers only PINGs.
-        if ping.fsid != self.me.fsid || ping.op != ping_op::PING {
+        // A ceph-osd ignores pings from another cluster.
+        if ping.fsid != self.me.fsid {
             return;
         }
-        let mono = SignedSpan::from_nanos(
-            i64::try_from(self.started.elapsed().as_nanos()).unwrap_or(i64::MAX),
-        );
+        match ping.op {
+            ping_op::PING => {}
+            ping_op::PING_REPLY => {
+                self.heartbeats.on_reply(&ping, Instant::now());
+                return;
+            }
+            ping_op::YOU_DIED => {
+                let who = peer_text(peer);
+                self.log(format_args!("{who} says we are down in its map (YOU_DIED)"));
+                return;
+            }
+            _ => return,
+        }
+        let mono = self.mono_now();
         let r = ping.reply_to(
             self.view.epoch,
             self.view.epoch,
@@ -294,9 +321,7 @@ impl OsdHandler {
 
 impl Handler for OsdHandler {
     fn handle_message(&mut self, msg: Message, reply: &mut Replier<'_>) {
-        while let Ok(v) = self.views.try_recv() {
-            self.view = v;
-        }
+        self.drain_views();
         self.stats.bytes_in += (msg.front.len() + msg.middle.len() + msg.data.len()) as u64;
         let Some(peer) = reply.peer().cloned() else {
             return;
@@ -323,6 +348,17 @@ impl Handler for OsdHandler {
                 ));
             }
         }
+    }
+
+    fn poll_outgoing(&mut self, now: Instant, out: &mut Vec<Outgoing>) {
+        self.drain_views();
+        let mono = self.mono_now();
+        self.heartbeats
+            .due(now, mono, self.me.fsid, &self.view, out);
+    }
+
+    fn report(&self) -> serde_json::Value {
+        self.status().messenger
     }
 
     fn established(&mut self, est: &Established) {

@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 
 use super::join::{crush_place, mon_command};
 use super::OsdError;
-use crate::auth::cephx::{CryptoKey, EntityName as AuthName};
+use crate::auth::cephx::{CryptoKey, EntityName as AuthName, TicketStore};
 use crate::monc::{MonAuth, MonClient, MonClientConfig};
 use crate::msg::osd_mon::{MOsdBeacon, MOsdBoot, MOsdMap, MOsdMarkMeDown};
 use crate::msg::{from_message, to_message, types, MonSubscribe};
@@ -69,6 +69,9 @@ pub struct HostedOsd {
     pub key: CryptoKey,
     /// The endpoint's public msgr2 address (with its nonce).
     pub addr: EntityAddr,
+    /// Its cephx tickets: filled by its mon session, used by its endpoint
+    /// to dial peers (heartbeats).
+    pub tickets: TicketStore,
 }
 
 /// A pool as the handlers need it.
@@ -80,6 +83,20 @@ pub struct PoolInfo {
     pub pg_num: u32,
 }
 
+/// An OSD our endpoints heartbeat: its heartbeat addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatPeer {
+    /// Its id.
+    pub id: u32,
+    /// `heartbeat_back_addrs`' msgr2 address.
+    pub back: EntityAddr,
+    /// `heartbeat_front_addrs`' msgr2 address.
+    pub front: EntityAddr,
+}
+
+/// Most heartbeat peers per endpoint (Ceph's `osd_heartbeat_min_peers`).
+pub const MAX_HEARTBEAT_PEERS: usize = 10;
+
 /// What the handlers know of the cluster, as of one osdmap epoch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterView {
@@ -87,6 +104,11 @@ pub struct ClusterView {
     pub epoch: u32,
     /// Pools by id.
     pub pools: HashMap<i64, PoolInfo>,
+    /// Up OSDs not hosted by this process, which our endpoints ping. (We do
+    /// not evaluate CRUSH, so these are not the PG-sharing peers a ceph-osd
+    /// picks, but the first up OSDs of the map, as a ceph-osd tops its
+    /// peers up to `osd_heartbeat_min_peers`.)
+    pub heartbeat_peers: Vec<HeartbeatPeer>,
 }
 
 /// Counters of the control plane, for the summary and `messenger status`.
@@ -420,7 +442,8 @@ impl Membership {
     }
 
     fn publish_view(&mut self, dump: &Value) {
-        let view = Arc::new(view_from_dump(dump));
+        let hosted: HashSet<u32> = self.members.iter().map(|m| m.osd.id).collect();
+        let view = Arc::new(view_from_dump(dump, &hosted));
         if *view == *self.view {
             return;
         }
@@ -440,7 +463,7 @@ fn connect(cfg: &MemberConfig, osd: &HostedOsd) -> Result<MonClient, OsdError> {
         c.rev1 = cfg.rev1;
         c.timeout = cfg.timeout;
         c.my_addr = Some(osd.addr);
-        match MonClient::connect(c) {
+        match MonClient::connect_with_store(c, Some(osd.tickets.clone())) {
             Ok(mc) => return Ok(mc),
             Err(e) => last = Some(format!("{mon}: {e}")),
         }
@@ -485,8 +508,25 @@ fn up_at_our_addrs(dump: &Value, members: &[Member]) -> HashSet<u32> {
     up
 }
 
-/// Pools and epoch from `osd dump --format json`.
-fn view_from_dump(dump: &Value) -> ClusterView {
+/// The msgr2 address in an `osd dump` address vector.
+fn v2_addr(vec: Option<&Value>) -> Option<EntityAddr> {
+    let a = vec?
+        .get("addrvec")?
+        .as_array()?
+        .iter()
+        .find(|a| a.get("type").and_then(Value::as_str) == Some("v2"))?;
+    format!(
+        "v2:{}/{}",
+        a.get("addr")?.as_str()?,
+        a.get("nonce")?.as_u64()?
+    )
+    .parse()
+    .ok()
+}
+
+/// Pools, epoch and heartbeat peers (up OSDs not in `hosted`) from
+/// `osd dump --format json`.
+fn view_from_dump(dump: &Value, hosted: &HashSet<u32>) -> ClusterView {
     let mut view = ClusterView {
         epoch: dump
             .get("epoch")
@@ -494,7 +534,33 @@ fn view_from_dump(dump: &Value) -> ClusterView {
             .and_then(|e| u32::try_from(e).ok())
             .unwrap_or(0),
         pools: HashMap::new(),
+        heartbeat_peers: Vec::new(),
     };
+    for o in dump
+        .get("osds")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(id) = o
+            .get("osd")
+            .and_then(Value::as_u64)
+            .and_then(|i| u32::try_from(i).ok())
+        else {
+            continue;
+        };
+        if hosted.contains(&id) || o.get("up").and_then(Value::as_u64) != Some(1) {
+            continue;
+        }
+        if let (Some(back), Some(front)) = (
+            v2_addr(o.get("heartbeat_back_addrs")),
+            v2_addr(o.get("heartbeat_front_addrs")),
+        ) {
+            if view.heartbeat_peers.len() < MAX_HEARTBEAT_PEERS {
+                view.heartbeat_peers.push(HeartbeatPeer { id, back, front });
+            }
+        }
+    }
     for p in dump
         .get("pools")
         .and_then(Value::as_array)
@@ -532,20 +598,31 @@ mod tests {
                 {"osd": 0, "up": 1, "public_addrs": {"addrvec": [
                     {"type": "v2", "addr": "127.0.0.1:6800", "nonce": 7}]}},
                 {"osd": 1, "up": 1, "public_addrs": {"addrvec": [
-                    {"type": "v2", "addr": "127.0.0.1:6801", "nonce": 99}]}},
+                    {"type": "v2", "addr": "127.0.0.1:6801", "nonce": 99}]},
+                 "heartbeat_back_addrs": {"addrvec": [
+                    {"type": "v2", "addr": "127.0.0.1:6811", "nonce": 99}]},
+                 "heartbeat_front_addrs": {"addrvec": [
+                    {"type": "v2", "addr": "127.0.0.1:6812", "nonce": 99}]}},
                 {"osd": 2, "up": 0, "public_addrs": {"addrvec": []}}
             ]
         });
-        let view = view_from_dump(&dump);
+        let view = view_from_dump(&dump, &HashSet::from([0]));
         assert_eq!(view.epoch, 12);
         assert_eq!(view.pools[&1].name, "data");
         assert_eq!(view.pools[&1].pg_num, 8);
+        // osd.1 is up and not hosted: a heartbeat peer; osd.0 is ours.
+        assert_eq!(view.heartbeat_peers.len(), 1);
+        assert_eq!(
+            view.heartbeat_peers[0].back.to_string(),
+            "v2:127.0.0.1:6811/99"
+        );
         let member = |id: u32, port: u16, nonce: u32| Member {
             osd: HostedOsd {
                 id,
                 uuid: [0; 16],
                 key: CryptoKey::new([1; 16], Default::default()),
                 addr: format!("v2:127.0.0.1:{port}/{nonce}").parse().unwrap(),
+                tickets: TicketStore::new(AuthName::new(4, id.to_string())),
             },
             mc: None,
             epoch: 0,

@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod caps;
 pub mod handler;
+pub mod heartbeat;
 pub mod join;
 pub mod member;
 pub mod ops;

@@ -393,6 +393,7 @@ mod tests {
                     pg_num: 8,
                 },
             )]),
+            ..ClusterView::default()
         }
     }
 

@@ -38,11 +38,31 @@ pub trait Handler: Send + 'static {
     /// A connection of this endpoint closed (`reconnect`: a lossless
     /// session that will resume).
     fn closed(&mut self, _error: &crate::proto::ConnError, _reconnect: bool) {}
+    /// Messages the handler wants sent to other daemons (e.g. heartbeats to
+    /// its peers), collected by the pool every [`OUTGOING_EVERY`] on the
+    /// reactor and sent with [`EndpointsApp::send_to_with`].
+    fn poll_outgoing(&mut self, _now: Instant, _out: &mut Vec<Outgoing>) {}
     /// What the handler reports in the endpoint's stats (read when the
     /// reactor stops or on request; `Null` for nothing).
     fn report(&self) -> serde_json::Value {
         serde_json::Value::Null
     }
+}
+
+/// How often the pool asks handlers for [`Handler::poll_outgoing`].
+pub const OUTGOING_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A message a handler sends on its own initiative.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The peer's address (the pool reuses or dials a connection to it).
+    pub to: EntityAddr,
+    /// The peer's type (for the policy and HELLO checks).
+    pub peer_type: EntityType,
+    /// Dial a lossy session (heartbeats) instead of the endpoint's policy.
+    pub lossy: bool,
+    /// The message.
+    pub msg: Message,
 }
 
 /// Sends messages back on the connection a request arrived on.
@@ -132,6 +152,13 @@ pub struct EndpointsApp {
     peers: HashMap<(usize, EntityAddr), ConnId>,
     /// Connections this app dialed (the rest were accepted).
     dialed: HashSet<ConnId>,
+    /// How each endpoint authenticates when it dials (cephx tickets of its
+    /// own identity); endpoints without one dial with auth none.
+    dial_auth: HashMap<EntityName, auth::ClientAuth>,
+    /// When handlers were last asked for outgoing messages.
+    last_outgoing: Option<Instant>,
+    /// Outgoing messages being sent (kept to reuse its allocation).
+    outgoing: Vec<Outgoing>,
 }
 
 impl EndpointsApp {
@@ -158,7 +185,17 @@ impl EndpointsApp {
             auth: ServerAuth::None,
             peers: HashMap::new(),
             dialed: HashSet::new(),
+            dial_auth: HashMap::new(),
+            last_outgoing: None,
+            outgoing: Vec::new(),
         }
+    }
+
+    /// Endpoints named in `auth` dial with that authentication (e.g. cephx
+    /// with the OSD's own tickets); names this app does not host are ignored.
+    pub fn with_dial_auth(mut self, auth: HashMap<EntityName, auth::ClientAuth>) -> Self {
+        self.dial_auth = auth;
+        self
     }
 
     /// Authenticates accepted peers with `auth` instead of auth none (e.g.
@@ -185,14 +222,29 @@ impl EndpointsApp {
     /// Sends `msg` from endpoint `endpoint` to the peer at `peer`: on the
     /// pool's connection to it if there is one (dialed or accepted), else on a
     /// new connection under the endpoint's policy for `peer_type` (lossless
-    /// toward OSDs). Dialing is auth none: cephx toward peers needs service
-    /// tickets from a monitor, which endpoints do not hold yet.
+    /// toward OSDs). A new connection authenticates with the endpoint's dial
+    /// auth ([`EndpointsApp::with_dial_auth`]), or auth none where the
+    /// endpoints accept auth none.
     pub fn send_to<T: Transport>(
         &mut self,
         driver: &mut Driver<T>,
         endpoint: usize,
         peer: EntityAddr,
         peer_type: EntityType,
+        msg: Message,
+    ) -> io::Result<ConnId> {
+        self.send_to_with(driver, endpoint, peer, peer_type, None, msg)
+    }
+
+    /// [`EndpointsApp::send_to`], dialing under `policy` instead of the
+    /// endpoint's policy for the peer type when given.
+    pub fn send_to_with<T: Transport>(
+        &mut self,
+        driver: &mut Driver<T>,
+        endpoint: usize,
+        peer: EntityAddr,
+        peer_type: EntityType,
+        policy: Option<crate::proto::Policy>,
         msg: Message,
     ) -> io::Result<ConnId> {
         if let Some(&id) = self.peers.get(&(endpoint, peer)) {
@@ -202,15 +254,17 @@ impl EndpointsApp {
             }
             self.peers.remove(&(endpoint, peer));
         }
-        if !matches!(self.auth, ServerAuth::None) {
-            return Err(io::Error::other(
-                "dialing peers with cephx needs service tickets; endpoints dial with auth none only",
-            ));
-        }
         let ep = self
             .endpoints
             .get(endpoint)
             .ok_or_else(|| io::Error::other(format!("no endpoint {endpoint}")))?;
+        let dial_auth = self.dial_auth.get(&ep.spec_name);
+        if dial_auth.is_none() && !matches!(self.auth, ServerAuth::None) {
+            return Err(io::Error::other(format!(
+                "{} has no cephx tickets to dial with (with_dial_auth)",
+                ep.spec_name
+            )));
+        }
         let cfg = ep
             .dial_config
             .clone()
@@ -218,17 +272,22 @@ impl EndpointsApp {
         let sock = peer
             .addr
             .ok_or_else(|| io::Error::other(format!("{peer} has no IP address")))?;
-        let auth = Box::new(crate::auth::none::NoneClient::new(
-            ep.spec_name.ty as u32,
-            &ep.spec_name.num.to_string(),
-            0,
-            false,
-        ));
+        let auth: Box<dyn crate::auth::AuthClient> = match dial_auth {
+            Some(a) if !matches!(a, auth::ClientAuth::None) => {
+                a.client(Box::new(rand::rngs::StdRng::from_entropy()))
+            }
+            _ => Box::new(crate::auth::none::NoneClient::new(
+                ep.spec_name.ty as u32,
+                &ep.spec_name.num.to_string(),
+                0,
+                false,
+            )),
+        };
         let mut conn = Connection::connect(
             cfg,
             peer,
             peer_type,
-            ep.policies.for_peer(peer_type),
+            policy.unwrap_or_else(|| ep.policies.for_peer(peer_type)),
             auth,
             Box::new(rand::rngs::StdRng::from_entropy()),
             Instant::now(),
@@ -281,7 +340,37 @@ impl EndpointsApp {
     }
 }
 
+impl EndpointsApp {
+    /// Asks every handler for its outgoing messages and sends them.
+    fn send_outgoing<T: Transport>(&mut self, driver: &mut Driver<T>, now: Instant) {
+        let mut out = std::mem::take(&mut self.outgoing);
+        for i in 0..self.endpoints.len() {
+            self.endpoints[i].handler.poll_outgoing(now, &mut out);
+            for o in out.drain(..) {
+                let policy = o.lossy.then(crate::proto::Policy::lossy_client);
+                if let Err(e) = self.send_to_with(driver, i, o.to, o.peer_type, policy, o.msg) {
+                    eprintln!(
+                        "{}: cannot send to {}: {e}",
+                        self.endpoints[i].spec_name, o.to
+                    );
+                }
+            }
+        }
+        self.outgoing = out;
+    }
+}
+
 impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
+    fn on_tick(&mut self, driver: &mut Driver<T>, now: Instant) {
+        if self
+            .last_outgoing
+            .is_none_or(|t| now.duration_since(t) >= OUTGOING_EVERY)
+        {
+            self.last_outgoing = Some(now);
+            self.send_outgoing(driver, now);
+        }
+    }
+
     fn start(&mut self, driver: &mut Driver<T>, _now: Instant) -> io::Result<()> {
         for (i, ep) in self.endpoints.iter_mut().enumerate() {
             let mut cfg = self.base_config.clone();

@@ -248,6 +248,7 @@ fn serve(args: &Args) -> Result<(), String> {
         endpoints: vec![(me, Box::new(SessionLog::default()))],
         auth,
         control,
+        dial_auth: Default::default(),
     };
     crate::serve_osds::serve_osds(&a, plan)
 }

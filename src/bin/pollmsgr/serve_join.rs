@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pollmsgr::auth::cephx::{entity_type, EntityName as AuthName};
+use pollmsgr::auth::cephx::{entity_type, EntityName as AuthName, TicketStore};
 use pollmsgr::conf::{CephConf, ModeOption};
 use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
 use pollmsgr::msg::fsid_to_string;
@@ -22,7 +22,7 @@ use pollmsgr::osd::handler::{OsdHandler, OsdIdentity};
 use pollmsgr::osd::join::{osd_new, JoinState};
 use pollmsgr::osd::member::{ClusterView, HostedOsd, MemberConfig, Membership};
 use pollmsgr::osd::store::{MemStore, ObjectService};
-use pollmsgr::pool::auth::RotatingKeyService;
+use pollmsgr::pool::auth::{ClientAuth, RotatingKeyService};
 use pollmsgr::pool::Handler;
 use pollmsgr::wire::addr::EntityAddr;
 use pollmsgr::wire::entity::{EntityName, EntityType};
@@ -144,9 +144,19 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
     };
     let auth = svc.server_auth(service_modes);
 
-    let store: Arc<dyn ObjectService> = Arc::new(MemStore::new());
+    let heartbeat_interval = conf
+        .get_parsed::<f64>(&first_name, "osd_heartbeat_interval")
+        .map_err(|e| e.to_string())?
+        .unwrap_or(6.0);
+    // Modes toward other OSDs (heartbeats): Ceph's ms_cluster_mode.
+    let cluster_modes = conf
+        .con_modes(&first_name, ModeOption::Cluster)
+        .map_err(|e| e.to_string())?;
+    let objects: Arc<dyn ObjectService> = Arc::new(MemStore::new());
     let mut endpoints: Vec<(EntityName, Box<dyn Handler>)> = Vec::new();
     let mut views = Vec::new();
+    let mut dial_auth = HashMap::new();
+    let mut tickets = Vec::new();
     for (id, uuid, _) in &osds {
         let (tx, rx) = crossbeam::channel::bounded::<Arc<ClusterView>>(64);
         views.push(tx);
@@ -154,10 +164,20 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
             id: u64::from(*id),
             fsid,
             uuid: *uuid,
+            heartbeat_interval: Duration::from_secs_f64(heartbeat_interval.clamp(0.1, 3600.0)),
         };
+        let name = EntityName::new(EntityType::Osd, u64::from(*id));
+        // The OSD's tickets: its mon session fills them, its endpoint dials
+        // heartbeat peers with them.
+        let store = TicketStore::new(AuthName::new(entity_type::OSD, id.to_string()));
+        dial_auth.insert(
+            name,
+            ClientAuth::cephx(entity_type::OSD, store.clone(), cluster_modes.clone()),
+        );
+        tickets.push(store);
         endpoints.push((
-            EntityName::new(EntityType::Osd, u64::from(*id)),
-            Box::new(OsdHandler::new(me, Arc::clone(&store), rx)),
+            name,
+            Box::new(OsdHandler::new(me, Arc::clone(&objects), rx)),
         ));
     }
     let beacon = match j.beacon_interval {
@@ -194,6 +214,7 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
     let control = JoinControl {
         cfg: member_cfg,
         osds,
+        tickets,
         views,
         membership: None,
         rotating: svc,
@@ -217,6 +238,7 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
             endpoints,
             auth,
             control: Box::new(control),
+            dial_auth,
         },
     )
 }
@@ -267,6 +289,7 @@ fn connect_any(
 struct JoinControl {
     cfg: MemberConfig,
     osds: Vec<(u32, [u8; 16], pollmsgr::auth::cephx::CryptoKey)>,
+    tickets: Vec<TicketStore>,
     views: Vec<crossbeam::channel::Sender<Arc<ClusterView>>>,
     membership: Option<Membership>,
     rotating: RotatingKeyService,
@@ -283,11 +306,13 @@ impl ControlPlane for JoinControl {
         let hosted = self
             .osds
             .iter()
-            .map(|(id, uuid, key)| {
+            .zip(&self.tickets)
+            .map(|((id, uuid, key), tickets)| {
                 Ok(HostedOsd {
                     id: *id,
                     uuid: *uuid,
                     key: key.clone(),
+                    tickets: tickets.clone(),
                     addr: *by_id
                         .get(&u64::from(*id))
                         .ok_or_else(|| format!("osd.{id} did not bind"))?,

@@ -20,7 +20,7 @@ use pollmsgr::monc::MonClientConfig;
 use pollmsgr::net::dpdk::MemifRole;
 use pollmsgr::net::steer::{all_links, Links, SteerTable};
 use pollmsgr::net::transport::Transport;
-use pollmsgr::pool::auth::{RotatingKeyService, ServerAuth};
+use pollmsgr::pool::auth::{ClientAuth, RotatingKeyService, ServerAuth};
 use pollmsgr::pool::cpu::CpuTimer;
 use pollmsgr::pool::load::EchoHandler;
 use pollmsgr::pool::reactor::{self, IdlePolicy};
@@ -143,6 +143,8 @@ pub struct ServePlan {
     pub auth: ServerAuth,
     /// What the control thread runs.
     pub control: Box<dyn ControlPlane>,
+    /// How endpoints authenticate when they dial peers (by endpoint name).
+    pub dial_auth: HashMap<EntityName, ClientAuth>,
 }
 
 /// The benchmark plan: `--osds` echo endpoints named osd.FIRST.., with cephx
@@ -175,6 +177,7 @@ pub fn echo_plan(a: &OsdsArgs) -> Result<ServePlan, String> {
         endpoints,
         auth,
         control,
+        dial_auth: HashMap::new(),
     })
 }
 
@@ -217,6 +220,7 @@ pub fn serve_osds(a: &OsdsArgs, plan: ServePlan) -> Result<(), String> {
         endpoints,
         auth,
         control,
+        dial_auth,
     } = plan;
     let mut nonces = HashMap::new();
     for (i, (name, handler)) in endpoints.into_iter().enumerate() {
@@ -235,6 +239,7 @@ pub fn serve_osds(a: &OsdsArgs, plan: ServePlan) -> Result<(), String> {
         auth,
         control,
         nonces,
+        dial_auth,
     };
     match a.transport {
         TransportFlag::Kernel => run_reactors(
@@ -296,6 +301,7 @@ struct Running {
     auth: ServerAuth,
     control: Box<dyn ControlPlane>,
     nonces: HashMap<EntityName, u32>,
+    dial_auth: HashMap<EntityName, ClientAuth>,
 }
 
 /// Why the reactors did not all start: the first failed reactor's error.
@@ -334,6 +340,7 @@ where
         auth,
         mut control,
         nonces,
+        dial_auth,
     } = plan;
     let stop = crate::common::stop_on_signals()?;
     let mut base = ConnectionConfig::new(EntityType::Osd);
@@ -342,7 +349,9 @@ where
     let started = Instant::now();
     let mut handles = Vec::new();
     for (r, specs) in per_reactor.into_iter().enumerate() {
-        let app = EndpointsApp::new(specs, base.clone()).with_auth(auth.clone());
+        let app = EndpointsApp::new(specs, base.clone())
+            .with_auth(auth.clone())
+            .with_dial_auth(dial_auth.clone());
         let h = reactor::spawn(
             format!("serve-{r}"),
             Some(cores[r]),

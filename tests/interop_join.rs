@@ -493,3 +493,101 @@ fn real_osd_heartbeats_then_sigkill_and_restart() {
     let (_serve, again) = join(&c, 4, &[]);
     assert_eq!(self::ids(&again), ids);
 }
+
+/// A namespace for the TAP join test: a mon on its loopback (169.254.77.1),
+/// and the TAP's kernel side moved in by `serve --netns`; removed on drop.
+struct JoinNs {
+    name: String,
+}
+
+impl JoinNs {
+    fn new() -> JoinNs {
+        let name = format!("pmjoin{}", std::process::id());
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().expect("run ip");
+            assert!(out.status.success(), "ip {args:?}: {:?}", out);
+        };
+        ip(&["netns", "add", &name]);
+        let ns = JoinNs { name };
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ip(&[
+            "-n",
+            &ns.name,
+            "addr",
+            "add",
+            "169.254.77.1/32",
+            "dev",
+            "lo",
+        ]);
+        ns
+    }
+}
+
+impl Drop for JoinNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// The same join over smoltcp/TAP: the mon and the real `rados` run inside a
+/// namespace, the endpoints are reached through the TAP link.
+#[test]
+fn join_over_smoltcp_tap_with_the_client_in_the_namespace() {
+    common::require_ceph();
+    let ns = JoinNs::new();
+    let c = CephCluster::start_at(
+        ClusterOpts {
+            auth: Auth::Cephx,
+            with_osd: false,
+            extra_conf: CONF,
+        },
+        std::net::Ipv4Addr::new(169, 254, 77, 1),
+        3300,
+        Some(&ns.name),
+    )
+    .unwrap_or_else(|e| panic!("mon in {} did not start: {e}", ns.name));
+    let (mut serve, ready) = join(&c, 4, &["--transport", "tap", "--netns", &ns.name]);
+    let ids = ids(&ready);
+    assert_eq!(ids.len(), 4, "{ready}");
+    assert!(
+        ready["endpoints"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("169.254.100.2"),
+        "not on the TAP link: {ready}"
+    );
+    assert!(all_up(&c, &ids, true), "{:?}", osd_states(&c));
+    our_pool(&c, &ready, "tap");
+    let data: Vec<u8> = (0..300_000).map(|_| rand::random::<u8>()).collect();
+    let src = c.dir.join("tap-in");
+    let dst = c.dir.join("tap-out");
+    std::fs::write(&src, &data).expect("write");
+    let in_ns = |args: &[&str]| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &ns.name, "timeout", "60", "rados", "-c"])
+            .arg(&c.conf_path)
+            .args(args)
+            .env_remove("CEPH_ARGS")
+            .env_remove("CEPH_CONF")
+            .output()
+            .expect("rados in the namespace");
+        assert!(out.status.success(), "rados {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (s, d) = (src.display().to_string(), dst.display().to_string());
+    in_ns(&["-p", "tap", "put", "o", &s]);
+    in_ns(&["-p", "tap", "get", "o", &d]);
+    assert!(
+        std::fs::read(&dst).expect("read") == data,
+        "bytes differ over TAP"
+    );
+    let b = in_ns(&["-p", "tap", "bench", "3", "write", "-b", "4096", "-t", "16"]);
+    assert!(b.contains("Total writes made"), "{b}");
+    let (_, err) = serve.stop();
+    assert!(
+        CephCluster::wait_until(Duration::from_secs(5), || all_up(&c, &ids, false)),
+        "not marked down after SIGTERM: {err}"
+    );
+}

@@ -63,10 +63,12 @@ pub fn ip(args: &[&str]) -> Result<String, SmolError> {
     run(Command::new("ip").args(args))
 }
 
-/// A network namespace, deleted on drop with every virtual interface in it.
+/// A network namespace, deleted on drop with every virtual interface in it
+/// (unless it is someone else's: [`Namespace::existing`]).
 #[derive(Debug)]
 pub struct Namespace {
     name: String,
+    owned: bool,
 }
 
 impl Namespace {
@@ -74,9 +76,17 @@ impl Namespace {
     pub fn new(prefix: &str) -> Result<Namespace, SmolError> {
         let name = unique_name(prefix);
         ip(&["netns", "add", &name])?;
-        let ns = Namespace { name };
+        let ns = Namespace { name, owned: true };
         ns.ip(&["link", "set", "lo", "up"])?;
         Ok(ns)
+    }
+
+    /// A namespace someone else created (and removes): never deleted here.
+    pub fn existing(name: &str) -> Namespace {
+        Namespace {
+            name: name.to_owned(),
+            owned: false,
+        }
     }
 
     /// The namespace's name.
@@ -108,7 +118,9 @@ impl Namespace {
 
 impl Drop for Namespace {
     fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.name]);
+        if self.owned {
+            let _ = ip(&["netns", "del", &self.name]);
+        }
     }
 }
 

@@ -46,11 +46,14 @@ pub struct TapNet {
 }
 
 impl TapNet {
-    /// Creates the namespace.
-    pub fn new() -> Result<Self, String> {
-        Ok(TapNet {
-            ns: Arc::new(Namespace::new("pmns").map_err(|e| format!("tap namespace: {e}"))?),
-        })
+    /// Creates the namespace, or uses `existing` (which the caller removes):
+    /// the TAP's kernel side goes there.
+    pub fn new(existing: Option<&str>) -> Result<Self, String> {
+        let ns = match existing {
+            Some(name) => Namespace::existing(name),
+            None => Namespace::new("pmns").map_err(|e| format!("tap namespace: {e}"))?,
+        };
+        Ok(TapNet { ns: Arc::new(ns) })
     }
 
     /// The namespace's name (clients run inside it).

@@ -59,6 +59,11 @@ pub struct Args {
     /// With --join: the CRUSH host bucket the OSDs go under (default pollmsgr-HOSTNAME).
     #[arg(long)]
     crush_host: Option<String>,
+    /// Run inside this existing network namespace (re-executed under `ip
+    /// netns exec`); with --transport tap the TAP's kernel side goes there
+    /// too, so daemons and clients in the namespace reach the endpoints.
+    #[arg(long)]
+    netns: Option<String>,
     /// With --join: seconds between MOSDBeacons (default: the conf's
     /// osd_beacon_report_interval, else 300).
     #[arg(long)]
@@ -141,7 +146,34 @@ fn mode_arg(args: &Args) -> ModeFlag {
     args.mode.unwrap_or(ModeFlag::PreferCrc)
 }
 
+/// Set in the re-executed process: the namespace it already runs in.
+const NETNS_ENV: &str = "POLLMSGR_SERVE_NETNS";
+
+/// Re-executes this `serve` inside namespace `ns` (`ip netns exec NS`, which
+/// execs in turn, so the pid stays the same for whoever signals it).
+fn reexec_in(ns: &str) -> String {
+    use std::os::unix::process::CommandExt;
+    let mut argv = std::env::args_os();
+    let _program = argv.next();
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => return format!("--netns {ns}: cannot find our own executable: {e}"),
+    };
+    let err = std::process::Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(exe)
+        .args(argv)
+        .env(NETNS_ENV, ns)
+        .exec();
+    format!("--netns {ns}: cannot run `ip netns exec`: {err}")
+}
+
 pub fn run(args: Args) -> i32 {
+    if let Some(ns) = &args.netns {
+        if std::env::var(NETNS_ENV).ok().as_deref() != Some(ns.as_str()) {
+            return fail(reexec_in(ns));
+        }
+    }
     if args.join {
         let result = crate::serve_join::JoinArgs::from_serve(&args)
             .and_then(|j| crate::serve_join::serve_joined(&j));
@@ -212,6 +244,7 @@ fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, St
         msgr_rev: args.msgr_rev,
         cephx,
         single: None,
+        netns: args.netns.clone(),
     })
 }
 
@@ -243,6 +276,7 @@ fn serve(args: &Args) -> Result<(), String> {
         msgr_rev: args.msgr_rev,
         cephx: None,
         single: Some(entity_arg(args)?.to_owned()),
+        netns: args.netns.clone(),
     };
     let plan = ServePlan {
         endpoints: vec![(me, Box::new(SessionLog::default()))],
@@ -315,6 +349,7 @@ impl crate::serve_join::JoinArgs {
             msgr_rev: a.msgr_rev,
             smol_shards: a.smol_shards,
             rotating_refresh: a.rotating_refresh,
+            netns: a.netns.clone(),
         })
     }
 }

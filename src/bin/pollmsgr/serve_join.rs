@@ -48,6 +48,7 @@ pub struct JoinArgs {
     pub msgr_rev: u8,
     pub smol_shards: usize,
     pub rotating_refresh: u64,
+    pub netns: Option<String>,
 }
 
 /// How long booting all endpoints may take.
@@ -55,12 +56,22 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Joins the cluster and serves until SIGINT/SIGTERM.
 pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
-    if j.transport == TransportFlag::Tap || j.transport == TransportFlag::Dpdk {
-        return Err(
-            "--join needs --transport kernel for now: the mon and real clients must reach the \
-             endpoints' addresses"
-                .into(),
-        );
+    match (j.transport, &j.netns) {
+        (TransportFlag::Kernel, _) | (TransportFlag::Tap, Some(_)) => {}
+        (TransportFlag::Tap, None) => {
+            return Err(
+                "--join --transport tap needs --netns NS: the namespace where the mon \
+                 and the clients run (the TAP's kernel side goes there)"
+                    .into(),
+            )
+        }
+        (TransportFlag::Dpdk, _) => {
+            return Err(
+                "--join runs over kernel TCP or TAP: over DPDK memif the mon and real \
+                 clients cannot reach the endpoints"
+                    .into(),
+            )
+        }
     }
     let conf = CephConf::from_env_or(j.conf.as_deref())
         .map_err(|e| e.to_string())?
@@ -231,6 +242,7 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
         msgr_rev: j.msgr_rev,
         cephx: None,
         single: None,
+        netns: j.netns.clone(),
     };
     serve_osds(
         &a,

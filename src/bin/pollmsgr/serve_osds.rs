@@ -49,6 +49,9 @@ pub struct OsdsArgs {
     /// `serve --entity X` (one entity, named X): no ready line, and the
     /// summary has that mode's fields (`entity`, `listen`, `messages_by_type`).
     pub single: Option<String>,
+    /// With `--transport tap`: an existing network namespace (the process
+    /// runs in it) that holds the TAP's kernel side, instead of a new one.
+    pub netns: Option<String>,
 }
 
 /// `serve --osds --auth cephx`: the identity and monitor for rotating secrets.
@@ -252,7 +255,7 @@ pub fn serve_osds(a: &OsdsArgs, plan: ServePlan) -> Result<(), String> {
             serde_json::json!({ "transport": "kernel" }),
         ),
         TransportFlag::Tap => {
-            let net = net_setup::TapNet::new()?;
+            let net = net_setup::TapNet::new(a.netns.as_deref())?;
             // Software steering: each endpoint's port belongs to its reactor.
             let table = SteerTable::new(
                 cores.len(),

@@ -591,3 +591,167 @@ fn join_over_smoltcp_tap_with_the_client_in_the_namespace() {
         "not marked down after SIGTERM: {err}"
     );
 }
+
+/// A cephx client session to endpoint `ep` (an OSD address) built from the
+/// library, as `pollmsgr ping` builds one.
+struct RawClient {
+    driver: pollmsgr::net::kernel::KernelDriver,
+    id: pollmsgr::net::driver::ConnId,
+}
+
+impl RawClient {
+    fn connect(c: &CephCluster, ep: &str) -> RawClient {
+        use pollmsgr::auth::cephx::{entity_type, system_clock, CephxAuthorizerClient, CryptoKey};
+        use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
+        use pollmsgr::proto::{Connection, ConnectionConfig, Policy};
+        use pollmsgr::wire::entity::EntityType;
+        use rand::SeedableRng;
+        let key = CryptoKey::from_base64(c.admin_key.as_deref().expect("admin key")).expect("key");
+        let name = pollmsgr::auth::cephx::EntityName::parse_str("client.admin").expect("name");
+        let mut cfg = MonClientConfig::new(
+            c.mon_addr.parse().expect("mon addr"),
+            name,
+            MonAuth::Cephx(key),
+        );
+        cfg.want_keys = entity_type::MON | entity_type::OSD;
+        let mc = MonClient::connect(cfg).expect("mon session");
+        let auth = CephxAuthorizerClient::new(
+            entity_type::OSD,
+            mc.tickets().expect("tickets").clone(),
+            Box::new(rand::rngs::StdRng::from_entropy()),
+            system_clock(),
+        );
+        let mut ccfg = ConnectionConfig::new(EntityType::Client);
+        ccfg.my_nonce = rand::random();
+        ccfg.my_gid = mc.global_id() as i64;
+        let target: pollmsgr::wire::addr::EntityAddr = ep.parse().expect("endpoint");
+        let conn = Connection::connect(
+            ccfg,
+            target,
+            EntityType::Osd,
+            Policy::lossy_client(),
+            Box::new(auth),
+            Box::new(rand::rngs::StdRng::from_entropy()),
+            Instant::now(),
+        );
+        let mut driver = pollmsgr::net::kernel::KernelDriver::new().expect("driver");
+        let id = driver
+            .connect(target.addr.expect("ip"), conn)
+            .expect("connect");
+        let mut rc = RawClient { driver, id };
+        let est = rc.wait(|e| matches!(e, pollmsgr::proto::Event::Established(_)));
+        assert!(est.is_some(), "no session with {ep}");
+        rc
+    }
+
+    fn send(&mut self, m: pollmsgr::proto::Message) {
+        self.driver
+            .conn_mut(self.id)
+            .expect("connection")
+            .send_message(m);
+    }
+
+    /// Waits up to 3 s for an event matching `f`; a close ends the wait.
+    fn wait(
+        &mut self,
+        f: impl Fn(&pollmsgr::proto::Event) -> bool,
+    ) -> Option<pollmsgr::proto::Event> {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            for (_, ev) in self
+                .driver
+                .poll_once(Duration::from_millis(20))
+                .expect("poll")
+            {
+                let closed = matches!(ev, pollmsgr::proto::Event::Closed { .. });
+                if f(&ev) || closed {
+                    return Some(ev);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// A client's MOSDPing is refused without closing its session; a MOSDOp that
+/// does not decode closes only its own connection; unknown op codes and
+/// pools get error replies; another client's session is untouched.
+#[test]
+fn hostile_messages_close_or_refuse_only_their_own_session() {
+    use pollmsgr::msg::osd_mon::{ping_op, MOsdPing};
+    use pollmsgr::msg::osd_op::{op, MOsdOp, MOsdOpReply, OsdOp};
+    use pollmsgr::proto::Event;
+    let c = cluster(false);
+    let (_serve, ready) = join(&c, 1, &[]);
+    our_pool(&c, &ready, "h");
+    let ep = ready["endpoints"][0].as_str().expect("endpoint").to_owned();
+    let pool = c
+        .ceph_json(&["osd", "pool", "ls", "detail"])
+        .expect("pools");
+    let pool_id = pool[0]["pool_id"].as_i64().expect("pool id");
+    let mut a = RawClient::connect(&c, &ep);
+    let mut b = RawClient::connect(&c, &ep);
+
+    let ping = MOsdPing {
+        op: ping_op::PING,
+        min_message_size: 100,
+        ..MOsdPing::default()
+    };
+    a.send(pollmsgr::msg::to_message(&ping, 1));
+    let op_req = |ops: Vec<OsdOp>, pool: i64| {
+        let mut r = MOsdOp {
+            oid: b"nothing-here".to_vec(),
+            ops,
+            ..MOsdOp::default()
+        };
+        r.spgid.pgid.pool = pool;
+        r.locator.pool = pool;
+        r
+    };
+    // The session is still up: a stat of a missing object gets -ENOENT.
+    a.send(op_req(vec![OsdOp::stat()], pool_id).to_message(2));
+    let ev = a.wait(|e| matches!(e, Event::Message(m) if m.ty == 43));
+    let Some(Event::Message(m)) = ev else {
+        panic!("no op reply after a refused ping: {ev:?}");
+    };
+    let r = MOsdOpReply::from_message(&m).expect("reply decodes");
+    assert_eq!(r.result, -2, "{r:?}");
+    // An op code we do not implement, and a pool that does not exist.
+    a.send(op_req(vec![OsdOp::new(op::CALL)], pool_id).to_message(3));
+    let Some(Event::Message(m)) = a.wait(|e| matches!(e, Event::Message(m) if m.ty == 43)) else {
+        panic!("no reply to an unsupported op");
+    };
+    assert_eq!(MOsdOpReply::from_message(&m).expect("reply").result, -95);
+    a.send(op_req(vec![OsdOp::stat()], 4242).to_message(4));
+    let Some(Event::Message(m)) = a.wait(|e| matches!(e, Event::Message(m) if m.ty == 43)) else {
+        panic!("no reply for an unknown pool");
+    };
+    assert_eq!(MOsdOpReply::from_message(&m).expect("reply").result, -6);
+
+    // A truncated MOSDOp closes a's connection only.
+    let mut bad = op_req(vec![OsdOp::stat()], pool_id).to_message(5);
+    bad.front = bad.front.slice(..bad.front.len() / 2);
+    a.send(bad);
+    let ev = a.wait(|_| false);
+    assert!(
+        matches!(ev, Some(Event::Closed { .. })),
+        "still open: {ev:?}"
+    );
+    b.send(op_req(vec![OsdOp::stat()], pool_id).to_message(6));
+    assert!(
+        b.wait(|e| matches!(e, Event::Message(m) if m.ty == 43))
+            .is_some_and(|e| matches!(e, Event::Message(_))),
+        "the other session was hurt"
+    );
+    let status = c
+        .ceph_ok(&[
+            "tell",
+            &format!("osd.{}", ids(&ready)[0]),
+            "messenger",
+            "status",
+        ])
+        .expect("status");
+    let v: Value = serde_json::from_str(&status).expect("json");
+    assert!(v["refused"].as_u64() >= Some(1), "{v}");
+    assert!(v["decode_errors"].as_u64() >= Some(1), "{v}");
+}

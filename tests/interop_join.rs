@@ -433,6 +433,7 @@ fn real_osd_heartbeats_then_sigkill_and_restart() {
     let (mut serve, ready) = join(&c, 4, &[]);
     let ids = ids(&ready);
     let t = Instant::now();
+    bench_as_peer_osd(&c, &ready);
     while t.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_secs(5));
         assert!(
@@ -754,4 +755,52 @@ fn hostile_messages_close_or_refuse_only_their_own_session() {
     let v: Value = serde_json::from_str(&status).expect("json");
     assert!(v["refused"].as_u64() >= Some(1), "{v}");
     assert!(v["decode_errors"].as_u64() >= Some(1), "{v}");
+}
+
+/// `bench --peer-osd N --auth cephx` loads a joined endpoint as osd.N with
+/// osd.N's own tickets, and refuses to load a real ceph-osd (which cannot
+/// decode the bench's message type), naming why.
+fn bench_as_peer_osd(c: &CephCluster, ready: &Value) {
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(state_dir(c).join("pollmsgr-osds.json")).expect("state file"),
+    )
+    .expect("state JSON");
+    let me = &state["osds"][0];
+    let id = me["id"].as_u64().expect("id");
+    let keyring = c.dir.join("peer.keyring");
+    std::fs::write(
+        &keyring,
+        format!("[osd.{id}]\n\tkey = {}\n", me["key"].as_str().expect("key")),
+    )
+    .expect("keyring");
+    let k = keyring.display().to_string();
+    let name = format!("osd.{id}");
+    let ep = ready["endpoints"][1].as_str().expect("endpoint").to_owned();
+    let bench = |target: &str| {
+        Command::new(common::pollmsgr_bin())
+            .args(["bench", "--connect", target, "--peer-osd", &id.to_string()])
+            .args(["--auth", "cephx", "--mon", &c.mon_addr, "--name", &name])
+            .args(["--keyring", &k, "--duration", "1", "--json"])
+            .output()
+            .expect("run bench")
+    };
+    let ok = bench(&ep);
+    let out = String::from_utf8_lossy(&ok.stdout);
+    let v: Value = serde_json::from_str(out.lines().last().unwrap_or("")).unwrap_or_default();
+    assert!(
+        v["completed"].as_u64().unwrap_or(0) > 0 && v["errors"] == 0,
+        "bench --peer-osd with cephx against {ep}: {out} {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let real = c.osd0_addr.as_deref().expect("the real osd.0's address");
+    let refused = bench(real);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(
+        text.contains("not a pollmsgr endpoint"),
+        "bench loaded a real ceph-osd: {text}"
+    );
 }

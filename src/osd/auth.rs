@@ -6,7 +6,8 @@
 //! Roles, as a Ceph OSD's dispatch enforces them (`OSD::ms_dispatch`,
 //! `OSD::ms_fast_dispatch`, `OSD::handle_osd_ping`): heartbeats and
 //! OSD-to-OSD messages come only from OSDs; object ops from clients (and
-//! daemons acting as clients); commands (`ceph tell`) from clients and mgrs.
+//! daemons acting as clients); commands (`ceph tell`, and the bench's
+//! `version` probe) from clients, mgrs, mons and OSDs — never from MDSs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,7 +55,7 @@ pub fn role_allows(peer: EntityType, class: MessageClass) -> bool {
     match class {
         C::Heartbeat | C::PeerOsd => peer == E::Osd,
         C::ObjectOp => matches!(peer, E::Client | E::Osd | E::Mds | E::Mgr),
-        C::Command => matches!(peer, E::Client | E::Mgr | E::Mon),
+        C::Command => matches!(peer, E::Client | E::Mgr | E::Mon | E::Osd),
         C::Bench => true,
         C::Other => true,
     }
@@ -103,6 +104,7 @@ mod tests {
         assert!(role_allows(EntityType::Client, classify(types::OSD_OP)));
         assert!(!role_allows(EntityType::Mon, classify(types::OSD_OP)));
         assert!(role_allows(EntityType::Client, classify(types::COMMAND)));
+        assert!(!role_allows(EntityType::Mds, classify(types::COMMAND)));
         assert!(!role_allows(EntityType::Client, classify(76)));
     }
 

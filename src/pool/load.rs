@@ -4,7 +4,11 @@
 //!
 //! Requests and replies use pollmsgr's own message types
 //! ([`crate::msg::types::POLLMSGR_BENCH_REQUEST`] / `_REPLY`): they measure
-//! the messenger, not an OSD, so they do not pretend to be MOSDOp.
+//! the messenger, not an OSD, so they do not pretend to be MOSDOp. A real
+//! ceph-osd cannot decode them: it drops the session, and a lossless peer
+//! session (`peer_osd`) would replay the same message forever. So a peer
+//! session first asks the peer's `version` (an MCommand, which every OSD
+//! answers) and loads it only if the answer names pollmsgr's messenger.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -20,7 +24,9 @@ use rand::SeedableRng;
 use super::auth::ClientAuth;
 use super::reactor::ReactorApp;
 use super::{Handler, Replier};
-use crate::msg::types::{POLLMSGR_BENCH_REPLY, POLLMSGR_BENCH_REQUEST};
+use crate::msg::command::{MCommand, MCommandReply};
+use crate::msg::types::{COMMAND, COMMAND_REPLY, POLLMSGR_BENCH_REPLY, POLLMSGR_BENCH_REQUEST};
+use crate::msg::{from_message, to_message};
 use crate::net::driver::{ConnId, Driver};
 use crate::net::transport::Transport;
 use crate::proto::{Connection, ConnectionConfig, Event, Message, Policy};
@@ -49,8 +55,29 @@ impl Handler for EchoHandler {
             let mut r = Message::new(POLLMSGR_BENCH_REPLY, 1, Bytes::new()).with_tid(msg.tid);
             r.data = self.reply.clone();
             reply.send(r);
+        } else if msg.ty == COMMAND {
+            // The load generator's probe (any command gets the version).
+            let r = MCommandReply {
+                r: 0,
+                rs: String::new(),
+                outbl: PROBE_ANSWER.as_bytes().to_vec(),
+            };
+            reply.send(to_message(&r, msg.tid));
         }
     }
+}
+
+/// How long a new session's `version` probe may go unanswered.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The echo endpoints' answer to the probe.
+const PROBE_ANSWER: &str = r#"{"version":"16.2.15","messenger":"pollmsgr"}"#;
+
+/// Whether a `version` reply comes from a pollmsgr endpoint (compact or
+/// pretty JSON).
+pub fn is_pollmsgr_version(out: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(out)
+        .is_ok_and(|v| v.get("messenger").and_then(|m| m.as_str()) == Some("pollmsgr"))
 }
 
 /// Counters shared by all load reactors, read by the progress printer.
@@ -114,6 +141,8 @@ struct ConnLoad {
     inflight: VecDeque<(u64, Instant)>,
     ready: bool,
     idle: bool,
+    /// The tid of the `version` probe awaiting its reply, and when it went.
+    probe: Option<(u64, Instant)>,
 }
 
 /// The app of a load reactor.
@@ -191,6 +220,36 @@ impl LoadApp {
         }
     }
 
+    /// The peer on `conn` answered the probe but is not a pollmsgr endpoint
+    /// (e.g. a real ceph-osd): drop the connection and say why.
+    fn not_pollmsgr<T: Transport>(&mut self, driver: &mut Driver<T>, conn: ConnId, m: &Message) {
+        let peer = driver
+            .conn_mut(conn)
+            .and_then(|c| c.target().map(ToString::to_string))
+            .unwrap_or_default();
+        let version = from_message::<MCommandReply>(m)
+            .map(|r| String::from_utf8_lossy(&r.outbl).replace(['\n', ' '], ""))
+            .unwrap_or_else(|e| format!("an undecodable reply ({e})"));
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        let mut first = self
+            .counters
+            .first_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if first.is_none() {
+            *first = Some(format!(
+                "{peer} is not a pollmsgr endpoint (its version: {version}): bench sends \
+                 pollmsgr's own message type, which a real ceph-osd cannot decode"
+            ));
+        }
+        drop(first);
+        if let Some(c) = driver.conn_mut(conn) {
+            c.mark_down();
+        }
+        self.conns.remove(&conn);
+        self.expected = self.expected.saturating_sub(1);
+    }
+
     /// True while sessions are still being established.
     fn starting(&self) -> bool {
         self.deadline.is_none()
@@ -260,6 +319,7 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
                     inflight: VecDeque::new(),
                     ready: false,
                     idle: i >= self.cfg.conns,
+                    probe: None,
                 },
             );
         }
@@ -279,10 +339,43 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
                     ConMode::Secure => &self.counters.sessions_secure,
                 }
                 .fetch_add(1, Ordering::Relaxed);
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.ready = true;
+                if self.cfg.peer_osd.is_none() {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.ready = true;
+                    }
+                    self.established += 1;
+                    self.maybe_start(driver, now);
+                    return;
                 }
-                self.established += 1;
+                // Ask what the peer is before sending it our own message type.
+                let tid = self.next_tid;
+                self.next_tid += 1;
+                let probe = MCommand {
+                    fsid: [0; 16],
+                    cmd: vec![r#"{"prefix": "version", "format": "json"}"#.into()],
+                    inbl: Vec::new(),
+                };
+                if let (Some(c), Some(k)) = (self.conns.get_mut(&conn), driver.conn_mut(conn)) {
+                    k.send_message(to_message(&probe, tid));
+                    c.probe = Some((tid, now));
+                }
+            }
+            Event::Message(m) if m.ty == COMMAND_REPLY => {
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                if c.probe.map(|(t, _)| t) != Some(m.tid) {
+                    return;
+                }
+                c.probe = None;
+                let ours = from_message::<MCommandReply>(&m)
+                    .is_ok_and(|r| r.r == 0 && is_pollmsgr_version(&r.outbl));
+                if ours {
+                    c.ready = true;
+                    self.established += 1;
+                } else {
+                    self.not_pollmsgr(driver, conn, &m);
+                }
                 self.maybe_start(driver, now);
             }
             Event::Message(m) if m.ty == POLLMSGR_BENCH_REPLY => {
@@ -332,6 +425,23 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
     }
 
     fn on_tick(&mut self, driver: &mut Driver<T>, now: Instant) {
+        // A peer that never answers the probe is not loaded either.
+        if self.starting() {
+            let silent: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| {
+                    c.probe
+                        .is_some_and(|(_, t)| now.duration_since(t) > PROBE_TIMEOUT)
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            for id in silent {
+                let m = Message::new(COMMAND_REPLY, 1, Bytes::new());
+                self.not_pollmsgr(driver, id, &m);
+                self.maybe_start(driver, now);
+            }
+        }
         if self.sending(now) || (self.starting() && !self.conns.is_empty()) {
             return;
         }

@@ -1725,28 +1725,3 @@ mod tests {
         }
     }
 }
-#[cfg(test)]
-mod scratch_probe {
-    #[test]
-    fn conf_cost() {
-        for s in super::CONF_SEEDS {
-            let t = std::time::Instant::now();
-            for _ in 0..100 {
-                super::conf(s.as_bytes());
-            }
-            eprintln!("conf seed: {:?}/call", t.elapsed() / 100);
-            let t = std::time::Instant::now();
-            for _ in 0..100 {
-                let _ = crate::conf::CephConf::parse(s);
-            }
-            eprintln!("parse only: {:?}/call", t.elapsed() / 100);
-            let t = std::time::Instant::now();
-            for _ in 0..100 {
-                for l in s.lines() {
-                    let _ = crate::conf::parse_mon_host(l);
-                }
-            }
-            eprintln!("mon_host lines: {:?}/call", t.elapsed() / 100);
-        }
-    }
-}

@@ -495,56 +495,19 @@ fn real_osd_heartbeats_then_sigkill_and_restart() {
     assert_eq!(self::ids(&again), ids);
 }
 
-/// A namespace for the TAP join test: a mon on its loopback (169.254.77.1),
-/// and the TAP's kernel side moved in by `serve --netns`; removed on drop.
-struct JoinNs {
-    name: String,
-}
-
-impl JoinNs {
-    fn new() -> JoinNs {
-        let name = format!("pmjoin{}", std::process::id());
-        let ip = |args: &[&str]| {
-            let out = Command::new("ip").args(args).output().expect("run ip");
-            assert!(out.status.success(), "ip {args:?}: {:?}", out);
-        };
-        ip(&["netns", "add", &name]);
-        let ns = JoinNs { name };
-        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
-        ip(&[
-            "-n",
-            &ns.name,
-            "addr",
-            "add",
-            "169.254.77.1/32",
-            "dev",
-            "lo",
-        ]);
-        ns
-    }
-}
-
-impl Drop for JoinNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
 /// The same join over smoltcp/TAP: the mon and the real `rados` run inside a
 /// namespace, the endpoints are reached through the TAP link.
 #[test]
 fn join_over_smoltcp_tap_with_the_client_in_the_namespace() {
     common::require_ceph();
-    let ns = JoinNs::new();
+    let ns = common::netns::MonNamespace::new("join");
     let c = CephCluster::start_at(
         ClusterOpts {
             auth: Auth::Cephx,
             with_osd: false,
             extra_conf: CONF,
         },
-        std::net::Ipv4Addr::new(169, 254, 77, 1),
+        common::netns::MON_IP,
         3300,
         Some(&ns.name),
     )

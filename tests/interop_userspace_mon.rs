@@ -9,51 +9,11 @@
 
 mod common;
 
-use std::net::Ipv4Addr;
 use std::process::Command;
 
 use common::{pollmsgr_bin, Auth, CephCluster, ClusterOpts};
 
-/// A namespace with the mon's address on its loopback; removed on drop.
-struct MonNs {
-    name: String,
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl MonNs {
-    fn new(tag: &str) -> MonNs {
-        let name = format!("pmmon{tag}{}", std::process::id());
-        ip(&["netns", "add", &name]);
-        let ns = MonNs { name };
-        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
-        ip(&[
-            "-n",
-            &ns.name,
-            "addr",
-            "add",
-            "169.254.77.1/32",
-            "dev",
-            "lo",
-        ]);
-        ns
-    }
-}
-
-impl Drop for MonNs {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
+use common::netns::MonNamespace as MonNs;
 
 fn mon_in(ns: &MonNs) -> CephCluster {
     common::require_ceph();
@@ -63,7 +23,7 @@ fn mon_in(ns: &MonNs) -> CephCluster {
             with_osd: false,
             ..ClusterOpts::default()
         },
-        Ipv4Addr::new(169, 254, 77, 1),
+        common::netns::MON_IP,
         3300,
         Some(&ns.name),
     )

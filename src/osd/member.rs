@@ -349,14 +349,7 @@ impl Membership {
                 cfg.crush_weight,
             )?;
         }
-        let boot = MOsdBoot::for_osd(
-            cfg.fsid,
-            m.osd.uuid,
-            m.osd.id as i32,
-            m.epoch,
-            EntityAddrVec(vec![m.osd.addr]),
-        );
-        mc.send(to_message(&boot, 0));
+        mc.send(boot_message(cfg.fsid, &m.osd, m.epoch));
         self.stats.boots += 1;
         m.last_beacon = Instant::now();
         m.mc = Some(mc);
@@ -427,14 +420,7 @@ impl Membership {
             if was_up && !m.up {
                 if let Some(mc) = m.mc.as_mut() {
                     eprintln!("osd.{}: the osdmap shows us down; booting again", m.osd.id);
-                    let boot = MOsdBoot::for_osd(
-                        self.cfg.fsid,
-                        m.osd.uuid,
-                        m.osd.id as i32,
-                        m.epoch,
-                        EntityAddrVec(vec![m.osd.addr]),
-                    );
-                    mc.send(to_message(&boot, 0));
+                    mc.send(boot_message(self.cfg.fsid, &m.osd, m.epoch));
                     self.stats.boots += 1;
                 }
             }
@@ -452,6 +438,19 @@ impl Membership {
         }
         self.view = view;
     }
+}
+
+/// The MOSDBoot of `osd` holding osdmap `epoch`: every channel (public,
+/// cluster, heartbeat) is the endpoint's one address.
+fn boot_message(fsid: [u8; 16], osd: &HostedOsd, epoch: u32) -> crate::proto::Message {
+    let boot = MOsdBoot::for_osd(
+        fsid,
+        osd.uuid,
+        osd.id as i32,
+        epoch,
+        EntityAddrVec(vec![osd.addr]),
+    );
+    to_message(&boot, 0)
 }
 
 fn connect(cfg: &MemberConfig, osd: &HostedOsd) -> Result<MonClient, OsdError> {

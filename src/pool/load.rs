@@ -107,6 +107,17 @@ pub struct LoadCounters {
     pub first_error: Mutex<Option<String>>,
 }
 
+impl LoadCounters {
+    /// Counts an error; the first one's text (made only then) is kept.
+    fn error(&self, text: impl FnOnce() -> String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first_error.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none() {
+            *first = Some(text());
+        }
+    }
+}
+
 /// One load generator's settings.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -230,19 +241,12 @@ impl LoadApp {
         let version = from_message::<MCommandReply>(m)
             .map(|r| String::from_utf8_lossy(&r.outbl).replace(['\n', ' '], ""))
             .unwrap_or_else(|e| format!("an undecodable reply ({e})"));
-        self.counters.errors.fetch_add(1, Ordering::Relaxed);
-        let mut first = self
-            .counters
-            .first_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if first.is_none() {
-            *first = Some(format!(
+        self.counters.error(|| {
+            format!(
                 "{peer} is not a pollmsgr endpoint (its version: {version}): bench sends \
                  pollmsgr's own message type, which a real ceph-osd cannot decode"
-            ));
-        }
-        drop(first);
+            )
+        });
         if let Some(c) = driver.conn_mut(conn) {
             c.mark_down();
         }
@@ -404,16 +408,7 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
                 reconnect: true, ..
             } => {}
             Event::Closed { error, .. } => {
-                self.counters.errors.fetch_add(1, Ordering::Relaxed);
-                let mut first = self
-                    .counters
-                    .first_error
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                if first.is_none() {
-                    *first = Some(error.to_string());
-                }
-                drop(first);
+                self.counters.error(|| error.to_string());
                 if self.conns.remove(&conn).is_some_and(|c| !c.ready) {
                     // It will never be established: do not wait for it.
                     self.expected -= 1;

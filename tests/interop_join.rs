@@ -316,9 +316,9 @@ fn sixteen_endpoints_join_and_serve_rados() {
     assert!(all_up(&c, &ids, true));
 }
 
-/// Secure mode (the client asks ms_mode secure) over msgr2.1, then crc over
-/// msgr2.0 (the endpoints advertise only 2.0); `messenger status` shows the
-/// sessions' modes.
+/// Secure mode (the client asks ms_mode secure) and crc over msgr2.1, then
+/// both over msgr2.0 (the endpoints advertise only 2.0); `messenger status`
+/// shows the sessions' modes.
 #[test]
 fn rados_in_secure_mode_and_over_msgr20() {
     let c = cluster(false);
@@ -343,9 +343,10 @@ fn rados_in_secure_mode_and_over_msgr20() {
     );
     serve.stop();
 
-    let (_serve, ready) = join(&c, 2, &["--msgr-rev", "0"]);
+    let (_serve, ready) = join(&c, 2, &["--msgr-rev", "0", "--mode", "prefer-secure"]);
     our_pool(&c, &ready, "rev0");
-    round_trips(&c, "rev0", &[], "rev0");
+    round_trips(&c, "rev0", &[], "rev0-crc");
+    round_trips(&c, "rev0", &secure, "rev0-secure");
 }
 
 /// `osd 'allow r'` reads but may not write (EPERM in the op reply); a

@@ -104,6 +104,17 @@ const STR_LIST_SEPARATORS: [char; 5] = [';', ',', '=', ' ', '\t'];
 
 /// Deepest chain of `$option` references followed.
 const MAX_EXPANSION_DEPTH: usize = 16;
+/// Most `$option` expansions one value may take in all: options that each
+/// reference the next several times would otherwise expand exponentially
+/// (found by fuzzing: 16 levels of 4 references hang the parser).
+const MAX_EXPANSIONS: usize = 256;
+
+/// The state of one value's expansion: the options being expanded (to stop
+/// reference loops) and the expansions left.
+struct Expansion {
+    stack: Vec<String>,
+    left: usize,
+}
 
 /// What is wrong with the text of a configuration file line.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -696,11 +707,15 @@ impl CephConf {
 
     /// Expands `value`; `stack` holds the options being expanded, to stop
     /// reference loops.
-    fn expand_as(&self, name: &EntityName, value: &str, mut stack: Vec<String>) -> String {
-        self.expand_inner(name, value, &mut stack)
+    fn expand_as(&self, name: &EntityName, value: &str, stack: Vec<String>) -> String {
+        let mut st = Expansion {
+            stack,
+            left: MAX_EXPANSIONS,
+        };
+        self.expand_inner(name, value, &mut st)
     }
 
-    fn expand_inner(&self, name: &EntityName, value: &str, stack: &mut Vec<String>) -> String {
+    fn expand_inner(&self, name: &EntityName, value: &str, stack: &mut Expansion) -> String {
         let is_var = |c: char| c.is_ascii_lowercase() || c == '_';
         let mut out = String::with_capacity(value.len());
         let mut rest = value;
@@ -739,12 +754,7 @@ impl CephConf {
     }
 
     /// The value of `$var`, or `None` to leave it as written.
-    fn metavariable(
-        &self,
-        name: &EntityName,
-        var: &str,
-        stack: &mut Vec<String>,
-    ) -> Option<String> {
+    fn metavariable(&self, name: &EntityName, var: &str, stack: &mut Expansion) -> Option<String> {
         match var {
             "cluster" => Some(self.cluster.clone()),
             "type" => Some(name.type_name().to_owned()),
@@ -761,19 +771,18 @@ impl CephConf {
     }
 
     /// The expanded value of option `opt` for `$opt`.
-    fn option_value(
-        &self,
-        name: &EntityName,
-        opt: &str,
-        stack: &mut Vec<String>,
-    ) -> Option<String> {
-        if stack.len() >= MAX_EXPANSION_DEPTH || stack.iter().any(|s| s == opt) {
+    fn option_value(&self, name: &EntityName, opt: &str, stack: &mut Expansion) -> Option<String> {
+        if stack.left == 0
+            || stack.stack.len() >= MAX_EXPANSION_DEPTH
+            || stack.stack.iter().any(|s| s == opt)
+        {
             return None;
         }
         let raw = self.get(name, opt).or_else(|| builtin_default(opt))?;
-        stack.push(opt.to_owned());
+        stack.left -= 1;
+        stack.stack.push(opt.to_owned());
         let v = self.expand_inner(name, raw, stack);
-        stack.pop();
+        stack.stack.pop();
         Some(v)
     }
 }
@@ -2144,5 +2153,28 @@ mod tests {
         assert_eq!(conf.keyring(&admin), Some(second));
         assert_eq!(conf.keyring(&name("osd.0")), None);
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn references_that_fan_out_expand_in_bounded_time() {
+        // 16 options, each referencing the next 4 times (found by fuzzing).
+        let mut text = String::from("[global]\n");
+        let names: Vec<String> = (0..17)
+            .map(|i| format!("v{}", (b'a' + i) as char))
+            .collect();
+        for w in names.windows(2) {
+            let r = format!("${}", w[1]);
+            text.push_str(&format!("{} = {r}{r}{r}{r}\n", w[0]));
+        }
+        let conf = CephConf::parse(&text).unwrap();
+        let name = EntityName::parse_str("client.admin").unwrap();
+        let t = std::time::Instant::now();
+        let v = conf.get_expanded(&name, "va").unwrap();
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(1),
+            "{:?}",
+            t.elapsed()
+        );
+        assert!(v.len() < 1 << 20, "{}", v.len());
     }
 }

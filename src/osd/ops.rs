@@ -75,7 +75,9 @@ fn bits_of(n: u32) -> u32 {
 
 /// The PG (seed) an object with placement hash `hash` belongs to.
 pub fn pg_of(hash: u32, pg_num: u32) -> u32 {
-    let mask = (1u32 << bits_of(pg_num.saturating_sub(1))).wrapping_sub(1);
+    // `pg_num_mask`: all ones below the top bit of pg_num - 1 (u64 math:
+    // pg_num above 2^31 needs a 32-bit mask).
+    let mask = ((1u64 << bits_of(pg_num.saturating_sub(1))) - 1) as u32;
     stable_mod(hash, pg_num, mask)
 }
 
@@ -539,6 +541,9 @@ mod tests {
         assert_eq!(pg_of(13, 12), 5);
         assert_eq!(pg_of(11, 12), 11);
         assert_eq!(pg_of(12345, 1), 0);
+        // Huge pg counts do not overflow the mask (found by fuzzing).
+        assert_eq!(pg_of(5, u32::MAX), 5);
+        assert_eq!(pg_of(u32::MAX, (1 << 31) + 1), u32::MAX >> 1);
         // The last PG in bitwise order ends at the max object.
         assert!(pg_end(1, 7, 8).max);
         let e = pg_end(1, 0, 8);

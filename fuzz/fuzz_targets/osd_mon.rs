@@ -1,0 +1,3 @@
+#![no_main]
+//! cargo fuzz target: see `pollmsgr::fuzzing::osd_mon`.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pollmsgr::fuzzing::osd_mon(data));

@@ -566,11 +566,17 @@ struct RawClient {
 
 impl RawClient {
     fn connect(c: &CephCluster, ep: &str) -> RawClient {
-        use pollmsgr::auth::cephx::{entity_type, system_clock, CephxAuthorizerClient, CryptoKey};
+        let (tickets, gid) = Self::tickets(c);
+        let mut rc = Self::dial(ep, tickets, gid);
+        let est = rc.wait(|e| matches!(e, pollmsgr::proto::Event::Established(_)));
+        assert!(est.is_some(), "no session with {ep}");
+        rc
+    }
+
+    /// client.admin's OSD ticket and global id from the mon.
+    fn tickets(c: &CephCluster) -> (pollmsgr::auth::cephx::TicketStore, u64) {
+        use pollmsgr::auth::cephx::{entity_type, CryptoKey};
         use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
-        use pollmsgr::proto::{Connection, ConnectionConfig, Policy};
-        use pollmsgr::wire::entity::EntityType;
-        use rand::SeedableRng;
         let key = CryptoKey::from_base64(c.admin_key.as_deref().expect("admin key")).expect("key");
         let name = pollmsgr::auth::cephx::EntityName::parse_str("client.admin").expect("name");
         let mut cfg = MonClientConfig::new(
@@ -580,15 +586,24 @@ impl RawClient {
         );
         cfg.want_keys = entity_type::MON | entity_type::OSD;
         let mc = MonClient::connect(cfg).expect("mon session");
+        (mc.tickets().expect("tickets").clone(), mc.global_id())
+    }
+
+    /// Dials endpoint `ep` with those tickets (no wait for the session).
+    fn dial(ep: &str, tickets: pollmsgr::auth::cephx::TicketStore, gid: u64) -> RawClient {
+        use pollmsgr::auth::cephx::{entity_type, system_clock, CephxAuthorizerClient};
+        use pollmsgr::proto::{Connection, ConnectionConfig, Policy};
+        use pollmsgr::wire::entity::EntityType;
+        use rand::SeedableRng;
         let auth = CephxAuthorizerClient::new(
             entity_type::OSD,
-            mc.tickets().expect("tickets").clone(),
+            tickets,
             Box::new(rand::rngs::StdRng::from_entropy()),
             system_clock(),
         );
         let mut ccfg = ConnectionConfig::new(EntityType::Client);
         ccfg.my_nonce = rand::random();
-        ccfg.my_gid = mc.global_id() as i64;
+        ccfg.my_gid = gid as i64;
         let target: pollmsgr::wire::addr::EntityAddr = ep.parse().expect("endpoint");
         let conn = Connection::connect(
             ccfg,
@@ -603,10 +618,7 @@ impl RawClient {
         let id = driver
             .connect(target.addr.expect("ip"), conn)
             .expect("connect");
-        let mut rc = RawClient { driver, id };
-        let est = rc.wait(|e| matches!(e, pollmsgr::proto::Event::Established(_)));
-        assert!(est.is_some(), "no session with {ep}");
-        rc
+        RawClient { driver, id }
     }
 
     fn send(&mut self, m: pollmsgr::proto::Message) {
@@ -767,4 +779,68 @@ fn bench_as_peer_osd(c: &CephCluster, ready: &Value) {
         text.contains("not a pollmsgr endpoint"),
         "bench loaded a real ceph-osd: {text}"
     );
+}
+
+/// `serve --entity osd.7` (one entity) keeps accepting sessions while its
+/// rotating-key refresh waits on a monitor that does not answer: the refresh
+/// runs on the control thread, the sessions on the reactor.
+#[test]
+fn one_entity_serves_while_its_mon_is_unresponsive() {
+    let c = cluster(false);
+    let (keyring, _) = c.register_osd(7).expect("register osd.7");
+    let port = common::free_port(c.ip).expect("port");
+    let ep = format!("v2:{}:{port}/77", c.ip);
+    let k = keyring.display().to_string();
+    let mut serve = Command::new(common::pollmsgr_bin())
+        .args([
+            "serve", "--entity", "osd.7", "--listen", &ep, "--auth", "cephx",
+        ])
+        .args([
+            "--mon",
+            &c.mon_addr,
+            "--keyring",
+            &k,
+            "--rotating-refresh",
+            "1",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start serve");
+    let sock = std::net::SocketAddr::from((c.ip, port));
+    assert!(
+        CephCluster::wait_until(Duration::from_secs(15), || {
+            std::net::TcpStream::connect(sock).is_ok()
+        }),
+        "serve did not listen"
+    );
+    let (tickets, gid) = RawClient::tickets(&c);
+    let mon_pid = c
+        .daemon_pids()
+        .into_iter()
+        .find(|(n, _)| n.starts_with("mon"))
+        .map(|(_, p)| p)
+        .expect("mon pid");
+    let signal = |sig: &str| {
+        let _ = Command::new("kill")
+            .args([sig, &mon_pid.to_string()])
+            .status();
+    };
+    signal("-STOP");
+    // Let a refresh come due and block on the stopped mon.
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    let mut rc = RawClient::dial(&ep, tickets, gid);
+    let est = rc.wait(|e| matches!(e, pollmsgr::proto::Event::Established(_)));
+    let took = t.elapsed();
+    signal("-CONT");
+    let _ = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status();
+    let _ = serve.wait();
+    assert!(
+        matches!(est, Some(pollmsgr::proto::Event::Established(_))),
+        "no session while the mon was stopped: {est:?}"
+    );
+    eprintln!("session established in {took:?} with the mon stopped");
 }

@@ -50,6 +50,67 @@ impl UTime {
         Duration::from_secs(u64::from(self.sec)) + Duration::from_nanos(u64::from(self.nsec))
     }
 
+    /// Zero, which Ceph treats as "unset".
+    pub const ZERO: UTime = UTime { sec: 0, nsec: 0 };
+
+    /// Whole seconds.
+    pub const fn from_secs(sec: u32) -> Self {
+        UTime { sec, nsec: 0 }
+    }
+
+    /// Whether this is zero.
+    pub fn is_zero(self) -> bool {
+        self == UTime::ZERO
+    }
+
+    /// `self + d`, saturating at the largest representable time.
+    pub fn saturating_add(self, d: UTime) -> UTime {
+        let nsec = u64::from(self.nsec % 1_000_000_000) + u64::from(d.nsec % 1_000_000_000);
+        let carry = u32::from(nsec >= 1_000_000_000);
+        let nsec = (nsec % 1_000_000_000) as u32;
+        match self
+            .sec
+            .checked_add(d.sec)
+            .and_then(|s| s.checked_add(carry))
+        {
+            Some(sec) => UTime { sec, nsec },
+            None => UTime {
+                sec: u32::MAX,
+                nsec: 999_999_999,
+            },
+        }
+    }
+
+    /// `self - d`, saturating at zero.
+    pub fn saturating_sub(self, d: UTime) -> UTime {
+        let a = u64::from(self.sec) * 1_000_000_000 + u64::from(self.nsec % 1_000_000_000);
+        let b = u64::from(d.sec) * 1_000_000_000 + u64::from(d.nsec % 1_000_000_000);
+        let r = a.saturating_sub(b);
+        UTime {
+            sec: (r / 1_000_000_000) as u32,
+            nsec: (r % 1_000_000_000) as u32,
+        }
+    }
+
+    /// A quarter of this duration (tickets are renewed after 3/4 of their validity).
+    pub fn quarter(self) -> UTime {
+        let a = u64::from(self.sec) * 1_000_000_000 + u64::from(self.nsec % 1_000_000_000);
+        let q = a / 4;
+        UTime {
+            sec: (q / 1_000_000_000) as u32,
+            nsec: (q % 1_000_000_000) as u32,
+        }
+    }
+
+    /// Converts a wall-clock time (for drivers building a [`Clock`]).
+    pub fn from_system(t: std::time::SystemTime) -> UTime {
+        let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        UTime {
+            sec: u32::try_from(d.as_secs()).unwrap_or(u32::MAX),
+            nsec: d.subsec_nanos(),
+        }
+    }
+
     /// Converts a `Duration` (for example time since the Unix epoch), saturating
     /// the seconds at `u32::MAX` (year 2106).
     pub fn from_duration(d: Duration) -> Self {

@@ -36,7 +36,7 @@ mod exchange_tests;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use thiserror::Error;
 
@@ -93,98 +93,9 @@ pub const SECURE_CONNECTION_SECRET_LEN: usize = 64;
 /// Shortest connection secret usable in secure mode: 16 key + 2 × 12 nonce.
 pub const MIN_SECURE_CONNECTION_SECRET_LEN: usize = 40;
 
-/// Ceph's `utime_t`: le32 seconds + le32 nanoseconds (reference 1.1).
-///
-/// Used both as a point in time and as a duration (ticket `validity`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct UTime {
-    /// Seconds since the Unix epoch (or of the duration).
-    pub sec: u32,
-    /// Nanoseconds, below 1e9.
-    pub nsec: u32,
-}
-
-impl UTime {
-    /// Zero, which Ceph treats as "unset".
-    pub const ZERO: UTime = UTime { sec: 0, nsec: 0 };
-
-    /// A time of `sec` seconds and `nsec` nanoseconds.
-    pub const fn new(sec: u32, nsec: u32) -> Self {
-        UTime { sec, nsec }
-    }
-
-    /// Whole seconds.
-    pub const fn from_secs(sec: u32) -> Self {
-        UTime { sec, nsec: 0 }
-    }
-
-    /// Whether this is zero.
-    pub fn is_zero(self) -> bool {
-        self == UTime::ZERO
-    }
-
-    /// `self + d`, saturating at the largest representable time.
-    pub fn saturating_add(self, d: UTime) -> UTime {
-        let nsec = u64::from(self.nsec % 1_000_000_000) + u64::from(d.nsec % 1_000_000_000);
-        let carry = u32::from(nsec >= 1_000_000_000);
-        let nsec = (nsec % 1_000_000_000) as u32;
-        match self
-            .sec
-            .checked_add(d.sec)
-            .and_then(|s| s.checked_add(carry))
-        {
-            Some(sec) => UTime { sec, nsec },
-            None => UTime {
-                sec: u32::MAX,
-                nsec: 999_999_999,
-            },
-        }
-    }
-
-    /// `self - d`, saturating at zero.
-    pub fn saturating_sub(self, d: UTime) -> UTime {
-        let a = u64::from(self.sec) * 1_000_000_000 + u64::from(self.nsec % 1_000_000_000);
-        let b = u64::from(d.sec) * 1_000_000_000 + u64::from(d.nsec % 1_000_000_000);
-        let r = a.saturating_sub(b);
-        UTime {
-            sec: (r / 1_000_000_000) as u32,
-            nsec: (r % 1_000_000_000) as u32,
-        }
-    }
-
-    /// A quarter of this duration (tickets are renewed after 3/4 of their validity).
-    pub fn quarter(self) -> UTime {
-        let a = u64::from(self.sec) * 1_000_000_000 + u64::from(self.nsec % 1_000_000_000);
-        let q = a / 4;
-        UTime {
-            sec: (q / 1_000_000_000) as u32,
-            nsec: (q % 1_000_000_000) as u32,
-        }
-    }
-
-    /// Converts a wall-clock time (for drivers building a [`Clock`]).
-    pub fn from_system(t: SystemTime) -> UTime {
-        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-        UTime {
-            sec: u32::try_from(d.as_secs()).unwrap_or(u32::MAX),
-            nsec: d.subsec_nanos(),
-        }
-    }
-
-    /// Decodes a `utime_t`.
-    pub fn parse(r: &mut Reader<'_>) -> Result<UTime, DecodeError> {
-        Ok(UTime {
-            sec: r.u32_le()?,
-            nsec: r.u32_le()?,
-        })
-    }
-
-    /// Encodes a `utime_t`.
-    pub fn emit(&self, out: &mut Vec<u8>) {
-        out.put_u32_le(self.sec);
-        out.put_u32_le(self.nsec);
-    }
-}
+/// Ceph's `utime_t` (one type for the whole crate: [`crate::wire::utime`]),
+/// used here both as a point in time and as a duration (ticket `validity`).
+pub use crate::wire::utime::UTime;
 
 /// The time source handed to handlers: the driver decides what "now" is.
 ///

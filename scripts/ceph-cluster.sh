@@ -108,8 +108,10 @@ port=${5:-3300}
 osd_min=${OSD_PORT_MIN:-6800}
 timeout=${CEPH_TIMEOUT:-30}
 case "$auth" in cephx | none) ;; *) usage ;; esac
-case "$ip" in 127.* | 10.* | 172.* | 192.168.* | 169.254.*) ;; *)
-  echo "ceph-cluster: refusing IP $ip: loopback or a private test-namespace address only" >&2
+# Loopback, or a link-local address inside a network namespace the caller made
+# (run the script in it); never a private-range or public address.
+case "$ip" in 127.* | 169.254.*) ;; *)
+  echo "ceph-cluster: refusing IP $ip: loopback (127.x) or a link-local test-namespace address (169.254.x) only" >&2
   exit 2
   ;;
 esac

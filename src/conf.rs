@@ -1439,7 +1439,7 @@ mod tests {
     const CEPHADM_CONF: &str = "# minimal ceph.conf for 5e9a8c2e-1234-11ee-8a7b-525400abcdef\n\
 [global]\n\
 \tfsid = 5e9a8c2e-1234-11ee-8a7b-525400abcdef\n\
-\tmon_host = [v2:192.168.122.10:3300/0,v1:192.168.122.10:6789/0] [v2:192.168.122.11:3300/0,v1:192.168.122.11:6789/0]\n";
+\tmon_host = [v2:127.122.0.10:3300/0,v1:127.122.0.10:6789/0] [v2:127.122.0.11:3300/0,v1:127.122.0.11:6789/0]\n";
 
     #[test]
     fn parses_a_vstart_conf() {
@@ -1540,8 +1540,8 @@ mod tests {
         assert_eq!(
             hosts(&conf.mon_host(&admin).expect("mon_host")),
             [
-                "[v2:192.168.122.10:3300/0,v1:192.168.122.10:6789/0]",
-                "[v2:192.168.122.11:3300/0,v1:192.168.122.11:6789/0]"
+                "[v2:127.122.0.10:3300/0,v1:127.122.0.10:6789/0]",
+                "[v2:127.122.0.11:3300/0,v1:127.122.0.11:6789/0]"
             ]
         );
         let fsid = conf.fsid(&admin).expect("fsid").expect("set");
@@ -1711,7 +1711,7 @@ mod tests {
         fs::write(
             &path,
             "[global]\n\tfsid = not-a-uuid\n\tmon_host = v2:nonsense\n\tms_mon_client_mode = secure fast\n\
-             \tauth_client_required = cephx gss\n\tpublic_addr = 10.0.0.1:70000\n\
+             \tauth_client_required = cephx gss\n\tpublic_addr = 127.10.0.1:70000\n\
              \tosd_beacon_report_interval = 10K\n\tms_bind_msgr1 = maybe\n",
         )
         .expect("write");
@@ -1815,17 +1815,17 @@ mod tests {
         }
         // Several mons, separated by commas, spaces and semicolons, mixed forms.
         let got = parse_mon_host(
-            "10.0.0.1, 10.0.0.2:6789;v2:10.0.0.3:3300 [v2:10.0.0.4:3300,v1:10.0.0.4:6789],10.0.0.5,",
+            "127.10.0.1, 127.10.0.2:6789;v2:127.10.0.3:3300 [v2:127.10.0.4:3300,v1:127.10.0.4:6789],127.10.0.5,",
         )
         .expect("parses");
         assert_eq!(
             hosts(&got),
             [
-                "[v2:10.0.0.1:3300/0,v1:10.0.0.1:6789/0]",
-                "v1:10.0.0.2:6789/0",
-                "v2:10.0.0.3:3300/0",
-                "[v2:10.0.0.4:3300/0,v1:10.0.0.4:6789/0]",
-                "[v2:10.0.0.5:3300/0,v1:10.0.0.5:6789/0]",
+                "[v2:127.10.0.1:3300/0,v1:127.10.0.1:6789/0]",
+                "v1:127.10.0.2:6789/0",
+                "v2:127.10.0.3:3300/0",
+                "[v2:127.10.0.4:3300/0,v1:127.10.0.4:6789/0]",
+                "[v2:127.10.0.5:3300/0,v1:127.10.0.5:6789/0]",
             ]
         );
         // The msgr2 address of each mon is there to pick.
@@ -1859,11 +1859,11 @@ mod tests {
 [global]
   mon host =
 [mon]
-  mon addr = 10.0.0.9
+  mon addr = 127.10.0.9
 [mon.b]
-  mon addr = 10.0.0.2:6790
+  mon addr = 127.10.0.2:6790
 [mon.a]
-  mon addr = v2:10.0.0.1
+  mon addr = v2:127.10.0.1
 [mon.c]
 ";
         let conf = CephConf::parse(text).expect("parses");
@@ -1871,9 +1871,9 @@ mod tests {
         assert_eq!(
             hosts(&got),
             [
-                "v2:10.0.0.1:3300/0",
-                "v1:10.0.0.2:6790/0",
-                "v1:10.0.0.9:6789/0"
+                "v2:127.10.0.1:3300/0",
+                "v1:127.10.0.2:6790/0",
+                "v1:127.10.0.9:6789/0"
             ]
         );
         assert!(CephConf::default()
@@ -2052,9 +2052,9 @@ mod tests {
         let text = "\
 [global]
   fsid = 6c7ed9a13f2b4c1e9a0f1234567890ab
-  public addr = 10.1.0.5
+  public addr = 127.10.1.5
 [osd.1]
-  public_addr = v2:10.1.0.6:6800/0
+  public_addr = v2:127.10.1.6:6800/0
   cluster addr = [fd00::1]:6801
 [osd.2]
   public_addr =
@@ -2063,11 +2063,11 @@ mod tests {
         let osd1 = name("osd.1");
         assert_eq!(
             conf.public_addr(&name("osd.0")).expect("addr"),
-            Some("10.1.0.5:0".parse().expect("sockaddr"))
+            Some("127.10.1.5:0".parse().expect("sockaddr"))
         );
         assert_eq!(
             conf.public_addr(&osd1).expect("addr"),
-            Some("10.1.0.6:6800".parse().expect("sockaddr"))
+            Some("127.10.1.6:6800".parse().expect("sockaddr"))
         );
         assert_eq!(
             conf.cluster_addr(&osd1).expect("addr"),

@@ -1440,11 +1440,11 @@ fn command_seeds() -> Vec<Vec<u8>> {
 const CONF_SEEDS: &[&str] = &[
     "[global]\n\
      fsid = 6c7ed9a1-3f2b-4c1e-9a0f-1234567890ab\n\
-     mon host = [v2:10.0.0.1:3300,v1:10.0.0.1:6789] 10.0.0.2, v2:[::1]:3300/7\n\
+     mon host = [v2:127.10.0.1:3300,v1:127.10.0.1:6789] 127.10.0.2, v2:[::1]:3300/7\n\
      auth cluster required = cephx\n\
      auth client required = cephx, none\n\
      ms_mon_client_mode = secure crc\n\
-     public addr = 10.0.0.7:0\n\
+     public addr = 127.10.0.7:0\n\
      keyring = /etc/ceph/$cluster.$name.keyring ; comment\n\
      [osd]\n\
      osd data = /srv/$cluster-$id\n\
@@ -1454,9 +1454,9 @@ const CONF_SEEDS: &[&str] = &[
      ms crc data = false\n",
     "; no mon host: mon addr sections\n\
      [mon.a]\n\
-     mon addr = 10.0.0.1\n\
+     mon addr = 127.10.0.1\n\
      [mon.b]\n\
-     mon addr = v2:10.0.0.2:3300\n\
+     mon addr = v2:127.10.0.2:3300\n\
      [client.admin]\n\
      log file = \"/var/log/ceph/$name.log\" # quoted\n\
      key = a\\#b \\\n  continued\n\

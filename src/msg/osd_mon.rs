@@ -1285,7 +1285,7 @@ mod tests {
 
     fn addrs(port: u16) -> EntityAddrVec {
         EntityAddrVec::single(EntityAddr::msgr2(
-            format!("10.0.0.7:{port}").parse().unwrap(),
+            format!("127.10.0.7:{port}").parse().unwrap(),
             4242,
         ))
     }
@@ -1399,10 +1399,10 @@ mod tests {
         f.put_u32_le(1); // cluster_osdmap_trim_lower_bound
         let body_len = (f.len() - body) as u32;
         f[len_at..len_at + 4].copy_from_slice(&body_len.to_le_bytes());
-        addrvec_golden(&mut f, [10, 0, 0, 7], 6802, 4242); // hb_back
-        addrvec_golden(&mut f, [10, 0, 0, 7], 6800, 4242); // cluster
+        addrvec_golden(&mut f, [127, 10, 0, 7], 6802, 4242); // hb_back
+        addrvec_golden(&mut f, [127, 10, 0, 7], 6800, 4242); // cluster
         f.put_u32_le(0); // boot_epoch
-        addrvec_golden(&mut f, [10, 0, 0, 7], 6803, 4242); // hb_front
+        addrvec_golden(&mut f, [127, 10, 0, 7], 6803, 4242); // hb_front
         f.put_u32_le(2); // metadata, key order
         f.put_bytes_le32(b"hostname");
         f.put_bytes_le32(b"node7");
@@ -1440,7 +1440,7 @@ mod tests {
         assert!(b.sb.compat_features.incompat.contains(17));
         assert!(!b.sb.compat_features.incompat.contains(11));
         assert_eq!(b.sb.compat_features.incompat.mask, 0x3_f7ff);
-        assert_eq!(b.hb_front_addrs.to_string(), "v2:10.0.0.7:6803/4242");
+        assert_eq!(b.hb_front_addrs.to_string(), "v2:127.10.0.7:6803/4242");
         let enc = b.encode();
         assert_eq!((enc.ty, enc.version, enc.compat_version), (71, 7, 7));
         assert_eq!(enc.front, golden);
@@ -1659,7 +1659,7 @@ mod tests {
         want.put_u64_le(0);
         want.put_slice(&FSID);
         want.put_u32_le(3);
-        addrvec_golden(&mut want, [10, 0, 0, 7], 6801, 4242);
+        addrvec_golden(&mut want, [127, 10, 0, 7], 6801, 4242);
         want.put_u32_le(40);
         want.put_u8(1);
         want.put_u8(0);

@@ -62,9 +62,19 @@ pub fn role_allows(peer: EntityType, class: MessageClass) -> bool {
 }
 
 /// Parsed caps by caps text, so each session's caps parse once.
-#[derive(Default)]
 pub struct CapsCache {
     parsed: HashMap<String, Arc<OsdCaps>>,
+    /// The caps of sessions that may do everything, made once.
+    all: Arc<OsdCaps>,
+}
+
+impl Default for CapsCache {
+    fn default() -> Self {
+        CapsCache {
+            parsed: HashMap::new(),
+            all: Arc::new(OsdCaps::allow_all()),
+        }
+    }
 }
 
 /// Most distinct caps strings cached (a flood of unique tickets cannot grow
@@ -77,10 +87,10 @@ impl CapsCache {
     /// otherwise the ticket's caps, and nothing if they do not parse.
     pub fn caps_of(&mut self, peer: Option<&PeerAuth>) -> Arc<OsdCaps> {
         let Some(p) = peer else {
-            return Arc::new(OsdCaps::allow_all());
+            return Arc::clone(&self.all);
         };
         if p.allow_all {
-            return Arc::new(OsdCaps::allow_all());
+            return Arc::clone(&self.all);
         }
         if let Some(c) = self.parsed.get(&p.caps) {
             return Arc::clone(c);

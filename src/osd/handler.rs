@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use crossbeam::channel::Receiver;
@@ -32,6 +32,7 @@ use crate::osd::store::ObjectService;
 use crate::pool::{Handler, Outgoing, Replier};
 use crate::proto::{Established, Message};
 use crate::wire::errno;
+use crate::wire::utime::UTime;
 
 /// Identity of the OSD a handler serves.
 #[derive(Debug, Clone, Copy)]
@@ -163,29 +164,37 @@ impl OsdHandler {
         }
     }
 
-    fn handle_op(&mut self, msg: &Message, peer: &Established, reply: &mut Replier<'_>) {
+    fn handle_op(&mut self, msg: &Message, reply: &mut Replier<'_>) {
         self.count("osd_op");
         let req = match MOsdOp::from_message(msg) {
             Ok(r) => r,
-            Err(e) => return self.bad_message(msg, peer, &e, reply),
+            Err(e) => return self.bad_message(msg, &e, reply),
         };
         let epoch = self.view.epoch.max(req.osdmap_epoch);
-        let caps = self.caps.caps_of(peer.peer_auth.as_ref());
-        let outcome = execute_ops(&req, &*self.store, &self.view, &caps, now_utime());
+        let caps = self
+            .caps
+            .caps_of(reply.peer().and_then(|p| p.peer_auth.as_ref()));
+        let outcome = execute_ops(
+            &req,
+            &*self.store,
+            &self.view,
+            &caps,
+            UTime::from_system(SystemTime::now()),
+        );
         let (result, results) = match outcome {
             OpsOutcome::Done { result, ops } => (result, ops),
             OpsOutcome::Refused { errno: e, why } => {
                 self.stats.refused += 1;
-                let who = peer_text(peer);
+                let who = peer_text(reply);
                 self.log(format_args!("refused op from {who}: {why}"));
                 (-e, Vec::new())
             }
             OpsOutcome::Unsupported { code } => {
                 self.stats.unsupported += 1;
+                let who = peer_text(reply);
                 self.log(format_args!(
-                    "unsupported op {} from {}",
+                    "unsupported op {} from {who}",
                     crate::msg::osd_op::op_name(code),
-                    peer_text(peer)
                 ));
                 (-errno::EOPNOTSUPP, Vec::new())
             }
@@ -212,11 +221,11 @@ impl OsdHandler {
         self.send(reply, m);
     }
 
-    fn handle_command(&mut self, msg: &Message, peer: &Established, reply: &mut Replier<'_>) {
+    fn handle_command(&mut self, msg: &Message, reply: &mut Replier<'_>) {
         self.count("command");
         let cmd: MCommand = match from_message(msg) {
             Ok(c) => c,
-            Err(e) => return self.bad_message(msg, peer, &e, reply),
+            Err(e) => return self.bad_message(msg, &e, reply),
         };
         let out = tell::run(&cmd.cmd, &self.status());
         let r = MCommandReply {
@@ -228,11 +237,11 @@ impl OsdHandler {
         self.send(reply, m);
     }
 
-    fn handle_ping(&mut self, msg: &Message, peer: &Established, reply: &mut Replier<'_>) {
+    fn handle_ping(&mut self, msg: &Message, reply: &mut Replier<'_>) {
         self.count("osd_ping");
         let ping: MOsdPing = match from_message(msg) {
             Ok(p) => p,
-            Err(e) => return self.bad_message(msg, peer, &e, reply),
+            Err(e) => return self.bad_message(msg, &e, reply),
         };
         // A ceph-osd ignores pings from another cluster.
         if ping.fsid != self.me.fsid {
@@ -245,7 +254,7 @@ impl OsdHandler {
                 return;
             }
             ping_op::YOU_DIED => {
-                let who = peer_text(peer);
+                let who = peer_text(reply);
                 self.log(format_args!("{who} says we are down in its map (YOU_DIED)"));
                 return;
             }
@@ -265,12 +274,11 @@ impl OsdHandler {
     fn bad_message(
         &mut self,
         msg: &Message,
-        peer: &Established,
         e: &crate::wire::DecodeError,
         reply: &mut Replier<'_>,
     ) {
         self.stats.decode_errors += 1;
-        let who = peer_text(peer);
+        let who = peer_text(reply);
         self.log(format_args!(
             "closing the session with {who}: {} did not decode: {e}",
             crate::msg::types::type_name(msg.ty)
@@ -278,15 +286,9 @@ impl OsdHandler {
         reply.mark_down();
     }
 
-    fn refuse(
-        &mut self,
-        msg: &Message,
-        peer: &Established,
-        class: MessageClass,
-        reply: &mut Replier<'_>,
-    ) {
+    fn refuse(&mut self, msg: &Message, class: MessageClass, reply: &mut Replier<'_>) {
         self.stats.refused += 1;
-        let who = peer_text(peer);
+        let who = peer_text(reply);
         self.log(format_args!(
             "refused {} from {who}: its role may not send it",
             crate::msg::types::type_name(msg.ty)
@@ -323,17 +325,18 @@ impl Handler for OsdHandler {
     fn handle_message(&mut self, msg: Message, reply: &mut Replier<'_>) {
         self.drain_views();
         self.stats.bytes_in += (msg.front.len() + msg.middle.len() + msg.data.len()) as u64;
-        let Some(peer) = reply.peer().cloned() else {
+        // Only the peer's type is read on every message (no copy of the session).
+        let Some(peer_type) = reply.peer().map(|p| p.peer_name.ty) else {
             return;
         };
         let class = classify(msg.ty);
-        if !role_allows(peer.peer_name.ty, class) {
-            return self.refuse(&msg, &peer, class, reply);
+        if !role_allows(peer_type, class) {
+            return self.refuse(&msg, class, reply);
         }
         match class {
-            MessageClass::ObjectOp => self.handle_op(&msg, &peer, reply),
-            MessageClass::Command => self.handle_command(&msg, &peer, reply),
-            MessageClass::Heartbeat => self.handle_ping(&msg, &peer, reply),
+            MessageClass::ObjectOp => self.handle_op(&msg, reply),
+            MessageClass::Command => self.handle_command(&msg, reply),
+            MessageClass::Heartbeat => self.handle_ping(&msg, reply),
             MessageClass::Bench if msg.ty == POLLMSGR_BENCH_REQUEST => {
                 self.count("bench");
                 let r = Message::new(POLLMSGR_BENCH_REPLY, 1, Bytes::new()).with_tid(msg.tid);
@@ -341,10 +344,10 @@ impl Handler for OsdHandler {
             }
             _ => {
                 self.count("other");
+                let who = peer_text(reply);
                 self.log(format_args!(
-                    "ignored {} from {}",
+                    "ignored {} from {who}",
                     crate::msg::types::type_name(msg.ty),
-                    peer_text(&peer)
                 ));
             }
         }
@@ -367,20 +370,16 @@ impl Handler for OsdHandler {
     }
 }
 
-fn peer_text(peer: &Established) -> String {
-    match &peer.peer_auth {
-        Some(a) => format!("{} ({})", a.entity, peer.peer_addrs),
-        None => format!("{} ({})", peer.peer_name, peer.peer_addrs),
-    }
-}
-
-/// Wall-clock now as Ceph's `utime_t`.
-fn now_utime() -> crate::wire::utime::UTime {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    crate::wire::utime::UTime {
-        sec: d.as_secs() as u32,
-        nsec: d.subsec_nanos(),
+/// Who sent the message on `reply`'s session, for the log (made only when
+/// a line is logged).
+fn peer_text(reply: &Replier<'_>) -> String {
+    match reply.peer() {
+        Some(Established {
+            peer_auth: Some(a),
+            peer_addrs,
+            ..
+        }) => format!("{} ({peer_addrs})", a.entity),
+        Some(p) => format!("{} ({})", p.peer_name, p.peer_addrs),
+        None => "a closed session".into(),
     }
 }

@@ -72,7 +72,7 @@ impl Heartbeats {
                 self.outstanding.clear();
             }
         }
-        let wall = wall_now();
+        let wall = UTime::from_system(std::time::SystemTime::now());
         for p in &view.heartbeat_peers {
             for to in [p.back, p.front] {
                 // A stamp unique per ping: wall-clock seconds, and our own
@@ -137,16 +137,6 @@ impl Heartbeats {
             })
             .collect();
         json!({ "interval_s": self.interval.as_secs_f64(), "peers": peers })
-    }
-}
-
-fn wall_now() -> UTime {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    UTime {
-        sec: d.as_secs() as u32,
-        nsec: d.subsec_nanos(),
     }
 }
 

@@ -154,6 +154,9 @@ pub enum MonClientError {
     /// This call needs cephx.
     #[error("{0} needs cephx")]
     NeedsCephx(&'static str),
+    /// No monitor of the list could be reached and authenticated with.
+    #[error("no monitor answered: {0}")]
+    NoMonitor(String),
 }
 
 impl MonClientConfig {
@@ -210,6 +213,30 @@ impl MonClient<KernelTransport> {
             source,
         })?;
         MonClient::connect_over(driver, cfg, store)
+    }
+
+    /// Connects to the first of `mons` that answers, with `cfg` (its `mon`
+    /// replaced by each in turn) and `store`'s tickets (see
+    /// [`MonClient::connect_with_store`]).
+    pub fn connect_first(
+        mons: &[EntityAddr],
+        cfg: &MonClientConfig,
+        store: Option<TicketStore>,
+    ) -> Result<Self, MonClientError> {
+        let mut errors = Vec::new();
+        for mon in mons {
+            let mut c = cfg.clone();
+            c.mon = *mon;
+            let store = store.clone().or_else(|| c.fresh_store());
+            match MonClient::connect_with_store(c, store) {
+                Ok(mc) => return Ok(mc),
+                Err(e) => errors.push(format!("{mon}: {e}")),
+            }
+        }
+        if errors.is_empty() {
+            errors.push("no monitors configured".into());
+        }
+        Err(MonClientError::NoMonitor(errors.join("; ")))
     }
 }
 

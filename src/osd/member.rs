@@ -145,8 +145,12 @@ pub struct Membership {
     stats: MemberStats,
 }
 
-/// How often the control thread checks `osd dump` for OSDs marked down.
-const CHECK_EVERY: Duration = Duration::from_secs(2);
+/// How often the control thread reads `osd dump` when no new epoch came.
+/// Every change of the map (an OSD marked down, a pool created) reaches the
+/// continuous osdmap subscription as an MOSDMap with a new epoch, which
+/// triggers a check within [`NEW_EPOCH_CHECK`]; this is only a safety net, so
+/// an idle cluster is not asked for its whole map every few seconds.
+const CHECK_EVERY: Duration = Duration::from_secs(30);
 /// How soon after an MOSDMap with a new epoch the view is refreshed.
 const NEW_EPOCH_CHECK: Duration = Duration::from_millis(100);
 
@@ -455,23 +459,17 @@ fn boot_message(fsid: [u8; 16], osd: &HostedOsd, epoch: u32) -> crate::proto::Me
 
 fn connect(cfg: &MemberConfig, osd: &HostedOsd) -> Result<MonClient, OsdError> {
     let name = AuthName::new(crate::auth::cephx::entity_type::OSD, osd.id.to_string());
-    let mut last = None;
-    for mon in &cfg.mons {
-        let mut c = MonClientConfig::new(*mon, name.clone(), MonAuth::Cephx(osd.key.clone()));
-        c.modes = cfg.modes.clone();
-        c.rev1 = cfg.rev1;
-        c.timeout = cfg.timeout;
-        c.my_addr = Some(osd.addr);
-        match MonClient::connect_with_store(c, Some(osd.tickets.clone())) {
-            Ok(mc) => return Ok(mc),
-            Err(e) => last = Some(format!("{mon}: {e}")),
-        }
-    }
-    Err(OsdError::Mon(format!(
-        "osd.{}: no monitor answered ({})",
-        osd.id,
-        last.unwrap_or_else(|| "no monitors configured".into())
-    )))
+    let first = cfg
+        .mons
+        .first()
+        .ok_or_else(|| OsdError::Mon("no monitors configured".into()))?;
+    let mut c = MonClientConfig::new(*first, name, MonAuth::Cephx(osd.key.clone()));
+    c.modes = cfg.modes.clone();
+    c.rev1 = cfg.rev1;
+    c.timeout = cfg.timeout;
+    c.my_addr = Some(osd.addr);
+    MonClient::connect_first(&cfg.mons, &c, Some(osd.tickets.clone()))
+        .map_err(|e| OsdError::Mon(format!("osd.{}: {e}", osd.id)))
 }
 
 /// The ids that `osd dump` shows up at the address their endpoint bound.
@@ -487,21 +485,9 @@ fn up_at_our_addrs(dump: &Value, members: &[Member]) -> HashSet<u32> {
         let Some(m) = members.iter().find(|m| u64::from(m.osd.id) == id) else {
             continue;
         };
-        if o.get("up").and_then(Value::as_u64) != Some(1) {
-            continue;
-        }
-        let want = m.osd.addr.addr.map(|a| a.to_string());
-        let addrs = o
-            .pointer("/public_addrs/addrvec")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let matches = addrs.iter().any(|a| {
-            a.get("addr").and_then(Value::as_str).map(str::to_owned) == want
-                && a.get("nonce").and_then(Value::as_u64) == Some(u64::from(m.osd.addr.nonce))
-        });
-        if matches {
-            up.insert(id as u32);
+        let is_up = o.get("up").and_then(Value::as_u64) == Some(1);
+        if is_up && v2_addr(o.get("public_addrs")) == Some(m.osd.addr) {
+            up.insert(m.osd.id);
         }
     }
     up

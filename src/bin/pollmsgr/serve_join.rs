@@ -102,13 +102,11 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
     let mon_modes = conf
         .con_modes(&admin, ModeOption::MonClient)
         .map_err(|e| e.to_string())?;
-    let mut mc = connect_any(
-        &mons,
-        admin.clone(),
-        MonAuth::Cephx(admin_key),
-        &mon_modes,
-        j.msgr_rev,
-    )?;
+    let mut admin_cfg = MonClientConfig::new(mons[0], admin.clone(), MonAuth::Cephx(admin_key));
+    admin_cfg.modes = mon_modes.clone();
+    admin_cfg.rev1 = j.msgr_rev == 1;
+    let mut mc = MonClient::connect_first(&mons, &admin_cfg, None)
+        .map_err(|e| format!("as {admin}: {e}"))?;
     let fsid = match conf.fsid(&admin).map_err(|e| e.to_string())? {
         Some(f) => f,
         None => mc.get_monmap().map_err(|e| format!("monmap: {e}"))?.fsid,
@@ -121,17 +119,21 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
         state.save(&j.state_dir).map_err(|e| e.to_string())?;
     }
     drop(mc);
-    let osds: Vec<(u32, [u8; 16], pollmsgr::auth::cephx::CryptoKey)> = state.osds[..j.osds]
+    let osds: Vec<Identity> = state.osds[..j.osds]
         .iter()
         .map(|o| {
-            Ok((
-                o.id.ok_or("osd new gave no id")?,
-                o.uuid_bytes().map_err(|e| e.to_string())?,
-                o.crypto_key().map_err(|e| e.to_string())?,
-            ))
+            let id = o.id.ok_or("osd new gave no id")?;
+            Ok(Identity {
+                id,
+                uuid: o.uuid_bytes().map_err(|e| e.to_string())?,
+                key: o.crypto_key().map_err(|e| e.to_string())?,
+                // Filled by the OSD's mon session; its endpoint dials
+                // heartbeat peers with them.
+                tickets: TicketStore::new(AuthName::new(entity_type::OSD, id.to_string())),
+            })
         })
         .collect::<Result<_, String>>()?;
-    let ids: Vec<u32> = osds.iter().map(|o| o.0).collect();
+    let ids: Vec<u32> = osds.iter().map(|o| o.id).collect();
     eprintln!(
         "pollmsgr serve --join: cluster {}, osds {ids:?} (state {})",
         fsid_to_string(&fsid),
@@ -140,9 +142,12 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
 
     // The OSD service's rotating secrets, fetched as the first hosted OSD.
     let first = &osds[0];
-    let first_name = AuthName::new(entity_type::OSD, first.0.to_string());
-    let mut rot_cfg =
-        MonClientConfig::new(mons[0], first_name.clone(), MonAuth::Cephx(first.2.clone()));
+    let first_name = AuthName::new(entity_type::OSD, first.id.to_string());
+    let mut rot_cfg = MonClientConfig::new(
+        mons[0],
+        first_name.clone(),
+        MonAuth::Cephx(first.key.clone()),
+    );
     rot_cfg.modes = mon_modes.clone();
     rot_cfg.rev1 = j.msgr_rev == 1;
     let svc = RotatingKeyService::start(rot_cfg).map_err(|e| format!("rotating keys: {e}"))?;
@@ -167,25 +172,20 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
     let mut endpoints: Vec<(EntityName, Box<dyn Handler>)> = Vec::new();
     let mut views = Vec::new();
     let mut dial_auth = HashMap::new();
-    let mut tickets = Vec::new();
-    for (id, uuid, _) in &osds {
+    for o in &osds {
         let (tx, rx) = crossbeam::channel::bounded::<Arc<ClusterView>>(64);
         views.push(tx);
         let me = OsdIdentity {
-            id: u64::from(*id),
+            id: u64::from(o.id),
             fsid,
-            uuid: *uuid,
+            uuid: o.uuid,
             heartbeat_interval: Duration::from_secs_f64(heartbeat_interval.clamp(0.1, 3600.0)),
         };
-        let name = EntityName::new(EntityType::Osd, u64::from(*id));
-        // The OSD's tickets: its mon session fills them, its endpoint dials
-        // heartbeat peers with them.
-        let store = TicketStore::new(AuthName::new(entity_type::OSD, id.to_string()));
+        let name = EntityName::new(EntityType::Osd, u64::from(o.id));
         dial_auth.insert(
             name,
-            ClientAuth::cephx(entity_type::OSD, store.clone(), cluster_modes.clone()),
+            ClientAuth::cephx(entity_type::OSD, o.tickets.clone(), cluster_modes.clone()),
         );
-        tickets.push(store);
         endpoints.push((
             name,
             Box::new(OsdHandler::new(me, Arc::clone(&objects), rx)),
@@ -225,7 +225,6 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
     let control = JoinControl {
         cfg: member_cfg,
         osds,
-        tickets,
         views,
         membership: None,
         rotating: svc,
@@ -273,35 +272,18 @@ fn default_crush_host() -> String {
     format!("pollmsgr-{}", if host.is_empty() { "host" } else { &host })
 }
 
-/// A cephx mon session with the first monitor that answers.
-fn connect_any(
-    mons: &[EntityAddr],
-    name: AuthName,
-    auth: MonAuth,
-    modes: &[ConMode],
-    rev: u8,
-) -> Result<MonClient, String> {
-    let mut errors = Vec::new();
-    for mon in mons {
-        let mut c = MonClientConfig::new(*mon, name.clone(), auth.clone());
-        c.modes = modes.to_vec();
-        c.rev1 = rev == 1;
-        match MonClient::connect(c) {
-            Ok(mc) => return Ok(mc),
-            Err(e) => errors.push(format!("{mon}: {e}")),
-        }
-    }
-    Err(format!(
-        "no monitor answered as {name}: {}",
-        errors.join("; ")
-    ))
+/// A hosted OSD's identity before its endpoint has an address.
+struct Identity {
+    id: u32,
+    uuid: [u8; 16],
+    key: pollmsgr::auth::cephx::CryptoKey,
+    tickets: TicketStore,
 }
 
 /// The control plane of joined endpoints: membership and rotating secrets.
 struct JoinControl {
     cfg: MemberConfig,
-    osds: Vec<(u32, [u8; 16], pollmsgr::auth::cephx::CryptoKey)>,
-    tickets: Vec<TicketStore>,
+    osds: Vec<Identity>,
     views: Vec<crossbeam::channel::Sender<Arc<ClusterView>>>,
     membership: Option<Membership>,
     rotating: RotatingKeyService,
@@ -318,16 +300,15 @@ impl ControlPlane for JoinControl {
         let hosted = self
             .osds
             .iter()
-            .zip(&self.tickets)
-            .map(|((id, uuid, key), tickets)| {
+            .map(|o| {
                 Ok(HostedOsd {
-                    id: *id,
-                    uuid: *uuid,
-                    key: key.clone(),
-                    tickets: tickets.clone(),
+                    id: o.id,
+                    uuid: o.uuid,
+                    key: o.key.clone(),
+                    tickets: o.tickets.clone(),
                     addr: *by_id
-                        .get(&u64::from(*id))
-                        .ok_or_else(|| format!("osd.{id} did not bind"))?,
+                        .get(&u64::from(o.id))
+                        .ok_or_else(|| format!("osd.{} did not bind", o.id))?,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

@@ -107,14 +107,7 @@ fn fuzz_smoke_seed_corpora_are_valid() {
     for v in seed_corpus("header2") {
         assert!(pollmsgr::wire::header2::MsgHeader2Repr::parse(&v).is_ok());
     }
-    for name in [
-        "osd_op",
-        "osd_mon",
-        "command",
-        "conf",
-        "caps",
-        "osd_ops_exec",
-    ] {
+    for &name in pollmsgr::fuzzing::OSD_TARGETS {
         assert!(!seed_corpus(name).is_empty(), "{name} has no seeds");
     }
 }

@@ -10,7 +10,7 @@ use super::caps::{Need, OsdCaps};
 use super::member::ClusterView;
 use super::store::{ListKey, ListedObject, ObjectId, ObjectService, OpOutput, StoreOp};
 use crate::msg::osd_op::{
-    decode_string_map, decode_string_set, encode_string_map, op, op_is_read, op_is_write,
+    decode_string_map, decode_string_set, encode_string_map, op, op_flag, op_is_read, op_is_write,
     op_type_exec, HObject, ListObject, MOsdOp, OmapGetKeysArgs, OmapGetValsArgs, OmapKeys,
     OmapVals, OsdOp, PgNlsResponse, StatResult,
 };
@@ -226,7 +226,7 @@ fn to_store_op(o: &OsdOp) -> Result<StoreOp, Translate> {
             len: ext.length,
         },
         op::CREATE => StoreOp::Create {
-            exclusive: o.flags & 1 != 0, // CEPH_OSD_OP_FLAG_EXCL
+            exclusive: o.flags & op_flag::EXCL != 0,
         },
         op::DELETE => StoreOp::Delete,
         op::SETALLOCHINT => StoreOp::Hint,

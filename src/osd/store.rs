@@ -336,7 +336,7 @@ impl ObjectService for MemStore {
         };
         let mut out = TxResult::default();
         for op in ops {
-            let r = tx.apply(op, now);
+            let r = tx.apply(op);
             let failed = r.rval < 0;
             if failed {
                 out.result = r.rval;
@@ -422,13 +422,13 @@ impl Tx {
         self.obj.get_or_insert_with(Object::default)
     }
 
-    fn apply(&mut self, op: &StoreOp, now: UTime) -> OpResult {
-        match self.try_apply(op, now) {
+    fn apply(&mut self, op: &StoreOp) -> OpResult {
+        match self.try_apply(op) {
             Ok(r) | Err(r) => r,
         }
     }
 
-    fn try_apply(&mut self, op: &StoreOp, now: UTime) -> Result<OpResult, OpResult> {
+    fn try_apply(&mut self, op: &StoreOp) -> Result<OpResult, OpResult> {
         Ok(match op {
             StoreOp::Read { offset, len } => {
                 let o = self.existing()?;
@@ -607,7 +607,6 @@ impl Tx {
             StoreOp::Hint => {
                 // A hint on a missing object creates it, as Ceph's does.
                 self.write_target();
-                let _ = now;
                 ok(OpOutput::None)
             }
         })

@@ -231,19 +231,17 @@ impl LoadApp {
         }
     }
 
-    /// The peer on `conn` answered the probe but is not a pollmsgr endpoint
-    /// (e.g. a real ceph-osd): drop the connection and say why.
-    fn not_pollmsgr<T: Transport>(&mut self, driver: &mut Driver<T>, conn: ConnId, m: &Message) {
+    /// The peer on `conn` did not answer the probe as a pollmsgr endpoint
+    /// (e.g. a real ceph-osd): drop the connection and say why (`why`: what
+    /// it answered, or that it did not).
+    fn not_pollmsgr<T: Transport>(&mut self, driver: &mut Driver<T>, conn: ConnId, why: &str) {
         let peer = driver
             .conn_mut(conn)
             .and_then(|c| c.target().map(ToString::to_string))
             .unwrap_or_default();
-        let version = from_message::<MCommandReply>(m)
-            .map(|r| String::from_utf8_lossy(&r.outbl).replace(['\n', ' '], ""))
-            .unwrap_or_else(|e| format!("an undecodable reply ({e})"));
         self.counters.error(|| {
             format!(
-                "{peer} is not a pollmsgr endpoint (its version: {version}): bench sends \
+                "{peer} is not a pollmsgr endpoint ({why}): bench sends \
                  pollmsgr's own message type, which a real ceph-osd cannot decode"
             )
         });
@@ -372,13 +370,18 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
                     return;
                 }
                 c.probe = None;
-                let ours = from_message::<MCommandReply>(&m)
-                    .is_ok_and(|r| r.r == 0 && is_pollmsgr_version(&r.outbl));
-                if ours {
-                    c.ready = true;
-                    self.established += 1;
-                } else {
-                    self.not_pollmsgr(driver, conn, &m);
+                match from_message::<MCommandReply>(&m) {
+                    Ok(r) if r.r == 0 && is_pollmsgr_version(&r.outbl) => {
+                        c.ready = true;
+                        self.established += 1;
+                    }
+                    Ok(r) => {
+                        let version = String::from_utf8_lossy(&r.outbl).replace(['\n', ' '], "");
+                        self.not_pollmsgr(driver, conn, &format!("its version: {version}"));
+                    }
+                    Err(e) => {
+                        self.not_pollmsgr(driver, conn, &format!("its version reply: {e}"));
+                    }
                 }
                 self.maybe_start(driver, now);
             }
@@ -432,8 +435,8 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
                 .map(|(id, _)| *id)
                 .collect();
             for id in silent {
-                let m = Message::new(COMMAND_REPLY, 1, Bytes::new());
-                self.not_pollmsgr(driver, id, &m);
+                let why = format!("no answer to `version` within {PROBE_TIMEOUT:?}");
+                self.not_pollmsgr(driver, id, &why);
                 self.maybe_start(driver, now);
             }
         }

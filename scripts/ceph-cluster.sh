@@ -7,7 +7,7 @@
 #
 # Defaults: cephx, IP 127.0.0.1, MON_PORT 3300. Every daemon is msgr2-only
 # (ms_bind_msgr1 = false, mon host = v2:IP:PORT) and binds only IP, so each test can use
-# its own 127.x.y.z (all of 127.0.0.0/8 is loopback on Linux) or an address inside a
+# its own 127.x.y.z (all of 127.0.0.0/8 is loopback on Linux) or a link-local 169.254.x address inside a
 # network namespace it created (run the script inside that namespace).
 #
 # Environment (optional):

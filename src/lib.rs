@@ -11,6 +11,7 @@ pub mod fuzzing;
 pub mod monc;
 pub mod msg;
 pub mod net;
+pub mod objecter;
 pub mod osd;
 pub mod pool;
 pub mod proto;

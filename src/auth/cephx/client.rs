@@ -24,9 +24,10 @@ use super::types::{
 };
 use super::{
     entity_type, type_name, CephxError, Clock, EntityName, CEPHX_GET_AUTH_SESSION_KEY,
-    MAX_ENCRYPTED_LEN, MIN_SECURE_CONNECTION_SECRET_LEN,
+    MAX_ENCRYPTED_LEN,
 };
 use crate::auth::{AuthClient, AuthError, AuthOutcome, AUTH_MODE_MON, METHOD_CEPHX};
+use crate::crypto::CONNECTION_SECRET_MIN_LEN;
 use crate::wire::{ConMode, Put, Reader};
 
 /// Service tickets a mon client asks for by default: MON | OSD | MGR.
@@ -84,9 +85,9 @@ fn check_mode_and_secret(modes: &[ConMode], mode: ConMode, secret: &[u8]) -> Res
     if !modes.contains(&mode) {
         return Err(AuthError::ModeNotOffered { got: mode as u32 });
     }
-    if mode == ConMode::Secure && secret.len() < MIN_SECURE_CONNECTION_SECRET_LEN {
+    if mode == ConMode::Secure && secret.len() < CONNECTION_SECRET_MIN_LEN {
         return Err(AuthError::Crypto(format!(
-            "secure mode needs a connection secret of at least {MIN_SECURE_CONNECTION_SECRET_LEN} bytes, got {}",
+            "secure mode needs a connection secret of at least {CONNECTION_SECRET_MIN_LEN} bytes, got {}",
             secret.len()
         )));
     }

@@ -90,8 +90,6 @@ pub const MAX_ROTATING_SECRETS: usize = 64;
 pub const MAX_CONNECTION_SECRET_LEN: usize = 64;
 /// Length of the connection secret generated for secure mode (reference 4.1).
 pub const SECURE_CONNECTION_SECRET_LEN: usize = 64;
-/// Shortest connection secret usable in secure mode: 16 key + 2 × 12 nonce.
-pub const MIN_SECURE_CONNECTION_SECRET_LEN: usize = 40;
 
 /// Ceph's `utime_t` (one type for the whole crate: [`crate::wire::utime`]),
 /// used here both as a point in time and as a duration (ticket `validity`).

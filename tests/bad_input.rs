@@ -644,3 +644,50 @@ fn oversized_pre_auth_transcript() {
         |e| matches!(e, ConnError::PreAuthTooLarge { limit: 262_144 }),
     );
 }
+
+#[test]
+fn pre_auth_frame_declaring_4_mib_is_refused_at_its_preamble() {
+    run_case(
+        "pre-auth frame declaring 4 MiB",
+        |now| {
+            let mut s = acceptor_after_banner(now);
+            let mut hello = Vec::new();
+            HelloFrame {
+                entity_type: 8,
+                peer_addr: acceptor_addr(),
+            }
+            .emit(&mut hello);
+            s.handle_input(&crc_frame(Revision::V2_1, Tag::Hello, &[&hello]), now);
+            // Only the 32-byte preamble: the refusal must not wait for the body.
+            let pre = raw_preamble(Tag::AuthRequest as u8, &[(4 << 20, 8)]);
+            close_error(&mut s, &pre, now)
+        },
+        |e| {
+            matches!(e, ConnError::PreAuthFrameTooLarge { declared, limit: 262_144 }
+                if *declared == (4 << 20) + 4)
+        },
+    );
+}
+
+#[test]
+fn pre_auth_bytes_are_counted_as_they_arrive() {
+    run_case(
+        "pre-auth bytes counted on arrival",
+        |now| {
+            let mut s = acceptor_after_banner(now);
+            let mut hello = Vec::new();
+            HelloFrame {
+                entity_type: 8,
+                peer_addr: acceptor_addr(),
+            }
+            .emit(&mut hello);
+            s.handle_input(&crc_frame(Revision::V2_1, Tag::Hello, &[&hello]), now);
+            // A frame that fits the cap, with more bytes behind it in the same
+            // read: the read as a whole is over the cap, refused before parsing.
+            let mut bytes = crc_frame(Revision::V2_1, Tag::AuthRequest, &[&vec![7u8; 250 << 10]]);
+            bytes.extend_from_slice(&[0u8; 20 << 10]);
+            close_error(&mut s, &bytes, now)
+        },
+        |e| matches!(e, ConnError::PreAuthTooLarge { limit: 262_144 }),
+    );
+}

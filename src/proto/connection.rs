@@ -36,6 +36,9 @@ use crate::wire::entity::{EntityName, EntityType};
 use crate::wire::utime::UTime;
 use crate::wire::{ConMode, Revision, Tag};
 
+/// Receive buffer capacity kept between frames; more is released once parsed.
+const RX_KEEP_CAPACITY: usize = 1 << 20;
+
 /// What the connection tells its driver.
 #[derive(Debug)]
 pub enum Event {
@@ -524,6 +527,15 @@ impl Connection {
         if matches!(self.t.state, State::Closed | State::Faulted { .. }) {
             return;
         }
+        if let Some(log) = self.t.rx_log.as_ref() {
+            // The pre-auth cap counts bytes as they arrive, not as frames complete.
+            let held = log.len() + (self.t.rx.len() - self.t.rx_pos) + data.len();
+            if held > self.config.max_pre_auth_bytes {
+                let limit = self.config.max_pre_auth_bytes;
+                self.fault(ConnError::PreAuthTooLarge { limit }, now);
+                return;
+            }
+        }
         self.t.rx.extend_from_slice(data);
         if let Err(e) = self.process_input() {
             self.fault(e, now);
@@ -533,6 +545,11 @@ impl Connection {
         if self.t.rx_pos > 0 {
             self.t.rx.drain(..self.t.rx_pos);
             self.t.rx_pos = 0;
+        }
+        // A large frame grew the buffer; once it is parsed, give the memory
+        // back instead of holding the peak for the connection's lifetime.
+        if self.t.rx.capacity() > RX_KEEP_CAPACITY && self.t.rx.len() < RX_KEEP_CAPACITY {
+            self.t.rx.shrink_to(RX_KEEP_CAPACITY);
         }
         if self.is_ready() {
             self.flush_ready();

@@ -94,6 +94,15 @@ pub enum ConnError {
     /// The pre-auth transcript grew past its cap (a peer stalling authentication).
     #[error("pre-auth transcript exceeded {limit} bytes")]
     PreAuthTooLarge { limit: usize },
+    /// Before authentication, a frame's preamble declared more bytes than
+    /// the pre-auth cap leaves room for; refused before any of it is buffered.
+    #[error("pre-auth frame declares {declared} more bytes, over the pre-auth cap of {limit}")]
+    PreAuthFrameTooLarge {
+        /// On-wire bytes the frame still declares after its preamble.
+        declared: usize,
+        /// The pre-auth cap.
+        limit: usize,
+    },
     /// The transport closed or failed underneath the connection.
     #[error("transport closed: {0}")]
     TransportClosed(String),

@@ -44,12 +44,22 @@ impl Connection {
                 return Ok(());
             };
             let (consumed, decoded) = decoder.decode(avail)?;
+            let declared_rest = decoder.frame_rest_len();
             if consumed > 0 {
                 let start = self.t.rx_pos;
                 self.t.rx_pos += consumed;
                 if let Some(log) = self.t.rx_log.as_mut() {
                     log.extend_from_slice(&self.t.rx[start..start + consumed]);
                     check_pre_auth(log.len(), self.config.max_pre_auth_bytes)?;
+                    // Refuse a frame by its preamble: what it declares must
+                    // fit too, before any of it is buffered.
+                    let limit = self.config.max_pre_auth_bytes;
+                    if log.len().saturating_add(declared_rest) > limit {
+                        return Err(ConnError::PreAuthFrameTooLarge {
+                            declared: declared_rest,
+                            limit,
+                        });
+                    }
                 }
             }
             match decoded {

@@ -20,7 +20,19 @@ const MAX_BAD_METHOD_LIST: usize = 8;
 
 impl Connection {
     pub(super) fn process_input(&mut self) -> Result<(), ConnError> {
+        self.t.backlog = false;
+        let mut frames = 0usize;
         loop {
+            if self.t.rx.len() > self.t.rx_pos
+                && (frames >= self.config.max_frames_per_input
+                    || (self.is_ready() && self.t.tx.len() >= self.config.max_pending_bytes))
+            {
+                // A bounded share per call, and no more replies than the
+                // back-pressure bound: the rest waits in the receive buffer
+                // (and the driver stops reading) until the peer drains.
+                self.t.backlog = true;
+                return Ok(());
+            }
             if matches!(
                 self.t.state,
                 State::Closed | State::Faulted { .. } | State::AwaitSessionDecision { .. }
@@ -69,7 +81,10 @@ impl Connection {
                     }
                 }
                 Decoded::Aborted => {}
-                Decoded::Frame(frame) => self.handle_frame(frame)?,
+                Decoded::Frame(frame) => {
+                    frames += 1;
+                    self.handle_frame(frame)?
+                }
             }
         }
     }

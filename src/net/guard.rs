@@ -173,6 +173,41 @@ impl Guard {
     }
 }
 
+/// Descriptors kept free below the open-file limit for what is not an
+/// accepted connection: outgoing connections (heartbeats, peers), mon
+/// sessions, listeners, epoll, files.
+pub fn nofile_headroom(nofile: u64) -> u64 {
+    (nofile / 8).clamp(32, 4096)
+}
+
+/// The accepted-connection cap of each of `reactors` drivers for an
+/// open-file limit of `nofile`: below the limit by [`nofile_headroom`], so
+/// the cap refuses (and logs) a connection before `accept` fails for want of
+/// a descriptor. At least 1.
+pub fn conn_cap(nofile: u64, reactors: usize) -> usize {
+    let usable = nofile.saturating_sub(nofile_headroom(nofile));
+    let per = usable / (reactors.max(1) as u64);
+    usize::try_from(per).unwrap_or(usize::MAX).max(1)
+}
+
+/// Raises the soft open-file limit to the hard limit (as Ceph daemons do
+/// with `max_open_files`); returns the soft limit in force afterwards
+/// (unlimited reads as `u64::MAX`).
+pub fn raise_nofile_limit() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let lim = getrlimit(Resource::Nofile);
+    if lim.current != lim.maximum {
+        let raised = rustix::process::Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return lim.maximum.unwrap_or(u64::MAX);
+        }
+    }
+    lim.current.unwrap_or(u64::MAX)
+}
+
 impl Default for Guard {
     /// A 1 GiB budget.
     fn default() -> Self {
@@ -210,5 +245,19 @@ mod tests {
             (g.used(), g.report()["peak_held_bytes"].as_u64()),
             (4, Some(12))
         );
+    }
+
+    #[test]
+    fn conn_cap_stays_below_the_descriptor_limit() {
+        for (nofile, reactors) in [(20_000u64, 2usize), (1024, 1), (256, 2), (1 << 20, 1)] {
+            let cap = conn_cap(nofile, reactors) as u64;
+            assert!(
+                cap * reactors as u64 + 32 <= nofile,
+                "{nofile} {reactors} {cap}"
+            );
+        }
+        // The case: a 20,000 limit, two reactors.
+        assert!(conn_cap(20_000, 2) * 2 < 20_000);
+        assert_eq!(conn_cap(10, 4), 1, "never zero");
     }
 }

@@ -644,3 +644,192 @@ fn oversized_pre_auth_transcript() {
         |e| matches!(e, ConnError::PreAuthTooLarge { limit: 262_144 }),
     );
 }
+
+#[test]
+fn pre_auth_frame_declaring_4_mib_is_refused_at_its_preamble() {
+    run_case(
+        "pre-auth frame declaring 4 MiB",
+        |now| {
+            let mut s = acceptor_after_banner(now);
+            let mut hello = Vec::new();
+            HelloFrame {
+                entity_type: 8,
+                peer_addr: acceptor_addr(),
+            }
+            .emit(&mut hello);
+            s.handle_input(&crc_frame(Revision::V2_1, Tag::Hello, &[&hello]), now);
+            // Only the 32-byte preamble: the refusal must not wait for the body.
+            let pre = raw_preamble(Tag::AuthRequest as u8, &[(4 << 20, 8)]);
+            close_error(&mut s, &pre, now)
+        },
+        |e| {
+            matches!(e, ConnError::PreAuthFrameTooLarge { declared, limit: 262_144 }
+                if *declared == (4 << 20) + 4)
+        },
+    );
+}
+
+#[test]
+fn pre_auth_bytes_are_counted_as_they_arrive() {
+    run_case(
+        "pre-auth bytes counted on arrival",
+        |now| {
+            let mut s = acceptor_after_banner(now);
+            let mut hello = Vec::new();
+            HelloFrame {
+                entity_type: 8,
+                peer_addr: acceptor_addr(),
+            }
+            .emit(&mut hello);
+            s.handle_input(&crc_frame(Revision::V2_1, Tag::Hello, &[&hello]), now);
+            // A frame that fits the cap, with more bytes behind it in the same
+            // read: the read as a whole is over the cap, refused before parsing.
+            let mut bytes = crc_frame(Revision::V2_1, Tag::AuthRequest, &[&vec![7u8; 250 << 10]]);
+            bytes.extend_from_slice(&[0u8; 20 << 10]);
+            close_error(&mut s, &bytes, now)
+        },
+        |e| matches!(e, ConnError::PreAuthTooLarge { limit: 262_144 }),
+    );
+}
+
+/// A READY pair whose acceptor serves lossless OSD peers, with `tune`
+/// applied to the acceptor's config.
+fn lossless_pair(
+    now: Instant,
+    tune: impl FnOnce(&mut ConnectionConfig),
+) -> (Connection, Connection) {
+    let mut ccfg = connector_cfg();
+    ccfg.my_type = EntityType::Osd;
+    let mut c = Connection::connect(
+        ccfg,
+        acceptor_addr(),
+        EntityType::Osd,
+        Policy::lossless_peer(),
+        Box::new(NoneClient::new(4, "0", 0, false)),
+        rng(),
+        now,
+    );
+    let mut acfg = acceptor_cfg();
+    tune(&mut acfg);
+    let mut s = Connection::accept(
+        acfg,
+        "127.0.0.1:40000".parse().expect("literal"),
+        Policies::osd(),
+        Box::new(NoneServer::new(10)),
+        rng(),
+        now,
+    );
+    pump(&mut c, &mut s, now);
+    assert!(
+        c.is_ready() && s.is_ready(),
+        "lossless pair did not reach READY"
+    );
+    while s.poll_event().is_some() {}
+    (c, s)
+}
+
+fn closed_with(c: &mut Connection) -> Option<ConnError> {
+    let mut err = None;
+    while let Some(ev) = c.poll_event() {
+        if let Event::Closed { error, .. } = ev {
+            err = Some(error);
+        }
+    }
+    err
+}
+
+#[test]
+fn keepalive_flood_without_reading_is_back_pressured_then_closed() {
+    let now = Instant::now();
+    let mut healthy = healthy_pair(now);
+    let (mut c, mut s) = lossless_pair(now, |cfg| {
+        cfg.max_pending_bytes = 64 << 10;
+        cfg.drain_timeout = Some(Duration::from_secs(5));
+    });
+    // 10,000 KEEPALIVE2 frames; the acceptor's replies are never read.
+    for i in 0..10_000u32 {
+        assert!(c.send_keepalive(UTime { sec: i, nsec: 0 }));
+    }
+    let flood = c.tx_pending().to_vec();
+    c.tx_consumed(flood.len());
+    s.handle_input(&flood, now);
+    let mut rounds = 0;
+    while s.has_backlog() && rounds < 1000 {
+        s.handle_input(&[], now);
+        rounds += 1;
+    }
+    // The replies stop at the bound: input waits, unparsed, and the
+    // driver is told not to read.
+    assert!(s.replies_held(), "replies not held at the bound");
+    assert!(!s.wants_input());
+    let one_reply = 64; // a KEEPALIVE2_ACK frame is well under this
+    assert!(
+        s.tx_pending().len() <= (64 << 10) + 256 * one_reply,
+        "replies grew to {} bytes past the 64 KiB bound",
+        s.tx_pending().len()
+    );
+    // The transport takes nothing: after the drain deadline, a named error.
+    s.note_tx_blocked(now);
+    let later = now + Duration::from_secs(6);
+    assert!(s.poll_timeout().is_some_and(|d| d <= later));
+    s.handle_timeout(later);
+    let err = closed_with(&mut s).expect("flooder must be closed");
+    assert!(
+        matches!(err, ConnError::PeerNotDraining { pending, .. } if pending >= 64 << 10),
+        "{err:?}"
+    );
+    // A lossless session outlives the transport, for the peer's reconnect.
+    assert!(!s.is_closed(), "lossless session state was dropped");
+    assert_still_healthy(&mut healthy, now);
+}
+
+#[test]
+fn frame_that_stops_arriving_is_closed_and_lossless_session_kept() {
+    let now = Instant::now();
+    let mut healthy = healthy_pair(now);
+    let (_c, mut s) = lossless_pair(now, |cfg| cfg.frame_timeout = Some(Duration::from_secs(3)));
+    // A MESSAGE declaring a 64 MiB data segment, then 1 MiB of it, then nothing.
+    let mut bytes = raw_preamble(
+        Tag::Message as u8,
+        &[(41, 8), (0, 0), (0, 0), (64 << 20, 8)],
+    );
+    let header = [0u8; 41];
+    bytes.extend_from_slice(&header);
+    bytes.put_u32_le(pollmsgr::crypto::ceph_crc32c(0xFFFF_FFFF, &header));
+    s.handle_input(&bytes, now);
+    bytes = vec![0u8; 1 << 20];
+    let t1 = now + Duration::from_secs(1);
+    s.handle_input(&bytes, t1);
+    // The deadline counts from the last byte, not from the frame's start.
+    assert!(s
+        .poll_timeout()
+        .is_some_and(|d| d > now + Duration::from_secs(3)));
+    let later = t1 + Duration::from_secs(3);
+    assert!(s.poll_timeout().is_some_and(|d| d <= later));
+    s.handle_timeout(later);
+    let err = closed_with(&mut s).expect("stalled frame must close");
+    assert!(
+        matches!(err, ConnError::FrameStalled { declared_rest, .. } if declared_rest > 60 << 20),
+        "{err:?}"
+    );
+    assert!(!s.is_closed(), "lossless session state was dropped");
+    assert_still_healthy(&mut healthy, now);
+}
+
+#[test]
+fn ready_session_that_moves_nothing_is_closed_as_idle() {
+    let now = Instant::now();
+    let (mut c, mut s) = lossless_pair(now, |cfg| cfg.idle_timeout = Some(Duration::from_secs(5)));
+    // Traffic at +3 s moves the deadline.
+    c.send_message(Message::new(0x7001, 1, &b"ping"[..]));
+    let t3 = now + Duration::from_secs(3);
+    pump(&mut c, &mut s, t3);
+    assert!(s
+        .poll_timeout()
+        .is_some_and(|d| d >= t3 + Duration::from_secs(5)));
+    s.handle_timeout(now + Duration::from_secs(6));
+    assert!(s.is_ready(), "closed while not idle");
+    s.handle_timeout(t3 + Duration::from_secs(5));
+    let err = closed_with(&mut s).expect("idle session must close");
+    assert!(matches!(err, ConnError::Idle(_)), "{err:?}");
+}

@@ -137,6 +137,7 @@ fn accepts_beyond_max_conns_are_refused() {
     let (mut s, target) = server(DriverLimits {
         max_conns: 3,
         idle_timeout: None,
+        ..DriverLimits::default()
     });
     let mut c = KernelDriver::new().expect("driver");
     for _ in 0..5 {
@@ -169,6 +170,7 @@ fn idle_connections_are_reaped() {
     let (mut s, target) = server(DriverLimits {
         max_conns: 100,
         idle_timeout: Some(Duration::from_millis(300)),
+        ..DriverLimits::default()
     });
     let mut c = KernelDriver::new().expect("driver");
     let cfg = ConnectionConfig::new(EntityType::Client);

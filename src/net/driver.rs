@@ -10,11 +10,17 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::guard::Guard;
 use super::transport::{StreamEvent, StreamId, Transport};
 use crate::proto::{Connection, Event, Outgoing, SessionDecision, SessionRegistry};
 use crate::wire::addr::EntityAddr;
+
+/// How often streams whose reads are held or paused are looked at again
+/// when nothing else wakes the driver.
+const UNREAD_RECHECK: Duration = Duration::from_millis(10);
 
 /// Identifies one connection of a driver.
 pub type ConnId = usize;
@@ -43,6 +49,29 @@ struct Slot {
     scheduled: Option<Instant>,
     /// Last time bytes moved, for idle reaping.
     last_active: Instant,
+    /// Bytes of this connection counted in the process budget.
+    accounted: usize,
+    /// Reads stopped for a memory budget since then.
+    paused_since: Option<Instant>,
+    /// Reads stopped until the peer drains our replies.
+    held: bool,
+}
+
+impl Slot {
+    fn new(conn: Connection, stream: StreamId, now: Instant) -> Self {
+        Slot {
+            conn,
+            stream: Some(stream),
+            target: None,
+            listener: None,
+            dirty: false,
+            scheduled: None,
+            last_active: now,
+            accounted: 0,
+            paused_since: None,
+            held: false,
+        }
+    }
 }
 
 /// Bounds a driver enforces.
@@ -53,6 +82,18 @@ pub struct DriverLimits {
     /// Connections with no traffic for this long are closed (a lossless
     /// session survives, parked or in standby, as after any fault).
     pub idle_timeout: Option<Duration>,
+    /// Most bytes read from one connection per pass (a fair share: one
+    /// flooding peer cannot starve the others of the reactor).
+    pub read_bytes_per_pass: usize,
+    /// A connection holding this many bytes (received and unhandled,
+    /// queued to send) is not read until it holds less.
+    pub conn_memory_budget: usize,
+    /// While the process is over its shared budget ([`Guard`]), connections
+    /// holding more than this are not read.
+    pub budget_floor: usize,
+    /// A connection not read for a budget this long is closed with
+    /// [`crate::proto::ConnError::OverBudget`].
+    pub budget_timeout: Duration,
 }
 
 impl Default for DriverLimits {
@@ -60,6 +101,11 @@ impl Default for DriverLimits {
         DriverLimits {
             max_conns: 65_536,
             idle_timeout: None,
+            read_bytes_per_pass: 256 << 10,
+            // A whole largest frame (64 MiB data + 2 × 16 MiB) plus room.
+            conn_memory_budget: 128 << 20,
+            budget_floor: 256 << 10,
+            budget_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -87,6 +133,13 @@ pub struct Driver<T: Transport> {
     /// Accepted streams refused by `max_conns`.
     refused: u64,
     next_reap: Option<Instant>,
+    /// Memory budget, counters and log shared with the other drivers.
+    guard: Arc<Guard>,
+    /// Streams that may hold bytes we have not read (a pass's share was
+    /// used up, or reads are held or paused): edge-triggered transports
+    /// will not report them again, so they are looked at every pass.
+    unread: Vec<StreamId>,
+    to_read: Vec<StreamId>,
 }
 
 impl<T: Transport> Driver<T> {
@@ -107,7 +160,26 @@ impl<T: Transport> Driver<T> {
             departed: HashMap::new(),
             refused: 0,
             next_reap: None,
+            guard: Arc::new(Guard::default()),
+            unread: Vec::new(),
+            to_read: Vec::new(),
         }
+    }
+
+    /// Shares `guard` (the process memory budget, counters and log) with
+    /// this driver; call before connections exist.
+    pub fn set_guard(&mut self, guard: Arc<Guard>) {
+        self.guard = guard;
+    }
+
+    /// The guard this driver counts into.
+    pub fn guard(&self) -> &Arc<Guard> {
+        &self.guard
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> DriverLimits {
+        self.limits
     }
 
     /// Sets the bounds this driver enforces.
@@ -177,15 +249,9 @@ impl<T: Transport> Driver<T> {
     /// Dials `addr` and runs the connector `conn` (already holding its banner) over it.
     pub fn connect(&mut self, addr: SocketAddr, conn: Connection) -> io::Result<ConnId> {
         let stream = self.transport.connect(addr)?;
-        let id = self.insert(Slot {
-            conn,
-            stream: Some(stream),
-            target: Some(addr),
-            listener: None,
-            dirty: false,
-            scheduled: None,
-            last_active: Instant::now(),
-        });
+        let mut slot = Slot::new(conn, stream, Instant::now());
+        slot.target = Some(addr);
+        let id = self.insert(slot);
         self.by_stream.insert(stream, id);
         Ok(id)
     }
@@ -234,6 +300,7 @@ impl<T: Transport> Driver<T> {
     /// Closes and forgets connection `id`.
     pub fn remove(&mut self, id: ConnId) {
         if let Some(slot) = self.slots.get_mut(id).and_then(Option::take) {
+            self.guard.reaccount(slot.accounted, 0);
             self.live -= 1;
             self.free.push(id);
             if let Some(s) = slot.stream {
@@ -267,10 +334,15 @@ impl<T: Transport> Driver<T> {
         let now = Instant::now();
         let progressed = self.run(now, &mut out);
         if !progressed && out.is_empty() {
-            let wait = self
+            let mut wait = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(now))
                 .map_or(timeout, |d| d.min(timeout));
+            if !self.unread.is_empty() {
+                // Held or paused streams are looked at again soon: their
+                // peers' bytes wait in the transport, unreported.
+                wait = wait.min(UNREAD_RECHECK);
+            }
             self.transport.wait(wait)?;
             let now = Instant::now();
             self.run(now, &mut out);
@@ -291,28 +363,15 @@ impl<T: Transport> Driver<T> {
         for ev in events.drain(..) {
             self.handle_stream_event(ev, now);
         }
-        for stream in readable.drain(..) {
-            let Some(&id) = self.by_stream.get(&stream) else {
-                continue;
-            };
-            let Some(Some(slot)) = self.slots.get_mut(id) else {
-                continue;
-            };
-            let conn = &mut slot.conn;
-            let n = self
-                .transport
-                .read(stream, &mut |bytes| {
-                    conn.handle_input(bytes, now);
-                    bytes.len()
-                })
-                .unwrap_or(0);
-            progressed |= n > 0;
-            if n > 0 {
-                slot.last_active = now;
-            }
-            // Readable also means "writable again" for edge-triggered transports.
-            self.mark_dirty(id);
+        let mut to_read = std::mem::take(&mut self.to_read);
+        to_read.append(&mut self.unread);
+        to_read.append(&mut readable);
+        to_read.sort_unstable();
+        to_read.dedup();
+        for stream in to_read.drain(..) {
+            progressed |= self.service_read(stream, now);
         }
+        self.to_read = to_read;
         self.stream_events = events;
         self.readable = readable;
         while let Some(Reverse((at, id))) = self.timers.peek().copied() {
@@ -327,8 +386,10 @@ impl<T: Transport> Driver<T> {
                 if slot.conn.poll_timeout().is_some_and(|d| d <= now) {
                     slot.conn.handle_timeout(now);
                     progressed = true;
-                    self.mark_dirty(id);
                 }
+                // Due or moved later (progress deadlines follow the bytes):
+                // either way the next deadline is scheduled by the dirty pass.
+                self.mark_dirty(id);
             }
         }
         self.reap_idle(now);
@@ -342,6 +403,7 @@ impl<T: Transport> Driver<T> {
             self.flush(id, now);
             progressed |= self.drain_events(id, now, out);
             self.flush(id, now);
+            self.account(id);
             if let Some(Some(slot)) = self.slots.get_mut(id) {
                 if let Some(at) = slot.conn.poll_timeout() {
                     if slot.scheduled.is_none_or(|s| at < s) {
@@ -364,6 +426,103 @@ impl<T: Transport> Driver<T> {
             self.dirty = reuse;
         }
         progressed
+    }
+
+    /// Reads what `stream`'s connection has room for, within its share of
+    /// the pass and the memory budgets; returns true if anything moved.
+    fn service_read(&mut self, stream: StreamId, now: Instant) -> bool {
+        let Some(&id) = self.by_stream.get(&stream) else {
+            return false;
+        };
+        let limits = self.limits;
+        let guard = Arc::clone(&self.guard);
+        let Some(Some(slot)) = self.slots.get_mut(id) else {
+            return false;
+        };
+        let mut progressed = false;
+        let mut unread = false;
+        let conn = &mut slot.conn;
+        if conn.has_backlog() {
+            // Frames left from an earlier pass come before new bytes.
+            conn.handle_input(&[], now);
+            progressed = true;
+        }
+        let held = conn.buffered_bytes();
+        if !conn.is_live() {
+            // Its Closed event is handled by the dirty pass.
+        } else if conn.replies_held() {
+            // The peer does not read its replies: it is not read either
+            // (its drain deadline closes it if it never does).
+            if !slot.held {
+                slot.held = true;
+                guard.count("read_held_for_replies");
+            }
+            unread = true;
+        } else if !conn.wants_input() {
+            // Frames left over from this pass's share: next pass.
+            unread = true;
+        } else if held >= limits.conn_memory_budget || (guard.over() && held > limits.budget_floor)
+        {
+            let budget = if held >= limits.conn_memory_budget {
+                limits.conn_memory_budget
+            } else {
+                guard.budget()
+            };
+            let since = *slot.paused_since.get_or_insert_with(|| {
+                guard.count("read_paused");
+                conn.set_input_paused(true, now);
+                now
+            });
+            let waited = now.saturating_duration_since(since);
+            if waited >= limits.budget_timeout {
+                conn.abort(
+                    crate::proto::ConnError::OverBudget {
+                        held,
+                        budget,
+                        waited,
+                    },
+                    now,
+                );
+            } else {
+                unread = true;
+            }
+        } else {
+            slot.held = false;
+            if slot.paused_since.take().is_some() {
+                conn.set_input_paused(false, now);
+            }
+            let mut left = limits.read_bytes_per_pass;
+            let n = self
+                .transport
+                .read_at_most(stream, left, &mut |bytes| {
+                    conn.handle_input(bytes, now);
+                    left = left.saturating_sub(bytes.len());
+                    bytes.len()
+                })
+                .unwrap_or(0);
+            if n > 0 {
+                progressed = true;
+                slot.last_active = now;
+            }
+            // A share used up, or input stopped mid-read: more may wait.
+            unread = left == 0 || !conn.wants_input();
+        }
+        if unread {
+            self.unread.push(stream);
+        }
+        // Readable also means "writable again" for edge-triggered transports.
+        self.mark_dirty(id);
+        self.account(id);
+        progressed
+    }
+
+    /// Brings connection `id`'s share of the process budget up to date.
+    fn account(&mut self, id: ConnId) {
+        if let Some(Some(slot)) = self.slots.get_mut(id) {
+            let now_held = slot.conn.buffered_bytes();
+            self.guard.reaccount(slot.accounted, now_held);
+            slot.accounted = now_held;
+        }
     }
 
     /// Closes connections idle past `idle_timeout`; scans at most once a
@@ -405,20 +564,29 @@ impl<T: Transport> Driver<T> {
                 };
                 if self.live >= self.limits.max_conns {
                     self.refused += 1;
+                    self.guard.record(
+                        "refused_max_conns",
+                        Some(peer),
+                        format_args!(
+                            "refused on {local}: {} connections, the cap",
+                            self.limits.max_conns
+                        ),
+                    );
                     self.transport.close(stream);
                     return;
                 }
                 let conn = (self.listeners[index].accept)(peer, now);
-                let id = self.insert(Slot {
-                    conn,
-                    stream: Some(stream),
-                    target: None,
-                    listener: Some(index),
-                    dirty: false,
-                    scheduled: None,
-                    last_active: now,
-                });
+                let mut slot = Slot::new(conn, stream, now);
+                slot.listener = Some(index);
+                let id = self.insert(slot);
                 self.by_stream.insert(stream, id);
+            }
+            StreamEvent::AcceptFailed { local, error } => {
+                self.guard.record(
+                    "accept_failed",
+                    None,
+                    format_args!("accept on {local} failed: {error}; retrying as descriptors free"),
+                );
             }
             StreamEvent::Connected(_) => {}
             StreamEvent::Closed { stream, reason } => {
@@ -455,9 +623,12 @@ impl<T: Transport> Driver<T> {
         };
         while !slot.conn.tx_pending().is_empty() {
             match self.transport.write(stream, slot.conn.tx_pending()) {
-                Ok(0) => return,
+                Ok(0) => {
+                    slot.conn.note_tx_blocked(now);
+                    return;
+                }
                 Ok(n) => {
-                    slot.conn.tx_consumed(n);
+                    slot.conn.tx_consumed_at(n, now);
                     slot.last_active = now;
                 }
                 Err(_) => return, // reported as Closed by the next poll
@@ -499,6 +670,15 @@ impl<T: Transport> Driver<T> {
                     }
                 }
                 Event::Closed { error, reconnect } => {
+                    if slot.listener.is_some() {
+                        self.guard.record(
+                            error.reason(),
+                            slot.conn.peer_socket(),
+                            format_args!("{error}"),
+                        );
+                    } else {
+                        self.guard.count(error.reason());
+                    }
                     if let Some(s) = slot.stream.take() {
                         self.by_stream.remove(&s);
                         self.transport.close(s);
@@ -522,6 +702,7 @@ impl<T: Transport> Driver<T> {
                         if let Some(l) = slot.listener.and_then(|i| self.listeners.get(i)) {
                             self.departed.insert(id, l.bound);
                         }
+                        self.guard.reaccount(slot.accounted, 0);
                         self.slots[id] = None;
                         self.live -= 1;
                         self.free.push(id);

@@ -41,6 +41,26 @@ pub struct KernelTransport {
     /// reused before its `Closed` is out, or the event would hit the new stream.
     free: Vec<StreamId>,
     scratch: Vec<u8>,
+    /// Listeners whose accept failed for want of descriptors or memory:
+    /// epoll is edge-triggered, so they are retried here (when a stream of
+    /// ours closes, or after [`ACCEPT_RETRY`]) rather than waiting for a
+    /// new peer to arrive.
+    accept_retry: Vec<usize>,
+    last_accept_retry: Option<Instant>,
+    /// A stream was dropped since the last retry (a descriptor freed).
+    freed_since_retry: bool,
+}
+
+/// How often a listener starved of descriptors is retried at the latest.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// Accept errors that mean "no descriptor or memory now": the listener's
+/// queue is untouched and must be retried.
+fn is_resource_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 impl KernelTransport {
@@ -55,6 +75,9 @@ impl KernelTransport {
             closed: Vec::new(),
             free: Vec::new(),
             scratch: vec![0u8; READ_CHUNK],
+            accept_retry: Vec::new(),
+            last_accept_retry: None,
+            freed_since_retry: false,
         })
     }
 
@@ -83,6 +106,7 @@ impl KernelTransport {
     fn drop_stream(&mut self, id: StreamId) {
         if let Some(mut s) = self.streams.get_mut(id).and_then(Option::take) {
             let _ = self.poll.registry().deregister(&mut s.sock);
+            self.freed_since_retry = true;
         }
     }
 
@@ -103,8 +127,21 @@ impl KernelTransport {
                 },
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // Per-connection accept errors (e.g. ECONNABORTED) must not stop the listener.
-                Err(_) => return,
+                Err(e) if is_resource_error(&e) => {
+                    // Peers stay queued in the kernel; retry this listener.
+                    if !self.accept_retry.contains(&index) {
+                        self.accept_retry.push(index);
+                        events.push(StreamEvent::AcceptFailed {
+                            local,
+                            error: e.to_string(),
+                        });
+                    }
+                    return;
+                }
+                // Per-connection accept errors (e.g. ECONNABORTED) must not
+                // stop the listener: with edge-triggered epoll, stopping
+                // would strand every peer queued behind this one.
+                Err(_) => continue,
             }
         }
     }
@@ -149,6 +186,18 @@ impl Transport for KernelTransport {
                 .is_ok()
             {
                 self.woken.extend(self.events.iter().map(|e| e.token()));
+            }
+        }
+        if !self.accept_retry.is_empty()
+            && (self.freed_since_retry
+                || self
+                    .last_accept_retry
+                    .is_none_or(|t| _now.saturating_duration_since(t) >= ACCEPT_RETRY))
+        {
+            self.freed_since_retry = false;
+            self.last_accept_retry = Some(_now);
+            for index in std::mem::take(&mut self.accept_retry) {
+                self.accept_all(index, events);
             }
         }
         let progress = !self.woken.is_empty() || !events.is_empty();
@@ -241,6 +290,56 @@ impl Transport for KernelTransport {
         }
     }
 
+    fn read_at_most(
+        &mut self,
+        stream: StreamId,
+        max: usize,
+        consume: &mut dyn FnMut(&[u8]) -> usize,
+    ) -> io::Result<usize> {
+        let Some(Some(s)) = self.streams.get_mut(stream) else {
+            return Ok(0);
+        };
+        let mut total = 0;
+        if !s.leftover.is_empty() {
+            let take = s.leftover.len().min(max);
+            let n = consume(&s.leftover[..take]);
+            s.leftover.drain(..n);
+            total += n;
+            if !s.leftover.is_empty() || total >= max {
+                return Ok(total);
+            }
+        }
+        // Read no more from the socket than the caller's share: the rest
+        // stays in the kernel, costing us nothing.
+        while total < max {
+            let want = (max - total).min(READ_CHUNK);
+            match s.sock.read(&mut self.scratch[..want]) {
+                Ok(0) => {
+                    self.closed
+                        .push((stream, "peer closed the TCP connection".into()));
+                    self.drop_stream(stream);
+                    return Ok(total);
+                }
+                Ok(n) => {
+                    let used = consume(&self.scratch[..n]);
+                    total += used;
+                    if used < n {
+                        s.leftover.extend_from_slice(&self.scratch[used..n]);
+                        return Ok(total);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.closed.push((stream, e.to_string()));
+                    self.drop_stream(stream);
+                    return Ok(total);
+                }
+            }
+        }
+        Ok(total)
+    }
+
     fn write(&mut self, stream: StreamId, data: &[u8]) -> io::Result<usize> {
         let Some(Some(s)) = self.streams.get_mut(stream) else {
             return Err(io::Error::new(
@@ -282,6 +381,12 @@ impl Transport for KernelTransport {
         if !self.woken.is_empty() || !self.closed.is_empty() {
             return Ok(());
         }
+        // A starved listener is retried on time even if nothing else wakes us.
+        let timeout = if self.accept_retry.is_empty() {
+            timeout
+        } else {
+            timeout.min(ACCEPT_RETRY)
+        };
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {
                 self.woken.extend(self.events.iter().map(|e| e.token()));

@@ -7,6 +7,7 @@
 
 pub mod dpdk;
 pub mod driver;
+pub mod guard;
 pub mod kernel;
 pub mod rss;
 pub mod shard;

@@ -397,6 +397,10 @@ impl<D: SmolDevice> Transport for ShardedTransport<D> {
                             reason: reason.clone(),
                         }
                     }
+                    StreamEvent::AcceptFailed { local, error } => StreamEvent::AcceptFailed {
+                        local: *local,
+                        error: error.clone(),
+                    },
                 };
                 events.push(global_ev);
             }
@@ -489,6 +493,9 @@ mod tests {
                         connected.insert(s);
                     }
                     StreamEvent::Closed { stream, reason } => panic!("{stream} closed: {reason}"),
+                    StreamEvent::AcceptFailed { local, error } => {
+                        panic!("accept on {local} failed: {error}")
+                    }
                 }
             }
             rd.clear();

@@ -37,6 +37,15 @@ pub enum StreamEvent {
         /// What happened, for logs.
         reason: String,
     },
+    /// A listener could not accept for want of descriptors or memory
+    /// (EMFILE, ENFILE, ENOBUFS, ENOMEM); the transport retries it, at the
+    /// latest when one of its streams closes, so queued peers are not stranded.
+    AcceptFailed {
+        /// The listener's address.
+        local: SocketAddr,
+        /// The error.
+        error: String,
+    },
 }
 
 /// A byte-stream transport driven by one thread.
@@ -68,6 +77,23 @@ pub trait Transport {
         stream: StreamId,
         consume: &mut dyn FnMut(&[u8]) -> usize,
     ) -> io::Result<usize>;
+
+    /// Like [`Transport::read`], but lends at most `max` bytes in all, so a
+    /// driver can give each stream a bounded share of a pass; bytes past
+    /// `max` stay in the stack (or kernel) until the next call.
+    fn read_at_most(
+        &mut self,
+        stream: StreamId,
+        max: usize,
+        consume: &mut dyn FnMut(&[u8]) -> usize,
+    ) -> io::Result<usize> {
+        let mut left = max;
+        self.read(stream, &mut |b| {
+            let used = consume(b.get(..left.min(b.len())).unwrap_or(&[]));
+            left -= used.min(left);
+            used
+        })
+    }
 
     /// Queues as much of `data` as fits for transmission; returns how much.
     fn write(&mut self, stream: StreamId, data: &[u8]) -> io::Result<usize>;

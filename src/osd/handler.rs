@@ -83,6 +83,8 @@ pub struct OsdHandler {
     version: u64,
     logged: u64,
     heartbeats: Heartbeats,
+    /// The process's connection counters and memory budget, for `messenger status`.
+    guard: Option<Arc<crate::net::guard::Guard>>,
 }
 
 impl OsdHandler {
@@ -104,7 +106,15 @@ impl OsdHandler {
             version: 0,
             logged: 0,
             heartbeats: Heartbeats::new(me.heartbeat_interval),
+            guard: None,
         }
+    }
+
+    /// Reports `guard`'s counters (closed, refused and failed connections by
+    /// reason; the memory budget) in `ceph tell osd.N messenger status`.
+    pub fn with_guard(mut self, guard: Arc<crate::net::guard::Guard>) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     fn drain_views(&mut self) {
@@ -160,6 +170,7 @@ impl OsdHandler {
                 "replies_dropped": s.replies_dropped,
                 "osdmap_epoch": self.view.epoch,
                 "heartbeat": self.heartbeats.report(Instant::now()),
+                "connections": self.guard.as_ref().map(|g| g.report()),
             }),
         }
     }

@@ -132,6 +132,19 @@ pub struct ConnectionConfig {
     pub max_pending_bytes: usize,
     /// Back-pressure: ... or while this many messages are queued or unacknowledged.
     pub max_pending_msgs: usize,
+    /// A frame that stops arriving mid-way (part of it received, no byte for
+    /// this long) closes the connection ([`super::ConnError::FrameStalled`]).
+    pub frame_timeout: Option<Duration>,
+    /// A READY session with no byte moving either way for this long is
+    /// closed ([`super::ConnError::Idle`]); Ceph's `ms_connection_idle_timeout`.
+    pub idle_timeout: Option<Duration>,
+    /// Bytes queued for the peer that it does not read for this long close
+    /// the connection ([`super::ConnError::PeerNotDraining`]).
+    pub drain_timeout: Option<Duration>,
+    /// Most frames handled per [`super::Connection::handle_input`] call; the
+    /// rest wait for the next call (a flooding peer gets a bounded share of
+    /// a reactor pass).
+    pub max_frames_per_input: usize,
 }
 
 impl ConnectionConfig {
@@ -154,6 +167,10 @@ impl ConnectionConfig {
             global_seq: 1,
             max_pending_bytes: 64 << 20,
             max_pending_msgs: 4096,
+            frame_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: None,
+            drain_timeout: Some(Duration::from_secs(60)),
+            max_frames_per_input: 256,
         }
     }
 }

@@ -36,6 +36,9 @@ use crate::wire::entity::{EntityName, EntityType};
 use crate::wire::utime::UTime;
 use crate::wire::{ConMode, Revision, Tag};
 
+/// Receive buffer capacity kept between frames; more is released once parsed.
+const RX_KEEP_CAPACITY: usize = 1 << 20;
+
 /// What the connection tells its driver.
 #[derive(Debug)]
 pub enum Event {
@@ -243,10 +246,22 @@ pub(super) struct Transport {
     pub(super) peer_features: u64,
     pub(super) peer_name: Option<EntityName>,
     pub(super) peer_addrs: EntityAddrVec,
+    /// Received bytes were left unparsed: the per-call frame cap was reached,
+    /// or replies are over the back-pressure bound.
+    pub(super) backlog: bool,
+    /// When a byte last arrived (the frame-progress deadline counts from it).
+    pub(super) last_rx: Instant,
+    /// When a byte last moved either way (the idle deadline counts from it).
+    pub(super) last_activity: Instant,
+    /// Since when the transport has taken none of our pending bytes.
+    pub(super) tx_blocked_since: Option<Instant>,
+    /// The driver stopped reading us (memory budget): the frame-progress
+    /// deadline does not run, the driver's own budget deadline does.
+    pub(super) input_paused: bool,
 }
 
 impl Transport {
-    fn new(deadline: Instant) -> Self {
+    fn new(now: Instant, deadline: Instant) -> Self {
         Transport {
             state: State::ExpectBanner,
             rx: Vec::new(),
@@ -265,6 +280,11 @@ impl Transport {
             peer_features: 0,
             peer_name: None,
             peer_addrs: EntityAddrVec(Vec::new()),
+            backlog: false,
+            last_rx: now,
+            last_activity: now,
+            tx_blocked_since: None,
+            input_paused: false,
         }
     }
 }
@@ -394,7 +414,7 @@ impl Connection {
         let mut conn = Connection {
             backoff: config.initial_backoff,
             global_seq: config.global_seq,
-            t: Transport::new(now + config.handshake_timeout),
+            t: Transport::new(now, now + config.handshake_timeout),
             config,
             side,
             rng,
@@ -410,7 +430,7 @@ impl Connection {
     }
 
     fn start_transport(&mut self, now: Instant) {
-        self.t = Transport::new(now + self.config.handshake_timeout);
+        self.t = Transport::new(now, now + self.config.handshake_timeout);
         let banner = BannerRepr {
             supported: self.config.msgr2_supported,
             required: self.config.msgr2_required,
@@ -480,7 +500,148 @@ impl Connection {
 
     /// Reports that the first `n` bytes of [`Connection::tx_pending`] were written.
     pub fn tx_consumed(&mut self, n: usize) {
+        let now = self.last_now;
+        self.tx_consumed_at(n, now);
+    }
+
+    /// [`Connection::tx_consumed`] at time `now`: the drain and idle
+    /// deadlines count from the last write that took bytes.
+    pub fn tx_consumed_at(&mut self, n: usize, now: Instant) {
         self.t.tx.consumed(n);
+        if n > 0 {
+            self.t.tx_blocked_since = None;
+            self.t.last_activity = now;
+        }
+    }
+
+    /// The transport took none of [`Connection::tx_pending`] at `now` (its
+    /// send buffer is full: the peer is not reading). Starts the drain deadline.
+    pub fn note_tx_blocked(&mut self, now: Instant) {
+        if !self.t.tx.pending().is_empty() && self.t.tx_blocked_since.is_none() {
+            self.t.tx_blocked_since = Some(now);
+        }
+    }
+
+    /// True while the connection takes new input: it is live, has no
+    /// unparsed backlog, and its replies are under the back-pressure bound
+    /// (a peer that does not read its replies is not read either).
+    pub fn wants_input(&self) -> bool {
+        !matches!(self.t.state, State::Closed | State::Faulted { .. })
+            && !self.t.backlog
+            && self.t.tx.len() < self.config.max_pending_bytes
+    }
+
+    /// True if received bytes wait to be parsed and parsing can go on now
+    /// (call [`Connection::handle_input`] with no new bytes to continue).
+    pub fn has_backlog(&self) -> bool {
+        self.t.backlog && self.is_live() && !self.replies_held()
+    }
+
+    /// True while input waits because the replies queued for the peer are
+    /// over the back-pressure bound (the peer is not reading them).
+    pub fn replies_held(&self) -> bool {
+        self.is_ready() && self.t.tx.len() >= self.config.max_pending_bytes
+    }
+
+    /// True while a transport is open (neither faulted nor closed).
+    pub fn is_live(&self) -> bool {
+        !matches!(self.t.state, State::Closed | State::Faulted { .. })
+    }
+
+    /// Bytes this connection holds for its current transport: received and
+    /// not yet parsed (including a partial frame), segments of the frame
+    /// being received, pre-auth transcripts, and bytes queued to send.
+    pub fn buffered_bytes(&self) -> usize {
+        let t = &self.t;
+        let logs = t.rx_log.as_ref().map_or(0, Vec::len) + t.tx_log.as_ref().map_or(0, Vec::len);
+        (t.rx.len() - t.rx_pos)
+            + t.decoder.as_ref().map_or(0, FrameDecoder::buffered_len)
+            + logs
+            + t.tx.len()
+    }
+
+    /// The driver stops (`true`) or resumes reading this connection for a
+    /// memory budget. While paused, the frame-progress deadline is held.
+    pub fn set_input_paused(&mut self, paused: bool, now: Instant) {
+        if self.t.input_paused && !paused {
+            self.t.last_rx = now;
+        }
+        self.t.input_paused = paused;
+    }
+
+    /// Closes the current transport with `error` (decided by the driver,
+    /// e.g. [`ConnError::OverBudget`]); a lossless session survives as
+    /// after any fault.
+    pub fn abort(&mut self, error: ConnError, now: Instant) {
+        self.last_now = now;
+        if matches!(self.t.state, State::Closed | State::Faulted { .. }) {
+            return;
+        }
+        self.fault(error, now);
+    }
+
+    /// The peer's socket address: the one we accepted from, or dialed.
+    pub fn peer_socket(&self) -> Option<std::net::SocketAddr> {
+        match &self.side {
+            Side::Acceptor { peer_socket, .. } => Some(*peer_socket),
+            Side::Connector { target, .. } => target.addr,
+        }
+    }
+
+    /// True while part of a frame (or banner) has arrived and the rest has not.
+    fn mid_frame(&self) -> bool {
+        self.t.rx.len() > self.t.rx_pos
+            || self
+                .t
+                .decoder
+                .as_ref()
+                .is_some_and(|d| !d.at_frame_boundary())
+    }
+
+    /// The earliest progress deadline and the error it fires with.
+    fn progress_deadline(&self) -> Option<(Instant, ConnError)> {
+        if matches!(self.t.state, State::Closed | State::Faulted { .. }) {
+            return None;
+        }
+        let mut best: Option<(Instant, ConnError)> = None;
+        let mut consider = |at: Instant, err: ConnError| {
+            if best.as_ref().is_none_or(|(b, _)| at < *b) {
+                best = Some((at, err));
+            }
+        };
+        if let Some(w) = self.config.frame_timeout {
+            if !self.t.input_paused && !self.t.backlog && self.mid_frame() {
+                let declared_rest = self
+                    .t
+                    .decoder
+                    .as_ref()
+                    .map_or(0, FrameDecoder::frame_rest_len);
+                consider(
+                    self.t.last_rx + w,
+                    ConnError::FrameStalled {
+                        waited: w,
+                        declared_rest,
+                    },
+                );
+            }
+        }
+        if let (Some(w), Some(since)) = (self.config.drain_timeout, self.t.tx_blocked_since) {
+            if !self.t.tx.pending().is_empty() {
+                consider(
+                    since + w,
+                    ConnError::PeerNotDraining {
+                        waited: w,
+                        pending: self.t.tx.len(),
+                    },
+                );
+            }
+        }
+        if let Some(w) = self.config.idle_timeout {
+            if self.is_ready() {
+                consider(self.t.last_activity + w, ConnError::Idle(w));
+            }
+        }
+        best
     }
 
     /// The next event, if any.
@@ -493,7 +654,13 @@ impl Connection {
         match self.t.state {
             State::Faulted { reconnect_at } => reconnect_at,
             State::Closed => None,
-            _ => self.t.handshake_deadline,
+            _ => {
+                let progress = self.progress_deadline().map(|(at, _)| at);
+                match (self.t.handshake_deadline, progress) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
         }
     }
 
@@ -513,6 +680,10 @@ impl Connection {
                 if self.t.handshake_deadline.is_some_and(|d| now >= d) {
                     let err = ConnError::HandshakeTimeout(self.config.handshake_timeout);
                     self.fault(err, now);
+                } else if let Some((at, err)) = self.progress_deadline() {
+                    if now >= at {
+                        self.fault(err, now);
+                    }
                 }
             }
         }
@@ -524,6 +695,19 @@ impl Connection {
         if matches!(self.t.state, State::Closed | State::Faulted { .. }) {
             return;
         }
+        if !data.is_empty() {
+            self.t.last_rx = now;
+            self.t.last_activity = now;
+        }
+        if let Some(log) = self.t.rx_log.as_ref() {
+            // The pre-auth cap counts bytes as they arrive, not as frames complete.
+            let held = log.len() + (self.t.rx.len() - self.t.rx_pos) + data.len();
+            if held > self.config.max_pre_auth_bytes {
+                let limit = self.config.max_pre_auth_bytes;
+                self.fault(ConnError::PreAuthTooLarge { limit }, now);
+                return;
+            }
+        }
         self.t.rx.extend_from_slice(data);
         if let Err(e) = self.process_input() {
             self.fault(e, now);
@@ -533,6 +717,11 @@ impl Connection {
         if self.t.rx_pos > 0 {
             self.t.rx.drain(..self.t.rx_pos);
             self.t.rx_pos = 0;
+        }
+        // A large frame grew the buffer; once it is parsed, give the memory
+        // back instead of holding the peak for the connection's lifetime.
+        if self.t.rx.capacity() > RX_KEEP_CAPACITY && self.t.rx.len() < RX_KEEP_CAPACITY {
+            self.t.rx.shrink_to(RX_KEEP_CAPACITY);
         }
         if self.is_ready() {
             self.flush_ready();
@@ -725,6 +914,7 @@ impl Connection {
             self.set_state(State::Closed);
         }
         self.t.tx.clear();
+        self.t.tx_blocked_since = None;
         self.events.push_back(Event::Closed { error, reconnect });
     }
 }

@@ -94,6 +94,49 @@ pub enum ConnError {
     /// The pre-auth transcript grew past its cap (a peer stalling authentication).
     #[error("pre-auth transcript exceeded {limit} bytes")]
     PreAuthTooLarge { limit: usize },
+    /// Before authentication, a frame's preamble declared more bytes than
+    /// the pre-auth cap leaves room for; refused before any of it is buffered.
+    #[error("pre-auth frame declares {declared} more bytes, over the pre-auth cap of {limit}")]
+    PreAuthFrameTooLarge {
+        /// On-wire bytes the frame still declares after its preamble.
+        declared: usize,
+        /// The pre-auth cap.
+        limit: usize,
+    },
+    /// Part of a frame arrived and then nothing more for too long.
+    #[error(
+        "frame stalled: no byte for {waited:?} with {declared_rest} declared bytes still to come"
+    )]
+    FrameStalled {
+        /// How long nothing arrived.
+        waited: std::time::Duration,
+        /// On-wire bytes the frame still declared (0: a partial preamble or banner).
+        declared_rest: usize,
+    },
+    /// A READY session moved no byte either way for too long.
+    #[error("session idle: no byte sent or received for {0:?}")]
+    Idle(std::time::Duration),
+    /// The peer does not read what we queued for it (e.g. replies to its
+    /// own KEEPALIVE2 flood).
+    #[error("peer did not read for {waited:?}: {pending} bytes queued for it")]
+    PeerNotDraining {
+        /// How long the transport took none of our bytes.
+        waited: std::time::Duration,
+        /// Bytes still queued.
+        pending: usize,
+    },
+    /// The connection stayed over its memory budget (or the process over
+    /// its shared one, with this connection holding more than its share)
+    /// while it was not being read.
+    #[error("held {held} bytes, over the memory budget of {budget}, for {waited:?}")]
+    OverBudget {
+        /// Bytes the connection held (received, buffered and queued).
+        held: usize,
+        /// The budget that applied.
+        budget: usize,
+        /// How long it stayed over.
+        waited: std::time::Duration,
+    },
     /// The transport closed or failed underneath the connection.
     #[error("transport closed: {0}")]
     TransportClosed(String),
@@ -115,6 +158,31 @@ pub enum ConnError {
 }
 
 impl ConnError {
+    /// A short, stable name of the error's class, for counters and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ConnError::Decode(_) => "decode",
+            ConnError::Frame(_) => "frame",
+            ConnError::Banner(_) => "banner",
+            ConnError::PeerMisbehaved(_) => "peer_misbehaved",
+            ConnError::PeerIncompatible(_) => "peer_incompatible",
+            ConnError::Auth(_) => "auth",
+            ConnError::Crypto(_) => "crypto",
+            ConnError::HandshakeTimeout(_) => "handshake_timeout",
+            ConnError::PreAuthTooLarge { .. } | ConnError::PreAuthFrameTooLarge { .. } => {
+                "pre_auth_too_large"
+            }
+            ConnError::FrameStalled { .. } => "frame_stalled",
+            ConnError::Idle(_) => "idle",
+            ConnError::PeerNotDraining { .. } => "peer_not_draining",
+            ConnError::OverBudget { .. } => "over_budget",
+            ConnError::TransportClosed(_) => "transport_closed",
+            ConnError::SessionReset => "session_reset",
+            ConnError::MarkedDown => "marked_down",
+            ConnError::PolicyChanged { .. } => "policy_changed",
+        }
+    }
+
     /// True if the session must be marked down rather than reconnected.
     ///
     /// Incompatibility and authentication failures will fail the same way on

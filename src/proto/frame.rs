@@ -698,22 +698,62 @@ impl FrameDecoder {
         let secure = self.cipher.is_some();
         // The first non-empty segment >= 1 receives the whole rev1 secure tail.
         let tail_owner = lens.iter().skip(1).position(|&l| l > 0).map(|p| p + 1);
-        let tail_len = self.next_need_tail();
-        let slots = self.segs.iter_mut().zip(self.spare.iter_mut()).zip(lens);
-        for (i, ((seg, spare), len)) in slots.enumerate().take(n) {
+        let slots = self.segs.iter_mut().zip(self.spare.iter_mut());
+        for (i, (seg, spare)) in slots.enumerate().take(n) {
             let mut buf = std::mem::take(spare);
             if !(secure && self.rev == Revision::V2_1 && Some(i) == tail_owner) {
                 buf.clear();
             }
-            let want = match (secure, self.rev) {
-                (true, Revision::V2_1) if Some(i) == tail_owner => tail_len,
-                (true, Revision::V2_1) => pad16(len),
-                _ => len,
-            };
-            buf.reserve(want.saturating_sub(buf.len()));
+            // Nothing is reserved for the declared length: a buffer grows as
+            // the segment's bytes arrive, so memory follows bytes received
+            // (a peer declaring 64 MiB and sending nothing costs nothing).
             *seg = buf;
         }
         Ok(())
+    }
+
+    /// On-wire bytes of the current frame not yet consumed (0 between
+    /// frames): what the peer has declared it will still send. Lets a caller
+    /// refuse a frame by its preamble, before any of it is buffered.
+    pub fn frame_rest_len(&self) -> usize {
+        let n = self.n();
+        let epilogue = EpilogueKind::new(self.rev, false).wire_len();
+        let crc_epilogue = if self.rev == Revision::V2_0 || n > 1 {
+            epilogue
+        } else {
+            0
+        };
+        match self.stage {
+            Stage::Preamble => 0,
+            Stage::CrcSegment(i) => (i..n)
+                .filter(|&j| self.lens[j] > 0)
+                .map(|j| {
+                    let crc = if self.rev == Revision::V2_1 && j == 0 {
+                        4
+                    } else {
+                        0
+                    };
+                    self.lens[j].saturating_add(crc)
+                })
+                .fold(crc_epilogue, usize::saturating_add),
+            Stage::CrcEpilogue | Stage::SecureRev0Rest | Stage::SecureRev1Tail => self.next_need(),
+            Stage::SecureRev1Seg0Rest => {
+                let tail = if n > 1 {
+                    self.next_need_tail().saturating_add(TAG_LEN)
+                } else {
+                    0
+                };
+                self.next_need().saturating_add(tail)
+            }
+        }
+    }
+
+    /// Bytes held for the frame being received (segments already read).
+    pub fn buffered_len(&self) -> usize {
+        self.segs
+            .iter()
+            .map(Vec::len)
+            .fold(self.scratch.len(), usize::saturating_add)
     }
 
     fn next_need_tail(&self) -> usize {
@@ -1366,6 +1406,49 @@ mod tests {
             decode_all(&mut d, &hex(KEEPALIVE2_REV1_SECURE)),
             Err(FrameError::Crypto(CryptoError::BadTag))
         );
+    }
+
+    /// `frame_rest_len` is exact in every format: after each stage, the bytes
+    /// consumed plus the declared rest are the frame's whole wire length.
+    #[test]
+    fn frame_rest_len_is_exact_and_nothing_is_reserved_up_front() {
+        let shapes: [&[usize]; 5] = [&[10], &[100], &[41, 0, 0, 300], &[0, 20], &[64, 5, 7]];
+        for f in FORMATS {
+            for lens in shapes {
+                let (mut e, mut d) = pair(f, FrameLimits::default());
+                let segs: Vec<Vec<u8>> = lens.iter().map(|&l| vec![9u8; l]).collect();
+                let refs: Vec<&[u8]> = segs.iter().map(Vec::as_slice).collect();
+                let tag = if lens.len() > 1 {
+                    Tag::Message
+                } else {
+                    Tag::Hello
+                };
+                let bytes = encode(&mut e, tag, &refs);
+                let mut at = 0;
+                loop {
+                    let need = d.next_need();
+                    let (used, r) = d.decode(&bytes[at..at + need]).unwrap();
+                    assert_eq!(used, need, "{f:?} {lens:?}");
+                    at += used;
+                    if r != Decoded::NeedMore {
+                        break;
+                    }
+                    assert_eq!(at + d.frame_rest_len(), bytes.len(), "{f:?} {lens:?}");
+                }
+                assert_eq!(at, bytes.len());
+                assert_eq!(d.frame_rest_len(), 0);
+            }
+        }
+        // A preamble declaring a 64 MiB data segment holds no memory for it.
+        let (mut e, mut d) = pair(Format::Crc(Revision::V2_1), FrameLimits::default());
+        let data = vec![1u8; 64 << 20];
+        let bytes = encode(&mut e, Tag::Message, &[&[0u8; 41], &[], &[], &data]);
+        let (used, r) = d.decode(&bytes[..PREAMBLE_LEN + 41 + 4]).unwrap();
+        assert_eq!((used, r), (PREAMBLE_LEN + 41 + 4, Decoded::NeedMore));
+        let epilogue = EpilogueKind::new(Revision::V2_1, false).wire_len();
+        assert_eq!(d.frame_rest_len(), (64 << 20) + epilogue);
+        assert_eq!(d.buffered_len(), 41);
+        assert!(d.segs[3].capacity() < 4096, "declared length was reserved");
     }
 
     #[test]

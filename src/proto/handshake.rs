@@ -20,7 +20,19 @@ const MAX_BAD_METHOD_LIST: usize = 8;
 
 impl Connection {
     pub(super) fn process_input(&mut self) -> Result<(), ConnError> {
+        self.t.backlog = false;
+        let mut frames = 0usize;
         loop {
+            if self.t.rx.len() > self.t.rx_pos
+                && (frames >= self.config.max_frames_per_input
+                    || (self.is_ready() && self.t.tx.len() >= self.config.max_pending_bytes))
+            {
+                // A bounded share per call, and no more replies than the
+                // back-pressure bound: the rest waits in the receive buffer
+                // (and the driver stops reading) until the peer drains.
+                self.t.backlog = true;
+                return Ok(());
+            }
             if matches!(
                 self.t.state,
                 State::Closed | State::Faulted { .. } | State::AwaitSessionDecision { .. }
@@ -44,12 +56,22 @@ impl Connection {
                 return Ok(());
             };
             let (consumed, decoded) = decoder.decode(avail)?;
+            let declared_rest = decoder.frame_rest_len();
             if consumed > 0 {
                 let start = self.t.rx_pos;
                 self.t.rx_pos += consumed;
                 if let Some(log) = self.t.rx_log.as_mut() {
                     log.extend_from_slice(&self.t.rx[start..start + consumed]);
                     check_pre_auth(log.len(), self.config.max_pre_auth_bytes)?;
+                    // Refuse a frame by its preamble: what it declares must
+                    // fit too, before any of it is buffered.
+                    let limit = self.config.max_pre_auth_bytes;
+                    if log.len().saturating_add(declared_rest) > limit {
+                        return Err(ConnError::PreAuthFrameTooLarge {
+                            declared: declared_rest,
+                            limit,
+                        });
+                    }
                 }
             }
             match decoded {
@@ -59,7 +81,10 @@ impl Connection {
                     }
                 }
                 Decoded::Aborted => {}
-                Decoded::Frame(frame) => self.handle_frame(frame)?,
+                Decoded::Frame(frame) => {
+                    frames += 1;
+                    self.handle_frame(frame)?
+                }
             }
         }
     }

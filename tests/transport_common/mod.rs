@@ -305,6 +305,7 @@ pub fn serve_raw<T: Transport>(
                     panic!("stream closed early: {reason}; got {}", chk.received())
                 }
                 StreamEvent::Connected(_) => panic!("nothing was dialed"),
+                StreamEvent::AcceptFailed { error, .. } => panic!("accept failed: {error}"),
             }
         }
         if let Some(s) = stream {

@@ -105,6 +105,75 @@ pub struct Args {
     /// one shard's sockets when sessions are many.
     #[arg(long, default_value_t = 64)]
     smol_shards: usize,
+    #[command(flatten)]
+    limits: LimitFlags,
+}
+
+/// Bounds against hostile peers and overload (`serve`, all modes).
+#[derive(ClapArgs, Debug, Clone)]
+pub struct LimitFlags {
+    /// Accepted connections per reactor (default: from the open-file limit,
+    /// raised to its hard limit at start, minus headroom for outgoing
+    /// connections and mon sessions).
+    #[arg(long)]
+    max_conns: Option<usize>,
+    /// MiB all connections of the process may hold (received and not yet
+    /// handled, queued to send), like Ceph's ms_dispatch_throttle_bytes;
+    /// over it, connections holding more than 256 KiB are not read.
+    #[arg(long, default_value_t = 512)]
+    memory_budget_mib: usize,
+    /// MiB one connection may hold before it is not read (at least a
+    /// largest frame: 64 MiB data + 2 × 16 MiB).
+    #[arg(long, default_value_t = 128)]
+    conn_memory_budget_mib: usize,
+    /// Seconds a connection may stay unread over a budget before it is closed.
+    #[arg(long, default_value_t = 30.0)]
+    budget_timeout: f64,
+    /// Seconds to reach READY after the TCP connection opens.
+    #[arg(long, default_value_t = 10.0)]
+    handshake_timeout: f64,
+    /// Seconds a frame may stop arriving mid-way before the connection closes.
+    #[arg(long, default_value_t = 30.0)]
+    frame_timeout: f64,
+    /// Seconds a READY session may move nothing before it closes (0: never;
+    /// Ceph's ms_connection_idle_timeout is 900).
+    #[arg(long, default_value_t = 900.0)]
+    idle_timeout: f64,
+    /// Seconds a peer may leave our replies unread before it is closed.
+    #[arg(long, default_value_t = 60.0)]
+    drain_timeout: f64,
+    /// KiB read from one connection per reactor pass (its fair share).
+    #[arg(long, default_value_t = 256)]
+    read_kib_per_pass: usize,
+    /// Frames handled from one connection per reactor pass.
+    #[arg(long, default_value_t = 256)]
+    frames_per_pass: usize,
+}
+
+fn secs(flag: &str, v: f64) -> Result<std::time::Duration, String> {
+    std::time::Duration::try_from_secs_f64(v).map_err(|e| format!("--{flag} {v}: {e}"))
+}
+
+impl LimitFlags {
+    /// The limits these flags describe, with a fresh process guard.
+    pub fn limits(&self) -> Result<crate::serve_osds::ServeLimits, String> {
+        let mib = |v: usize| v.saturating_mul(1 << 20);
+        let memory_budget = mib(self.memory_budget_mib);
+        let idle = secs("idle-timeout", self.idle_timeout)?;
+        Ok(crate::serve_osds::ServeLimits {
+            max_conns: self.max_conns,
+            memory_budget,
+            conn_memory_budget: mib(self.conn_memory_budget_mib).max(1),
+            budget_timeout: secs("budget-timeout", self.budget_timeout)?,
+            handshake_timeout: secs("handshake-timeout", self.handshake_timeout)?,
+            frame_timeout: secs("frame-timeout", self.frame_timeout)?,
+            idle_timeout: (!idle.is_zero()).then_some(idle),
+            drain_timeout: secs("drain-timeout", self.drain_timeout)?,
+            read_bytes_per_pass: self.read_kib_per_pass.saturating_mul(1024).max(1),
+            frames_per_pass: self.frames_per_pass.max(1),
+            guard: std::sync::Arc::new(pollmsgr::net::guard::Guard::new(memory_budget)),
+        })
+    }
 }
 
 /// The mon session settings of a cephx service identity (`--entity` with
@@ -245,6 +314,7 @@ fn osds_args(args: &Args, osds: usize) -> Result<crate::serve_osds::OsdsArgs, St
         cephx,
         single: None,
         netns: args.netns.clone(),
+        limits: args.limits.limits()?,
     })
 }
 
@@ -277,6 +347,7 @@ fn serve(args: &Args) -> Result<(), String> {
         cephx: None,
         single: Some(entity_arg(args)?.to_owned()),
         netns: args.netns.clone(),
+        limits: args.limits.limits()?,
     };
     let plan = ServePlan {
         endpoints: vec![(me, Box::new(SessionLog::default()))],
@@ -350,6 +421,7 @@ impl crate::serve_join::JoinArgs {
             smol_shards: a.smol_shards,
             rotating_refresh: a.rotating_refresh,
             netns: a.netns.clone(),
+            limits: a.limits.limits()?,
         })
     }
 }

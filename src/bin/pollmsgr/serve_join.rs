@@ -49,6 +49,8 @@ pub struct JoinArgs {
     pub smol_shards: usize,
     pub rotating_refresh: u64,
     pub netns: Option<String>,
+    /// Bounds against hostile peers and overload.
+    pub limits: crate::serve_osds::ServeLimits,
 }
 
 /// How long booting all endpoints may take.
@@ -188,7 +190,10 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
         );
         endpoints.push((
             name,
-            Box::new(OsdHandler::new(me, Arc::clone(&objects), rx)),
+            Box::new(
+                OsdHandler::new(me, Arc::clone(&objects), rx)
+                    .with_guard(Arc::clone(&j.limits.guard)),
+            ),
         ));
     }
     let beacon = match j.beacon_interval {
@@ -242,6 +247,7 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
         cephx: None,
         single: None,
         netns: j.netns.clone(),
+        limits: j.limits.clone(),
     };
     serve_osds(
         &a,

@@ -14,10 +14,13 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pollmsgr::monc::MonClientConfig;
 use pollmsgr::net::dpdk::MemifRole;
+use pollmsgr::net::driver::DriverLimits;
+use pollmsgr::net::guard::{self, Guard};
 use pollmsgr::net::steer::{all_links, Links, SteerTable};
 use pollmsgr::net::transport::Transport;
 use pollmsgr::pool::auth::{ClientAuth, RotatingKeyService, ServerAuth};
@@ -52,6 +55,67 @@ pub struct OsdsArgs {
     /// With `--transport tap`: an existing network namespace (the process
     /// runs in it) that holds the TAP's kernel side, instead of a new one.
     pub netns: Option<String>,
+    /// Bounds against hostile peers and overload.
+    pub limits: ServeLimits,
+}
+
+/// What protects `serve` from hostile peers and overload (the `--max-conns`,
+/// `--memory-budget`, `--*-timeout` ... flags): memory budgets per
+/// connection and per process, progress deadlines, a fair read share per
+/// pass, and a connection cap below the descriptor limit.
+#[derive(Debug, Clone)]
+pub struct ServeLimits {
+    /// Accepted connections per reactor; `None`: derived from RLIMIT_NOFILE.
+    pub max_conns: Option<usize>,
+    /// Bytes all connections of the process may hold (received, queued).
+    pub memory_budget: usize,
+    /// Bytes one connection may hold before it is not read.
+    pub conn_memory_budget: usize,
+    /// A connection over a budget this long is closed.
+    pub budget_timeout: Duration,
+    /// READY must be reached within this.
+    pub handshake_timeout: Duration,
+    /// A frame that stops arriving this long is closed.
+    pub frame_timeout: Duration,
+    /// A READY session moving nothing this long is closed (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// Replies the peer does not read for this long close it.
+    pub drain_timeout: Duration,
+    /// Bytes read from one connection per reactor pass.
+    pub read_bytes_per_pass: usize,
+    /// Frames handled from one connection per reactor pass.
+    pub frames_per_pass: usize,
+    /// Counters, log limiter and the shared budget (one per process).
+    pub guard: Arc<Guard>,
+}
+
+impl ServeLimits {
+    /// Applies the per-connection settings to `cfg`.
+    fn apply(&self, cfg: &mut ConnectionConfig) {
+        cfg.handshake_timeout = self.handshake_timeout;
+        cfg.frame_timeout = Some(self.frame_timeout);
+        cfg.idle_timeout = self.idle_timeout;
+        cfg.drain_timeout = Some(self.drain_timeout);
+        cfg.max_frames_per_input = self.frames_per_pass.max(1);
+        // Replies (and the back-pressure on a peer that does not read them)
+        // stop below the connection's whole budget.
+        cfg.max_pending_bytes = cfg
+            .max_pending_bytes
+            .min(self.conn_memory_budget / 2)
+            .max(1);
+    }
+
+    /// The driver limits for one of `reactors` reactors, with `cap` accepted
+    /// connections unless `--max-conns` set it.
+    fn driver_limits(&self, cap: usize) -> DriverLimits {
+        DriverLimits {
+            max_conns: self.max_conns.unwrap_or(cap),
+            read_bytes_per_pass: self.read_bytes_per_pass.max(1),
+            conn_memory_budget: self.conn_memory_budget,
+            budget_timeout: self.budget_timeout,
+            ..DriverLimits::default()
+        }
+    }
 }
 
 /// `serve --osds --auth cephx`: the identity and monitor for rotating secrets.
@@ -348,6 +412,16 @@ where
     let stop = crate::common::stop_on_signals()?;
     let mut base = ConnectionConfig::new(EntityType::Osd);
     base.msgr2_supported = msgr2_features(a.msgr_rev);
+    a.limits.apply(&mut base);
+    // Descriptors: the soft limit raised to the hard one, and a cap per
+    // reactor below it, so the cap refuses before accept runs out.
+    let nofile = guard::raise_nofile_limit();
+    let cap = guard::conn_cap(nofile, cores.len());
+    let driver_limits = a.limits.driver_limits(cap);
+    eprintln!(
+        "pollmsgr serve: open-file limit {nofile}, at most {} accepted connections per reactor, memory budget {} bytes (process) / {} (connection)",
+        driver_limits.max_conns, a.limits.memory_budget, a.limits.conn_memory_budget
+    );
     let cpu_timer = CpuTimer::start();
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -363,6 +437,12 @@ where
             app,
         )
         .map_err(|e| format!("start reactor: {e}"))?;
+        // Runs before the reactor's first poll: no connection escapes it.
+        let g = Arc::clone(&a.limits.guard);
+        h.post(move |driver, _| {
+            driver.set_guard(g);
+            driver.set_limits(driver_limits);
+        });
         handles.push(h);
     }
     // Ask each reactor for its endpoints' bound addresses, in endpoint order.
@@ -456,6 +536,11 @@ where
             "server_cpu_us_per_msg": cpu.map(|c| c * 1e6 / messages.max(1) as f64),
             "uptime_s": started.elapsed().as_secs_f64(),
             "endpoints": per_endpoint,
+            "connections": a.limits.guard.report(),
+            "limits": {
+                "nofile": nofile,
+                "max_conns_per_reactor": driver_limits.max_conns,
+            },
     });
     if let (Some(s), Some(extra)) = (summary.as_object_mut(), control_summary.as_object()) {
         s.extend(extra.clone());

@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
+use hdrhistogram::Histogram;
 use pollmsgr::auth::cephx::{entity_type, system_clock, CephxAuthorizerClient};
 use pollmsgr::auth::none::NoneClient;
 use pollmsgr::auth::AuthClient;
@@ -57,8 +58,11 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     msgr_rev: u8,
     /// Number of keepalive round trips.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     count: u32,
+    /// Milliseconds to wait after an answer before the next keepalive.
+    #[arg(long, default_value_t = 0)]
+    interval_ms: u64,
     /// Keep pinging for this many seconds (at most --count keepalives);
     /// --timeout then counts from the end of this time.
     #[arg(long)]
@@ -81,7 +85,8 @@ struct Report {
     rev: u8,
     global_id: u64,
     mon_mode: &'static str,
-    rtts_us: Vec<u64>,
+    /// Round trips answered, in microseconds (bounded memory for long runs).
+    rtts_us: Histogram<u64>,
     /// Keepalives sent.
     sent: u64,
     /// Keepalives whose session was reset (or that went unanswered) before
@@ -185,7 +190,10 @@ fn execute(args: &Args) -> Result<Report, String> {
     let count = u64::from(args.count);
     let mut first_session = None;
     let mut session = false;
-    let mut rtts = Vec::with_capacity(args.count.min(100_000) as usize);
+    let mut rtts = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+        .map_err(|e| format!("histogram: {e}"))?;
+    let interval = Duration::from_millis(args.interval_ms);
+    let mut next_send = started;
     let mut in_flight: Option<(u32, Instant)> = None;
     let (mut sent, mut lost, mut reconnects) = (0u64, 0u64, 0u64);
     let mut last_error: Option<String> = None;
@@ -232,10 +240,16 @@ fn execute(args: &Args) -> Result<Report, String> {
                 redial_at = Some(now + redial_wait(failures, &mut rng));
             }
         }
-        for (c, ev) in driver
-            .poll_once(Duration::from_millis(50))
-            .map_err(|e| format!("poll: {e}"))?
-        {
+        // Wake for the next keepalive's turn (--interval-ms) or a redial.
+        let wake = [Some(next_send), redial_at]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t > now)
+            .min()
+            .map_or(Duration::from_millis(50), |t| {
+                t.duration_since(now).min(Duration::from_millis(50))
+            });
+        for (c, ev) in driver.poll_once(wake).map_err(|e| format!("poll: {e}"))? {
             if Some(c) != id {
                 continue;
             }
@@ -252,8 +266,10 @@ fn execute(args: &Args) -> Result<Report, String> {
                 Event::KeepaliveAck { stamp } => {
                     if let Some((n, sent_at)) = in_flight {
                         if stamp.sec == n {
-                            rtts.push(sent_at.elapsed().as_micros() as u64);
+                            let us = sent_at.elapsed().as_micros() as u64;
+                            let _ = rtts.record(us.clamp(1, 60_000_000));
                             in_flight = None;
+                            next_send = Instant::now() + interval;
                         }
                     }
                 }
@@ -271,7 +287,8 @@ fn execute(args: &Args) -> Result<Report, String> {
                 _ => {}
             }
         }
-        if session && in_flight.is_none() && sending(sent, Instant::now()) {
+        let now = Instant::now();
+        if session && in_flight.is_none() && now >= next_send && sending(sent, now) {
             let n = u32::try_from(sent % u64::from(u32::MAX)).unwrap_or(0) + 1;
             let c = id.and_then(|c| driver.conn_mut(c));
             if let Some(conn) = c {
@@ -296,27 +313,21 @@ fn execute(args: &Args) -> Result<Report, String> {
     })
 }
 
-/// The `p`-th percentile (nearest rank) of sorted values.
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 fn print_report(args: &Args, r: &Report) {
-    let mut s = r.rtts_us.clone();
-    s.sort_unstable();
-    let (p50, p90, p99) = (
-        percentile(&s, 50.0),
-        percentile(&s, 90.0),
-        percentile(&s, 99.0),
-    );
-    let (min, max) = (
-        s.first().copied().unwrap_or(0),
-        s.last().copied().unwrap_or(0),
-    );
+    let h = &r.rtts_us;
+    let q = |x: f64| {
+        if h.is_empty() {
+            0
+        } else {
+            h.value_at_quantile(x)
+        }
+    };
+    let (p50, p90, p99) = (q(0.5), q(0.9), q(0.99));
+    let (min, max) = if h.is_empty() {
+        (0, 0)
+    } else {
+        (h.min(), h.max())
+    };
     if args.json {
         let v = serde_json::json!({
             "osd": args.osd,
@@ -324,7 +335,7 @@ fn print_report(args: &Args, r: &Report) {
             "rev": r.rev,
             "mon_mode": r.mon_mode,
             "global_id": r.global_id,
-            "count": s.len(),
+            "count": h.len(),
             "sent": r.sent,
             "lost": r.lost,
             "reconnects": r.reconnects,
@@ -339,25 +350,11 @@ fn print_report(args: &Args, r: &Report) {
         );
         println!(
             "{} keepalives: rtt min/p50/p90/p99/max = {min}/{p50}/{p90}/{p99}/{max} us",
-            s.len()
+            h.len()
         );
         println!(
             "{} sent, {} lost to session resets, {} reconnects",
             r.sent, r.lost, r.reconnects
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&v, 50.0), 50);
-        assert_eq!(percentile(&v, 99.0), 99);
-        assert_eq!(percentile(&[7], 90.0), 7);
-        assert_eq!(percentile(&[], 50.0), 0);
     }
 }

@@ -4,15 +4,18 @@
 //! lost and the sessions dialed again; a `MonClient` whose ceph-mon is
 //! SIGKILLed and restarted hunts, authenticates again and its osdmap
 //! subscription resumes from the next epoch (the real `ceph osd dump` is
-//! the oracle for the epochs); `mon-command` whose first mon_host entry is
-//! dead reaches the next, and with every entry dead says what each answered.
+//! the oracle for the epochs); `serve --osds 2 --join` keeps its OSDs'
+//! mon sessions through the same restart and its endpoints learn the next
+//! epoch (`ceph tell osd.N status`); `mon-command` whose first mon_host
+//! entry is dead reaches the next, and with every entry dead says what each
+//! answered.
 
 mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::pollmsgr::run_json;
+use common::pollmsgr::{run_json, Serve};
 use common::{pollmsgr_bin, Auth, CephCluster, ClusterOpts};
 use pollmsgr::auth::cephx::{EntityName, Keyring};
 use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
@@ -237,4 +240,61 @@ fn interop_mon_command_hunts_past_a_dead_first_mon() {
     assert!(err.contains("no monitor reachable"), "{err}");
     assert!(err.to_lowercase().contains("refused"), "{err}");
     eprintln!("{err}");
+}
+
+#[test]
+fn interop_joined_endpoints_resume_their_mon_sessions_after_mon_restart() {
+    let c = cluster(false);
+    let conf = c.conf_path.display().to_string();
+    let state = c.dir.join("pollmsgr-state").display().to_string();
+    let (mut serve, ready) = Serve::start(&[
+        "--osds",
+        "2",
+        "--join",
+        "-c",
+        &conf,
+        "--state-dir",
+        &state,
+        "--cores",
+        "0",
+    ]);
+    let ids: Vec<u64> = ready["osds"]
+        .as_array()
+        .expect("osds in the ready line")
+        .iter()
+        .filter_map(serde_json::Value::as_u64)
+        .collect();
+    assert_eq!(ids.len(), 2, "{ready}");
+    c.restart_mon().expect("restart mon.a");
+    // The real CLI hunts too; once it answers, the mon serves again.
+    let e0 = osdmap_epoch(&c);
+    c.ceph_ok(&["osd", "pool", "create", "after-restart", "8"])
+        .expect("pool create");
+    let e1 = osdmap_epoch(&c);
+    assert!(e1 > e0, "a new epoch ({e0} -> {e1})");
+    // An endpoint's view advances only when its OSD's osdmap subscription
+    // delivers a newer epoch: the renewed subscription must bring e1.
+    let newest = |id: u64| -> u64 {
+        let who = format!("osd.{id}");
+        c.ceph_json(&["tell", &who, "status"])
+            .map(|v| v["newest_map"].as_u64().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    let caught_up = CephCluster::wait_until(Duration::from_secs(30), || {
+        ids.iter().all(|&id| newest(id) >= e1)
+    });
+    let seen: Vec<u64> = ids.iter().map(|&id| newest(id)).collect();
+    let (out, err) = serve.stop();
+    assert!(
+        caught_up,
+        "endpoints at epochs {seen:?}, the mon at {e1}\nstderr: {err}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no serve summary ({e}): {out}\n{err}"));
+    let reconnects = summary["membership"]["reconnects"].as_u64().unwrap_or(0);
+    assert!(
+        reconnects >= 2,
+        "each OSD's mon session was re-established: {summary}\n{err}"
+    );
+    assert!(err.contains("new mon session"), "{err}");
 }

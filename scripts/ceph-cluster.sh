@@ -4,6 +4,8 @@
 #   ceph-cluster.sh start     DIR [cephx|none] [IP] [MON_PORT]   one ceph-mon + one memstore ceph-osd
 #   ceph-cluster.sh start-mon DIR [cephx|none] [IP] [MON_PORT]   the mon only (faster)
 #   ceph-cluster.sh stop      DIR                                stops what DIR's start started
+#   ceph-cluster.sh restart-mon DIR                              SIGKILLs mon.a (by its pid file) and
+#                                                                starts it again on the same address
 #
 # Defaults: cephx, IP 127.0.0.1, MON_PORT 3300. Every daemon is msgr2-only
 # (ms_bind_msgr1 = false, mon host = v2:IP:PORT) and binds only IP, so each test can use
@@ -26,7 +28,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start|start-mon DIR [cephx|none] [IP] [MON_PORT]  |  $0 stop DIR" >&2
+  echo "usage: $0 start|start-mon DIR [cephx|none] [IP] [MON_PORT]  |  $0 stop|restart-mon DIR" >&2
   exit 2
 }
 cmd=${1:-}
@@ -85,6 +87,24 @@ stop_cluster() {
 }
 
 case "$cmd" in
+restart-mon)
+  dir=$(cd "$dir" 2>/dev/null && pwd) || { echo "ceph-cluster: no directory $2" >&2; exit 1; }
+  timeout=${CEPH_TIMEOUT:-30}
+  p=$(cat "$dir/pids/mon.a" 2>/dev/null || true)
+  if [ -n "$p" ] && ours "$p"; then kill_wait KILL 5 "$p" || { echo "ceph-cluster: mon.a ($p) did not die" >&2; exit 1; }; fi
+  addr=$(sed -n 's/^mon host = v2:\(.*\)$/\1/p' "$dir/ceph.conf")
+  ceph-mon -c "$dir/ceph.conf" -i a -f >>"$dir/log/mon.a.out" 2>&1 </dev/null &
+  echo $! >"$dir/pids/mon.a"
+  mon_pid=$!
+  deadline=$(($(now_ms) + timeout * 1000))
+  while ! (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null; do
+    kill -0 "$mon_pid" 2>/dev/null || { echo "ceph-cluster: mon.a exited on restart" >&2; tail -n 40 "$dir/log/mon.a.log" >&2; exit 1; }
+    [ "$(now_ms)" -lt "$deadline" ] || { echo "ceph-cluster: mon.a not listening on $addr after ${timeout}s" >&2; exit 1; }
+    sleep 0.02
+  done
+  log "mon.a restarted (pid $mon_pid) on v2:$addr"
+  exit 0
+  ;;
 stop)
   dir=$(cd "$dir" 2>/dev/null && pwd) || exit 0
   stop_cluster

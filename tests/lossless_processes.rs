@@ -158,3 +158,83 @@ fn lossless_sessions_between_two_processes_survive_cuts_and_delays() {
         "the server saw each request exactly once: {summary} vs {report}"
     );
 }
+
+/// The same relay with a lossy client (`bench` without `--peer-osd`): each
+/// cut ends the session; the client counts the requests in flight as lost,
+/// dials again with backoff and goes on, so every request sent is either
+/// answered or counted lost, never both and never neither.
+#[test]
+fn lossy_bench_sessions_redial_after_cuts_and_count_what_was_lost() {
+    let (mut serve, hello) = Serve::start(&[
+        "--entity",
+        "osd.0",
+        "--osds",
+        "1",
+        "--listen",
+        "v2:127.0.0.1:0/701",
+        "--cores",
+        "0",
+    ]);
+    let endpoint = hello["endpoints"][0].as_str().expect("endpoint").to_owned();
+    let upstream: SocketAddr = endpoint
+        .trim_start_matches("v2:")
+        .rsplit_once('/')
+        .map(|(a, _)| a)
+        .unwrap_or("")
+        .parse()
+        .expect("endpoint socket");
+    let stop = Arc::new(AtomicBool::new(false));
+    let cuts = Arc::new(AtomicU64::new(0));
+    let relay = faulty_relay(upstream, Arc::clone(&stop), Arc::clone(&cuts));
+    let report = run_json(&[
+        "bench",
+        "--connect",
+        &endpoint,
+        "--via",
+        &relay.to_string(),
+        "--conns",
+        "2",
+        "--depth",
+        "8",
+        "--size",
+        "3000",
+        "--duration",
+        "3",
+        "--cores",
+        "1",
+        "--json",
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    let (out, err) = serve.stop();
+    let summary: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no serve summary ({e}): {out}\n{err}"));
+    let n = |k: &str| {
+        report[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k}: {report}"))
+    };
+    let cut = cuts.load(Ordering::Relaxed);
+    assert!(cut >= 3, "the relay must have cut the link: {report}");
+    assert!(
+        n("reconnects") >= 3,
+        "sessions must be dialed again: {report}"
+    );
+    assert!(
+        n("lost") >= 1,
+        "cuts with requests in flight lose some: {report}"
+    );
+    assert_eq!(n("mismatches"), 0, "{report}");
+    assert!(n("completed") > 100, "too little traffic: {report}");
+    assert_eq!(
+        n("completed") + n("lost"),
+        n("sent"),
+        "every request answered or counted lost: {report}"
+    );
+    // The server saw every answered request (and maybe some lost ones).
+    let seen = summary["messages"].as_u64().expect("messages");
+    assert!(
+        seen >= n("completed") && seen <= n("sent"),
+        "server saw {seen}: {summary} vs {report}"
+    );
+    eprintln!("{cut} cuts: {report}");
+}

@@ -13,6 +13,7 @@
 //! `_check_auth_tickets`), `src/auth/cephx/CephxClientHandler.cc`
 //! (`build_rotating_request`, `build_request`).
 
+pub mod hunt;
 pub mod proto;
 
 use std::collections::VecDeque;
@@ -33,7 +34,8 @@ use crate::auth::cephx::{
     UTime,
 };
 use crate::auth::none::NoneClient;
-use crate::auth::AuthClient;
+use crate::auth::{AuthClient, AuthError};
+use crate::msg::osd_mon::MOsdMap;
 use crate::msg::{self, from_message, to_message, MonCommand, MonCommandAck, MonGetMap, MonMap};
 use crate::msg::{MonMapMsg, MonSubscribe};
 use crate::net::driver::{ConnId, Driver};
@@ -46,6 +48,9 @@ use crate::wire::banner::feature::REVISION_1;
 use crate::wire::entity::EntityType;
 use crate::wire::{ConMode, DecodeError};
 
+pub use hunt::{
+    describe_attempts, monmap_v2_addrs, Backoff, HuntLog, HuntPolicy, MonAttempt, MonSubs,
+};
 pub use proto::{mauth_message, next_renewal, parse_mauth_reply, renewal_plan, RenewalPlan};
 
 /// How the client proves who it is.
@@ -69,8 +74,13 @@ impl std::fmt::Debug for MonAuth {
 /// Everything a [`MonClient`] needs.
 #[derive(Debug, Clone)]
 pub struct MonClientConfig {
-    /// The mon's msgr2 address (nonce 0, as in the monmap).
+    /// The mon's msgr2 address (nonce 0, as in the monmap): the first one
+    /// tried when `mons` is empty, and afterwards the one in use.
     pub mon: EntityAddr,
+    /// Every monitor to hunt among, in the order first tried (the conf's
+    /// `mon_host`); empty: only `mon`. Replaced by the monmap's monitors
+    /// once one arrives.
+    pub mons: Vec<EntityAddr>,
     /// Who we are, e.g. `client.admin` or `osd.3`. Its type is also our HELLO type.
     pub name: EntityName,
     /// Credentials.
@@ -81,19 +91,24 @@ pub struct MonClientConfig {
     pub rev1: bool,
     /// Service tickets to ask for (cephx `other_keys`, e.g. MON|OSD|MGR).
     pub want_keys: u32,
-    /// How long one call may wait for the mon.
+    /// How long one call may wait for the mon, hunting included: a call that
+    /// cannot get its answer by then fails with what each monitor answered.
     pub timeout: Duration,
     /// The address we present in CLIENT_IDENT (a daemon's public address,
     /// which the mon records for an OSD that boots); `None`: a client's
     /// random nonce and no address.
     pub my_addr: Option<EntityAddr>,
+    /// How to hunt for a monitor after a refused or lost session.
+    pub hunt: HuntPolicy,
 }
 
 impl MonClientConfig {
-    /// Defaults: modes `[Secure, Crc]`, msgr2.1, tickets MON|OSD|MGR, 30 s.
+    /// Defaults: modes `[Secure, Crc]`, msgr2.1, tickets MON|OSD|MGR, 30 s,
+    /// Ceph's hunt defaults.
     pub fn new(mon: EntityAddr, name: EntityName, auth: MonAuth) -> Self {
         MonClientConfig {
             mon,
+            mons: Vec::new(),
             name,
             auth,
             modes: vec![ConMode::Secure, ConMode::Crc],
@@ -101,6 +116,16 @@ impl MonClientConfig {
             want_keys: DEFAULT_WANT_KEYS,
             timeout: Duration::from_secs(30),
             my_addr: None,
+            hunt: HuntPolicy::default(),
+        }
+    }
+
+    /// The monitors to hunt among: `mons`, or `mon` alone.
+    pub fn hunt_list(&self) -> Vec<EntityAddr> {
+        if self.mons.is_empty() {
+            vec![self.mon]
+        } else {
+            self.mons.clone()
         }
     }
 }
@@ -119,7 +144,9 @@ pub enum MonClientError {
         /// The error.
         source: std::io::Error,
     },
-    /// The connection closed (authentication refused, bad frame, mon gone).
+    /// The connection closed for a reason hunting cannot fix (the mon
+    /// refused our credentials, no common mode), or closed while hunting
+    /// was not wanted.
     #[error("connection to the monitor closed: {0}")]
     Closed(#[source] ConnError),
     /// No answer in time.
@@ -154,10 +181,51 @@ pub enum MonClientError {
     /// This call needs cephx.
     #[error("{0} needs cephx")]
     NeedsCephx(&'static str),
-    /// No monitor of the list could be reached and authenticated with.
-    #[error("no monitor answered: {0}")]
-    NoMonitor(String),
+    /// Hunting found no monitor to deliver `what` to before the deadline.
+    #[error(
+        "{what}: no monitor reachable within {after:?} (tried: {})",
+        describe_attempts(.tried)
+    )]
+    Unreachable {
+        /// What could not be delivered (`session`, `command reply`, ...).
+        what: &'static str,
+        /// The deadline it had.
+        after: Duration,
+        /// Each monitor tried, with its attempts and last error.
+        tried: Vec<MonAttempt>,
+    },
 }
+
+impl MonClientError {
+    /// True for failures another monitor or a later attempt cannot fix:
+    /// a bad setup, or the mon refusing our credentials or every mode we
+    /// offer. Everything else (refused or reset connections, a mon out of
+    /// quorum closing the session, timeouts) makes the client hunt on.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            MonClientError::Config(_) | MonClientError::NeedsCephx(_) => true,
+            MonClientError::Closed(e) => matches!(
+                e,
+                ConnError::PeerIncompatible(_)
+                    | ConnError::Auth(AuthError::NoAcceptableMethod { .. })
+                    | ConnError::Auth(AuthError::ModeNotOffered { .. })
+                    | ConnError::Auth(AuthError::Refused {
+                        errno: EACCES | EPERM,
+                        ..
+                    })
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// `-EACCES` and `-EPERM`: a real mon's answer to credentials it rejects.
+const EACCES: i32 = -13;
+const EPERM: i32 = -1;
+
+/// Shortest time one connection attempt gets, however little is left of a
+/// call's deadline (a handshake needs a few round trips).
+const MIN_ATTEMPT: Duration = Duration::from_millis(200);
 
 impl MonClientConfig {
     /// An empty ticket store for cephx (a first authentication), none for auth none.
@@ -169,34 +237,55 @@ impl MonClientConfig {
     }
 }
 
-/// A blocking client of one monitor, over kernel TCP by default or any
+/// A blocking client of the monitors, over kernel TCP by default or any
 /// other [`Transport`] (e.g. smoltcp over TAP or DPDK).
+///
+/// It talks to one monitor at a time. When a session is refused or lost it
+/// hunts as Ceph's `MonClient` does: it tries the monitors in turn (the
+/// conf's list, then the monmap's), waits between rounds that found none
+/// with [`HuntPolicy`]'s backoff, authenticates again (cephx: reclaiming its
+/// global id with its AUTH ticket), renews its subscriptions from the last
+/// epoch received + 1, and resends the request it was waiting on. A call
+/// whose answer cannot be had by [`MonClientConfig::timeout`] fails with
+/// [`MonClientError::Unreachable`] naming every monitor tried.
 pub struct MonClient<T: Transport = KernelTransport> {
     cfg: MonClientConfig,
     driver: Driver<T>,
-    id: ConnId,
+    id: Option<ConnId>,
     store: Option<TicketStore>,
     established: Established,
     inbox: VecDeque<Message>,
     next_tid: u64,
     monmap_epoch: u32,
     rng: StdRng,
+    /// The monitors hunted among and the index of the one in use.
+    mons: Vec<EntityAddr>,
+    current: usize,
+    subs: MonSubs,
+    backoff: Backoff,
+    /// Sessions established so far (the first included).
+    sessions: u64,
+    /// The failed attempts of the latest hunt.
+    last_hunt: HuntLog,
 }
 
 impl<T: Transport> std::fmt::Debug for MonClient<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MonClient")
             .field("mon", &self.cfg.mon)
+            .field("mons", &self.mons)
             .field("name", &self.cfg.name)
             .field("mode", &self.established.mode)
             .field("revision", &self.established.revision)
             .field("global_id", &self.established.global_id)
+            .field("sessions", &self.sessions)
             .finish_non_exhaustive()
     }
 }
 
 impl MonClient<KernelTransport> {
-    /// Connects over kernel TCP and authenticates; returns once READY.
+    /// Connects over kernel TCP and authenticates (hunting among
+    /// [`MonClientConfig::hunt_list`]); returns once READY.
     pub fn connect(cfg: MonClientConfig) -> Result<Self, MonClientError> {
         let store = cfg.fresh_store();
         Self::connect_with_store(cfg, store)
@@ -215,68 +304,63 @@ impl MonClient<KernelTransport> {
         MonClient::connect_over(driver, cfg, store)
     }
 
-    /// Connects to the first of `mons` that answers, with `cfg` (its `mon`
-    /// replaced by each in turn) and `store`'s tickets (see
-    /// [`MonClient::connect_with_store`]).
+    /// Hunts among `mons` (in this order first) with `cfg` and `store`'s
+    /// tickets (a fresh store if `None`), see [`MonClient::connect_with_store`].
     pub fn connect_first(
         mons: &[EntityAddr],
         cfg: &MonClientConfig,
         store: Option<TicketStore>,
     ) -> Result<Self, MonClientError> {
-        let mut errors = Vec::new();
-        for mon in mons {
-            let mut c = cfg.clone();
-            c.mon = *mon;
-            let store = store.clone().or_else(|| c.fresh_store());
-            match MonClient::connect_with_store(c, store) {
-                Ok(mc) => return Ok(mc),
-                Err(e) => errors.push(format!("{mon}: {e}")),
-            }
+        let mut c = cfg.clone();
+        c.mons = mons.to_vec();
+        if let Some(first) = mons.first() {
+            c.mon = *first;
+        } else {
+            return Err(MonClientError::Config("no monitors configured".into()));
         }
-        if errors.is_empty() {
-            errors.push("no monitors configured".into());
-        }
-        Err(MonClientError::NoMonitor(errors.join("; ")))
+        let store = store.or_else(|| c.fresh_store());
+        MonClient::connect_with_store(c, store)
     }
 }
 
 impl<T: Transport> MonClient<T> {
-    /// Connects over `driver`'s transport and authenticates; returns once READY.
+    /// Connects over `driver`'s transport and authenticates, hunting among
+    /// [`MonClientConfig::hunt_list`]; returns once READY.
     pub fn connect_over(
-        mut driver: Driver<T>,
+        driver: Driver<T>,
         cfg: MonClientConfig,
         store: Option<TicketStore>,
     ) -> Result<Self, MonClientError> {
-        let mut rng = StdRng::from_entropy();
-        let id = dial(&mut driver, &cfg, store.as_ref(), &mut rng)?;
+        let mons = cfg.hunt_list();
+        let backoff = Backoff::new(cfg.hunt);
         let mut mc = MonClient {
-            cfg,
             driver,
-            id,
+            id: None,
             store,
             established: placeholder_established(),
             inbox: VecDeque::new(),
             next_tid: 1,
             monmap_epoch: 0,
-            rng,
+            rng: StdRng::from_entropy(),
+            mons,
+            current: 0,
+            subs: MonSubs::default(),
+            backoff,
+            sessions: 0,
+            last_hunt: HuntLog::default(),
+            cfg,
         };
-        mc.established = mc.wait_established()?;
+        let deadline = Instant::now() + mc.cfg.timeout;
+        mc.hunt("session", deadline, 0)?;
         Ok(mc)
     }
 
     /// Authenticates again on a new connection with the same tickets
-    /// (reclaiming the global id), e.g. to renew the AUTH ticket.
+    /// (reclaiming the global id), e.g. to renew the AUTH ticket: the
+    /// monitor in use first, then the others, as in a hunt.
     pub fn reconnect(&mut self) -> Result<(), MonClientError> {
-        self.driver.remove(self.id);
-        self.id = dial(
-            &mut self.driver,
-            &self.cfg,
-            self.store.as_ref(),
-            &mut self.rng,
-        )?;
-        self.inbox.clear();
-        self.established = self.wait_established()?;
-        Ok(())
+        let deadline = Instant::now() + self.cfg.timeout;
+        self.hunt("session", deadline, self.current)
     }
 
     /// The facts of the mon session (mode, revision, global id).
@@ -294,24 +378,59 @@ impl<T: Transport> MonClient<T> {
         self.store.as_ref()
     }
 
-    /// Asks for the monmap (MMonGetMap) and returns it.
+    /// The monitor of the current session.
+    pub fn current_mon(&self) -> EntityAddr {
+        self.cfg.mon
+    }
+
+    /// The monitors hunted among (the conf's, then the latest monmap's).
+    pub fn mons(&self) -> &[EntityAddr] {
+        &self.mons
+    }
+
+    /// Sessions established so far, the first included: it grows by one
+    /// with each successful hunt, so a caller that keeps state on the mon
+    /// (a booted OSD) can tell that it talks to a new session.
+    pub fn sessions(&self) -> u64 {
+        self.sessions
+    }
+
+    /// The failed attempts of the latest hunt (empty if its first try won).
+    pub fn last_hunt(&self) -> &HuntLog {
+        &self.last_hunt
+    }
+
+    /// The subscriptions renewed on each new session.
+    pub fn subscriptions(&self) -> &MonSubs {
+        &self.subs
+    }
+
+    /// Asks for the monmap (MMonGetMap) and returns it; its monitors become
+    /// the hunt list.
     pub fn get_monmap(&mut self) -> Result<MonMap, MonClientError> {
-        self.send(to_message(&MonGetMap, 0));
-        let m = self.wait_for("monmap", |m| m.ty == msg::types::MON_MAP)?;
+        let m = self.request(
+            "monmap",
+            || to_message(&MonGetMap, 0),
+            |m| m.ty == msg::types::MON_MAP,
+        )?;
         let map: MonMapMsg = from_message(&m).map_err(|source| MonClientError::Decode {
             what: "MMonMap",
             source,
         })?;
-        self.monmap_epoch = map.monmap.epoch;
         Ok(map.monmap)
     }
 
-    /// Subscribes to maps (MMonSubscribe), e.g. `osdmap` from epoch 0.
+    /// Subscribes to maps (MMonSubscribe), e.g. `osdmap` from epoch 0. The
+    /// subscription is renewed on every new session from the last epoch
+    /// received + 1 (osdmap and monmap epochs are tracked).
     pub fn subscribe(&mut self, sub: &MonSubscribe) {
+        self.subs.want_all(sub);
         self.send(to_message(sub, 0));
     }
 
-    /// Runs one command (JSON) with input `inbl`; returns the ack.
+    /// Runs one command (JSON) with input `inbl`; returns the ack. The
+    /// command is sent again on each new session until its ack arrives or
+    /// the timeout passes (as Ceph's `_resend_mon_commands`).
     pub fn command(
         &mut self,
         fsid: [u8; 16],
@@ -325,10 +444,11 @@ impl<T: Transport> MonClient<T> {
             cmd: vec![cmd.to_owned()],
             inbl,
         };
-        self.send(to_message(&c, tid));
-        let m = self.wait_for("command reply", |m| {
-            m.ty == msg::types::MON_COMMAND_ACK && m.tid == tid
-        })?;
+        let m = self.request(
+            "command reply",
+            || to_message(&c, tid),
+            |m| m.ty == msg::types::MON_COMMAND_ACK && m.tid == tid,
+        )?;
         from_message(&m).map_err(|source| MonClientError::Decode {
             what: "MMonCommandAck",
             source,
@@ -382,8 +502,12 @@ impl<T: Transport> MonClient<T> {
         payload: Vec<u8>,
         what: &'static str,
     ) -> Result<MAuthReply, MonClientError> {
-        self.send(mauth_message(payload, self.monmap_epoch));
-        let m = self.wait_for(what, |m| m.ty == msg::types::AUTH_REPLY)?;
+        let epoch = self.monmap_epoch;
+        let m = self.request(
+            what,
+            || mauth_message(payload.clone(), epoch),
+            |m| m.ty == msg::types::AUTH_REPLY,
+        )?;
         let reply = parse_mauth_reply(&m)
             .ok_or(MonClientError::Timeout {
                 what,
@@ -403,32 +527,75 @@ impl<T: Transport> MonClient<T> {
         Ok(reply)
     }
 
-    /// Queues a message on the mon session.
+    /// Queues a message on the mon session. Lossy: a message queued on a
+    /// session that is then lost is gone (requests made through
+    /// [`MonClient::command`] and the other calls are resent).
     pub fn send(&mut self, m: Message) {
-        if let Some(c) = self.driver.conn_mut(self.id) {
+        let Some(id) = self.id else { return };
+        if let Some(c) = self.driver.conn_mut(id) {
             c.send_message(m);
         }
     }
 
+    /// Sends `make()`, waits for the first message matching `pred`, and
+    /// sends `make()` again on each new session a hunt opens meanwhile.
+    fn request(
+        &mut self,
+        what: &'static str,
+        make: impl Fn() -> Message,
+        pred: impl Fn(&Message) -> bool,
+    ) -> Result<Message, MonClientError> {
+        let deadline = Instant::now() + self.cfg.timeout;
+        loop {
+            self.send(make());
+            if let Some(m) = self.wait_until(what, &pred, deadline, true)? {
+                return Ok(m);
+            }
+        }
+    }
+
     /// Waits for the first message matching `pred` (earlier unmatched ones
-    /// are kept for later calls).
+    /// are kept for later calls). A lost session is replaced by hunting
+    /// (its subscriptions renewed) and the wait goes on, up to the timeout.
     pub fn wait_for(
         &mut self,
         what: &'static str,
         pred: impl Fn(&Message) -> bool,
     ) -> Result<Message, MonClientError> {
-        if let Some(i) = self.inbox.iter().position(&pred) {
-            if let Some(m) = self.inbox.remove(i) {
+        let deadline = Instant::now() + self.cfg.timeout;
+        loop {
+            if let Some(m) = self.wait_until(what, &pred, deadline, false)? {
                 return Ok(m);
             }
         }
-        let deadline = Instant::now() + self.cfg.timeout;
+    }
+
+    /// Waits until `deadline` for a message matching `pred`. On a lost
+    /// session it hunts; then returns `None` if `resend` (the caller sends
+    /// its request again) or else waits on.
+    fn wait_until(
+        &mut self,
+        what: &'static str,
+        pred: &impl Fn(&Message) -> bool,
+        deadline: Instant,
+        resend: bool,
+    ) -> Result<Option<Message>, MonClientError> {
+        if let Some(i) = self.inbox.iter().position(pred) {
+            if let Some(m) = self.inbox.remove(i) {
+                return Ok(Some(m));
+            }
+        }
         while Instant::now() < deadline {
             for ev in self.poll()? {
                 match ev {
-                    Event::Message(m) if pred(&m) => return Ok(m),
+                    Event::Message(m) if pred(&m) => return Ok(Some(m)),
                     Event::Message(m) => self.inbox.push_back(m),
-                    Event::Closed { error, .. } => return Err(MonClientError::Closed(error)),
+                    Event::Closed { error, .. } => {
+                        self.hunt_after_loss(error, what, deadline)?;
+                        if resend {
+                            return Ok(None);
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -441,12 +608,34 @@ impl<T: Transport> MonClient<T> {
 
     /// Drives the session for at most `wait` and returns the messages that
     /// arrived (with any kept by earlier calls), without waiting for one.
-    /// A closed session is an error; [`MonClient::reconnect`] starts anew.
+    /// A lost session is replaced by hunting (for up to the timeout; see
+    /// [`MonClient::sessions`]); only a failed hunt is an error.
     pub fn poll_messages(&mut self, wait: Duration) -> Result<Vec<Message>, MonClientError> {
+        self.poll_messages_inner(wait, true)
+    }
+
+    /// As [`MonClient::poll_messages`], but a lost session is returned as
+    /// [`MonClientError::Closed`] instead of hunting (e.g. at shutdown).
+    pub fn poll_messages_no_hunt(
+        &mut self,
+        wait: Duration,
+    ) -> Result<Vec<Message>, MonClientError> {
+        self.poll_messages_inner(wait, false)
+    }
+
+    fn poll_messages_inner(
+        &mut self,
+        wait: Duration,
+        hunt: bool,
+    ) -> Result<Vec<Message>, MonClientError> {
         let mut out: Vec<Message> = self.inbox.drain(..).collect();
         for ev in self.poll_for(wait)? {
             match ev {
                 Event::Message(m) => out.push(m),
+                Event::Closed { error, .. } if hunt => {
+                    let deadline = Instant::now() + self.cfg.timeout;
+                    self.hunt_after_loss(error, "session", deadline)?;
+                }
                 Event::Closed { error, .. } => return Err(MonClientError::Closed(error)),
                 _ => {}
             }
@@ -458,6 +647,8 @@ impl<T: Transport> MonClient<T> {
         self.poll_for(Duration::from_millis(100))
     }
 
+    /// One driver pass: the current session's events. Maps and monmaps
+    /// passing by are noted (subscription progress, hunt list).
     fn poll_for(&mut self, wait: Duration) -> Result<Vec<Event>, MonClientError> {
         let evs = self
             .driver
@@ -466,17 +657,169 @@ impl<T: Transport> MonClient<T> {
                 what: "poll",
                 source,
             })?;
-        Ok(evs
+        let Some(id) = self.id else {
+            return Ok(Vec::new());
+        };
+        let evs: Vec<Event> = evs
             .into_iter()
-            .filter(|(id, _)| *id == self.id)
+            .filter(|(c, _)| *c == id)
             .map(|(_, e)| e)
-            .collect())
+            .collect();
+        for ev in &evs {
+            if let Event::Message(m) = ev {
+                self.note(m);
+            }
+        }
+        Ok(evs)
     }
 
-    fn wait_established(&mut self) -> Result<Established, MonClientError> {
-        let deadline = Instant::now() + self.cfg.timeout;
-        while Instant::now() < deadline {
-            for ev in self.poll()? {
+    /// Records what a message tells the hunt: the epochs of subscribed maps
+    /// received, and a monmap's monitors.
+    fn note(&mut self, m: &Message) {
+        match m.ty {
+            msg::types::OSD_MAP if self.subs.get("osdmap").is_some() => {
+                if let Ok(map) = from_message::<MOsdMap>(m) {
+                    self.subs.got("osdmap", u64::from(map.newest_epoch()));
+                }
+            }
+            msg::types::MON_MAP => {
+                if let Ok(map) = from_message::<MonMapMsg>(m) {
+                    self.monmap_epoch = map.monmap.epoch;
+                    self.subs.got("monmap", u64::from(map.monmap.epoch));
+                    let addrs = monmap_v2_addrs(&map.monmap);
+                    if !addrs.is_empty() {
+                        self.current = addrs.iter().position(|a| *a == self.cfg.mon).unwrap_or(0);
+                        self.mons = addrs;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The session closed with `error`: hunt, starting after the monitor
+    /// that was lost.
+    fn hunt_after_loss(
+        &mut self,
+        error: ConnError,
+        what: &'static str,
+        deadline: Instant,
+    ) -> Result<(), MonClientError> {
+        let lost = MonClientError::Closed(error);
+        if lost.is_fatal() {
+            return Err(lost);
+        }
+        let mut log = HuntLog::default();
+        log.failed(self.cfg.mon, format!("session lost: {lost}"));
+        let first = (self.current + 1) % self.mons.len().max(1);
+        self.hunt_with(what, deadline, first, log)
+    }
+
+    /// Hunts for a session, trying the monitors in turn from index
+    /// `first`, until one is READY or `deadline` passes. On success the
+    /// subscriptions are renewed.
+    fn hunt(
+        &mut self,
+        what: &'static str,
+        deadline: Instant,
+        first: usize,
+    ) -> Result<(), MonClientError> {
+        self.hunt_with(what, deadline, first, HuntLog::default())
+    }
+
+    fn hunt_with(
+        &mut self,
+        what: &'static str,
+        deadline: Instant,
+        first: usize,
+        mut log: HuntLog,
+    ) -> Result<(), MonClientError> {
+        let started = Instant::now();
+        if let Some(id) = self.id.take() {
+            self.driver.remove(id);
+        }
+        let n = self.mons.len();
+        if n == 0 {
+            return Err(MonClientError::Config("no monitors configured".into()));
+        }
+        let mut next = first % n;
+        loop {
+            for _ in 0..n {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                let idx = next;
+                next = (next + 1) % n;
+                let mon = self.mons[idx];
+                let attempt = self.backoff.attempt_timeout().max(MIN_ATTEMPT);
+                let until = (now + attempt).min(deadline.max(now + MIN_ATTEMPT));
+                match self.try_mon(mon, until) {
+                    Ok(est) => {
+                        self.established = est;
+                        self.current = idx;
+                        self.cfg.mon = mon;
+                        self.sessions += 1;
+                        self.backoff.succeeded();
+                        self.last_hunt = log;
+                        if !self.subs.is_empty() {
+                            let renewal = self.subs.renewal();
+                            self.send(to_message(&renewal, 0));
+                        }
+                        return Ok(());
+                    }
+                    Err(e) if e.is_fatal() => {
+                        self.last_hunt = log;
+                        return Err(e);
+                    }
+                    Err(e) => log.failed(mon, e.to_string()),
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                self.last_hunt = log.clone();
+                return Err(MonClientError::Unreachable {
+                    what,
+                    after: deadline.saturating_duration_since(started),
+                    tried: log.tried,
+                });
+            }
+            let wait = self.backoff.round_failed(&mut self.rng);
+            std::thread::sleep(wait.min(deadline - now));
+        }
+    }
+
+    /// One connection attempt at `mon`, READY by `until` or an error (the
+    /// connection is then removed).
+    fn try_mon(&mut self, mon: EntityAddr, until: Instant) -> Result<Established, MonClientError> {
+        let mut cfg = self.cfg.clone();
+        cfg.mon = mon;
+        let handshake = until.saturating_duration_since(Instant::now());
+        let id = dial(
+            &mut self.driver,
+            &cfg,
+            self.store.as_ref(),
+            &mut self.rng,
+            handshake,
+        )?;
+        self.id = Some(id);
+        match self.wait_established(until) {
+            Ok(est) => Ok(est),
+            Err(e) => {
+                self.driver.remove(id);
+                self.id = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn wait_established(&mut self, until: Instant) -> Result<Established, MonClientError> {
+        let started = Instant::now();
+        while Instant::now() < until {
+            let wait = until
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(100));
+            for ev in self.poll_for(wait)? {
                 match ev {
                     Event::Established(e) => return Ok(e),
                     Event::Closed { error, .. } => return Err(MonClientError::Closed(error)),
@@ -487,7 +830,7 @@ impl<T: Transport> MonClient<T> {
         }
         Err(MonClientError::Timeout {
             what: "session",
-            after: self.cfg.timeout,
+            after: until.saturating_duration_since(started),
         })
     }
 }
@@ -533,6 +876,7 @@ fn dial<T: Transport>(
     cfg: &MonClientConfig,
     store: Option<&TicketStore>,
     rng: &mut StdRng,
+    handshake_timeout: Duration,
 ) -> Result<ConnId, MonClientError> {
     if cfg.mon.ty != AddrType::Msgr2 {
         return Err(MonClientError::Config(format!(
@@ -566,7 +910,7 @@ fn dial<T: Transport>(
         ccfg.my_addrs = crate::wire::addr::EntityAddrVec(vec![a]);
     }
     ccfg.msgr2_supported = if cfg.rev1 { REVISION_1 } else { 0 };
-    ccfg.handshake_timeout = cfg.timeout;
+    ccfg.handshake_timeout = handshake_timeout;
     let auth = auth_client(cfg, store, rng)?;
     let conn = Connection::connect(
         ccfg,

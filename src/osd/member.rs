@@ -133,6 +133,9 @@ struct Member {
     up: bool,
     last_beacon: Instant,
     retry_at: Instant,
+    /// `MonClient::sessions` when last seen: a higher count means its
+    /// client hunted to a new mon session (subscriptions renewed by it).
+    session: u64,
 }
 
 /// The mon sessions of every hosted OSD.
@@ -174,6 +177,7 @@ impl Membership {
                     up: false,
                     last_beacon: now,
                     retry_at: now,
+                    session: 0,
                 })
                 .collect(),
             views,
@@ -308,7 +312,7 @@ impl Membership {
                     pending.remove(&m.osd.id);
                     continue;
                 };
-                match mc.poll_messages(Duration::from_millis(5)) {
+                match mc.poll_messages_no_hunt(Duration::from_millis(5)) {
                     Ok(msgs) => {
                         if msgs.iter().any(|x| x.ty == types::OSD_MARK_ME_DOWN) {
                             pending.remove(&m.osd.id);
@@ -356,15 +360,36 @@ impl Membership {
         mc.send(boot_message(cfg.fsid, &m.osd, m.epoch));
         self.stats.boots += 1;
         m.last_beacon = Instant::now();
+        m.session = mc.sessions();
         m.mc = Some(mc);
         Ok(())
     }
 
-    /// Reads what every session received: osdmap epochs; drops lost sessions.
+    /// Reads what every session received: osdmap epochs. A session its
+    /// client replaced by hunting gets a beacon at once (the new mon learns
+    /// we are alive; the osdmap subscription was renewed by the client) and
+    /// the map is checked soon, so an OSD marked down meanwhile boots again.
+    /// A session whose hunt failed is dropped and restarted on later ticks.
     fn poll_sessions(&mut self) {
         for m in &mut self.members {
             let Some(mc) = m.mc.as_mut() else { continue };
-            match mc.poll_messages(Duration::ZERO) {
+            let polled = mc.poll_messages(Duration::ZERO);
+            if mc.sessions() != m.session {
+                m.session = mc.sessions();
+                self.stats.reconnects += 1;
+                eprintln!(
+                    "osd.{}: new mon session with {}",
+                    m.osd.id,
+                    mc.current_mon()
+                );
+                mc.send(to_message(&MOsdBeacon::new(m.epoch), 0));
+                self.stats.beacons += 1;
+                m.last_beacon = Instant::now();
+                self.last_check = Instant::now()
+                    .checked_sub(CHECK_EVERY)
+                    .unwrap_or(self.last_check);
+            }
+            match polled {
                 Ok(msgs) => {
                     for x in msgs {
                         if x.ty == types::OSD_MAP {
@@ -614,6 +639,7 @@ mod tests {
             up: false,
             last_beacon: Instant::now(),
             retry_at: Instant::now(),
+            session: 0,
         };
         // osd.1 is up but at another nonce: not ours; osd.2 is down.
         let ms = [member(0, 6800, 7), member(1, 6801, 1), member(2, 6802, 2)];

@@ -93,8 +93,12 @@ pub struct LoadCounters {
     pub sessions: AtomicU64,
     /// Connection errors (a lossless peer's reconnects are not errors).
     pub errors: AtomicU64,
-    /// Sessions resumed after a fault (lossless peers only).
+    /// Sessions back after a fault: a lossless peer's resumed session, or a
+    /// lossy client's session dialed again after a reset.
     pub reconnects: AtomicU64,
+    /// Requests in flight on a lossy session when it was reset: lost, as
+    /// a lossy client's are (a lossless peer's are replayed, never lost).
+    pub lost: AtomicU64,
     /// Replies that did not match the oldest request in flight.
     pub mismatches: AtomicU64,
     /// Sessions that negotiated crc mode (from their `Established` events).
@@ -152,6 +156,12 @@ struct ConnLoad {
     inflight: VecDeque<(u64, Instant)>,
     ready: bool,
     idle: bool,
+    /// The endpoint it loads (dialed again there if a lossy session is lost).
+    target: EntityAddr,
+    /// This connection replaces a lost one: it was loaded before.
+    redial: bool,
+    /// Losses in a row without a session in between (redial backoff).
+    failures: u32,
     /// The tid of the `version` probe awaiting its reply, and when it went.
     probe: Option<(u64, Instant)>,
 }
@@ -170,6 +180,38 @@ pub struct LoadApp {
     /// Round-trip latency in nanoseconds.
     pub histogram: Histogram<u64>,
     finished: bool,
+    /// Lost lossy sessions to dial again: when, where, idle or loaded, and
+    /// the losses in a row so far.
+    redials: Vec<Redial>,
+    rng: rand::rngs::StdRng,
+}
+
+/// A lost lossy session waiting to be dialed again.
+#[derive(Debug, Clone, Copy)]
+struct Redial {
+    at: Instant,
+    target: EntityAddr,
+    idle: bool,
+    failures: u32,
+}
+
+/// First and largest wait before dialing a lost lossy session again.
+pub const REDIAL_MIN: Duration = Duration::from_millis(50);
+/// See [`REDIAL_MIN`].
+pub const REDIAL_MAX: Duration = Duration::from_secs(2);
+
+/// How long a lossy client waits before dialing again after `failures`
+/// losses in a row: nothing after the first (the reset of a good session;
+/// Ceph's lossy clients reconnect on their next send), then [`REDIAL_MIN`]
+/// doubling up to [`REDIAL_MAX`], each between half and all of that
+/// (jitter, so clients reset together do not return together).
+pub fn redial_wait(failures: u32, rng: &mut impl rand::Rng) -> Duration {
+    if failures <= 1 {
+        return Duration::ZERO;
+    }
+    let exp = (failures - 2).min(16);
+    let nominal = REDIAL_MIN.saturating_mul(1u32 << exp).min(REDIAL_MAX);
+    nominal.mul_f64(0.5 + 0.5 * rng.gen::<f64>())
 }
 
 impl LoadApp {
@@ -189,7 +231,129 @@ impl LoadApp {
             expected,
             histogram,
             finished: false,
+            redials: Vec::new(),
+            rng: rand::rngs::StdRng::from_entropy(),
         })
+    }
+
+    /// Dials `target` with a new connection (a lossless peer's or a lossy
+    /// client's, per the config) and records it.
+    fn dial<T: Transport>(
+        &mut self,
+        driver: &mut Driver<T>,
+        target: EntityAddr,
+        idle: bool,
+        redial: bool,
+        now: Instant,
+    ) -> io::Result<ConnId> {
+        let mut cfg = self.cfg.base.clone();
+        cfg.my_type = EntityType::Client;
+        cfg.my_nonce = rand::random();
+        if let Some(gid) = self.cfg.auth.global_id() {
+            cfg.my_gid = i64::try_from(gid).unwrap_or(-1);
+        }
+        let (policy, auth): (Policy, Box<dyn crate::auth::AuthClient>) = match self.cfg.peer_osd {
+            Some(osd) => {
+                cfg.my_type = EntityType::Osd;
+                cfg.my_gid = i64::try_from(osd).unwrap_or(-1);
+                // With cephx the tickets are osd.N's own (the bench's
+                // --name), as a peer OSD's would be.
+                let auth: Box<dyn crate::auth::AuthClient> = match &self.cfg.auth {
+                    ClientAuth::None => Box::new(crate::auth::none::NoneClient::new(
+                        EntityType::Osd as u32,
+                        &osd.to_string(),
+                        0,
+                        false,
+                    )),
+                    cephx => cephx.client(Box::new(rand::rngs::StdRng::from_entropy())),
+                };
+                (Policy::lossless_peer(), auth)
+            }
+            None => (
+                Policy::lossy_client(),
+                self.cfg
+                    .auth
+                    .client(Box::new(rand::rngs::StdRng::from_entropy())),
+            ),
+        };
+        let conn = Connection::connect(
+            cfg,
+            target,
+            EntityType::Osd,
+            policy,
+            auth,
+            Box::new(rand::rngs::StdRng::from_entropy()),
+            now,
+        );
+        let sock = match self.cfg.via {
+            Some(via) => via,
+            None => target_socket(&target)?,
+        };
+        let id = driver.connect(sock, conn)?;
+        self.conns.insert(
+            id,
+            ConnLoad {
+                inflight: VecDeque::new(),
+                ready: false,
+                idle,
+                target,
+                probe: None,
+                redial,
+                failures: 0,
+            },
+        );
+        Ok(id)
+    }
+
+    /// A lossy session was lost: its requests in flight are counted lost
+    /// and it is dialed again after [`redial_wait`], while the run lasts.
+    fn lost_lossy(&mut self, c: ConnLoad, now: Instant) {
+        self.counters
+            .lost
+            .fetch_add(c.inflight.len() as u64, Ordering::Relaxed);
+        if c.ready && self.starting() {
+            self.established = self.established.saturating_sub(1);
+        }
+        let failures = c.failures.saturating_add(1);
+        self.redials.push(Redial {
+            at: now + redial_wait(failures, &mut self.rng),
+            target: c.target,
+            idle: c.idle,
+            failures,
+        });
+    }
+
+    /// Dials the lost sessions that are due.
+    fn redial_due<T: Transport>(&mut self, driver: &mut Driver<T>, now: Instant) {
+        if !(self.sending(now) || self.starting()) {
+            self.redials.clear();
+            return;
+        }
+        let due: Vec<Redial> = self
+            .redials
+            .iter()
+            .filter(|r| r.at <= now)
+            .copied()
+            .collect();
+        self.redials.retain(|r| r.at > now);
+        for r in due {
+            match self.dial(driver, r.target, r.idle, true, now) {
+                Ok(id) => {
+                    if let Some(c) = self.conns.get_mut(&id) {
+                        c.failures = r.failures;
+                    }
+                }
+                Err(e) => {
+                    self.counters.error(|| format!("dial {}: {e}", r.target));
+                    let failures = r.failures.saturating_add(1);
+                    self.redials.push(Redial {
+                        at: now + redial_wait(failures, &mut self.rng),
+                        failures,
+                        ..r
+                    });
+                }
+            }
+        }
     }
 
     fn send_one<T: Transport>(&mut self, driver: &mut Driver<T>, id: ConnId, now: Instant) {
@@ -270,60 +434,7 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
         }
         for i in 0..self.cfg.conns + self.cfg.idle {
             let target = self.cfg.targets[(self.cfg.first_target + i) % self.cfg.targets.len()];
-            let mut cfg = self.cfg.base.clone();
-            cfg.my_type = EntityType::Client;
-            cfg.my_nonce = rand::random();
-            if let Some(gid) = self.cfg.auth.global_id() {
-                cfg.my_gid = i64::try_from(gid).unwrap_or(-1);
-            }
-            let (policy, auth): (Policy, Box<dyn crate::auth::AuthClient>) = match self.cfg.peer_osd
-            {
-                Some(osd) => {
-                    cfg.my_type = EntityType::Osd;
-                    cfg.my_gid = i64::try_from(osd).unwrap_or(-1);
-                    // With cephx the tickets are osd.N's own (the bench's
-                    // --name), as a peer OSD's would be.
-                    let auth: Box<dyn crate::auth::AuthClient> = match &self.cfg.auth {
-                        ClientAuth::None => Box::new(crate::auth::none::NoneClient::new(
-                            EntityType::Osd as u32,
-                            &osd.to_string(),
-                            0,
-                            false,
-                        )),
-                        cephx => cephx.client(Box::new(rand::rngs::StdRng::from_entropy())),
-                    };
-                    (Policy::lossless_peer(), auth)
-                }
-                None => (
-                    Policy::lossy_client(),
-                    self.cfg
-                        .auth
-                        .client(Box::new(rand::rngs::StdRng::from_entropy())),
-                ),
-            };
-            let conn = Connection::connect(
-                cfg,
-                target,
-                EntityType::Osd,
-                policy,
-                auth,
-                Box::new(rand::rngs::StdRng::from_entropy()),
-                now,
-            );
-            let sock = match self.cfg.via {
-                Some(via) => via,
-                None => target_socket(&target)?,
-            };
-            let id = driver.connect(sock, conn)?;
-            self.conns.insert(
-                id,
-                ConnLoad {
-                    inflight: VecDeque::new(),
-                    ready: false,
-                    idle: i >= self.cfg.conns,
-                    probe: None,
-                },
-            );
+            self.dial(driver, target, i >= self.cfg.conns, false, now)?;
         }
         Ok(())
     }
@@ -342,10 +453,23 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
                 }
                 .fetch_add(1, Ordering::Relaxed);
                 if self.cfg.peer_osd.is_none() {
+                    let mut redialed = None;
                     if let Some(c) = self.conns.get_mut(&conn) {
                         c.ready = true;
+                        c.failures = 0;
+                        if c.redial {
+                            redialed = Some(c.idle);
+                        }
                     }
                     self.established += 1;
+                    if let Some(idle) = redialed {
+                        self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                        if !idle && self.sending(now) {
+                            for _ in 0..self.cfg.depth {
+                                self.send_one(driver, conn, now);
+                            }
+                        }
+                    }
                     self.maybe_start(driver, now);
                     return;
                 }
@@ -412,9 +536,15 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
             } => {}
             Event::Closed { error, .. } => {
                 self.counters.error(|| error.to_string());
-                if self.conns.remove(&conn).is_some_and(|c| !c.ready) {
+                let Some(c) = self.conns.remove(&conn) else {
+                    return;
+                };
+                if self.cfg.peer_osd.is_none() && (c.ready || c.redial) {
+                    // A lossy client goes on: count what was lost, dial again.
+                    self.lost_lossy(c, now);
+                } else if !c.ready {
                     // It will never be established: do not wait for it.
-                    self.expected -= 1;
+                    self.expected = self.expected.saturating_sub(1);
                     self.maybe_start(driver, now);
                 }
             }
@@ -440,7 +570,9 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
                 self.maybe_start(driver, now);
             }
         }
-        if self.sending(now) || (self.starting() && !self.conns.is_empty()) {
+        self.redial_due(driver, now);
+        let pending = !self.conns.is_empty() || !self.redials.is_empty();
+        if self.sending(now) || (self.starting() && pending) {
             return;
         }
         let drained = self.conns.values().all(|c| c.inflight.is_empty());
@@ -460,5 +592,25 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
 
     fn finished(&self) -> bool {
         self.finished
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{redial_wait, REDIAL_MAX, REDIAL_MIN};
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+    use std::time::Duration;
+
+    #[test]
+    fn redial_backoff_is_immediate_then_grows_to_the_cap() {
+        let mut rng = StdRng::seed_from_u64(3);
+        assert_eq!(redial_wait(1, &mut rng), Duration::ZERO);
+        let w2 = redial_wait(2, &mut rng);
+        assert!(w2 >= REDIAL_MIN / 2 && w2 <= REDIAL_MIN, "{w2:?}");
+        let w3 = redial_wait(3, &mut rng);
+        assert!(w3 >= REDIAL_MIN && w3 <= REDIAL_MIN * 2, "{w3:?}");
+        let w = redial_wait(40, &mut rng);
+        assert!(w >= REDIAL_MAX / 2 && w <= REDIAL_MAX, "{w:?}");
     }
 }

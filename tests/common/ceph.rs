@@ -562,6 +562,68 @@ impl CephCluster {
         }
     }
 
+    /// SIGKILLs mon.a (by its recorded pid) and starts it again on the same
+    /// address and data (`ceph-cluster.sh restart-mon`); returns once it
+    /// listens (it may need a moment more to serve: clients must hunt).
+    pub fn restart_mon(&self) -> Result<(), HarnessError> {
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(script_path());
+                c
+            }
+            None => Command::new(script_path()),
+        };
+        let out = cmd
+            .arg("restart-mon")
+            .arg(&self.dir)
+            .env_remove("CEPH_ARGS")
+            .env_remove("CEPH_CONF")
+            .output()
+            .map_err(io_err("run ceph-cluster.sh restart-mon"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(HarnessError::CommandFailed {
+                cmd: format!("ceph-cluster.sh restart-mon {}", self.dir.display()),
+                status: out.status,
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            })
+        }
+    }
+
+    /// Sets a config option in a running daemon through its admin socket
+    /// (`ceph --admin-daemon DIR/run/DAEMON.asok config set KEY VALUE`), e.g.
+    /// `ms_inject_socket_failures` after the cluster came up.
+    pub fn daemon_config_set(
+        &self,
+        daemon: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), HarnessError> {
+        let asok = self.dir.join("run").join(format!("{daemon}.asok"));
+        let out = Command::new("timeout")
+            .args(["-k", "5", "30", "ceph", "--admin-daemon"])
+            .arg(&asok)
+            .args(["config", "set", key, value])
+            .env_remove("CEPH_ARGS")
+            .env_remove("CEPH_CONF")
+            .output()
+            .map_err(io_err("run ceph --admin-daemon"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(HarnessError::CommandFailed {
+                cmd: format!(
+                    "ceph --admin-daemon {} config set {key} {value}",
+                    asok.display()
+                ),
+                status: out.status,
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            })
+        }
+    }
+
     /// Stops the daemons now (Drop does it too). Idempotent.
     pub fn stop(&mut self) -> Result<(), HarnessError> {
         if self.stopped {

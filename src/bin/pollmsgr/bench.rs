@@ -352,6 +352,7 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
         "sessions_secure": secure,
         "errors": counters.errors.load(Ordering::Relaxed),
         "reconnects": counters.reconnects.load(Ordering::Relaxed),
+        "lost": counters.lost.load(Ordering::Relaxed),
         "mismatches": counters.mismatches.load(Ordering::Relaxed),
         "first_error": counters
             .first_error
@@ -413,12 +414,13 @@ where
             let done = progress.counters.completed.load(Ordering::Relaxed);
             let rate = (done - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
             eprintln!(
-                "[{:5.1}s] {:>9.0} msgs/s {:>8.1} MB/s  sessions {} errors {}",
+                "[{:5.1}s] {:>9.0} msgs/s {:>8.1} MB/s  sessions {} errors {} lost {}",
                 progress.started.elapsed().as_secs_f64(),
                 rate,
                 rate * progress.size as f64 / 1e6,
                 progress.counters.sessions.load(Ordering::Relaxed),
                 progress.counters.errors.load(Ordering::Relaxed),
+                progress.counters.lost.load(Ordering::Relaxed),
             );
             last = (now, done);
         }
@@ -449,6 +451,10 @@ fn print_text(r: &serde_json::Value) {
         r["msgs_per_s"].as_f64().unwrap_or(0.0),
         r["mb_per_s"].as_f64().unwrap_or(0.0),
         r["client_cpu_us_per_msg"].as_f64().unwrap_or(f64::NAN),
+    );
+    println!(
+        "{} errors, {} reconnects, {} requests lost to lossy session resets",
+        r["errors"], r["reconnects"], r["lost"]
     );
     let l = &r["latency_us"];
     println!(

@@ -27,9 +27,10 @@ use crate::common::{
 /// Flags of `mon-command`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// The monitor's msgr2 address, e.g. v2:127.0.0.1:3300.
-    #[arg(long)]
-    mon: String,
+    /// The monitors' msgr2 addresses, comma-separated, e.g.
+    /// v2:127.0.0.1:3300 (hunted in this order, then the monmap's).
+    #[arg(long, value_delimiter = ',', required = true)]
+    mon: Vec<String>,
     /// Authentication method.
     #[arg(long, value_enum, default_value = "none")]
     auth: AuthFlag,
@@ -60,7 +61,7 @@ pub struct Args {
     /// Print {"r","rs","out","mode","rev","global_id"} as JSON instead of plain output.
     #[arg(long)]
     json: bool,
-    /// Give up after this many seconds.
+    /// Give up after this many seconds (hunting for a monitor included).
     #[arg(long, default_value_t = 30)]
     timeout: u64,
     /// The command, as JSON, e.g. '{"prefix": "mon stat"}'.
@@ -70,6 +71,10 @@ pub struct Args {
 /// What the monitor answered.
 struct Reply {
     ack: MonCommandAck,
+    /// The monitor that answered.
+    mon: String,
+    /// Sessions it took (more than 1: the client hunted).
+    sessions: u64,
     mode: &'static str,
     rev: u8,
     global_id: u64,
@@ -83,21 +88,24 @@ pub fn run(args: Args) -> i32 {
 }
 
 fn execute(args: &Args) -> Result<Reply, String> {
-    let target: EntityAddr = args
+    let mons: Vec<EntityAddr> = args
         .mon
-        .parse()
-        .map_err(|e| format!("--mon {}: {e}", args.mon))?;
+        .iter()
+        .map(|m| m.parse().map_err(|e| format!("--mon {m}: {e}")))
+        .collect::<Result<_, String>>()?;
+    let target = *mons.first().ok_or("--mon: no address")?;
     let name = parse_auth_name(&args.name)?;
     serde_json::from_str::<serde_json::Value>(&args.command)
         .map_err(|e| format!("the command is not valid JSON: {e}"))?;
     let auth = mon_auth(args.auth, args.keyring.as_deref(), &name)?;
     let mut cfg = MonClientConfig::new(target, name, auth);
+    cfg.mons = mons;
     cfg.modes = args.mode.modes();
     cfg.rev1 = args.msgr_rev == 1;
     cfg.timeout = Duration::from_secs(args.timeout);
     match args.transport {
         TransportFlag::Kernel => {
-            let mc = MonClient::connect(cfg).map_err(|e| format!("{}: {e}", args.mon))?;
+            let mc = MonClient::connect(cfg).map_err(|e| format!("{}: {e}", args.mon.join(",")))?;
             talk(args, mc)
         }
         TransportFlag::Tap => {
@@ -111,7 +119,7 @@ fn execute(args: &Args) -> Result<Reply, String> {
             let t = SmolTransport::new(dev, scfg).map_err(|e| format!("smoltcp: {e}"))?;
             let store = cfg.fresh_store();
             let mc = MonClient::connect_over(Driver::with_transport(t), cfg, store)
-                .map_err(|e| format!("{}: {e}", args.mon))?;
+                .map_err(|e| format!("{}: {e}", args.mon.join(",")))?;
             talk(args, mc)
         }
         TransportFlag::Dpdk => {
@@ -139,7 +147,7 @@ fn execute(args: &Args) -> Result<Reply, String> {
             attach_to_netns(&ifname, &netns, link)?;
             let store = cfg.fresh_store();
             let mc = MonClient::connect_over(Driver::with_transport(t), cfg, store)
-                .map_err(|e| format!("{}: {e}", args.mon))?;
+                .map_err(|e| format!("{}: {e}", args.mon.join(",")))?;
             talk(args, mc)
         }
     }
@@ -184,13 +192,17 @@ fn attach_to_netns(ifname: &str, netns: &str, link: [u8; 3]) -> Result<(), Strin
 
 /// Gets the monmap, runs the command and reports the session.
 fn talk<T: Transport>(args: &Args, mut mc: MonClient<T>) -> Result<Reply, String> {
-    let map = mc.get_monmap().map_err(|e| format!("{}: {e}", args.mon))?;
+    let map = mc
+        .get_monmap()
+        .map_err(|e| format!("{}: {e}", args.mon.join(",")))?;
     let ack = mc
         .command(map.fsid, &args.command, Vec::new())
-        .map_err(|e| format!("{}: {e}", args.mon))?;
+        .map_err(|e| format!("{}: {e}", args.mon.join(",")))?;
     let est = mc.established();
     Ok(Reply {
         ack,
+        mon: mc.current_mon().to_string(),
+        sessions: mc.sessions(),
         mode: est.mode.name(),
         rev: rev_number(est.revision),
         global_id: est.global_id,
@@ -207,6 +219,8 @@ fn print_reply(args: &Args, reply: &Reply) -> i32 {
             "mode": reply.mode,
             "rev": reply.rev,
             "global_id": reply.global_id,
+            "mon": reply.mon,
+            "sessions": reply.sessions,
         });
         println!("{v}");
     } else {

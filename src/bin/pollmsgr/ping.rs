@@ -2,15 +2,22 @@
 //! (with a cephx authorizer built from the mon's OSD ticket, or auth none),
 //! run N KEEPALIVE2 round trips and print the session mode, revision and
 //! round-trip percentiles.
+//!
+//! The OSD session is a lossy client's (Ceph's `Policy::lossy_client`): when
+//! it is reset (e.g. by an OSD with `ms_inject_socket_failures`), the
+//! keepalive in flight is lost and counted, and the session is dialed again
+//! with backoff, as a Ceph client's `Objecter` would, and the run goes on.
 
 use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
+use hdrhistogram::Histogram;
 use pollmsgr::auth::cephx::{entity_type, system_clock, CephxAuthorizerClient};
 use pollmsgr::auth::none::NoneClient;
 use pollmsgr::auth::AuthClient;
 use pollmsgr::monc::{MonClient, MonClientConfig};
 use pollmsgr::net::kernel::KernelDriver;
+use pollmsgr::pool::load::redial_wait;
 use pollmsgr::proto::{Connection, ConnectionConfig, Event, Policy};
 use pollmsgr::wire::addr::{AddrType, EntityAddr};
 use pollmsgr::wire::entity::EntityType;
@@ -25,9 +32,10 @@ use crate::common::{
 /// Flags of `ping`.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
-    /// The monitor's msgr2 address, e.g. v2:127.0.0.1:3300.
-    #[arg(long)]
-    mon: String,
+    /// The monitors' msgr2 addresses, comma-separated, e.g. v2:127.0.0.1:3300
+    /// (hunted in this order).
+    #[arg(long, value_delimiter = ',', required = true)]
+    mon: Vec<String>,
     /// The OSD's msgr2 address with its nonce from the osdmap, e.g. v2:127.0.0.1:6800/1234.
     #[arg(long)]
     osd: String,
@@ -50,8 +58,15 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     msgr_rev: u8,
     /// Number of keepalive round trips.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     count: u32,
+    /// Milliseconds to wait after an answer before the next keepalive.
+    #[arg(long, default_value_t = 0)]
+    interval_ms: u64,
+    /// Keep pinging for this many seconds (at most --count keepalives);
+    /// --timeout then counts from the end of this time.
+    #[arg(long)]
+    duration: Option<f64>,
     /// Print a JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -60,13 +75,27 @@ pub struct Args {
     timeout: u64,
 }
 
+/// How long a keepalive may go unanswered on a live session before it is
+/// counted lost and the session dialed again.
+const KEEPALIVE_LOST_AFTER: Duration = Duration::from_secs(5);
+
 /// What one ping run measured.
 struct Report {
     mode: &'static str,
     rev: u8,
     global_id: u64,
     mon_mode: &'static str,
-    rtts_us: Vec<u64>,
+    /// Round trips answered, in microseconds (bounded memory for long runs).
+    rtts_us: Histogram<u64>,
+    /// Keepalives sent.
+    sent: u64,
+    /// Keepalives whose session was reset (or that went unanswered) before
+    /// their ack came.
+    lost: u64,
+    /// Sessions established again after a loss.
+    reconnects: u64,
+    /// Why the last session loss happened.
+    last_error: Option<String>,
 }
 
 pub fn run(args: Args) -> i32 {
@@ -80,10 +109,12 @@ pub fn run(args: Args) -> i32 {
 }
 
 fn execute(args: &Args) -> Result<Report, String> {
-    let mon: EntityAddr = args
+    let mons: Vec<EntityAddr> = args
         .mon
-        .parse()
-        .map_err(|e| format!("--mon {}: {e}", args.mon))?;
+        .iter()
+        .map(|m| m.parse().map_err(|e| format!("--mon {m}: {e}")))
+        .collect::<Result<_, String>>()?;
+    let mon = *mons.first().ok_or("--mon: no address")?;
     let osd: EntityAddr = args
         .osd
         .parse()
@@ -104,121 +135,199 @@ fn execute(args: &Args) -> Result<Report, String> {
         name.clone(),
         mon_auth(args.auth, args.keyring.as_deref(), &name)?,
     );
+    cfg.mons = mons;
     cfg.modes = args.mon_mode.modes();
     cfg.rev1 = args.msgr_rev == 1;
     cfg.timeout = timeout;
     cfg.want_keys = entity_type::MON | entity_type::OSD | entity_type::MGR;
-    let mc = MonClient::connect(cfg).map_err(|e| format!("{}: {e}", args.mon))?;
+    let mc = MonClient::connect(cfg).map_err(|e| format!("{}: {e}", args.mon.join(",")))?;
     let global_id = mc.global_id();
     let mon_mode = mc.established().mode.name();
 
-    // 2. The OSD session.
+    // 2. The OSD session, dialed again whenever it is lost.
     let mut rng = StdRng::from_entropy();
-    let auth: Box<dyn AuthClient> = match mc.tickets() {
-        Some(store) => Box::new(
-            CephxAuthorizerClient::new(
-                entity_type::OSD,
-                store.clone(),
-                Box::new(StdRng::seed_from_u64(rng.next_u64())),
-                system_clock(),
-            )
-            .with_modes(args.mode.modes()),
-        ),
-        None => Box::new(NoneClient::new(name.ty, &name.id, global_id, false)),
+    let tickets = mc.tickets().cloned();
+    let dial = |driver: &mut KernelDriver, rng: &mut StdRng| {
+        let auth: Box<dyn AuthClient> = match &tickets {
+            Some(store) => Box::new(
+                CephxAuthorizerClient::new(
+                    entity_type::OSD,
+                    store.clone(),
+                    Box::new(StdRng::seed_from_u64(rng.next_u64())),
+                    system_clock(),
+                )
+                .with_modes(args.mode.modes()),
+            ),
+            None => Box::new(NoneClient::new(name.ty, &name.id, global_id, false)),
+        };
+        let mut ccfg = ConnectionConfig::new(my_type);
+        ccfg.my_nonce = rng.next_u32();
+        ccfg.my_gid = i64::try_from(global_id).unwrap_or(-1);
+        ccfg.msgr2_supported = msgr2_features(args.msgr_rev);
+        ccfg.handshake_timeout = timeout.min(Duration::from_secs(10));
+        let conn = Connection::connect(
+            ccfg,
+            osd,
+            EntityType::Osd,
+            Policy::lossy_client(),
+            auth,
+            Box::new(StdRng::seed_from_u64(rng.next_u64())),
+            Instant::now(),
+        );
+        driver
+            .connect(osd_sock, conn)
+            .map_err(|e| format!("connect to {osd_sock}: {e}"))
     };
-    let mut ccfg = ConnectionConfig::new(my_type);
-    ccfg.my_nonce = rng.next_u32();
-    ccfg.my_gid = i64::try_from(global_id).unwrap_or(-1);
-    ccfg.msgr2_supported = msgr2_features(args.msgr_rev);
-    ccfg.handshake_timeout = timeout;
-    let conn = Connection::connect(
-        ccfg,
-        osd,
-        EntityType::Osd,
-        Policy::lossy_client(),
-        auth,
-        Box::new(StdRng::seed_from_u64(rng.next_u64())),
-        Instant::now(),
-    );
     let mut driver = KernelDriver::new().map_err(|e| format!("poll setup: {e}"))?;
-    let id = driver
-        .connect(osd_sock, conn)
-        .map_err(|e| format!("connect to {osd_sock}: {e}"))?;
+    let mut id = Some(dial(&mut driver, &mut rng)?);
 
     // 3. Keepalive round trips, one at a time.
-    let deadline = Instant::now() + timeout;
-    let mut session = None;
-    let mut rtts = Vec::with_capacity(args.count as usize);
+    let started = Instant::now();
+    let send_until = args
+        .duration
+        .map(|d| started + Duration::from_secs_f64(d.max(0.0)));
+    let deadline = send_until.unwrap_or(started) + timeout;
+    let count = u64::from(args.count);
+    let mut first_session = None;
+    let mut session = false;
+    let mut rtts = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+        .map_err(|e| format!("histogram: {e}"))?;
+    let interval = Duration::from_millis(args.interval_ms);
+    let mut next_send = started;
     let mut in_flight: Option<(u32, Instant)> = None;
-    while rtts.len() < args.count as usize {
-        if Instant::now() >= deadline {
+    let (mut sent, mut lost, mut reconnects) = (0u64, 0u64, 0u64);
+    let mut last_error: Option<String> = None;
+    let mut failures = 0u32; // losses since the last good session
+    let mut redial_at: Option<Instant> = None;
+    let sending = |sent: u64, now: Instant| sent < count && send_until.is_none_or(|t| now < t);
+    loop {
+        let now = Instant::now();
+        if in_flight.is_none() && !sending(sent, now) {
+            break;
+        }
+        if now >= deadline {
             return Err(format!(
-                "{}: {} of {} keepalives answered within {}s",
+                "{}: {} of {} keepalives answered within {}s ({lost} lost, {reconnects} \
+                 reconnects; last error: {})",
                 args.osd,
                 rtts.len(),
-                args.count,
-                args.timeout
+                sent,
+                deadline.duration_since(started).as_secs(),
+                last_error.as_deref().unwrap_or("none")
             ));
         }
-        for (_, ev) in driver
-            .poll_once(Duration::from_millis(50))
-            .map_err(|e| format!("poll: {e}"))?
-        {
+        if id.is_none() && redial_at.is_some_and(|t| now >= t) {
+            redial_at = None;
+            match dial(&mut driver, &mut rng) {
+                Ok(c) => id = Some(c),
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    redial_at = Some(now + redial_wait(failures, &mut rng));
+                    last_error = Some(e);
+                }
+            }
+        }
+        // A keepalive unanswered on a live session: count it lost, start over.
+        if let (Some((_, t)), Some(c)) = (in_flight, id) {
+            if now.duration_since(t) > KEEPALIVE_LOST_AFTER {
+                in_flight = None;
+                lost += 1;
+                last_error = Some(format!("no keepalive ack within {KEEPALIVE_LOST_AFTER:?}"));
+                driver.remove(c);
+                id = None;
+                session = false;
+                failures = failures.saturating_add(1);
+                redial_at = Some(now + redial_wait(failures, &mut rng));
+            }
+        }
+        // Wake for the next keepalive's turn (--interval-ms) or a redial.
+        let wake = [Some(next_send), redial_at]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t > now)
+            .min()
+            .map_or(Duration::from_millis(50), |t| {
+                t.duration_since(now).min(Duration::from_millis(50))
+            });
+        for (c, ev) in driver.poll_once(wake).map_err(|e| format!("poll: {e}"))? {
+            if Some(c) != id {
+                continue;
+            }
             match ev {
-                Event::Established(e) => session = Some(e),
+                Event::Established(e) => {
+                    if first_session.is_some() {
+                        reconnects += 1;
+                    } else {
+                        first_session = Some(e);
+                    }
+                    session = true;
+                    failures = 0;
+                }
                 Event::KeepaliveAck { stamp } => {
-                    if let Some((n, sent)) = in_flight {
+                    if let Some((n, sent_at)) = in_flight {
                         if stamp.sec == n {
-                            rtts.push(sent.elapsed().as_micros() as u64);
+                            let us = sent_at.elapsed().as_micros() as u64;
+                            let _ = rtts.record(us.clamp(1, 60_000_000));
                             in_flight = None;
+                            next_send = Instant::now() + interval;
                         }
                     }
                 }
                 Event::Closed { error, .. } => {
-                    return Err(format!("{}: session closed: {error}", args.osd));
+                    if in_flight.take().is_some() {
+                        lost += 1;
+                    }
+                    last_error = Some(error.to_string());
+                    driver.remove(c);
+                    id = None;
+                    session = false;
+                    failures = failures.saturating_add(1);
+                    redial_at = Some(Instant::now() + redial_wait(failures, &mut rng));
                 }
                 _ => {}
             }
         }
-        if session.is_some() && in_flight.is_none() && rtts.len() < args.count as usize {
-            let n = rtts.len() as u32 + 1;
-            let conn = driver.conn_mut(id).ok_or("the OSD connection vanished")?;
-            if conn.send_keepalive(UTime { sec: n, nsec: 0 }) {
-                in_flight = Some((n, Instant::now()));
+        let now = Instant::now();
+        if session && in_flight.is_none() && now >= next_send && sending(sent, now) {
+            let n = u32::try_from(sent % u64::from(u32::MAX)).unwrap_or(0) + 1;
+            let c = id.and_then(|c| driver.conn_mut(c));
+            if let Some(conn) = c {
+                if conn.send_keepalive(UTime { sec: n, nsec: 0 }) {
+                    in_flight = Some((n, Instant::now()));
+                    sent += 1;
+                }
             }
         }
     }
-    let est = session.ok_or("no session")?;
+    let est = first_session.ok_or("no session")?;
     Ok(Report {
         mode: est.mode.name(),
         rev: rev_number(est.revision),
         global_id,
         mon_mode,
         rtts_us: rtts,
+        sent,
+        lost,
+        reconnects,
+        last_error,
     })
 }
 
-/// The `p`-th percentile (nearest rank) of sorted values.
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 fn print_report(args: &Args, r: &Report) {
-    let mut s = r.rtts_us.clone();
-    s.sort_unstable();
-    let (p50, p90, p99) = (
-        percentile(&s, 50.0),
-        percentile(&s, 90.0),
-        percentile(&s, 99.0),
-    );
-    let (min, max) = (
-        s.first().copied().unwrap_or(0),
-        s.last().copied().unwrap_or(0),
-    );
+    let h = &r.rtts_us;
+    let q = |x: f64| {
+        if h.is_empty() {
+            0
+        } else {
+            h.value_at_quantile(x)
+        }
+    };
+    let (p50, p90, p99) = (q(0.5), q(0.9), q(0.99));
+    let (min, max) = if h.is_empty() {
+        (0, 0)
+    } else {
+        (h.min(), h.max())
+    };
     if args.json {
         let v = serde_json::json!({
             "osd": args.osd,
@@ -226,7 +335,11 @@ fn print_report(args: &Args, r: &Report) {
             "rev": r.rev,
             "mon_mode": r.mon_mode,
             "global_id": r.global_id,
-            "count": s.len(),
+            "count": h.len(),
+            "sent": r.sent,
+            "lost": r.lost,
+            "reconnects": r.reconnects,
+            "last_error": r.last_error,
             "rtt_us": {"min": min, "p50": p50, "p90": p90, "p99": p99, "max": max},
         });
         println!("{v}");
@@ -237,21 +350,11 @@ fn print_report(args: &Args, r: &Report) {
         );
         println!(
             "{} keepalives: rtt min/p50/p90/p99/max = {min}/{p50}/{p90}/{p99}/{max} us",
-            s.len()
+            h.len()
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile;
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&v, 50.0), 50);
-        assert_eq!(percentile(&v, 99.0), 99);
-        assert_eq!(percentile(&[7], 90.0), 7);
-        assert_eq!(percentile(&[], 50.0), 0);
+        println!(
+            "{} sent, {} lost to session resets, {} reconnects",
+            r.sent, r.lost, r.reconnects
+        );
     }
 }

@@ -150,6 +150,7 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
         first_name.clone(),
         MonAuth::Cephx(first.key.clone()),
     );
+    rot_cfg.mons = mons.clone();
     rot_cfg.modes = mon_modes.clone();
     rot_cfg.rev1 = j.msgr_rev == 1;
     let svc = RotatingKeyService::start(rot_cfg).map_err(|e| format!("rotating keys: {e}"))?;

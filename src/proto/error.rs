@@ -129,4 +129,22 @@ impl ConnError {
                 | ConnError::MarkedDown
         )
     }
+
+    /// True if received bytes failed an integrity check: a crc32c mismatch
+    /// of a preamble or segment (crc mode), an AES-GCM tag that does not
+    /// verify (secure mode), or a pre-auth signature that does not match the
+    /// transcript (reference 4, 6, 7.3). Such a stream was corrupted or
+    /// tampered with in transit; a timeout, a closed transport or a
+    /// well-formed protocol violation is not an integrity failure.
+    pub fn is_integrity_failure(&self) -> bool {
+        matches!(
+            self,
+            ConnError::Frame(
+                FrameError::PreambleCrc { .. }
+                    | FrameError::SegmentCrc { .. }
+                    | FrameError::Crypto(CryptoError::BadTag)
+            ) | ConnError::Crypto(CryptoError::BadTag)
+                | ConnError::PeerMisbehaved(PeerMisbehaved::BadSignature)
+        )
+    }
 }

@@ -14,6 +14,9 @@
 //!   a byte inside segment 0 (the message header) of a MESSAGE frame, which
 //!   crc32c covers.
 //!
+//! `tampered_crc_peer_sessions_without_ceph_lose_nothing` runs the crc case
+//! without a cluster (auth none, `serve --entity osd.0`), as a fast check.
+//!
 //! Both directions, separately: client → server (the endpoint detects it)
 //! and server → client (bench detects it). For each run the test checks:
 //! the receiver closed the connection on an integrity failure (a typed crc
@@ -533,4 +536,78 @@ fn ceph_tampered_lossless_sessions_reconnect_with_fresh_keys_and_replay() {
         }
     }
     eprintln!("four tampered runs in {:?}", t.elapsed());
+}
+
+/// The crc cases against `serve --entity osd.0` with auth none (no cluster):
+/// each flip faults and resumes the session, and the endpoint handled
+/// every request exactly once (its `messages` are the requests plus one
+/// `version` probe per new session).
+#[test]
+fn tampered_crc_peer_sessions_without_ceph_lose_nothing() {
+    let (mut serve, hello) = Serve::start(&[
+        "--entity",
+        "osd.0",
+        "--osds",
+        "1",
+        "--listen",
+        "v2:127.0.0.1:0/701",
+        "--cores",
+        "0",
+    ]);
+    let endpoint = hello["endpoints"][0].as_str().expect("endpoint").to_owned();
+    let upstream: SocketAddr = endpoint
+        .trim_start_matches("v2:")
+        .rsplit_once('/')
+        .map(|(a, _)| a)
+        .unwrap_or("")
+        .parse()
+        .expect("endpoint socket");
+    let mut expected_messages = 0;
+    for dir in [Dir::ClientToServer, Dir::ServerToClient] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (relay, stats) = tamper_relay(upstream, Mode::Crc, dir, Arc::clone(&stop));
+        let r = run_json(&[
+            "bench",
+            "--connect",
+            &endpoint,
+            "--via",
+            &relay.to_string(),
+            "--peer-osd",
+            "100",
+            "--conns",
+            "2",
+            "--depth",
+            "8",
+            "--size",
+            "3000",
+            "--duration",
+            "2",
+            "--json",
+        ]);
+        stop.store(true, Ordering::Relaxed);
+        let what = format!("{dir:?}");
+        let problems = stats.problems.lock().expect("problems").clone();
+        assert!(problems.is_empty(), "{what}: relay: {problems:?}");
+        assert_eq!(stats.flips.load(Ordering::SeqCst), FLIPS, "{what}: {r}");
+        let sent = n(&r, "sent");
+        assert!(n(&r, "completed") > 100, "{what}: too little traffic: {r}");
+        assert_eq!(n(&r, "completed"), sent, "{what}: {r}");
+        assert_eq!(n(&r, "mismatches"), 0, "{what}: {r}");
+        assert_eq!(n(&r, "errors"), 0, "{what}: {r}");
+        assert!(n(&r, "reconnects") >= FLIPS, "{what}: {r}");
+        let bench_detected = n(&r, "integrity_faults");
+        match dir {
+            Dir::ClientToServer => assert_eq!(bench_detected, 0, "{what}: {r}"),
+            Dir::ServerToClient => assert_eq!(bench_detected, FLIPS, "{what}: {r}"),
+        }
+        expected_messages += sent + n(&r, "sessions");
+    }
+    let (out, err) = serve.stop();
+    let summary: Value = serde_json::from_str(out.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no serve summary ({e}): {out}\n{err}"));
+    assert_eq!(
+        summary["messages"].as_u64(),
+        Some(expected_messages),
+        "the endpoint saw each request exactly once: {summary}"
+    );
 }

@@ -599,3 +599,78 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
         self.finished
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{AuthClient, AuthError, AuthOutcome};
+    use zeroize::Zeroizing;
+
+    /// Finishes every exchange with the next of `secrets`.
+    struct Scripted {
+        secrets: VecDeque<Vec<u8>>,
+    }
+
+    impl AuthClient for Scripted {
+        fn method_and_modes(&self) -> (u32, Vec<ConMode>) {
+            (2, vec![ConMode::Secure, ConMode::Crc])
+        }
+        fn request(&mut self) -> Result<Vec<u8>, AuthError> {
+            Ok(Vec::new())
+        }
+        fn handle_reply_more(&mut self, _: &[u8]) -> Result<Vec<u8>, AuthError> {
+            Ok(Vec::new())
+        }
+        fn handle_bad_method(
+            &mut self,
+            _: u32,
+            _: i32,
+            _: &[u32],
+            _: &[u32],
+        ) -> Result<(), AuthError> {
+            Ok(())
+        }
+        fn handle_done(
+            &mut self,
+            global_id: u64,
+            _: ConMode,
+            _: &[u8],
+        ) -> Result<AuthOutcome, AuthError> {
+            Ok(AuthOutcome {
+                global_id,
+                session_key: Zeroizing::new(vec![7; 16]),
+                connection_secret: Zeroizing::new(self.secrets.pop_front().unwrap_or_default()),
+                peer: None,
+            })
+        }
+    }
+
+    #[test]
+    fn secret_tally_counts_secure_auths_and_repeated_secrets() {
+        let counters = Arc::new(LoadCounters::default());
+        let secrets = [vec![1u8; 64], vec![2u8; 64], vec![1u8; 64], Vec::new()];
+        let mut tally = SecretTally::new(
+            Box::new(Scripted {
+                secrets: secrets.iter().cloned().collect(),
+            }),
+            Arc::clone(&counters),
+        );
+        for mode in [
+            ConMode::Secure,
+            ConMode::Secure,
+            ConMode::Secure,
+            ConMode::Crc,
+        ] {
+            tally.handle_done(4, mode, &[]).expect("done");
+        }
+        // Three secure exchanges (crc ones are not counted); the third
+        // reused the first one's secret.
+        assert_eq!(counters.secure_auths.load(Ordering::Relaxed), 3);
+        assert_eq!(counters.secure_secret_repeats.load(Ordering::Relaxed), 1);
+        let a = SecretTally::fingerprint(&secrets[0]);
+        assert_eq!(a, SecretTally::fingerprint(&secrets[2]));
+        assert_ne!(a, SecretTally::fingerprint(&secrets[1]));
+        // Not a prefix of the secret itself.
+        assert_ne!(&a[..], &secrets[0][..8]);
+    }
+}

@@ -21,7 +21,7 @@
 //! and server → client (bench detects it). For each run the test checks:
 //! the receiver closed the connection on an integrity failure (a typed crc
 //! or GCM-tag error counted by bench's `integrity_faults` or by the
-//! endpoint's `messenger status`, not a timeout, and within a second of the
+//! endpoint's `messenger status`, not a timeout, and within 2 s of the
 //! flip); the session reconnected once per flip and replayed; bench sent
 //! as many requests as were answered, every reply matched the oldest
 //! request in flight (nothing lost, duplicated or reordered), and the
@@ -421,7 +421,7 @@ fn run_case(s: &Setup<'_>, mode: Mode, dir: Dir, before: EndpointCounts) -> Endp
     assert_eq!(log.len() as u64, FLIPS, "{what}: {log:?}");
     for (flip, closed_after) in &log {
         assert!(
-            *closed_after < Duration::from_secs(1),
+            *closed_after < Duration::from_secs(2),
             "{what}: {flip}: the connection lived on for {closed_after:?}"
         );
     }
@@ -457,7 +457,9 @@ fn run_case(s: &Setup<'_>, mode: Mode, dir: Dir, before: EndpointCounts) -> Endp
     match mode {
         Mode::Secure => {
             assert_eq!(r["mode"], "secure", "{what}: {r}");
-            assert_eq!(n(&r, "secure_auths"), transports, "{what}: {r}");
+            // At least: a handshake that authenticated and then lost a
+            // session race (WAIT, RETRY) is counted too, never established.
+            assert!(n(&r, "secure_auths") >= transports, "{what}: {r}");
             assert_eq!(n(&r, "secure_secret_repeats"), 0, "{what}: {r}");
         }
         Mode::Crc => {

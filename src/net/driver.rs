@@ -140,6 +140,12 @@ pub struct Driver<T: Transport> {
     /// will not report them again, so they are looked at every pass.
     unread: Vec<StreamId>,
     to_read: Vec<StreamId>,
+    /// Lossless accepted sessions whose transport faulted during the current
+    /// poll. Their slots live until the next poll, which parks their session
+    /// for the peer's reconnect: the caller still handles the messages
+    /// delivered in the same pass as the fault, and its replies must go into
+    /// the session (to be replayed), not be dropped with the slot.
+    closing: Vec<ConnId>,
 }
 
 impl<T: Transport> Driver<T> {
@@ -163,6 +169,7 @@ impl<T: Transport> Driver<T> {
             guard: Arc::new(Guard::default()),
             unread: Vec::new(),
             to_read: Vec::new(),
+            closing: Vec::new(),
         }
     }
 
@@ -330,6 +337,7 @@ impl<T: Transport> Driver<T> {
     /// has, and returns the events for the caller.
     pub fn poll_once(&mut self, timeout: Duration) -> io::Result<Vec<(ConnId, Event)>> {
         self.departed.clear();
+        self.park_closing();
         let mut out = Vec::new();
         let now = Instant::now();
         let progressed = self.run(now, &mut out);
@@ -610,6 +618,31 @@ impl<T: Transport> Driver<T> {
             .any(|s| !s.conn.is_ready() && s.conn.target().is_some_and(|t| peer_addrs.contains(t)))
     }
 
+    /// Parks the sessions of the lossless accepted connections that faulted
+    /// during the previous poll (see `closing`) and frees their slots.
+    fn park_closing(&mut self) {
+        for id in std::mem::take(&mut self.closing) {
+            let Some(Some(slot)) = self.slots.get_mut(id) else {
+                continue;
+            };
+            // The caller may have marked it down meanwhile: nothing to keep.
+            if !slot.conn.is_closed() {
+                let addrs = slot
+                    .conn
+                    .established()
+                    .map(|e| e.peer_addrs.clone())
+                    .unwrap_or_default();
+                let session = slot.conn.take_session();
+                if let Some(l) = slot.listener.and_then(|i| self.listeners.get_mut(i)) {
+                    l.registry.park(&addrs, session, true);
+                }
+            }
+            self.slots[id] = None;
+            self.live -= 1;
+            self.free.push(id);
+        }
+    }
+
     fn next_deadline(&self) -> Option<Instant> {
         self.timers.peek().map(|Reverse((at, _))| *at)
     }
@@ -688,17 +721,10 @@ impl<T: Transport> Driver<T> {
                         && !slot.conn.is_closed()
                         && slot.conn.established().is_some_and(|e| !e.lossy);
                     if park {
-                        let addrs = slot
-                            .conn
-                            .established()
-                            .map(|e| e.peer_addrs.clone())
-                            .unwrap_or_default();
-                        let session = slot.conn.take_session();
-                        if let Some(l) = slot.listener.and_then(|i| self.listeners.get_mut(i)) {
-                            l.registry.park(&addrs, session, true);
-                        }
-                    }
-                    if !reconnect {
+                        // Parked by the next poll, after the caller has
+                        // handled this pass's messages (see `closing`).
+                        self.closing.push(id);
+                    } else if !reconnect {
                         if let Some(l) = slot.listener.and_then(|i| self.listeners.get(i)) {
                             self.departed.insert(id, l.bound);
                         }

@@ -66,6 +66,9 @@ pub struct HandlerStats {
     pub unsupported: u64,
     /// Replies dropped because the peer was not reading (back-pressure).
     pub replies_dropped: u64,
+    /// Connections closed because received bytes failed an integrity check
+    /// (crc or AES-GCM tag mismatch: corrupted or tampered with in transit).
+    pub integrity_faults: u64,
 }
 
 /// Most log lines of one kind an endpoint prints (then it only counts).
@@ -168,6 +171,7 @@ impl OsdHandler {
                 "decode_errors": s.decode_errors,
                 "unsupported_ops": s.unsupported,
                 "replies_dropped": s.replies_dropped,
+                "integrity_faults": s.integrity_faults,
                 "osdmap_epoch": self.view.epoch,
                 "heartbeat": self.heartbeats.report(Instant::now()),
                 "connections": self.guard.as_ref().map(|g| g.report()),
@@ -373,6 +377,13 @@ impl Handler for OsdHandler {
 
     fn report(&self) -> serde_json::Value {
         self.status().messenger
+    }
+
+    fn closed(&mut self, error: &crate::proto::ConnError, _reconnect: bool) {
+        if error.is_integrity_failure() {
+            self.stats.integrity_faults += 1;
+            self.log(format_args!("closed a connection: {error}"));
+        }
     }
 
     fn established(&mut self, est: &Established) {

@@ -10,7 +10,7 @@
 //! session first asks the peer's `version` (an MCommand, which every OSD
 //! answers) and loads it only if the answer names pollmsgr's messenger.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -109,9 +109,55 @@ pub struct LoadCounters {
     /// endpoint refused our authentication). Locked only when a connection
     /// closes, never per message.
     pub first_error: Mutex<Option<String>>,
+    /// Faults of lossless peer sessions (each is followed by a reconnect).
+    pub faults: AtomicU64,
+    /// Those faults whose error is an integrity failure of the bytes we
+    /// received ([`crate::proto::ConnError::is_integrity_failure`]: a crc or
+    /// AES-GCM tag mismatch), as opposed to a closed transport or a timeout.
+    pub integrity_faults: AtomicU64,
+    /// Why the first lossless fault happened.
+    pub first_fault: Mutex<Option<String>>,
+    /// Authentications that finished in secure mode (AUTH_DONE accepted),
+    /// one per transport: new sessions and reconnects alike.
+    pub secure_auths: AtomicU64,
+    /// Secure-mode authentications whose connection secret was one an
+    /// earlier transport of this run already used (by fingerprint). Every
+    /// cephx AUTH_DONE carries a connection secret the server drew at
+    /// random, so this stays 0 unless keys are reused.
+    pub secure_secret_repeats: AtomicU64,
+    /// Fingerprints of the connection secrets seen (see [`SecretTally`]),
+    /// at most [`MAX_SECRET_FINGERPRINTS`]. Locked once per handshake.
+    secret_fingerprints: Mutex<HashSet<[u8; 8]>>,
 }
 
 impl LoadCounters {
+    /// Counts a lossless session's fault (it reconnects and replays).
+    fn fault(&self, error: &crate::proto::ConnError) {
+        self.faults.fetch_add(1, Ordering::Relaxed);
+        if error.is_integrity_failure() {
+            self.integrity_faults.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut first = self.first_fault.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none() {
+            *first = Some(error.to_string());
+        }
+    }
+
+    /// Records one secure-mode authentication and its connection secret's
+    /// fingerprint.
+    fn secure_auth(&self, fingerprint: [u8; 8]) {
+        self.secure_auths.fetch_add(1, Ordering::Relaxed);
+        let mut seen = self
+            .secret_fingerprints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if seen.contains(&fingerprint) {
+            self.secure_secret_repeats.fetch_add(1, Ordering::Relaxed);
+        } else if seen.len() < MAX_SECRET_FINGERPRINTS {
+            seen.insert(fingerprint);
+        }
+    }
+
     /// Counts an error; the first one's text (made only then) is kept.
     fn error(&self, text: impl FnOnce() -> String) {
         self.errors.fetch_add(1, Ordering::Relaxed);
@@ -119,6 +165,87 @@ impl LoadCounters {
         if first.is_none() {
             *first = Some(text());
         }
+    }
+}
+
+/// Most connection-secret fingerprints a run remembers (8 bytes each), so
+/// a long run with many reconnects keeps bounded memory; later secrets are
+/// still counted in `secure_auths` but not checked for repeats.
+pub const MAX_SECRET_FINGERPRINTS: usize = 1 << 16;
+
+/// Wraps a load connection's [`AuthClient`](crate::auth::AuthClient) and
+/// records, for every authentication that finishes in secure mode, a
+/// fingerprint of its connection secret (the key material of the
+/// transport's AES-GCM keys and nonces, reference 4.1) in the counters.
+///
+/// The fingerprint is the first 8 bytes of HMAC-SHA256 keyed with the
+/// secret over a fixed label: a PRF output, so it reveals nothing about the
+/// secret, yet two transports share it only if they share the secret. A
+/// lossless session that faults reconnects on a new transport with a new
+/// AUTH exchange; counting distinct fingerprints shows that each transport
+/// got fresh keys (no reuse of keys, hence of GCM nonces, across a fault).
+pub struct SecretTally {
+    inner: Box<dyn crate::auth::AuthClient>,
+    counters: Arc<LoadCounters>,
+}
+
+impl SecretTally {
+    /// Label of the fingerprint HMAC.
+    const LABEL: &'static [u8] = b"pollmsgr bench: connection secret fingerprint";
+
+    /// Wraps `inner`, reporting into `counters`.
+    pub fn new(inner: Box<dyn crate::auth::AuthClient>, counters: Arc<LoadCounters>) -> Self {
+        SecretTally { inner, counters }
+    }
+
+    /// The fingerprint of `secret` (see the type's docs).
+    pub fn fingerprint(secret: &[u8]) -> [u8; 8] {
+        let mac = crate::crypto::hmac::sign_transcript(secret, Self::LABEL);
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&mac[..8]);
+        out
+    }
+}
+
+impl crate::auth::AuthClient for SecretTally {
+    fn method_and_modes(&self) -> (u32, Vec<ConMode>) {
+        self.inner.method_and_modes()
+    }
+
+    fn request(&mut self) -> Result<Vec<u8>, crate::auth::AuthError> {
+        self.inner.request()
+    }
+
+    fn handle_reply_more(&mut self, payload: &[u8]) -> Result<Vec<u8>, crate::auth::AuthError> {
+        self.inner.handle_reply_more(payload)
+    }
+
+    fn handle_bad_method(
+        &mut self,
+        method: u32,
+        result: i32,
+        methods: &[u32],
+        modes: &[u32],
+    ) -> Result<(), crate::auth::AuthError> {
+        self.inner.handle_bad_method(method, result, methods, modes)
+    }
+
+    fn handle_done(
+        &mut self,
+        global_id: u64,
+        mode: ConMode,
+        payload: &[u8],
+    ) -> Result<crate::auth::AuthOutcome, crate::auth::AuthError> {
+        let outcome = self.inner.handle_done(global_id, mode, payload)?;
+        if mode == ConMode::Secure {
+            self.counters
+                .secure_auth(Self::fingerprint(&outcome.connection_secret));
+        }
+        Ok(outcome)
+    }
+
+    fn set_modes(&mut self, modes: Vec<ConMode>) -> bool {
+        self.inner.set_modes(modes)
     }
 }
 
@@ -267,7 +394,15 @@ impl LoadApp {
                     )),
                     cephx => cephx.client(Box::new(rand::rngs::StdRng::from_entropy())),
                 };
-                (Policy::lossless_peer(), auth)
+                // Never standby: bench does not listen, so the endpoint
+                // cannot dial back with the replies it still owes (as a
+                // peer OSD would). A fault after every request was acked
+                // must re-dial at once, as Ceph's lossless_client does.
+                let policy = Policy {
+                    standby: false,
+                    ..Policy::lossless_peer()
+                };
+                (policy, auth)
             }
             None => (
                 Policy::lossy_client(),
@@ -276,6 +411,7 @@ impl LoadApp {
                     .client(Box::new(rand::rngs::StdRng::from_entropy())),
             ),
         };
+        let auth = Box::new(SecretTally::new(auth, Arc::clone(&self.counters)));
         let conn = Connection::connect(
             cfg,
             target,
@@ -532,8 +668,9 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
             }
             // A lossless peer's session lives on: it reconnects and replays.
             Event::Closed {
-                reconnect: true, ..
-            } => {}
+                reconnect: true,
+                error,
+            } => self.counters.fault(&error),
             Event::Closed { error, .. } => {
                 self.counters.error(|| error.to_string());
                 let Some(c) = self.conns.remove(&conn) else {
@@ -597,10 +734,10 @@ impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
 
 #[cfg(test)]
 mod tests {
-    use super::{redial_wait, REDIAL_MAX, REDIAL_MIN};
+    use super::*;
+    use crate::auth::{AuthClient, AuthError, AuthOutcome};
     use rand::rngs::StdRng;
-    use rand::SeedableRng;
-    use std::time::Duration;
+    use zeroize::Zeroizing;
 
     #[test]
     fn redial_backoff_is_immediate_then_grows_to_the_cap() {
@@ -612,5 +749,73 @@ mod tests {
         assert!(w3 >= REDIAL_MIN && w3 <= REDIAL_MIN * 2, "{w3:?}");
         let w = redial_wait(40, &mut rng);
         assert!(w >= REDIAL_MAX / 2 && w <= REDIAL_MAX, "{w:?}");
+    }
+
+    /// Finishes every exchange with the next of `secrets`.
+    struct Scripted {
+        secrets: VecDeque<Vec<u8>>,
+    }
+
+    impl AuthClient for Scripted {
+        fn method_and_modes(&self) -> (u32, Vec<ConMode>) {
+            (2, vec![ConMode::Secure, ConMode::Crc])
+        }
+        fn request(&mut self) -> Result<Vec<u8>, AuthError> {
+            Ok(Vec::new())
+        }
+        fn handle_reply_more(&mut self, _: &[u8]) -> Result<Vec<u8>, AuthError> {
+            Ok(Vec::new())
+        }
+        fn handle_bad_method(
+            &mut self,
+            _: u32,
+            _: i32,
+            _: &[u32],
+            _: &[u32],
+        ) -> Result<(), AuthError> {
+            Ok(())
+        }
+        fn handle_done(
+            &mut self,
+            global_id: u64,
+            _: ConMode,
+            _: &[u8],
+        ) -> Result<AuthOutcome, AuthError> {
+            Ok(AuthOutcome {
+                global_id,
+                session_key: Zeroizing::new(vec![7; 16]),
+                connection_secret: Zeroizing::new(self.secrets.pop_front().unwrap_or_default()),
+                peer: None,
+            })
+        }
+    }
+
+    #[test]
+    fn secret_tally_counts_secure_auths_and_repeated_secrets() {
+        let counters = Arc::new(LoadCounters::default());
+        let secrets = [vec![1u8; 64], vec![2u8; 64], vec![1u8; 64], Vec::new()];
+        let mut tally = SecretTally::new(
+            Box::new(Scripted {
+                secrets: secrets.iter().cloned().collect(),
+            }),
+            Arc::clone(&counters),
+        );
+        for mode in [
+            ConMode::Secure,
+            ConMode::Secure,
+            ConMode::Secure,
+            ConMode::Crc,
+        ] {
+            tally.handle_done(4, mode, &[]).expect("done");
+        }
+        // Three secure exchanges (crc ones are not counted); the third
+        // reused the first one's secret.
+        assert_eq!(counters.secure_auths.load(Ordering::Relaxed), 3);
+        assert_eq!(counters.secure_secret_repeats.load(Ordering::Relaxed), 1);
+        let a = SecretTally::fingerprint(&secrets[0]);
+        assert_eq!(a, SecretTally::fingerprint(&secrets[2]));
+        assert_ne!(a, SecretTally::fingerprint(&secrets[1]));
+        // Not a prefix of the secret itself.
+        assert_ne!(&a[..], &secrets[0][..8]);
     }
 }

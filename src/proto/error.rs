@@ -197,4 +197,63 @@ impl ConnError {
                 | ConnError::MarkedDown
         )
     }
+
+    /// True if received bytes failed an integrity check: a crc32c mismatch
+    /// of a preamble or segment (crc mode), an AES-GCM tag that does not
+    /// verify (secure mode), or a pre-auth signature that does not match the
+    /// transcript (reference 4, 6, 7.3). Such a stream was corrupted or
+    /// tampered with in transit; a timeout, a closed transport or a
+    /// well-formed protocol violation is not an integrity failure.
+    pub fn is_integrity_failure(&self) -> bool {
+        matches!(
+            self,
+            ConnError::Frame(
+                FrameError::PreambleCrc { .. }
+                    | FrameError::SegmentCrc { .. }
+                    | FrameError::Crypto(CryptoError::BadTag)
+            ) | ConnError::Crypto(CryptoError::BadTag)
+                | ConnError::PeerMisbehaved(PeerMisbehaved::BadSignature)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integrity_failures_are_crc_tag_and_signature_mismatches() {
+        let yes = [
+            ConnError::Frame(FrameError::PreambleCrc {
+                expected: 1,
+                got: 2,
+            }),
+            ConnError::Frame(FrameError::SegmentCrc {
+                index: 3,
+                expected: 1,
+                got: 2,
+            }),
+            ConnError::Frame(FrameError::Crypto(CryptoError::BadTag)),
+            ConnError::Crypto(CryptoError::BadTag),
+            ConnError::PeerMisbehaved(PeerMisbehaved::BadSignature),
+        ];
+        for e in &yes {
+            assert!(e.is_integrity_failure(), "{e}");
+            assert!(!e.is_fatal(), "{e}: a lossless session must survive it");
+        }
+        let no = [
+            ConnError::TransportClosed("peer closed".into()),
+            ConnError::HandshakeTimeout(std::time::Duration::from_secs(10)),
+            ConnError::Frame(FrameError::TagZero),
+            ConnError::Crypto(CryptoError::NonceExhausted),
+            ConnError::PeerMisbehaved(PeerMisbehaved::SeqGap {
+                expected: 2,
+                got: 5,
+            }),
+            ConnError::MarkedDown,
+        ];
+        for e in &no {
+            assert!(!e.is_integrity_failure(), "{e}");
+        }
+    }
 }

@@ -354,6 +354,17 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
         "reconnects": counters.reconnects.load(Ordering::Relaxed),
         "lost": counters.lost.load(Ordering::Relaxed),
         "mismatches": counters.mismatches.load(Ordering::Relaxed),
+        "faults": counters.faults.load(Ordering::Relaxed),
+        "integrity_faults": counters.integrity_faults.load(Ordering::Relaxed),
+        "first_fault": counters
+            .first_fault
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
+        // One per transport that authenticated in secure mode, and how many
+        // of those reused an earlier transport's connection secret.
+        "secure_auths": counters.secure_auths.load(Ordering::Relaxed),
+        "secure_secret_repeats": counters.secure_secret_repeats.load(Ordering::Relaxed),
         "first_error": counters
             .first_error
             .lock()

@@ -1,0 +1,615 @@
+//! A byte flipped inside an established lossless peer session, end to end
+//! (issue 8, item 8): a real ceph-mon with cephx, `pollmsgr serve --osds 2
+//! --join` endpoints, and `pollmsgr bench --peer-osd A --auth cephx` (osd.A's
+//! own tickets) loading osd.B through a relay written here. Once traffic
+//! flows, the relay flips one bit of one byte on a connection, in one
+//! direction; each new connection may be tampered with again, up to
+//! `FLIPS` times a run.
+//!
+//! * Secure mode: the relay cannot see frame boundaries (everything after
+//!   AUTH_DONE is AES-GCM ciphertext), so it flips a byte past the first
+//!   `AFTER_BYTES`, well after the handshake; every such byte is covered by
+//!   a GCM tag (preamble, segments, padding and epilogue alike).
+//! * crc mode, for contrast: the relay parses the plaintext frames and flips
+//!   a byte inside segment 0 (the message header) of a MESSAGE frame, which
+//!   crc32c covers.
+//!
+//! `tampered_crc_peer_sessions_without_ceph_lose_nothing` runs the crc case
+//! without a cluster (auth none, `serve --entity osd.0`), as a fast check.
+//!
+//! Both directions, separately: client → server (the endpoint detects it)
+//! and server → client (bench detects it). For each run the test checks:
+//! the receiver closed the connection on an integrity failure (a typed crc
+//! or GCM-tag error counted by bench's `integrity_faults` or by the
+//! endpoint's `messenger status`, not a timeout, and within 2 s of the
+//! flip); the session reconnected once per flip and replayed; bench sent
+//! as many requests as were answered, every reply matched the oldest
+//! request in flight (nothing lost, duplicated or reordered), and the
+//! endpoint handled each request exactly once (its `messages.bench` grew by
+//! `sent`); in secure mode every transport authenticated anew with a
+//! connection secret no earlier transport used (bench's `secure_auths` and
+//! `secure_secret_repeats`: each msgr2 reconnect runs a new cephx
+//! authorizer exchange whose AUTH_DONE carries a connection secret the
+//! endpoint drew at random, from which the AES-GCM keys and nonces derive).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::pollmsgr::{run_json, Serve};
+use common::{Auth, CephCluster, ClusterOpts};
+use pollmsgr::proto::frame::{Decoded, FrameDecoder, FrameLimits};
+use pollmsgr::wire::{Revision, Tag};
+use serde_json::Value;
+
+/// Flips per run (each on its own connection).
+const FLIPS: u64 = 3;
+/// Bytes a connection carries in the tampered direction before its flip:
+/// far more than the handshake (about 1-2 KiB each way), so the flip lands
+/// in an established session with requests in flight.
+const AFTER_BYTES: u64 = 20_000;
+/// The banner: "ceph v2\n", then a le16 payload length (reference 1.1).
+const BANNER_PREFIX: usize = 10;
+/// A crc-mode preamble (reference 3.1), after which segment 0 begins.
+const PREAMBLE_LEN: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    ClientToServer,
+    ServerToClient,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Secure,
+    Crc,
+}
+
+impl Mode {
+    fn flag(self) -> &'static str {
+        match self {
+            Mode::Secure => "secure",
+            Mode::Crc => "crc",
+        }
+    }
+}
+
+/// What the relay did.
+#[derive(Default)]
+struct RelayStats {
+    /// Flips applied so far (also the budget: at most [`FLIPS`]).
+    flips: AtomicU64,
+    /// TCP connections relayed.
+    connections: AtomicU64,
+    /// For each flip: what was flipped and how long until its connection
+    /// closed.
+    flip_log: Mutex<Vec<(String, Duration)>>,
+    /// Anything the relay could not do (a crc-mode stream it could not parse).
+    problems: Mutex<Vec<String>>,
+}
+
+impl RelayStats {
+    /// Takes one flip from the budget; false once it is spent.
+    fn take_flip(&self) -> bool {
+        self.flips
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < FLIPS).then_some(n + 1)
+            })
+            .is_ok()
+    }
+}
+
+/// Relays to `upstream`, tampering with `dir` as described in the module docs.
+fn tamper_relay(
+    upstream: SocketAddr,
+    mode: Mode,
+    dir: Dir,
+    stop: Arc<AtomicBool>,
+) -> (SocketAddr, Arc<RelayStats>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
+    let addr = listener.local_addr().expect("relay addr");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let stats = Arc::new(RelayStats::default());
+    let st = Arc::clone(&stats);
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((client, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(2));
+                continue;
+            };
+            let _ = client.set_nonblocking(false);
+            let Ok(server) = TcpStream::connect(upstream) else {
+                continue;
+            };
+            // Forward each chunk at once (no Nagle delay on small replies).
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            st.connections.fetch_add(1, Ordering::Relaxed);
+            let (c2, s2) = (
+                client.try_clone().expect("clone"),
+                server.try_clone().expect("clone"),
+            );
+            let (tamper_c2s, tamper_s2c) = match dir {
+                Dir::ClientToServer => (Some(mode), None),
+                Dir::ServerToClient => (None, Some(mode)),
+            };
+            let (a, b) = (Arc::clone(&st), Arc::clone(&st));
+            std::thread::spawn(move || pump(client, server, tamper_c2s, &a));
+            std::thread::spawn(move || pump(s2, c2, tamper_s2c, &b));
+        }
+    });
+    (addr, stats)
+}
+
+/// Copies `from` to `to`; with `tamper`, flips one byte (once, if the
+/// budget allows) as the module docs describe.
+fn pump(mut from: TcpStream, mut to: TcpStream, tamper: Option<Mode>, stats: &RelayStats) {
+    let mut buf = [0u8; 16384];
+    let mut moved = 0u64;
+    let mut flipped: Option<(String, Instant)> = None;
+    let mut crc = tamper
+        .filter(|m| *m == Mode::Crc)
+        .map(|_| CrcFrames::default());
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let out: Vec<u8> = match (&mut crc, tamper) {
+            (Some(frames), _) => frames.carry(&buf[..n], &mut flipped, stats),
+            (None, Some(Mode::Secure)) => {
+                let mut chunk = buf[..n].to_vec();
+                let end = moved + n as u64;
+                if flipped.is_none() && end > AFTER_BYTES && stats.take_flip() {
+                    let at = AFTER_BYTES.saturating_sub(moved) as usize;
+                    chunk[at] ^= 0x10;
+                    let what = format!("secure stream byte {}", moved + at as u64);
+                    flipped = Some((what, Instant::now()));
+                }
+                chunk
+            }
+            _ => buf[..n].to_vec(),
+        };
+        moved += n as u64;
+        if to.write_all(&out).is_err() {
+            break;
+        }
+    }
+    if let Some((what, at)) = flipped {
+        stats
+            .flip_log
+            .lock()
+            .expect("flip log")
+            .push((what, at.elapsed()));
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+/// One direction of a crc-mode stream, cut into banner and whole frames
+/// (forwarded only once complete, so one can be altered).
+struct CrcFrames {
+    pending: Vec<u8>,
+    banner_done: bool,
+    decoder: FrameDecoder,
+    /// Bytes of `pending` the decoder consumed (stages of the current frame).
+    consumed: usize,
+    /// Bytes forwarded so far.
+    forwarded: u64,
+    /// The stream could not be parsed: forward the rest untouched.
+    passthrough: bool,
+}
+
+impl Default for CrcFrames {
+    fn default() -> Self {
+        CrcFrames {
+            pending: Vec::new(),
+            banner_done: false,
+            decoder: FrameDecoder::new(Revision::V2_1, FrameLimits::default()),
+            consumed: 0,
+            forwarded: 0,
+            passthrough: false,
+        }
+    }
+}
+
+impl CrcFrames {
+    /// Takes `input`; returns what to forward.
+    fn carry(
+        &mut self,
+        input: &[u8],
+        flipped: &mut Option<(String, Instant)>,
+        stats: &RelayStats,
+    ) -> Vec<u8> {
+        self.pending.extend_from_slice(input);
+        let mut out = Vec::new();
+        loop {
+            if self.passthrough {
+                self.forwarded += self.pending.len() as u64;
+                out.append(&mut self.pending);
+                return out;
+            }
+            if !self.banner_done {
+                if self.pending.len() < BANNER_PREFIX {
+                    return out;
+                }
+                let len = BANNER_PREFIX
+                    + usize::from(u16::from_le_bytes([self.pending[8], self.pending[9]]));
+                if self.pending.len() < len {
+                    return out;
+                }
+                out.extend(self.pending.drain(..len));
+                self.forwarded += len as u64;
+                self.banner_done = true;
+                continue;
+            }
+            let frame = match self.decoder.decode(&self.pending[self.consumed..]) {
+                Ok((n, Decoded::Frame(f))) => {
+                    self.consumed += n;
+                    Some(f)
+                }
+                Ok((n, Decoded::Aborted)) => {
+                    self.consumed += n;
+                    None
+                }
+                Ok((0, Decoded::NeedMore)) => return out,
+                Ok((n, Decoded::NeedMore)) => {
+                    self.consumed += n;
+                    continue;
+                }
+                Err(e) => {
+                    stats
+                        .problems
+                        .lock()
+                        .expect("problems")
+                        .push(format!("relay cannot parse the crc stream: {e}"));
+                    self.passthrough = true;
+                    continue;
+                }
+            };
+            let mut raw: Vec<u8> = self.pending.drain(..self.consumed).collect();
+            self.consumed = 0;
+            self.forwarded += raw.len() as u64;
+            let end = self.forwarded;
+            if let Some(f) = frame {
+                let seg0 = f.segments[0].len();
+                if f.tag == Tag::Message as u8
+                    && flipped.is_none()
+                    && end > AFTER_BYTES
+                    && raw.len() > PREAMBLE_LEN + seg0
+                    && seg0 > 0
+                    && stats.take_flip()
+                {
+                    let at = PREAMBLE_LEN + seg0 / 2;
+                    raw[at] ^= 0x10;
+                    let what = format!("crc MESSAGE frame: byte {at} (segment 0 of {seg0} bytes)");
+                    *flipped = Some((what, Instant::now()));
+                }
+            }
+            out.extend_from_slice(&raw);
+        }
+    }
+}
+
+fn cluster() -> CephCluster {
+    common::require_ceph();
+    CephCluster::start(ClusterOpts {
+        auth: Auth::Cephx,
+        with_osd: false,
+        extra_conf: "",
+    })
+    .unwrap_or_else(|e| panic!("cluster did not start: {e}"))
+}
+
+/// `ceph tell osd.ID messenger status`.
+fn messenger_status(c: &CephCluster, id: u64) -> Value {
+    let s = c
+        .ceph_ok(&["tell", &format!("osd.{id}"), "messenger", "status"])
+        .expect("messenger status");
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("status JSON ({e}): {s}"))
+}
+
+fn n(v: &Value, k: &str) -> u64 {
+    v[k].as_u64()
+        .unwrap_or_else(|| panic!("no counter {k} in {v}"))
+}
+
+/// The endpoint's own counters that a run changes.
+#[derive(Debug, Clone, Copy)]
+struct EndpointCounts {
+    bench: u64,
+    integrity_faults: u64,
+}
+
+fn endpoint_counts(c: &CephCluster, id: u64) -> EndpointCounts {
+    let s = messenger_status(c, id);
+    EndpointCounts {
+        bench: s["messages"]["bench"].as_u64().unwrap_or(0),
+        integrity_faults: n(&s, "integrity_faults"),
+    }
+}
+
+/// What one bench run needs.
+struct Setup<'a> {
+    c: &'a CephCluster,
+    /// bench's identity: osd.`me` with its key in `keyring`.
+    me: u64,
+    keyring: String,
+    /// The loaded endpoint: osd.`target` at `endpoint`.
+    target: u64,
+    endpoint: String,
+}
+
+fn run_case(s: &Setup<'_>, mode: Mode, dir: Dir, before: EndpointCounts) -> EndpointCounts {
+    let what = format!("{mode:?} {dir:?}");
+    let upstream: SocketAddr = s
+        .endpoint
+        .trim_start_matches("v2:")
+        .rsplit_once('/')
+        .map(|(a, _)| a)
+        .unwrap_or("")
+        .parse()
+        .expect("endpoint socket");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (relay, stats) = tamper_relay(upstream, mode, dir, Arc::clone(&stop));
+    let (me, relay) = (s.me.to_string(), relay.to_string());
+    let name = format!("osd.{}", s.me);
+    let t = Instant::now();
+    let r = run_json(&[
+        "bench",
+        "--connect",
+        &s.endpoint,
+        "--via",
+        &relay,
+        "--peer-osd",
+        &me,
+        "--auth",
+        "cephx",
+        "--mon",
+        &s.c.mon_addr,
+        "--name",
+        &name,
+        "--keyring",
+        &s.keyring,
+        "--mode",
+        mode.flag(),
+        "--conns",
+        "2",
+        "--depth",
+        "8",
+        "--size",
+        "3000",
+        "--duration",
+        "3",
+        "--json",
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    let after = endpoint_counts(s.c, s.target);
+    let flips = stats.flips.load(Ordering::SeqCst);
+    let log = stats.flip_log.lock().expect("flip log").clone();
+    let problems = stats.problems.lock().expect("problems").clone();
+    eprintln!(
+        "{what}: {:.1} s, {} relayed connections, flips {log:?}\nbench: {r}\nendpoint: {before:?} -> {after:?}",
+        t.elapsed().as_secs_f64(),
+        stats.connections.load(Ordering::Relaxed),
+    );
+    assert!(problems.is_empty(), "{what}: relay: {problems:?}");
+    assert_eq!(flips, FLIPS, "{what}: the relay must have flipped: {r}");
+
+    // Nothing lost, duplicated or reordered.
+    let sent = n(&r, "sent");
+    assert!(n(&r, "completed") > 100, "{what}: too little traffic: {r}");
+    assert_eq!(
+        n(&r, "completed"),
+        sent,
+        "{what}: every request answered: {r}"
+    );
+    assert_eq!(n(&r, "mismatches"), 0, "{what}: replies out of order: {r}");
+    assert_eq!(n(&r, "errors"), 0, "{what}: a lossless session ended: {r}");
+    assert_eq!(
+        after.bench - before.bench,
+        sent,
+        "{what}: the endpoint must handle each request exactly once: {r}"
+    );
+
+    // Each flip faulted its connection on an integrity failure, detected by
+    // the receiver, at once (not a timeout), and the session resumed.
+    assert_eq!(log.len() as u64, FLIPS, "{what}: {log:?}");
+    for (flip, closed_after) in &log {
+        assert!(
+            *closed_after < Duration::from_secs(2),
+            "{what}: {flip}: the connection lived on for {closed_after:?}"
+        );
+    }
+    assert!(
+        n(&r, "reconnects") >= FLIPS,
+        "{what}: no resume per flip: {r}"
+    );
+    assert_eq!(n(&r, "sessions"), 2, "{what}: sessions were reset: {r}");
+    let endpoint_detected = after.integrity_faults - before.integrity_faults;
+    let bench_detected = n(&r, "integrity_faults");
+    let first_fault = r["first_fault"].as_str().unwrap_or("");
+    match dir {
+        Dir::ClientToServer => {
+            assert_eq!(endpoint_detected, FLIPS, "{what}: endpoint: {after:?}");
+            assert_eq!(bench_detected, 0, "{what}: {r}");
+            // bench only sees the endpoint hang up.
+            assert!(first_fault.contains("transport closed"), "{what}: {r}");
+        }
+        Dir::ServerToClient => {
+            assert_eq!(bench_detected, FLIPS, "{what}: {r}");
+            assert_eq!(endpoint_detected, 0, "{what}: endpoint: {after:?}");
+            let want = match mode {
+                Mode::Secure => "AES-GCM tag mismatch",
+                Mode::Crc => "segment 0 crc mismatch",
+            };
+            assert!(first_fault.contains(want), "{what}: want {want:?}: {r}");
+        }
+    }
+
+    // Fresh keys: one secure authentication per transport (the first two
+    // and one per reconnect), none reusing an earlier connection secret.
+    let transports = n(&r, "sessions") + n(&r, "reconnects");
+    match mode {
+        Mode::Secure => {
+            assert_eq!(r["mode"], "secure", "{what}: {r}");
+            // At least: a handshake that authenticated and then lost a
+            // session race (WAIT, RETRY) is counted too, never established.
+            assert!(n(&r, "secure_auths") >= transports, "{what}: {r}");
+            assert_eq!(n(&r, "secure_secret_repeats"), 0, "{what}: {r}");
+        }
+        Mode::Crc => {
+            assert_eq!(r["mode"], "crc", "{what}: {r}");
+            assert_eq!(n(&r, "secure_auths"), 0, "{what}: {r}");
+        }
+    }
+    after
+}
+
+#[test]
+fn ceph_tampered_lossless_sessions_reconnect_with_fresh_keys_and_replay() {
+    let c = cluster();
+    let state = c.dir.join("pollmsgr-state");
+    let conf = c.conf_path.display().to_string();
+    let state_arg = state.display().to_string();
+    let (_serve, ready) = Serve::start(&[
+        "--osds",
+        "2",
+        "--join",
+        "-c",
+        &conf,
+        "--state-dir",
+        &state_arg,
+        "--cores",
+        "0",
+        "--mode",
+        "prefer-secure",
+    ]);
+    let ids: Vec<u64> = ready["osds"]
+        .as_array()
+        .expect("osds in the ready line")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    let endpoints: Vec<String> = ready["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!((ids.len(), endpoints.len()), (2, 2), "{ready}");
+    // bench is the first endpoint's peer (its osd key from the state file)
+    // and loads the second.
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(state.join("pollmsgr-osds.json")).expect("state file"),
+    )
+    .expect("state JSON");
+    let me = &saved["osds"][0];
+    let my_id = me["id"].as_u64().expect("id");
+    let keyring = c.dir.join("peer.keyring");
+    std::fs::write(
+        &keyring,
+        format!(
+            "[osd.{my_id}]\n\tkey = {}\n",
+            me["key"].as_str().expect("key")
+        ),
+    )
+    .expect("keyring");
+    let target = ids
+        .iter()
+        .position(|&i| i != my_id)
+        .expect("another endpoint");
+    let setup = Setup {
+        c: &c,
+        me: my_id,
+        keyring: keyring.display().to_string(),
+        target: ids[target],
+        endpoint: endpoints[target].clone(),
+    };
+    let t = Instant::now();
+    let mut counts = endpoint_counts(&c, setup.target);
+    for mode in [Mode::Secure, Mode::Crc] {
+        for dir in [Dir::ClientToServer, Dir::ServerToClient] {
+            counts = run_case(&setup, mode, dir, counts);
+        }
+    }
+    eprintln!("four tampered runs in {:?}", t.elapsed());
+}
+
+/// The crc cases against `serve --entity osd.0` with auth none (no cluster):
+/// each flip faults and resumes the session, and the endpoint handled
+/// every request exactly once (its `messages` are the requests plus one
+/// `version` probe per new session).
+#[test]
+fn tampered_crc_peer_sessions_without_ceph_lose_nothing() {
+    let (mut serve, hello) = Serve::start(&[
+        "--entity",
+        "osd.0",
+        "--osds",
+        "1",
+        "--listen",
+        "v2:127.0.0.1:0/701",
+        "--cores",
+        "0",
+    ]);
+    let endpoint = hello["endpoints"][0].as_str().expect("endpoint").to_owned();
+    let upstream: SocketAddr = endpoint
+        .trim_start_matches("v2:")
+        .rsplit_once('/')
+        .map(|(a, _)| a)
+        .unwrap_or("")
+        .parse()
+        .expect("endpoint socket");
+    let mut expected_messages = 0;
+    for dir in [Dir::ClientToServer, Dir::ServerToClient] {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (relay, stats) = tamper_relay(upstream, Mode::Crc, dir, Arc::clone(&stop));
+        let r = run_json(&[
+            "bench",
+            "--connect",
+            &endpoint,
+            "--via",
+            &relay.to_string(),
+            "--peer-osd",
+            "100",
+            "--conns",
+            "2",
+            "--depth",
+            "8",
+            "--size",
+            "3000",
+            "--duration",
+            "2",
+            "--json",
+        ]);
+        stop.store(true, Ordering::Relaxed);
+        let what = format!("{dir:?}");
+        let problems = stats.problems.lock().expect("problems").clone();
+        assert!(problems.is_empty(), "{what}: relay: {problems:?}");
+        assert_eq!(stats.flips.load(Ordering::SeqCst), FLIPS, "{what}: {r}");
+        let sent = n(&r, "sent");
+        assert!(n(&r, "completed") > 100, "{what}: too little traffic: {r}");
+        assert_eq!(n(&r, "completed"), sent, "{what}: {r}");
+        assert_eq!(n(&r, "mismatches"), 0, "{what}: {r}");
+        assert_eq!(n(&r, "errors"), 0, "{what}: {r}");
+        assert!(n(&r, "reconnects") >= FLIPS, "{what}: {r}");
+        let bench_detected = n(&r, "integrity_faults");
+        match dir {
+            Dir::ClientToServer => assert_eq!(bench_detected, 0, "{what}: {r}"),
+            Dir::ServerToClient => assert_eq!(bench_detected, FLIPS, "{what}: {r}"),
+        }
+        expected_messages += sent + n(&r, "sessions");
+    }
+    let (out, err) = serve.stop();
+    let summary: Value = serde_json::from_str(out.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no serve summary ({e}): {out}\n{err}"));
+    assert_eq!(
+        summary["messages"].as_u64(),
+        Some(expected_messages),
+        "the endpoint saw each request exactly once: {summary}"
+    );
+}

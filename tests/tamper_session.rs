@@ -14,23 +14,25 @@
 //!   a byte inside segment 0 (the message header) of a MESSAGE frame, which
 //!   crc32c covers.
 //!
-//! `tampered_crc_peer_sessions_without_ceph_lose_nothing` runs the crc case
-//! without a cluster (auth none, `serve --entity osd.0`), as a fast check.
+//! Cases: client → server (the endpoint detects the flip) and server →
+//! client (bench detects it), in both modes over msgr2.1, and one each over
+//! msgr2.0. For each run the test checks: the receiver closed the
+//! connection on an integrity failure (a typed crc or GCM-tag error counted
+//! by bench's `integrity_faults` or by the endpoint's `messenger status`,
+//! not a timeout, and within `CLOSE_BOUND` of the flip); the session reconnected once
+//! per flip and replayed; bench sent as many requests as were answered,
+//! every reply matched the oldest request in flight (nothing lost,
+//! duplicated or reordered), and the endpoint handled each request exactly
+//! once (its `messages.bench` grew by `sent`); in secure mode every
+//! transport authenticated anew with a connection secret no earlier
+//! transport used (bench's `secure_auths` and `secure_secret_repeats`: each
+//! msgr2 reconnect runs a new cephx authorizer exchange whose AUTH_DONE
+//! carries a connection secret the endpoint drew at random, from which the
+//! AES-GCM keys and nonces derive).
 //!
-//! Both directions, separately: client → server (the endpoint detects it)
-//! and server → client (bench detects it). For each run the test checks:
-//! the receiver closed the connection on an integrity failure (a typed crc
-//! or GCM-tag error counted by bench's `integrity_faults` or by the
-//! endpoint's `messenger status`, not a timeout, and within 2 s of the
-//! flip); the session reconnected once per flip and replayed; bench sent
-//! as many requests as were answered, every reply matched the oldest
-//! request in flight (nothing lost, duplicated or reordered), and the
-//! endpoint handled each request exactly once (its `messages.bench` grew by
-//! `sent`); in secure mode every transport authenticated anew with a
-//! connection secret no earlier transport used (bench's `secure_auths` and
-//! `secure_secret_repeats`: each msgr2 reconnect runs a new cephx
-//! authorizer exchange whose AUTH_DONE carries a connection secret the
-//! endpoint drew at random, from which the AES-GCM keys and nonces derive).
+//! `tampered_crc_peer_sessions_without_ceph_lose_nothing` runs the crc
+//! cases without a cluster (auth none, `serve --entity osd.0`), as a fast
+//! check.
 
 mod common;
 
@@ -52,7 +54,11 @@ const FLIPS: u64 = 3;
 /// far more than the handshake (about 1-2 KiB each way), so the flip lands
 /// in an established session with requests in flight.
 const AFTER_BYTES: u64 = 20_000;
-/// The banner: "ceph v2\n", then a le16 payload length (reference 1.1).
+/// How soon a tampered connection must close: far below the 10 s handshake
+/// deadline or any keepalive, so it was the flip, not a timeout, that closed
+/// it (with room for a loaded 2-core machine).
+const CLOSE_BOUND: Duration = Duration::from_secs(5);
+/// The banner: "ceph v2\n", then a le16 payload length (reference 2).
 const BANNER_PREFIX: usize = 10;
 /// A crc-mode preamble (reference 3.1), after which segment 0 begins.
 const PREAMBLE_LEN: usize = 32;
@@ -107,6 +113,7 @@ impl RelayStats {
 fn tamper_relay(
     upstream: SocketAddr,
     mode: Mode,
+    rev: Revision,
     dir: Dir,
     stop: Arc<AtomicBool>,
 ) -> (SocketAddr, Arc<RelayStats>) {
@@ -138,8 +145,8 @@ fn tamper_relay(
                 Dir::ServerToClient => (None, Some(mode)),
             };
             let (a, b) = (Arc::clone(&st), Arc::clone(&st));
-            std::thread::spawn(move || pump(client, server, tamper_c2s, &a));
-            std::thread::spawn(move || pump(s2, c2, tamper_s2c, &b));
+            std::thread::spawn(move || pump(client, server, tamper_c2s, rev, &a));
+            std::thread::spawn(move || pump(s2, c2, tamper_s2c, rev, &b));
         }
     });
     (addr, stats)
@@ -147,13 +154,19 @@ fn tamper_relay(
 
 /// Copies `from` to `to`; with `tamper`, flips one byte (once, if the
 /// budget allows) as the module docs describe.
-fn pump(mut from: TcpStream, mut to: TcpStream, tamper: Option<Mode>, stats: &RelayStats) {
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    tamper: Option<Mode>,
+    rev: Revision,
+    stats: &RelayStats,
+) {
     let mut buf = [0u8; 16384];
     let mut moved = 0u64;
     let mut flipped: Option<(String, Instant)> = None;
     let mut crc = tamper
         .filter(|m| *m == Mode::Crc)
-        .map(|_| CrcFrames::default());
+        .map(|_| CrcFrames::new(rev));
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -204,20 +217,19 @@ struct CrcFrames {
     passthrough: bool,
 }
 
-impl Default for CrcFrames {
-    fn default() -> Self {
+impl CrcFrames {
+    /// A parser of frames of revision `rev` (the one the session negotiates).
+    fn new(rev: Revision) -> Self {
         CrcFrames {
             pending: Vec::new(),
             banner_done: false,
-            decoder: FrameDecoder::new(Revision::V2_1, FrameLimits::default()),
+            decoder: FrameDecoder::new(rev, FrameLimits::default()),
             consumed: 0,
             forwarded: 0,
             passthrough: false,
         }
     }
-}
 
-impl CrcFrames {
     /// Takes `input`; returns what to forward.
     fn carry(
         &mut self,
@@ -344,8 +356,16 @@ struct Setup<'a> {
     endpoint: String,
 }
 
-fn run_case(s: &Setup<'_>, mode: Mode, dir: Dir, before: EndpointCounts) -> EndpointCounts {
-    let what = format!("{mode:?} {dir:?}");
+/// One tampered bench run over msgr2.`rev` (1 or 0); returns the
+/// endpoint's counters after it.
+fn run_case(
+    s: &Setup<'_>,
+    mode: Mode,
+    rev: u8,
+    dir: Dir,
+    before: EndpointCounts,
+) -> EndpointCounts {
+    let what = format!("{mode:?} msgr2.{rev} {dir:?}");
     let upstream: SocketAddr = s
         .endpoint
         .trim_start_matches("v2:")
@@ -355,7 +375,12 @@ fn run_case(s: &Setup<'_>, mode: Mode, dir: Dir, before: EndpointCounts) -> Endp
         .parse()
         .expect("endpoint socket");
     let stop = Arc::new(AtomicBool::new(false));
-    let (relay, stats) = tamper_relay(upstream, mode, dir, Arc::clone(&stop));
+    let revision = if rev == 1 {
+        Revision::V2_1
+    } else {
+        Revision::V2_0
+    };
+    let (relay, stats) = tamper_relay(upstream, mode, revision, dir, Arc::clone(&stop));
     let (me, relay) = (s.me.to_string(), relay.to_string());
     let name = format!("osd.{}", s.me);
     let t = Instant::now();
@@ -385,6 +410,8 @@ fn run_case(s: &Setup<'_>, mode: Mode, dir: Dir, before: EndpointCounts) -> Endp
         "3000",
         "--duration",
         "3",
+        "--msgr-rev",
+        &rev.to_string(),
         "--json",
     ]);
     stop.store(true, Ordering::Relaxed);
@@ -421,7 +448,7 @@ fn run_case(s: &Setup<'_>, mode: Mode, dir: Dir, before: EndpointCounts) -> Endp
     assert_eq!(log.len() as u64, FLIPS, "{what}: {log:?}");
     for (flip, closed_after) in &log {
         assert!(
-            *closed_after < Duration::from_secs(2),
+            *closed_after < CLOSE_BOUND,
             "{what}: {flip}: the connection lived on for {closed_after:?}"
         );
     }
@@ -443,11 +470,18 @@ fn run_case(s: &Setup<'_>, mode: Mode, dir: Dir, before: EndpointCounts) -> Endp
         Dir::ServerToClient => {
             assert_eq!(bench_detected, FLIPS, "{what}: {r}");
             assert_eq!(endpoint_detected, 0, "{what}: endpoint: {after:?}");
-            let want = match mode {
-                Mode::Secure => "AES-GCM tag mismatch",
-                Mode::Crc => "segment 0 crc mismatch",
+            // msgr2.0 secure mode decrypts the preamble before the frame's
+            // one GCM tag is checked (reference 3.5), so a flip there shows
+            // as the (encrypted) preamble's crc mismatch first.
+            let want: &[&str] = match (mode, rev) {
+                (Mode::Secure, 1) => &["AES-GCM tag mismatch"],
+                (Mode::Secure, _) => &["AES-GCM tag mismatch", "preamble crc mismatch"],
+                (Mode::Crc, _) => &["segment 0 crc mismatch"],
             };
-            assert!(first_fault.contains(want), "{what}: want {want:?}: {r}");
+            assert!(
+                want.iter().any(|w| first_fault.contains(w)),
+                "{what}: want one of {want:?}: {r}"
+            );
         }
     }
 
@@ -532,12 +566,21 @@ fn ceph_tampered_lossless_sessions_reconnect_with_fresh_keys_and_replay() {
     };
     let t = Instant::now();
     let mut counts = endpoint_counts(&c, setup.target);
-    for mode in [Mode::Secure, Mode::Crc] {
-        for dir in [Dir::ClientToServer, Dir::ServerToClient] {
-            counts = run_case(&setup, mode, dir, counts);
-        }
+    // Both directions over msgr2.1; one each over msgr2.0, whose secure
+    // mode frames differently (reference 3.5) and whose crc frames the
+    // relay parses as 2.0 (a session that negotiated 2.1 would not parse).
+    let cases = [
+        (Mode::Secure, 1, Dir::ClientToServer),
+        (Mode::Secure, 1, Dir::ServerToClient),
+        (Mode::Crc, 1, Dir::ClientToServer),
+        (Mode::Crc, 1, Dir::ServerToClient),
+        (Mode::Secure, 0, Dir::ServerToClient),
+        (Mode::Crc, 0, Dir::ClientToServer),
+    ];
+    for (mode, rev, dir) in cases {
+        counts = run_case(&setup, mode, rev, dir, counts);
     }
-    eprintln!("four tampered runs in {:?}", t.elapsed());
+    eprintln!("{} tampered runs in {:?}", cases.len(), t.elapsed());
 }
 
 /// The crc cases against `serve --entity osd.0` with auth none (no cluster):
@@ -567,7 +610,8 @@ fn tampered_crc_peer_sessions_without_ceph_lose_nothing() {
     let mut expected_messages = 0;
     for dir in [Dir::ClientToServer, Dir::ServerToClient] {
         let stop = Arc::new(AtomicBool::new(false));
-        let (relay, stats) = tamper_relay(upstream, Mode::Crc, dir, Arc::clone(&stop));
+        let (relay, stats) =
+            tamper_relay(upstream, Mode::Crc, Revision::V2_1, dir, Arc::clone(&stop));
         let r = run_json(&[
             "bench",
             "--connect",

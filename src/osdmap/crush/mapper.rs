@@ -26,9 +26,10 @@ use crate::osdmap::hash::{crush_hash32_2, crush_hash32_3, crush_hash32_4, CRUSH_
 pub const MAX_RESULT: usize = 256;
 
 /// Work (item draws and descent steps) one [`CrushMap::do_rule`] may do.
-/// A 1000-device straw2 bucket with 50 tries for each of 3 replicas costs
-/// 150,000; a map that needs more than this is hostile.
-pub const DEFAULT_FUEL: u64 = 1 << 24;
+/// A draw from a bucket costs its size plus one. Placing 3 replicas in a
+/// flat 10,000-device bucket costs about 30,000, or 100 times that with
+/// heavy retries; a map that needs more than this is hostile.
+pub const DEFAULT_FUEL: u64 = 1 << 20;
 
 /// Hashes as `crush_hash32_*(type, ...)`: rjenkins1, or 0 for a bucket with
 /// an unknown hash type (as hash.c returns).
@@ -63,9 +64,10 @@ struct Work {
 }
 
 impl Work {
-    /// Takes `n` units of fuel; false once the budget is spent.
-    fn burn(&mut self, n: usize) -> bool {
-        let n = n.max(1) as u64;
+    /// Takes the fuel for a draw from a bucket of `size` items; false once
+    /// the budget is spent.
+    fn burn(&mut self, size: usize) -> bool {
+        let n = size as u64 + 1;
         if self.fuel < n {
             self.fuel = 0;
             return false;

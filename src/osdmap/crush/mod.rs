@@ -23,8 +23,13 @@ mod mapper;
 
 use std::collections::BTreeMap;
 
+pub use decode::{
+    MAX_BUCKETS, MAX_BUCKET_ITEMS, MAX_CHOOSE_ARGS, MAX_MAP_ENTRIES, MAX_NAME_LEN, MAX_RULES,
+    MAX_RULE_STEPS, MAX_WEIGHT_SET_POSITIONS,
+};
 pub use error::CrushError;
 pub use ln::crush_ln;
+pub use mapper::{DEFAULT_FUEL, MAX_RESULT};
 
 /// `CRUSH_MAGIC` (`src/crush/crush.h`): the first word of every encoded map.
 pub const CRUSH_MAGIC: u32 = 0x0001_0000;
@@ -412,3 +417,6 @@ impl CrushMap {
             .or_else(|| self.choose_args.get(&DEFAULT_CHOOSE_ARGS))
     }
 }
+
+#[cfg(test)]
+mod tests;

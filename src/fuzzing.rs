@@ -45,6 +45,7 @@ use crate::osd::caps::{Need, OsdCaps};
 use crate::osd::member::{ClusterView, PoolInfo};
 use crate::osd::ops::{execute_ops, need_of, OpsOutcome};
 use crate::osd::store::{ListedObject, MemStore, ObjectId, ObjectService, StoreOp, TxResult};
+use crate::osdmap::crush::CrushMap;
 use crate::proto::frame::{Decoded, FrameDecoder, FrameEncoder, FrameLimits};
 use crate::proto::{Connection, ConnectionConfig, Event, Policies, Policy};
 use crate::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
@@ -91,6 +92,7 @@ pub const TARGETS: &[Target] = &[
     ("conf", conf),
     ("caps", caps),
     ("osd_ops_exec", osd_ops_exec),
+    ("crush_map", crush_map),
 ];
 
 /// Banner parsing.
@@ -1142,6 +1144,32 @@ pub fn osd_ops_exec(data: &[u8]) {
     check_osd_op_reply(&reply);
 }
 
+/// CRUSH map decode, then placement with every rule (up to 8) on a few
+/// inputs with a small work budget: never a panic or a hang, never more
+/// results than asked for.
+pub fn crush_map(data: &[u8]) {
+    let Ok(map) = CrushMap::parse(data) else {
+        return;
+    };
+    // Some devices reweighted, one out, the rest in.
+    let devices = usize::try_from(map.max_devices()).unwrap_or(0).min(4096);
+    let weights: Vec<u32> = (0..devices)
+        .map(|d| match d % 5 {
+            1 => 0x8000,
+            3 => 0,
+            _ => 0x10000,
+        })
+        .collect();
+    let pool = map.choose_args().keys().next().copied().unwrap_or(-1);
+    for (rule, r) in map.rules().take(8) {
+        let _ = map.find_rule(i32::from(r.mask.ruleset), r.mask.rule_type, 3);
+        for x in [0u32, 0x9e37_79b9] {
+            let out = map.do_rule_with_fuel(rule, x, 3, &weights, pool, 1 << 12);
+            assert!(out.len() <= 3, "rule {rule} x {x}: {out:?}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Seeds for the OSD targets
 // ---------------------------------------------------------------------------
@@ -1506,6 +1534,15 @@ fn osd_ops_exec_seeds() -> Vec<Vec<u8>> {
     out
 }
 
+/// Maps made by Ceph 16.2.15's crushtool (see `osdmap::crush`'s tests):
+/// straw2 racks and hosts, device classes with choose_args and an erasure
+/// rule, and every legacy bucket algorithm with legacy tunables.
+const CRUSH_MAP_SEEDS: &[&[u8]] = &[
+    include_bytes!("osdmap/crush/testdata/build-straw2.bin"),
+    include_bytes!("osdmap/crush/testdata/classes-choose-args.bin"),
+    include_bytes!("osdmap/crush/testdata/legacy-algs.bin"),
+];
+
 /// Valid encodings for `target`, for mutation-based fuzzing.
 pub fn seed_corpus(target: &str) -> Vec<Vec<u8>> {
     let frame = |rev, tag, segs: &[&[u8]]| {
@@ -1571,6 +1608,7 @@ pub fn seed_corpus(target: &str) -> Vec<Vec<u8>> {
         "conf" => CONF_SEEDS.iter().map(|s| s.as_bytes().to_vec()).collect(),
         "caps" => CAPS_SEEDS.iter().map(|s| s.as_bytes().to_vec()).collect(),
         "osd_ops_exec" => osd_ops_exec_seeds(),
+        "crush_map" => CRUSH_MAP_SEEDS.iter().map(|m| m.to_vec()).collect(),
         _ => Vec::new(),
     }
 }

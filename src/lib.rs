@@ -25,6 +25,7 @@ pub mod msg;
 pub mod net;
 pub mod objecter;
 pub mod osd;
+pub mod osdmap;
 pub mod pool;
 pub mod proto;
 pub mod wire;

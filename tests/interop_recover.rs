@@ -297,4 +297,10 @@ fn interop_joined_endpoints_resume_their_mon_sessions_after_mon_restart() {
         "each OSD's mon session was re-established: {summary}\n{err}"
     );
     assert!(err.contains("new mon session"), "{err}");
+    for line in err
+        .lines()
+        .filter(|l| l.contains("mon session") || l.contains("monitor"))
+    {
+        eprintln!("serve: {line}");
+    }
 }

@@ -4,13 +4,16 @@
 //! and renew tickets.
 //!
 //! [`MonClient`] is blocking: each call drives its own [`KernelDriver`] until
-//! the answer arrives or the timeout passes. That is what a CLI verb or a
+//! the answer arrives or the timeout passes. A refused or lost session is
+//! replaced by hunting among the monitors ([`hunt`]: Ceph's backoff, the
+//! subscriptions renewed from the last epoch received, the pending request
+//! resent). That is what a CLI verb or a
 //! daemon's start-up needs; the data path never waits on it. The protocol
 //! pieces (MAuth framing, the renewal schedule) live in [`proto`] and are
 //! sans-IO.
 //!
 //! Ceph sources: `src/mon/MonClient.cc` (`_check_auth_rotating`,
-//! `_check_auth_tickets`), `src/auth/cephx/CephxClientHandler.cc`
+//! `_check_auth_tickets`, `_reopen_session`, `_resend_mon_commands`), `src/auth/cephx/CephxClientHandler.cc`
 //! (`build_rotating_request`, `build_request`).
 
 pub mod hunt;

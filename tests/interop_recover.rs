@@ -297,4 +297,57 @@ fn interop_joined_endpoints_resume_their_mon_sessions_after_mon_restart() {
         "each OSD's mon session was re-established: {summary}\n{err}"
     );
     assert!(err.contains("new mon session"), "{err}");
+    for line in err
+        .lines()
+        .filter(|l| l.contains("mon session") || l.contains("monitor"))
+    {
+        eprintln!("serve: {line}");
+    }
+}
+
+#[test]
+fn interop_monclient_learns_its_hunt_list_from_the_monmap() {
+    let c = cluster(false);
+    let name = EntityName::parse_str("client.admin").expect("name");
+    let ring = Keyring::parse(&std::fs::read_to_string(keyring(&c)).expect("keyring"))
+        .expect("keyring parses");
+    let key = ring.get(&name).expect("admin key").clone();
+    let dead: EntityAddr = dead_mon(&c).parse().expect("addr");
+    let real: EntityAddr = c.mon_addr.parse().expect("mon addr");
+    let mut cfg = MonClientConfig::new(dead, name, MonAuth::Cephx(key));
+    cfg.mons = vec![dead, real];
+    cfg.timeout = Duration::from_secs(20);
+    let mut mc = MonClient::connect(cfg).unwrap_or_else(|e| panic!("mon session: {e}"));
+    assert_eq!(mc.current_mon(), real, "the live mon answered");
+    let tried = &mc.last_hunt().tried;
+    assert_eq!(tried.len(), 1, "{tried:?}");
+    assert_eq!(
+        tried[0].mon, dead,
+        "the dead one was tried first: {tried:?}"
+    );
+    assert_eq!(mc.mons(), [dead, real]);
+    // The monmap (the real mon's, the oracle being `ceph mon dump`) replaces
+    // the configured list.
+    let map = mc.get_monmap().expect("monmap");
+    let dump = c.ceph_json(&["mon", "dump"]).expect("mon dump");
+    assert_eq!(u64::from(map.epoch), dump["epoch"].as_u64().expect("epoch"));
+    let from_dump: Vec<EntityAddr> = dump["mons"]
+        .as_array()
+        .expect("mons in mon dump")
+        .iter()
+        .flat_map(|m| {
+            m["public_addrs"]["addrvec"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|a| a["type"] == "v2")
+        .map(|a| {
+            format!("v2:{}/{}", a["addr"].as_str().unwrap_or(""), a["nonce"])
+                .parse()
+                .expect("v2 address in mon dump")
+        })
+        .collect();
+    assert_eq!(from_dump, [real], "{dump}");
+    assert_eq!(mc.mons(), from_dump, "hunt list from the monmap");
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 /// Load seconds: with the cluster start and the join, the test stays under
 /// 75 s.
-const SOAK_SECONDS: &str = "55";
+const SOAK_SECONDS: &str = "50";
 
 #[test]
 fn interop_soak_smoke() {

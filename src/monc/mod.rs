@@ -4,13 +4,16 @@
 //! and renew tickets.
 //!
 //! [`MonClient`] is blocking: each call drives its own [`KernelDriver`] until
-//! the answer arrives or the timeout passes. That is what a CLI verb or a
+//! the answer arrives or the timeout passes. A refused or lost session is
+//! replaced by hunting among the monitors ([`hunt`]: Ceph's backoff, the
+//! subscriptions renewed from the last epoch received, the pending request
+//! resent). That is what a CLI verb or a
 //! daemon's start-up needs; the data path never waits on it. The protocol
 //! pieces (MAuth framing, the renewal schedule) live in [`proto`] and are
 //! sans-IO.
 //!
 //! Ceph sources: `src/mon/MonClient.cc` (`_check_auth_rotating`,
-//! `_check_auth_tickets`), `src/auth/cephx/CephxClientHandler.cc`
+//! `_check_auth_tickets`, `_reopen_session`, `_resend_mon_commands`), `src/auth/cephx/CephxClientHandler.cc`
 //! (`build_rotating_request`, `build_request`).
 
 pub mod hunt;
@@ -222,6 +225,15 @@ impl MonClientError {
 /// `-EACCES` and `-EPERM`: a real mon's answer to credentials it rejects.
 const EACCES: i32 = -13;
 const EPERM: i32 = -1;
+
+/// What one [`MonClient::hunt_round`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HuntRound {
+    /// A session is READY (its subscriptions renewed).
+    Established,
+    /// No monitor answered: try another round after this long.
+    RetryAfter(Duration),
+}
 
 /// Shortest time one connection attempt gets, however little is left of a
 /// call's deadline (a handshake needs a few round trips).
@@ -547,6 +559,7 @@ impl<T: Transport> MonClient<T> {
     ) -> Result<Message, MonClientError> {
         let deadline = Instant::now() + self.cfg.timeout;
         loop {
+            self.ensure_connected(what, deadline)?;
             self.send(make());
             if let Some(m) = self.wait_until(what, &pred, deadline, true)? {
                 return Ok(m);
@@ -586,6 +599,12 @@ impl<T: Transport> MonClient<T> {
             }
         }
         while Instant::now() < deadline {
+            if !self.is_connected() {
+                self.ensure_connected(what, deadline)?;
+                if resend {
+                    return Ok(None);
+                }
+            }
             for ev in self.poll()? {
                 match ev {
                     Event::Message(m) if pred(&m) => return Ok(Some(m)),
@@ -615,7 +634,9 @@ impl<T: Transport> MonClient<T> {
     }
 
     /// As [`MonClient::poll_messages`], but a lost session is returned as
-    /// [`MonClientError::Closed`] instead of hunting (e.g. at shutdown).
+    /// [`MonClientError::Closed`] instead of hunting (e.g. at shutdown, or
+    /// to hunt a round at a time with [`MonClient::hunt_round`]); messages
+    /// that arrived before the loss are kept for the next call.
     pub fn poll_messages_no_hunt(
         &mut self,
         wait: Duration,
@@ -628,6 +649,9 @@ impl<T: Transport> MonClient<T> {
         wait: Duration,
         hunt: bool,
     ) -> Result<Vec<Message>, MonClientError> {
+        if hunt && !self.is_connected() {
+            self.ensure_connected("session", Instant::now() + self.cfg.timeout)?;
+        }
         let mut out: Vec<Message> = self.inbox.drain(..).collect();
         for ev in self.poll_for(wait)? {
             match ev {
@@ -636,7 +660,18 @@ impl<T: Transport> MonClient<T> {
                     let deadline = Instant::now() + self.cfg.timeout;
                     self.hunt_after_loss(error, "session", deadline)?;
                 }
-                Event::Closed { error, .. } => return Err(MonClientError::Closed(error)),
+                Event::Closed { error, .. } => {
+                    // Lossy: what was queued is gone; the inbox is kept.
+                    self.inbox.extend(out);
+                    if let Some(id) = self.id.take() {
+                        self.driver.remove(id);
+                    }
+                    let lost = MonClientError::Closed(error);
+                    let mut log = HuntLog::default();
+                    log.failed(self.cfg.mon, format!("session lost: {lost}"));
+                    self.last_hunt = log;
+                    return Err(lost);
+                }
                 _ => {}
             }
         }
@@ -697,6 +732,20 @@ impl<T: Transport> MonClient<T> {
         }
     }
 
+    /// Hunts (from the monitor last used) if no session is open, e.g.
+    /// after a failed hunt or a loss seen without hunting.
+    fn ensure_connected(
+        &mut self,
+        what: &'static str,
+        deadline: Instant,
+    ) -> Result<(), MonClientError> {
+        if self.is_connected() {
+            return Ok(());
+        }
+        let log = std::mem::take(&mut self.last_hunt);
+        self.hunt_with(what, deadline, self.current, log)
+    }
+
     /// The session closed with `error`: hunt, starting after the monitor
     /// that was lost.
     fn hunt_after_loss(
@@ -735,45 +784,11 @@ impl<T: Transport> MonClient<T> {
         mut log: HuntLog,
     ) -> Result<(), MonClientError> {
         let started = Instant::now();
-        if let Some(id) = self.id.take() {
-            self.driver.remove(id);
-        }
-        let n = self.mons.len();
-        if n == 0 {
-            return Err(MonClientError::Config("no monitors configured".into()));
-        }
-        let mut next = first % n;
         loop {
-            for _ in 0..n {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                let idx = next;
-                next = (next + 1) % n;
-                let mon = self.mons[idx];
-                let attempt = self.backoff.attempt_timeout().max(MIN_ATTEMPT);
-                let until = (now + attempt).min(deadline.max(now + MIN_ATTEMPT));
-                match self.try_mon(mon, until) {
-                    Ok(est) => {
-                        self.established = est;
-                        self.current = idx;
-                        self.cfg.mon = mon;
-                        self.sessions += 1;
-                        self.backoff.succeeded();
-                        self.last_hunt = log;
-                        if !self.subs.is_empty() {
-                            let renewal = self.subs.renewal();
-                            self.send(to_message(&renewal, 0));
-                        }
-                        return Ok(());
-                    }
-                    Err(e) if e.is_fatal() => {
-                        self.last_hunt = log;
-                        return Err(e);
-                    }
-                    Err(e) => log.failed(mon, e.to_string()),
-                }
+            let round = self.round(first, Some(deadline), &mut log);
+            if !matches!(round, Ok(false)) {
+                self.last_hunt = log;
+                return round.map(|_| ());
             }
             let now = Instant::now();
             if now >= deadline {
@@ -787,6 +802,85 @@ impl<T: Transport> MonClient<T> {
             let wait = self.backoff.round_failed(&mut self.rng);
             std::thread::sleep(wait.min(deadline - now));
         }
+    }
+
+    /// Drops the current session, if any, and tries each monitor once
+    /// (starting after the one last used), without sleeping between
+    /// rounds: for a caller that must not block for a whole hunt, such as
+    /// a control loop that serves several sessions and signals. A failed
+    /// round says when to try the next one (the backoff, jittered); its
+    /// attempts are added to [`MonClient::last_hunt`]. On success the
+    /// subscriptions are renewed, as in any hunt.
+    pub fn hunt_round(&mut self) -> Result<HuntRound, MonClientError> {
+        let mut log = if self.is_connected() {
+            HuntLog::default()
+        } else {
+            std::mem::take(&mut self.last_hunt)
+        };
+        let first = (self.current + 1) % self.mons.len().max(1);
+        let round = self.round(first, None, &mut log);
+        self.last_hunt = log;
+        match round? {
+            true => Ok(HuntRound::Established),
+            false => Ok(HuntRound::RetryAfter(
+                self.backoff.round_failed(&mut self.rng),
+            )),
+        }
+    }
+
+    /// True while a session is open (false after a loss reported by
+    /// [`MonClient::poll_messages_no_hunt`] or a failed hunt).
+    pub fn is_connected(&self) -> bool {
+        self.id.is_some()
+    }
+
+    /// One round of a hunt: each monitor once from index `first`, each
+    /// attempt within the attempt timeout (and `deadline`, if any).
+    /// `Ok(true)`: a session is READY and its subscriptions renewed;
+    /// `Ok(false)`: none answered (failures recorded in `log`).
+    fn round(
+        &mut self,
+        first: usize,
+        deadline: Option<Instant>,
+        log: &mut HuntLog,
+    ) -> Result<bool, MonClientError> {
+        if let Some(id) = self.id.take() {
+            self.driver.remove(id);
+        }
+        let n = self.mons.len();
+        if n == 0 {
+            return Err(MonClientError::Config("no monitors configured".into()));
+        }
+        for k in 0..n {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                break;
+            }
+            let idx = (first + k) % n;
+            let mon = self.mons[idx];
+            let attempt = self.backoff.attempt_timeout().max(MIN_ATTEMPT);
+            let until = match deadline {
+                Some(d) => (now + attempt).min(d.max(now + MIN_ATTEMPT)),
+                None => now + attempt,
+            };
+            match self.try_mon(mon, until) {
+                Ok(est) => {
+                    self.established = est;
+                    self.current = idx;
+                    self.cfg.mon = mon;
+                    self.sessions += 1;
+                    self.backoff.succeeded();
+                    if !self.subs.is_empty() {
+                        let renewal = self.subs.renewal();
+                        self.send(to_message(&renewal, 0));
+                    }
+                    return Ok(true);
+                }
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(e) => log.failed(mon, e.to_string()),
+            }
+        }
+        Ok(false)
     }
 
     /// One connection attempt at `mon`, READY by `until` or an error (the
@@ -952,4 +1046,67 @@ pub fn service_bit(name: &str) -> Option<u32> {
         "mds" => entity_type::MDS,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback address where nothing listens (bound, then released).
+    fn dead_addr() -> EntityAddr {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        drop(l);
+        format!("v2:127.0.0.1:{port}/0").parse().expect("addr")
+    }
+
+    #[test]
+    fn a_hunt_that_finds_no_monitor_names_each_one_after_the_deadline() {
+        let (a, b) = (dead_addr(), dead_addr());
+        let name = EntityName::new(entity_type::CLIENT, "admin");
+        let mut cfg = MonClientConfig::new(a, name, MonAuth::None);
+        cfg.modes = vec![ConMode::Crc];
+        cfg.timeout = Duration::from_millis(1500);
+        // Short rounds so that several happen within the deadline.
+        cfg.hunt.interval = Duration::from_millis(200);
+        let t = Instant::now();
+        let err = MonClient::connect_first(&[a, b], &cfg, None).expect_err("nobody listens");
+        let took = t.elapsed();
+        assert!(
+            took >= Duration::from_millis(1400) && took < Duration::from_secs(5),
+            "hunted until the deadline: {took:?}"
+        );
+        let MonClientError::Unreachable { what, tried, .. } = &err else {
+            panic!("expected Unreachable, got {err}");
+        };
+        assert_eq!(*what, "session");
+        let mons: Vec<EntityAddr> = tried.iter().map(|t| t.mon).collect();
+        assert_eq!(mons, [a, b], "each mon, in the order tried");
+        assert!(
+            tried.iter().all(|t| t.attempts >= 2),
+            "several rounds: {tried:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&a.to_string()) && text.contains(&b.to_string()),
+            "{text}"
+        );
+        assert!(!err.is_fatal(), "a refused connection is worth hunting on");
+    }
+
+    #[test]
+    fn refused_credentials_are_fatal_refused_connections_are_not() {
+        let refused = MonClientError::Closed(ConnError::Auth(AuthError::Refused {
+            errno: -13,
+            reason: "bad key".into(),
+        }));
+        assert!(refused.is_fatal());
+        let again = MonClientError::Closed(ConnError::Auth(AuthError::Refused {
+            errno: -11,
+            reason: "not in quorum".into(),
+        }));
+        assert!(!again.is_fatal());
+        let reset = MonClientError::Closed(ConnError::TransportClosed("reset".into()));
+        assert!(!reset.is_fatal());
+    }
 }

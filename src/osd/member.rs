@@ -29,7 +29,7 @@ use serde_json::{json, Value};
 use super::join::{crush_place, mon_command};
 use super::OsdError;
 use crate::auth::cephx::{CryptoKey, EntityName as AuthName, TicketStore};
-use crate::monc::{MonAuth, MonClient, MonClientConfig};
+use crate::monc::{describe_attempts, HuntRound, MonAuth, MonClient, MonClientConfig};
 use crate::msg::osd_mon::{MOsdBeacon, MOsdBoot, MOsdMap, MOsdMarkMeDown};
 use crate::msg::{from_message, to_message, types, MonSubscribe};
 use crate::wire::addr::{EntityAddr, EntityAddrVec};
@@ -136,6 +136,10 @@ struct Member {
     /// `MonClient::sessions` when last seen: a higher count means its
     /// client hunted to a new mon session (subscriptions renewed by it).
     session: u64,
+    /// While its session is lost: when to try the next hunt round (one
+    /// round per tick at most, so the control thread never sleeps through
+    /// a whole hunt while other sessions and signals wait).
+    hunt_at: Option<Instant>,
 }
 
 /// The mon sessions of every hosted OSD.
@@ -178,6 +182,7 @@ impl Membership {
                     last_beacon: now,
                     retry_at: now,
                     session: 0,
+                    hunt_at: None,
                 })
                 .collect(),
             views,
@@ -211,7 +216,20 @@ impl Membership {
         let deadline = Instant::now() + self.cfg.boot_timeout;
         loop {
             self.poll_sessions();
-            let dump = self.osd_dump()?;
+            self.hunt_due(Instant::now());
+            let dump = match self.osd_dump() {
+                Ok(d) => d,
+                // Sessions still hunting: wait for them until the deadline.
+                Err(e)
+                    if Instant::now() < deadline
+                        && self.members.iter().any(|m| m.hunt_at.is_some()) =>
+                {
+                    eprintln!("membership: {e}; waiting for a mon");
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             self.publish_view(&dump);
             let up = up_at_our_addrs(&dump, &self.members);
             for m in &mut self.members {
@@ -242,6 +260,7 @@ impl Membership {
     pub fn tick(&mut self) {
         let now = Instant::now();
         self.poll_sessions();
+        self.hunt_due(now);
         for i in 0..self.members.len() {
             let m = &mut self.members[i];
             if m.mc.is_none() {
@@ -257,6 +276,9 @@ impl Membership {
                 }
                 continue;
             }
+            if m.hunt_at.is_some() {
+                continue;
+            }
             if now.duration_since(m.last_beacon) >= self.cfg.beacon_interval {
                 m.last_beacon = now;
                 let beacon = MOsdBeacon::new(m.epoch);
@@ -266,11 +288,19 @@ impl Membership {
                 }
             }
             if let Some(mc) = m.mc.as_mut() {
-                if let Err(e) = mc.renew_if_due() {
-                    self.stats.errors += 1;
-                    eprintln!("osd.{}: ticket renewal: {e}", m.osd.id);
-                    m.mc = None;
-                    m.retry_at = now;
+                match mc.renew_if_due() {
+                    Ok(_) => {}
+                    Err(e) if e.is_fatal() => {
+                        self.stats.errors += 1;
+                        eprintln!("osd.{}: ticket renewal: {e}", m.osd.id);
+                        m.mc = None;
+                        m.retry_at = now;
+                    }
+                    Err(e) => {
+                        self.stats.errors += 1;
+                        eprintln!("osd.{}: ticket renewal: {e}; hunting", m.osd.id);
+                        m.hunt_at = Some(now);
+                    }
                 }
             }
         }
@@ -289,7 +319,9 @@ impl Membership {
     pub fn mark_down_all(&mut self, wait: Duration) -> Vec<u32> {
         let mut pending = HashSet::new();
         for m in &mut self.members {
-            let Some(mc) = m.mc.as_mut() else { continue };
+            let Some(mc) = m.mc.as_mut().filter(|mc| mc.is_connected()) else {
+                continue;
+            };
             let md = MOsdMarkMeDown {
                 fsid: self.cfg.fsid,
                 target_osd: m.osd.id as i32,
@@ -365,15 +397,56 @@ impl Membership {
         Ok(())
     }
 
-    /// Reads what every session received: osdmap epochs. A session its
-    /// client replaced by hunting gets a beacon at once (the new mon learns
-    /// we are alive; the osdmap subscription was renewed by the client) and
-    /// the map is checked soon, so an OSD marked down meanwhile boots again.
-    /// A session whose hunt failed is dropped and restarted on later ticks.
+    /// Runs the hunt rounds that are due.
+    fn hunt_due(&mut self, now: Instant) {
+        for i in 0..self.members.len() {
+            if self.members[i].hunt_at.is_some_and(|at| now >= at) {
+                self.hunt_round(i, now);
+            }
+        }
+    }
+
+    /// One hunt round for member `i`'s lost session (Ceph's MonClient
+    /// hunts the same way: tries the monitors, then waits the backoff).
+    fn hunt_round(&mut self, i: usize, now: Instant) {
+        let m = &mut self.members[i];
+        let Some(mc) = m.mc.as_mut() else { return };
+        match mc.hunt_round() {
+            Ok(HuntRound::Established) => m.hunt_at = None,
+            Ok(HuntRound::RetryAfter(wait)) => {
+                self.stats.errors += 1;
+                eprintln!(
+                    "osd.{}: no monitor answered ({}); next round in {wait:?}",
+                    m.osd.id,
+                    describe_attempts(&mc.last_hunt().tried)
+                );
+                m.hunt_at = Some(now + wait);
+            }
+            Err(e) => {
+                // Hunting cannot fix it (credentials refused): start over.
+                self.stats.errors += 1;
+                eprintln!("osd.{}: mon session: {e}", m.osd.id);
+                m.mc = None;
+                m.hunt_at = None;
+                m.up = false;
+                m.retry_at = now + Duration::from_secs(1);
+            }
+        }
+    }
+
+    /// Reads what every session received: osdmap epochs. A lost session
+    /// starts hunting (a round per tick, see [`Membership::tick`]). A
+    /// session its client replaced gets a beacon at once (the new mon
+    /// learns we are alive; the client renewed the osdmap subscription)
+    /// and the map is checked soon, so an OSD marked down meanwhile boots
+    /// again.
     fn poll_sessions(&mut self) {
         for m in &mut self.members {
             let Some(mc) = m.mc.as_mut() else { continue };
-            let polled = mc.poll_messages(Duration::ZERO);
+            if m.hunt_at.is_some() {
+                continue;
+            }
+            let polled = mc.poll_messages_no_hunt(Duration::ZERO);
             if mc.sessions() != m.session {
                 m.session = mc.sessions();
                 self.stats.reconnects += 1;
@@ -400,11 +473,16 @@ impl Membership {
                         }
                     }
                 }
-                Err(e) => {
+                Err(e) if e.is_fatal() => {
                     self.stats.errors += 1;
-                    eprintln!("osd.{}: mon session lost: {e}", m.osd.id);
+                    eprintln!("osd.{}: mon session closed: {e}", m.osd.id);
                     m.mc = None;
                     m.up = false;
+                }
+                Err(e) => {
+                    self.stats.errors += 1;
+                    eprintln!("osd.{}: mon session lost ({e}); hunting", m.osd.id);
+                    m.hunt_at = Some(Instant::now());
                 }
             }
         }
@@ -416,7 +494,8 @@ impl Membership {
         let mc = self
             .members
             .iter_mut()
-            .find_map(|m| m.mc.as_mut())
+            .filter_map(|m| m.mc.as_mut())
+            .find(|mc| mc.is_connected())
             .ok_or_else(|| OsdError::Mon("no mon session is up".into()))?;
         let out = mon_command(
             mc,
@@ -640,6 +719,7 @@ mod tests {
             last_beacon: Instant::now(),
             retry_at: Instant::now(),
             session: 0,
+            hunt_at: None,
         };
         // osd.1 is up but at another nonce: not ours; osd.2 is down.
         let ms = [member(0, 6800, 7), member(1, 6801, 1), member(2, 6802, 2)];

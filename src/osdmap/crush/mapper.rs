@@ -614,10 +614,10 @@ fn straw2_choose(
     };
     let mut high = 0;
     let mut high_draw = 0i64;
-    for i in 0..b.items.len() {
-        let w = weights.get(i).copied().unwrap_or(0);
+    // Weights missing from a mis-sized weight set count as zero.
+    let weights = weights.iter().copied().chain(std::iter::repeat(0));
+    for (i, (w, &id)) in weights.zip(ids).take(b.items.len()).enumerate() {
         let draw = if w != 0 {
-            let id = ids.get(i).copied().unwrap_or(0);
             let u = hash3(b.hash, x, id as u32, r) & 0xffff;
             // ln(u / 2^16) in 2^44 fixed point: negative, so a larger
             // weight gives a larger (less negative) draw. generate_

@@ -12,6 +12,7 @@ pub mod monc;
 pub mod msg;
 pub mod net;
 pub mod osd;
+pub mod osdmap;
 pub mod pool;
 pub mod proto;
 pub mod wire;

@@ -45,6 +45,7 @@ use crate::osd::caps::{Need, OsdCaps};
 use crate::osd::member::{ClusterView, PoolInfo};
 use crate::osd::ops::{execute_ops, need_of, OpsOutcome};
 use crate::osd::store::{ListedObject, MemStore, ObjectId, ObjectService, StoreOp, TxResult};
+use crate::osdmap::crush::CrushMap;
 use crate::proto::frame::{Decoded, FrameDecoder, FrameEncoder, FrameLimits};
 use crate::proto::{Connection, ConnectionConfig, Event, Policies, Policy};
 use crate::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
@@ -95,6 +96,7 @@ pub const TARGETS: &[Target] = &[
     ("osd_ops_exec", osd_ops_exec),
     ("osdmap_full", osdmap_full),
     ("osdmap_incremental", osdmap_incremental),
+    ("crush_map", crush_map),
 ];
 
 /// Banner parsing.
@@ -1146,6 +1148,32 @@ pub fn osd_ops_exec(data: &[u8]) {
     check_osd_op_reply(&reply);
 }
 
+/// CRUSH map decode, then placement with every rule (up to 8) on a few
+/// inputs with a small work budget: never a panic or a hang, never more
+/// results than asked for.
+pub fn crush_map(data: &[u8]) {
+    let Ok(map) = CrushMap::parse(data) else {
+        return;
+    };
+    // Some devices reweighted, one out, the rest in.
+    let devices = usize::try_from(map.max_devices()).unwrap_or(0).min(4096);
+    let weights: Vec<u32> = (0..devices)
+        .map(|d| match d % 5 {
+            1 => 0x8000,
+            3 => 0,
+            _ => 0x10000,
+        })
+        .collect();
+    let pool = map.choose_args().keys().next().copied().unwrap_or(-1);
+    for (rule, r) in map.rules().take(8) {
+        let _ = map.find_rule(i32::from(r.mask.ruleset), r.mask.rule_type, 3);
+        for x in [0u32, 0x9e37_79b9] {
+            let out = map.do_rule_with_fuel(rule, x, 3, &weights, pool, 1 << 12);
+            assert!(out.len() <= 3, "rule {rule} x {x}: {out:?}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Seeds for the OSD targets
 // ---------------------------------------------------------------------------
@@ -1544,6 +1572,17 @@ pub fn osdmap_full(data: &[u8]) {
             m.primary_addr(osd),
         );
     }
+    // Place a few names in some pools (at most 8, so a map of thousands of
+    // pools stays quick); a primary is always one of its set.
+    for &pool in m.pools.keys().take(8) {
+        for name in [&b"a"[..], b"rbd_data.1", b"\xff\x00"] {
+            let Ok(pg) = m.object_to_pg(pool, name, b"ns", None) else {
+                continue;
+            };
+            let ua = m.pg_to_up_acting(pg);
+            assert!(ua.up_primary == -1 || ua.up.contains(&ua.up_primary));
+        }
+    }
 }
 
 /// `OSDMap::Incremental` decoding, and applying what decodes to the seed
@@ -1569,6 +1608,15 @@ pub fn osdmap_incremental(data: &[u8]) {
         );
     }
 }
+
+/// Maps made by Ceph 16.2.15's crushtool (see `osdmap::crush`'s tests):
+/// straw2 racks and hosts, device classes with choose_args and an erasure
+/// rule, and every legacy bucket algorithm with legacy tunables.
+const CRUSH_MAP_SEEDS: &[&[u8]] = &[
+    include_bytes!("osdmap/crush/testdata/build-straw2.bin"),
+    include_bytes!("osdmap/crush/testdata/classes-choose-args.bin"),
+    include_bytes!("osdmap/crush/testdata/legacy-algs.bin"),
+];
 
 /// Valid encodings for `target`, for mutation-based fuzzing.
 pub fn seed_corpus(target: &str) -> Vec<Vec<u8>> {
@@ -1637,6 +1685,7 @@ pub fn seed_corpus(target: &str) -> Vec<Vec<u8>> {
         "osd_ops_exec" => osd_ops_exec_seeds(),
         "osdmap_full" => vec![OSDMAP_FULL_SEED.to_vec()],
         "osdmap_incremental" => OSDMAP_INC_SEEDS.iter().map(|s| s.to_vec()).collect(),
+        "crush_map" => CRUSH_MAP_SEEDS.iter().map(|m| m.to_vec()).collect(),
         _ => Vec::new(),
     }
 }

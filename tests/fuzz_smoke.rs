@@ -110,6 +110,12 @@ fn fuzz_smoke_seed_corpora_are_valid() {
     for &name in pollmsgr::fuzzing::OSD_TARGETS {
         assert!(!seed_corpus(name).is_empty(), "{name} has no seeds");
     }
+    let crush_seeds = seed_corpus("crush_map");
+    assert!(!crush_seeds.is_empty());
+    for v in crush_seeds {
+        let map = pollmsgr::osdmap::crush::CrushMap::parse(&v).unwrap();
+        assert!(map.rules().count() > 0);
+    }
 }
 
 fn corpus_root() -> PathBuf {

@@ -20,9 +20,11 @@ use common::{Auth, CephCluster, ClusterOpts};
 use pollmsgr::auth::cephx::{EntityName, Keyring};
 use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
 use pollmsgr::msg::osd_mon::MOsdMap;
-use pollmsgr::msg::{from_message, parse_fsid, types, MonSubscribe};
+use pollmsgr::msg::{
+    from_message, parse_fsid, to_message, types, MonCommand, MonCommandAck, MonSubscribe,
+};
 use pollmsgr::osdmap::map::{OsdEntry, OSD_IN};
-use pollmsgr::osdmap::{Incremental, OsdMap, PgId};
+use pollmsgr::osdmap::{Incremental, OsdMap, PgId, UpActing};
 use pollmsgr::wire::addr::EntityAddrVec;
 use serde_json::Value;
 
@@ -711,4 +713,191 @@ fn ceph_osdmap_incrementals_rebuild_every_full_map() {
     }
     assert_eq!(saw.len(), 12, "the scenario exercised only {saw:?}");
     compare_with_dump(&map, &dump);
+}
+
+/// Runs `cmds` through the mon `window` at a time (pipelined on one
+/// session) and returns the JSON replies in order.
+fn mon_json_many(mc: &mut MonClient, fsid: [u8; 16], cmds: &[String], window: usize) -> Vec<Value> {
+    // Our own tid range, far from MonClient::command's.
+    const BASE: u64 = 1 << 40;
+    let mut out = Vec::with_capacity(cmds.len());
+    for (chunk_no, chunk) in cmds.chunks(window).enumerate() {
+        let first = BASE + (chunk_no * window) as u64;
+        for (i, cmd) in chunk.iter().enumerate() {
+            let c = MonCommand {
+                fsid,
+                cmd: vec![cmd.clone()],
+                inbl: Vec::new(),
+            };
+            mc.send(to_message(&c, first + i as u64));
+        }
+        // poll_messages, not wait_for: all replies of a poll are kept.
+        let mut acks: BTreeMap<u64, MonCommandAck> = BTreeMap::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while acks.len() < chunk.len() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {} command replies came (first: {})",
+                acks.len(),
+                chunk.len(),
+                chunk[0]
+            );
+            for m in mc.poll_messages(Duration::from_millis(50)).expect("poll") {
+                let ours = (first..first + chunk.len() as u64).contains(&m.tid);
+                if m.ty == types::MON_COMMAND_ACK && ours {
+                    acks.insert(m.tid, from_message(&m).expect("ack decodes"));
+                }
+            }
+        }
+        for (cmd, ack) in chunk.iter().zip(acks.values()) {
+            assert_eq!(ack.r, 0, "{cmd}: {}", ack.rs);
+            out.push(serde_json::from_slice(&ack.outbl).unwrap_or_else(|e| panic!("{cmd}: {e}")));
+        }
+    }
+    out
+}
+
+fn osd_list(v: &Value) -> Vec<i32> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|o| i32::try_from(i(o)).expect("osd id"))
+        .collect()
+}
+
+/// The up/acting sets `osd map` printed.
+fn up_acting_json(v: &Value) -> UpActing {
+    UpActing {
+        up: osd_list(&v["up"]),
+        up_primary: i(&v["up_primary"]) as i32,
+        acting: osd_list(&v["acting"]),
+        acting_primary: i(&v["acting_primary"]) as i32,
+    }
+}
+
+/// 10,400 object names over the four pools (8, 12, 32 PGs replicated with
+/// two rules, 8 PGs erasure), a fifth of them in namespaces: our pgid, raw
+/// pgid, up, up_primary, acting and acting_primary equal the mon's
+/// `osd map`; and every PG of every pool maps as the mon's `pg map` says.
+#[test]
+fn ceph_osdmap_placement_matches_osd_map() {
+    let (c, _serve) = setup();
+    let fsid = fsid(&c);
+    let mut mc = admin(&c);
+    let mut maps: BTreeMap<u32, OsdMap> = BTreeMap::new();
+    let mut map_at = |mc: &mut MonClient, e: u32| -> OsdMap {
+        maps.entry(e)
+            .or_insert_with(|| {
+                OsdMap::decode(&getmap(mc, fsid, e)).unwrap_or_else(|err| panic!("map {e}: {err}"))
+            })
+            .clone()
+    };
+    let dump = mon_json(&mut mc, fsid, r#"{"prefix":"osd dump","format":"json"}"#);
+    let epoch = u(&dump["epoch"]) as u32;
+    let m = map_at(&mut mc, epoch);
+    assert!(m.crush_map().is_some());
+
+    // Every PG: up and acting as `pg map` (no primaries there).
+    let mut pgs = Vec::new();
+    for (&pool, p) in &m.pools {
+        for seed in 0..p.pg_num {
+            pgs.push(PgId {
+                pool: pool as u64,
+                seed,
+            });
+        }
+    }
+    let cmds: Vec<String> = pgs
+        .iter()
+        .map(|pg| {
+            format!(
+                r#"{{"prefix":"pg map","pgid":"{}","format":"json"}}"#,
+                pg_str(pg)
+            )
+        })
+        .collect();
+    let replies = mon_json_many(&mut mc, fsid, &cmds, 64);
+    let mut shapes = BTreeSet::new();
+    for (pg, r) in pgs.iter().zip(&replies) {
+        let m = map_at(&mut mc, u(&r["epoch"]) as u32);
+        let ours = m.pg_to_up_acting(*pg);
+        assert_eq!(ours.up, osd_list(&r["up"]), "pg {} up", pg_str(pg));
+        assert_eq!(
+            ours.acting,
+            osd_list(&r["acting"]),
+            "pg {} acting",
+            pg_str(pg)
+        );
+        if ours.up != ours.acting {
+            shapes.insert("temp");
+        }
+        if ours.up.contains(&0x7fff_ffff) {
+            shapes.insert("none-slot");
+        }
+        let pool = &m.pools[&(pg.pool as i64)];
+        if ours.up.len() < usize::from(pool.size) && pool.can_shift_osds() {
+            shapes.insert("short");
+        }
+    }
+    assert!(
+        shapes.contains("temp"),
+        "no PG with a temp mapping: {shapes:?}"
+    );
+
+    // Objects: pgid, raw pgid and all four sets as `osd map`.
+    let names: Vec<(String, String, String)> = (0..10_400)
+        .map(|n| {
+            let pool = ["p8", "p12", "p32", "ec"][n % 4].to_string();
+            let nspace = if n % 5 == 0 {
+                format!("ns{}", n % 3)
+            } else {
+                String::new()
+            };
+            (pool, format!("obj-{n}-{}", n * 7919 % 1000), nspace)
+        })
+        .collect();
+    let cmds: Vec<String> = names
+        .iter()
+        .map(|(pool, name, ns)| {
+            if ns.is_empty() {
+                format!(r#"{{"prefix":"osd map","pool":"{pool}","object":"{name}","format":"json"}}"#)
+            } else {
+                format!(
+                    r#"{{"prefix":"osd map","pool":"{pool}","object":"{name}","nspace":"{ns}","format":"json"}}"#
+                )
+            }
+        })
+        .collect();
+    let replies = mon_json_many(&mut mc, fsid, &cmds, 64);
+    let mut primaries_moved = 0;
+    let mut pgs_seen = BTreeSet::new();
+    for ((pool, name, ns), r) in names.iter().zip(&replies) {
+        let m = map_at(&mut mc, u(&r["epoch"]) as u32);
+        let id = m.pool_by_name(pool).expect("pool");
+        let what = format!("{pool}/{ns}/{name}");
+        let raw = m
+            .object_to_raw_pg(id, name.as_bytes(), ns.as_bytes(), None)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let pg = m
+            .object_to_pg(id, name.as_bytes(), ns.as_bytes(), None)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            format!("{}.{:x}", raw.pool, raw.seed),
+            r["raw_pgid"].as_str().unwrap_or(""),
+            "{what} raw pgid"
+        );
+        assert_eq!(pg_str(&pg), r["pgid"].as_str().unwrap_or(""), "{what} pgid");
+        let ours = m.pg_to_up_acting(pg);
+        assert_eq!(ours, up_acting_json(r), "{what} in pg {}", pg_str(&pg));
+        if ours.up.first() != Some(&ours.up_primary) || ours.acting_primary != ours.up_primary {
+            primaries_moved += 1;
+        }
+        pgs_seen.insert(pg);
+    }
+    let total_pgs: u32 = m.pools.values().map(|p| p.pg_num).sum();
+    assert_eq!(pgs_seen.len(), total_pgs as usize, "not every PG was hit");
+    assert!(
+        primaries_moved > 0,
+        "no primary moved by affinity or primary_temp"
+    );
 }

@@ -2,6 +2,7 @@
 
 use thiserror::Error;
 
+use super::crush::CrushError;
 use crate::wire::DecodeError;
 
 /// Why an encoded `OSDMap` / `OSDMap::Incremental` could not be decoded or
@@ -76,6 +77,9 @@ pub enum OsdMapError {
     /// `apply_incremental` got an incremental of another cluster.
     #[error("incremental fsid differs from the map's fsid")]
     FsidMismatch,
+    /// The map's CRUSH map (`crush`) does not decode.
+    #[error("OSDMap crush: {0}")]
+    Crush(CrushError),
     /// The full map embedded in an incremental (`fullmap`) is malformed.
     #[error("OSDMap::Incremental fullmap: {0}")]
     FullMap(Box<OsdMapError>),

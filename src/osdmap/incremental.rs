@@ -21,13 +21,15 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::codec;
+use super::crush::CrushMap;
 use super::error::{At, OsdMapError};
 use super::map::{
-    check_crc, map_flag, read_wrapper, release, state, OsdEntry, OsdMap, OsdXInfo, StretchMode,
-    DEFAULT_PRIMARY_AFFINITY, MAX_BLOCKLIST, MAX_CRUSH_FLAGS, MAX_EC_PROFILES, MAX_OSD,
-    MAX_OSDMAP_LEN, MAX_PG_ENTRIES, MAX_POOLS, MAX_SNAP_INTERVALS, MAX_SNAP_POOLS,
+    check_crc, map_flag, parse_crush, read_wrapper, release, state, OsdEntry, OsdMap, OsdXInfo,
+    StretchMode, DEFAULT_PRIMARY_AFFINITY, MAX_BLOCKLIST, MAX_CRUSH_FLAGS, MAX_EC_PROFILES,
+    MAX_OSD, MAX_OSDMAP_LEN, MAX_PG_ENTRIES, MAX_POOLS, MAX_SNAP_INTERVALS, MAX_SNAP_POOLS,
 };
 use super::pool::PgPool;
 use crate::msg::osd_mon::PgId;
@@ -472,13 +474,18 @@ impl OsdMap {
             self.max_osd()
         };
         inc.check_osd_ids(max_osd)?;
+        let crush = if inc.crush.is_empty() {
+            None
+        } else {
+            Some(parse_crush(&inc.crush)?)
+        };
         // Nothing below fails, so the map is never left half-applied.
-        self.apply_checked(inc, max_osd);
+        self.apply_checked(inc, max_osd, crush);
         Ok(())
     }
 
     /// The body of `apply_incremental`, after every id was checked.
-    fn apply_checked(&mut self, inc: &Incremental, max_osd: usize) {
+    fn apply_checked(&mut self, inc: &Incremental, max_osd: usize, crush: Option<Arc<CrushMap>>) {
         self.fsid = inc.fsid;
         self.epoch = inc.epoch;
         self.modified = inc.modified;
@@ -687,7 +694,11 @@ impl OsdMap {
             self.adjust_flags_for_release();
         }
         // The new CRUSH map last, after the up/down changes.
-        if !inc.crush.is_empty() {
+        if let Some(crush) = crush {
+            // Flags of device classes the new map no longer has go.
+            self.device_class_flags
+                .retain(|id, _| crush.class_names().contains_key(id));
+            self.crush = Some(crush);
             self.crush_raw = inc.crush.clone();
             if release::at_least(self.require_osd_release, release::LUMINOUS) {
                 self.crush_version = self.crush_version.wrapping_add(1);

@@ -19,8 +19,10 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::codec;
+use super::crush::CrushMap;
 use super::error::{At, OsdMapError};
 use super::pool::PgPool;
 use crate::crypto::crc::ceph_crc32c;
@@ -262,6 +264,9 @@ pub struct OsdMap {
     pub primary_temp: BTreeMap<PgId, i32>,
     /// The encoded CRUSH map (`CrushWrapper::encode`).
     pub crush_raw: Vec<u8>,
+    /// `crush_raw` decoded, kept across incrementals that do not replace
+    /// it (`None` only for a map built by hand without one).
+    pub crush: Option<Arc<CrushMap>>,
     /// Erasure-code profile name → key/value settings.
     pub erasure_code_profiles: BTreeMap<String, BTreeMap<String, String>>,
     /// PG → explicit OSD list (`osd pg-upmap`).
@@ -363,7 +368,19 @@ pub(crate) fn check_crc(
     Ok(())
 }
 
+/// Decodes an encoded CRUSH map for the cache.
+pub(crate) fn parse_crush(bytes: &[u8]) -> Result<Arc<CrushMap>, OsdMapError> {
+    CrushMap::parse(bytes)
+        .map(Arc::new)
+        .map_err(OsdMapError::Crush)
+}
+
 impl OsdMap {
+    /// The decoded CRUSH map.
+    pub fn crush_map(&self) -> Option<&CrushMap> {
+        self.crush.as_deref()
+    }
+
     /// Decodes a full map as `OSDMap::decode` does, checking its crc.
     pub fn decode(bytes: &[u8]) -> Result<OsdMap, OsdMapError> {
         Self::decode_inner(bytes, true)
@@ -468,6 +485,7 @@ impl OsdMap {
             }
         }
         self.crush_raw = b.bytes_le32(MAX_OSDMAP_LEN).at("OSDMap crush")?.to_vec();
+        self.crush = Some(parse_crush(&self.crush_raw)?);
         if v >= 3 {
             self.erasure_code_profiles =
                 codec::string_map_map(b, "OSDMap erasure_code_profiles", MAX_EC_PROFILES)?;

@@ -148,3 +148,36 @@ fn stable_mod_and_masks_follow_ceph() {
     p.calc_pg_masks();
     assert_eq!((p.pg_num_mask, p.pgp_num_mask), (0, u32::MAX));
 }
+
+#[test]
+fn placement_matches_osdmaptool_on_the_real_map() {
+    // `osdmaptool full-45.bin --test-map-object hello --pool N` and
+    // `--test-map-pgs-dump --pool 1` (acting set, acting primary).
+    let m = OsdMap::decode(FULL).unwrap();
+    let none = super::crush::CRUSH_ITEM_NONE;
+    for (pool, pgid, acting) in [
+        (1, pg(1, 6), vec![0]),
+        (2, pg(2, 6), vec![4, 0]),
+        (3, pg(3, 0x1e), vec![3, 5]),
+        (4, pg(4, 6), vec![5, 3, none]),
+    ] {
+        let got = m.object_to_pg(pool, b"hello", b"", None).unwrap();
+        assert_eq!(got, pgid, "pool {pool}");
+        assert_eq!(m.pg_to_up_acting(got).acting, acting, "pool {pool}");
+    }
+    let temp = m.pg_to_up_acting(pg(1, 3));
+    assert_eq!((temp.acting, temp.acting_primary), (vec![4, 5, 3], 4));
+    let ptemp = m.pg_to_up_acting(pg(1, 4));
+    assert_eq!((ptemp.acting, ptemp.acting_primary), (vec![0, 4, 3], 5));
+    // A locator key replaces the name; a namespace changes the hash.
+    let keyed = m.object_to_pg(3, b"other", b"", Some(b"hello")).unwrap();
+    assert_eq!(keyed, pg(3, 0x1e));
+    assert_eq!(m.object_to_pg(3, b"hello", b"", Some(b"")).unwrap(), keyed);
+    let raw = m.object_to_raw_pg(3, b"hello", b"", None).unwrap();
+    let in_ns = m.object_to_raw_pg(3, b"hello", b"ns", None).unwrap();
+    assert_ne!(raw, in_ns);
+    assert_eq!(m.raw_pg_to_pg(raw), pg(3, 0x1e));
+    assert!(m.object_to_pg(99, b"hello", b"", None).is_err());
+    let gone = m.pg_to_up_acting(pg(99, 0));
+    assert!(gone.up.is_empty() && gone.up_primary == -1 && gone.acting_primary == -1);
+}

@@ -70,6 +70,8 @@ pub const OSD_TARGETS: &[&str] = &[
     "conf",
     "caps",
     "osd_ops_exec",
+    "osdmap_full",
+    "osdmap_incremental",
 ];
 
 pub const TARGETS: &[Target] = &[
@@ -92,6 +94,8 @@ pub const TARGETS: &[Target] = &[
     ("conf", conf),
     ("caps", caps),
     ("osd_ops_exec", osd_ops_exec),
+    ("osdmap_full", osdmap_full),
+    ("osdmap_incremental", osdmap_incremental),
     ("crush_map", crush_map),
 ];
 
@@ -1534,6 +1538,77 @@ fn osd_ops_exec_seeds() -> Vec<Vec<u8>> {
     out
 }
 
+/// A full osdmap a Ceph 16.2.15 mon encoded (epoch 45 of the scenario in
+/// `tests/osdmap_oracle.rs`: 9 OSD ids, 4 pools, upmaps, temp mappings).
+const OSDMAP_FULL_SEED: &[u8] = include_bytes!("../tests/data/osdmap/full-45.bin");
+
+/// Incrementals of the same cluster: epoch 1 (carries a full map), OSD
+/// boots, pool creation, CRUSH changes, upmap and temp mappings.
+const OSDMAP_INC_SEEDS: &[&[u8]] = &[
+    include_bytes!("../tests/data/osdmap/inc-1.bin"),
+    include_bytes!("../tests/data/osdmap/inc-9.bin"),
+    include_bytes!("../tests/data/osdmap/inc-14.bin"),
+    include_bytes!("../tests/data/osdmap/inc-23.bin"),
+    include_bytes!("../tests/data/osdmap/inc-31.bin"),
+    include_bytes!("../tests/data/osdmap/inc-37.bin"),
+    include_bytes!("../tests/data/osdmap/inc-45.bin"),
+];
+
+/// Full `OSDMap` decoding ([`crate::osdmap::OsdMap::decode`]), with the crc
+/// check skipped so mutations reach every field; a map that decodes is
+/// queried and must decode again with the crc check unless its bytes changed.
+pub fn osdmap_full(data: &[u8]) {
+    use crate::osdmap::OsdMap;
+    let Ok(m) = OsdMap::decode_inner(data, false) else {
+        let _ = OsdMap::decode(data);
+        return;
+    };
+    let _ = OsdMap::decode(data);
+    for osd in [-1, 0, 1, i32::MAX] {
+        let _ = (
+            m.exists(osd),
+            m.is_up(osd),
+            m.is_in(osd),
+            m.primary_addr(osd),
+        );
+    }
+    // Place a few names in some pools (at most 8, so a map of thousands of
+    // pools stays quick); a primary is always one of its set.
+    for &pool in m.pools.keys().take(8) {
+        for name in [&b"a"[..], b"rbd_data.1", b"\xff\x00"] {
+            let Ok(pg) = m.object_to_pg(pool, name, b"ns", None) else {
+                continue;
+            };
+            let ua = m.pg_to_up_acting(pg);
+            assert!(ua.up_primary == -1 || ua.up.contains(&ua.up_primary));
+        }
+    }
+}
+
+/// `OSDMap::Incremental` decoding, and applying what decodes to the seed
+/// full map (renumbered to precede it): must never panic, and a failed
+/// apply leaves the map unchanged.
+pub fn osdmap_incremental(data: &[u8]) {
+    use crate::osdmap::{Incremental, OsdMap};
+    let _ = Incremental::decode(data);
+    let Ok(inc) = Incremental::decode_inner(data, false) else {
+        return;
+    };
+    let Ok(mut base) = OsdMap::decode(OSDMAP_FULL_SEED) else {
+        return;
+    };
+    base.epoch = inc.epoch.wrapping_sub(1);
+    base.fsid = inc.fsid;
+    // Debug text, not ==: a fuzzed ratio may be NaN, which is never equal.
+    let before = format!("{base:?}");
+    if base.apply_incremental(&inc).is_err() {
+        assert!(
+            format!("{base:?}") == before,
+            "a failed apply_incremental changed the map"
+        );
+    }
+}
+
 /// Maps made by Ceph 16.2.15's crushtool (see `osdmap::crush`'s tests):
 /// straw2 racks and hosts, device classes with choose_args and an erasure
 /// rule, and every legacy bucket algorithm with legacy tunables.
@@ -1608,6 +1683,8 @@ pub fn seed_corpus(target: &str) -> Vec<Vec<u8>> {
         "conf" => CONF_SEEDS.iter().map(|s| s.as_bytes().to_vec()).collect(),
         "caps" => CAPS_SEEDS.iter().map(|s| s.as_bytes().to_vec()).collect(),
         "osd_ops_exec" => osd_ops_exec_seeds(),
+        "osdmap_full" => vec![OSDMAP_FULL_SEED.to_vec()],
+        "osdmap_incremental" => OSDMAP_INC_SEEDS.iter().map(|s| s.to_vec()).collect(),
         "crush_map" => CRUSH_MAP_SEEDS.iter().map(|m| m.to_vec()).collect(),
         _ => Vec::new(),
     }

@@ -59,14 +59,8 @@ pub fn need_of(req: &MOsdOp) -> Need {
     n
 }
 
-/// `ceph_stable_mod`: the PG seed of hash `x` with `b` PGs and mask `bmask`.
-pub fn stable_mod(x: u32, b: u32, bmask: u32) -> u32 {
-    if (x & bmask) < b {
-        x & bmask
-    } else {
-        x & (bmask >> 1)
-    }
-}
+/// `ceph_stable_mod`, shared with the osdmap's placement.
+pub use crate::osdmap::pool::stable_mod;
 
 /// Bits needed to hold `n` (`pg_pool_t::calc_bits_of`).
 fn bits_of(n: u32) -> u32 {

@@ -22,6 +22,7 @@
 //! takes [`Completion`]s from [`Objecter::poll_completion`].
 
 pub mod app;
+pub mod maps;
 mod op;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -79,7 +80,9 @@ pub struct ObjecterConfig {
     pub max_bytes: usize,
     /// An op without a reply after this long completes with [`OpError::TimedOut`].
     pub op_timeout: Duration,
-    /// Sends per op at most before [`OpError::TooManyAttempts`].
+    /// Sends per op at most before [`OpError::TooManyAttempts`] (failing
+    /// dials are spaced by the redial backoff, so the op timeout normally
+    /// ends a hopeless op first).
     pub max_attempts: u32,
     /// Wait this long before dialing an OSD again after a failed dial.
     pub redial_delay: Duration,
@@ -97,7 +100,7 @@ impl ObjecterConfig {
             max_ops: 1024,
             max_bytes: 100 << 20,
             op_timeout: Duration::from_secs(30),
-            max_attempts: 64,
+            max_attempts: 10_000,
             redial_delay: Duration::from_millis(100),
         }
     }
@@ -147,7 +150,21 @@ struct OsdSession {
     conn: ConnId,
     addr: EntityAddr,
     tids: BTreeSet<u64>,
+    established: bool,
 }
+
+/// After a session to an OSD address fails before or after it was
+/// established, ops for it wait this long (doubling per failure up to
+/// [`MAX_REDIAL_DELAY`]) instead of dialing a dead OSD in a loop; a new map
+/// ends the wait at once.
+struct Redial {
+    addr: EntityAddr,
+    not_before: Instant,
+    delay: Duration,
+}
+
+/// Longest wait between dials of a failing OSD.
+pub const MAX_REDIAL_DELAY: Duration = Duration::from_secs(2);
 
 /// The client side of RADOS on one reactor (see the module docs).
 pub struct Objecter {
@@ -156,6 +173,8 @@ pub struct Objecter {
     ops: HashMap<u64, InFlight>,
     sessions: HashMap<i32, OsdSession>,
     conn_osd: HashMap<ConnId, i32>,
+    /// OSDs whose last session failed, by id.
+    redial: HashMap<i32, Redial>,
     /// Ops with no primary to go to (no map, PG down, or a failed dial).
     homeless: BTreeSet<u64>,
     /// When homeless ops are tried again without a new map.
@@ -175,6 +194,7 @@ impl Objecter {
             ops: HashMap::new(),
             sessions: HashMap::new(),
             conn_osd: HashMap::new(),
+            redial: HashMap::new(),
             homeless: BTreeSet::new(),
             retry_homeless_at: None,
             completions: VecDeque::new(),
@@ -254,6 +274,8 @@ impl Objecter {
         }
         self.map = Some(map);
         self.stats.maps += 1;
+        // The map may have a new address or state for a failing OSD: try now.
+        self.redial.clear();
         let mut tids: Vec<u64> = self.ops.keys().copied().collect();
         tids.sort_unstable();
         for tid in tids {
@@ -287,7 +309,13 @@ impl Objecter {
             return false;
         };
         match event {
-            Event::Established(_) => self.stats.sessions += 1,
+            Event::Established(_) => {
+                self.stats.sessions += 1;
+                self.redial.remove(&osd);
+                if let Some(s) = self.sessions.get_mut(&osd).filter(|s| s.conn == conn) {
+                    s.established = true;
+                }
+            }
             Event::Message(m) if m.ty == types::OSD_OPREPLY => {
                 self.handle_reply(driver, conn, osd, &m, now)
             }
@@ -295,11 +323,15 @@ impl Objecter {
                 self.stats.session_resets += 1;
                 self.conn_osd.remove(&conn);
                 let tids = match self.sessions.get(&osd) {
-                    Some(s) if s.conn == conn => self
-                        .sessions
-                        .remove(&osd)
-                        .map(|s| s.tids)
-                        .unwrap_or_default(),
+                    Some(s) if s.conn == conn => {
+                        let s = self.sessions.remove(&osd);
+                        let (addr, established) =
+                            s.as_ref().map_or((None, false), |s| (Some(s.addr), s.established));
+                        if let Some(addr) = addr {
+                            self.note_failure(osd, addr, established, now);
+                        }
+                        s.map(|s| s.tids).unwrap_or_default()
+                    }
                     _ => BTreeSet::new(),
                 };
                 for tid in tids {
@@ -468,6 +500,13 @@ impl Objecter {
             self.park(tid, None);
             return;
         };
+        if let Some(r) = self.redial.get(&target.primary) {
+            if r.addr == addr && now < r.not_before {
+                let at = r.not_before;
+                self.park(tid, Some(at));
+                return;
+            }
+        }
         let Some(conn) = self.session(driver, target.primary, addr, now) else {
             self.park(tid, Some(now + self.cfg.redial_delay));
             return;
@@ -510,6 +549,30 @@ impl Objecter {
         if let Some(c) = driver.conn_mut(conn) {
             c.send_message(msg.to_message(tid));
         }
+    }
+
+    /// Records that the session to `osd` at `addr` failed: the first
+    /// failure of an established session redials at once (a lossy reset),
+    /// repeated failures wait longer each time.
+    fn note_failure(&mut self, osd: i32, addr: EntityAddr, established: bool, now: Instant) {
+        let delay = match self.redial.get(&osd) {
+            Some(r) if r.addr == addr => (r.delay * 2).min(MAX_REDIAL_DELAY),
+            _ if established => Duration::ZERO,
+            _ => self.cfg.redial_delay,
+        };
+        let next = if delay.is_zero() {
+            self.cfg.redial_delay
+        } else {
+            delay
+        };
+        self.redial.insert(
+            osd,
+            Redial {
+                addr,
+                not_before: now + delay,
+                delay: next,
+            },
+        );
     }
 
     fn park(&mut self, tid: u64, retry_at: Option<Instant>) {
@@ -559,6 +622,7 @@ impl Objecter {
                 conn: id,
                 addr,
                 tids: BTreeSet::new(),
+                established: false,
             },
         );
         Some(id)

@@ -6,6 +6,8 @@ mod common;
 mod mon_command;
 mod net_setup;
 mod ping;
+mod rados;
+mod rados_bench;
 mod serve;
 mod serve_join;
 mod serve_osds;
@@ -28,6 +30,8 @@ enum Verb {
     Ping(ping::Args),
     /// Accept msgr2 sessions as a Ceph entity (or N OSD endpoints with --osds); print a JSON summary on SIGINT/SIGTERM.
     Serve(serve::Args),
+    /// Object I/O on a real cluster like Ceph's `rados`: put, get, stat, rm, ls, bench.
+    Rados(rados::Args),
     /// Load endpoints with requests and report msgs/s, MB/s, CPU per message and latency percentiles.
     Bench(bench::Args),
 }
@@ -39,6 +43,7 @@ fn main() {
         Verb::Ping(args) => ping::run(args),
         Verb::Serve(args) => serve::run(args),
         Verb::Bench(args) => bench::run(args),
+        Verb::Rados(args) => rados::run(args),
     };
     std::process::exit(code);
 }

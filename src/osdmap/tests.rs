@@ -198,7 +198,13 @@ fn upmap_items_apply_after_nonexistent_osds_are_removed() {
         .expect("a PG of pool 1 that CRUSH maps to osd.6 but not osd.5");
     m.pg_upmap_items.insert(target, vec![(6, 5)]);
     assert!(m.is_up(5) && m.exists(6) && !m.is_up(6));
-    assert!(m.pg_to_up_acting(target).up.contains(&5), "down osd.6 is replaced");
+    assert!(
+        m.pg_to_up_acting(target).up.contains(&5),
+        "down osd.6 is replaced"
+    );
     m.osds[6].state = 0;
-    assert!(!m.pg_to_up_acting(target).up.contains(&5), "gone osd.6 is not");
+    assert!(
+        !m.pg_to_up_acting(target).up.contains(&5),
+        "gone osd.6 is not"
+    );
 }

@@ -617,8 +617,8 @@ fn compare_with_dump(m: &OsdMap, d: &Value) {
 fn ceph_osdmap_full_decode_matches_osd_dump() {
     let s = setup();
     let c = &s.cluster;
-    let fsid = fsid(&c);
-    let mut mc = admin(&c);
+    let fsid = fsid(c);
+    let mut mc = admin(c);
     let dump = mon_json(&mut mc, fsid, r#"{"prefix":"osd dump","format":"json"}"#);
     let epoch = u(&dump["epoch"]) as u32;
     let blob = getmap(&mut mc, fsid, epoch);
@@ -657,8 +657,8 @@ fn ceph_osdmap_full_decode_matches_osd_dump() {
 fn ceph_osdmap_incrementals_rebuild_every_full_map() {
     let s = setup();
     let c = &s.cluster;
-    let fsid = fsid(&c);
-    let mut mc = admin(&c);
+    let fsid = fsid(c);
+    let mut mc = admin(c);
     let dump = mon_json(&mut mc, fsid, r#"{"prefix":"osd dump","format":"json"}"#);
     let newest = u(&dump["epoch"]) as u32;
     let mut sub = MonSubscribe::default();
@@ -806,8 +806,8 @@ fn up_acting_json(v: &Value) -> UpActing {
 fn ceph_osdmap_placement_matches_osd_map() {
     let s = setup();
     let c = &s.cluster;
-    let fsid = fsid(&c);
-    let mut mc = admin(&c);
+    let fsid = fsid(c);
+    let mut mc = admin(c);
     let mut maps: BTreeMap<u32, OsdMap> = BTreeMap::new();
     let mut map_at = |mc: &mut MonClient, e: u32| -> OsdMap {
         maps.entry(e)

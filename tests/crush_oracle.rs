@@ -150,6 +150,189 @@ fn compare(crushtool: &Path, bin: &Path, map: &CrushMap, run_: &Run<'_>) -> usiz
     compared
 }
 
+/// Compares the decoded map with `crushtool --dump -f json` of the same
+/// file: devices (with classes), types, every bucket with its items and
+/// weights, rules with masks and steps, tunables and choose_args.
+fn assert_matches_dump(crushtool: &Path, bin: &Path, map: &CrushMap) {
+    use serde_json::Value;
+    let dump: Value = serde_json::from_str(&run(Command::new(crushtool)
+        .arg("-i")
+        .arg(bin)
+        .args(["--dump", "-f", "json"])))
+    .unwrap();
+    let int = |v: &Value| v.as_i64().unwrap_or_else(|| panic!("not an int: {v}"));
+    let what = bin.display();
+
+    let devices = dump["devices"].as_array().unwrap();
+    assert_eq!(
+        devices.len() as i32,
+        map.max_devices(),
+        "{what}: max_devices"
+    );
+    for d in devices {
+        let id = int(&d["id"]) as i32;
+        let name = map
+            .item_name(id)
+            .map_or(format!("device{id}"), str::to_string);
+        assert_eq!(
+            d["name"].as_str(),
+            Some(name.as_str()),
+            "{what}: device {id}"
+        );
+        assert_eq!(
+            d["class"].as_str(),
+            map.device_class(id),
+            "{what}: class of {id}"
+        );
+    }
+    for t in dump["types"].as_array().unwrap() {
+        let id = int(&t["type_id"]) as i32;
+        let name = t["name"].as_str().unwrap();
+        assert!(
+            map.type_name(id) == Some(name) || (id == 0 && name == "device"),
+            "{what}: type {id}"
+        );
+    }
+
+    let alg_names = ["", "uniform", "list", "tree", "straw", "straw2"];
+    let buckets = dump["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), map.buckets().count(), "{what}: buckets");
+    for (b, ours) in buckets.iter().zip(map.buckets()) {
+        let id = int(&b["id"]) as i32;
+        assert_eq!(id, ours.id, "{what}: bucket order");
+        assert_eq!(b["name"].as_str(), map.item_name(id), "{what}: {id} name");
+        assert_eq!(
+            int(&b["type_id"]),
+            i64::from(ours.bucket_type),
+            "{what}: {id}"
+        );
+        assert_eq!(
+            int(&b["weight"]),
+            i64::from(ours.weight),
+            "{what}: {id} weight"
+        );
+        assert_eq!(
+            b["alg"],
+            alg_names[usize::from(ours.alg())],
+            "{what}: {id} alg"
+        );
+        assert_eq!(b["hash"], "rjenkins1", "{what}: {id} hash");
+        let items = b["items"].as_array().unwrap();
+        assert_eq!(items.len(), ours.items.len(), "{what}: {id} size");
+        for (pos, it) in items.iter().enumerate() {
+            assert_eq!(
+                int(&it["id"]) as i32,
+                ours.items[pos],
+                "{what}: {id}[{pos}]"
+            );
+            assert_eq!(
+                int(&it["weight"]),
+                i64::from(ours.item_weight(pos).unwrap() as i32),
+                "{what}: {id}[{pos}] weight"
+            );
+        }
+    }
+
+    let op_names = [
+        "noop",
+        "take",
+        "choose_firstn",
+        "choose_indep",
+        "emit",
+        "",
+        "chooseleaf_firstn",
+        "chooseleaf_indep",
+        "set_choose_tries",
+        "set_chooseleaf_tries",
+    ];
+    let rules = dump["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), map.rules().count(), "{what}: rules");
+    for (r, (id, ours)) in rules.iter().zip(map.rules()) {
+        assert_eq!(int(&r["rule_id"]) as i32, id, "{what}: rule order");
+        assert_eq!(
+            r["rule_name"].as_str(),
+            map.rule_name(id),
+            "{what}: rule {id}"
+        );
+        assert_eq!(int(&r["ruleset"]), i64::from(ours.mask.ruleset));
+        assert_eq!(int(&r["type"]), i64::from(ours.mask.rule_type));
+        assert_eq!(int(&r["min_size"]), i64::from(ours.mask.min_size));
+        assert_eq!(int(&r["max_size"]), i64::from(ours.mask.max_size));
+        let steps = r["steps"].as_array().unwrap();
+        assert_eq!(steps.len(), ours.steps.len(), "{what}: rule {id} steps");
+        for (st, o) in steps.iter().zip(&ours.steps) {
+            match st["op"].as_str() {
+                None => {
+                    assert_eq!(int(&st["opcode"]), i64::from(o.op), "{what}: {st}");
+                    assert_eq!(int(&st["arg1"]), i64::from(o.arg1), "{what}: {st}");
+                    assert_eq!(int(&st["arg2"]), i64::from(o.arg2), "{what}: {st}");
+                }
+                Some(op) => {
+                    assert_eq!(op, op_names[o.op as usize], "{what}: {st}");
+                    if op == "take" {
+                        assert_eq!(int(&st["item"]), i64::from(o.arg1), "{what}: {st}");
+                    } else if op != "emit" && op != "noop" {
+                        assert_eq!(int(&st["num"]), i64::from(o.arg1), "{what}: {st}");
+                    }
+                    if op.starts_with("choose") {
+                        assert_eq!(st["type"].as_str(), map.type_name(o.arg2), "{what}: {st}");
+                    }
+                }
+            }
+        }
+    }
+
+    let t = map.tunables();
+    let tun = &dump["tunables"];
+    for (name, ours) in [
+        ("choose_local_tries", t.choose_local_tries),
+        ("choose_local_fallback_tries", t.choose_local_fallback_tries),
+        ("choose_total_tries", t.choose_total_tries),
+        ("chooseleaf_descend_once", t.chooseleaf_descend_once),
+        ("chooseleaf_vary_r", t.chooseleaf_vary_r.into()),
+        ("chooseleaf_stable", t.chooseleaf_stable.into()),
+        ("straw_calc_version", t.straw_calc_version.into()),
+        ("allowed_bucket_algs", t.allowed_bucket_algs),
+    ] {
+        assert_eq!(int(&tun[name]), i64::from(ours), "{what}: tunable {name}");
+    }
+
+    let cas = dump["choose_args"].as_object().unwrap();
+    assert_eq!(cas.len(), map.choose_args().len(), "{what}: choose_args");
+    for (key, ours) in map.choose_args() {
+        let theirs = cas[&key.to_string()].as_array().unwrap();
+        assert_eq!(theirs.len(), ours.args.len(), "{what}: choose_args {key}");
+        for (a, (slot, arg)) in theirs.iter().zip(&ours.args) {
+            assert_eq!(int(&a["bucket_id"]), -1 - i64::from(*slot));
+            let ws = a["weight_set"].as_array().map_or(&[][..], |v| &v[..]);
+            assert_eq!(ws.len(), arg.weight_set.len(), "{what}: {key} {slot}");
+            for (theirs, ours) in ws.iter().zip(&arg.weight_set) {
+                let theirs: Vec<f64> = theirs
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|w| w.as_f64().unwrap())
+                    .collect();
+                let ours: Vec<f64> = ours
+                    .iter()
+                    .map(|&w| f64::from(w as f32 / 65536.0))
+                    .collect();
+                assert_eq!(theirs.len(), ours.len());
+                for (x, y) in theirs.iter().zip(&ours) {
+                    assert!(
+                        (x - y).abs() <= 1e-6 * x.abs().max(1.0),
+                        "{what}: {x} vs {y}"
+                    );
+                }
+            }
+            let ids: Vec<i32> = a["ids"]
+                .as_array()
+                .map_or(Vec::new(), |v| v.iter().map(|i| int(i) as i32).collect());
+            assert_eq!(ids, arg.ids, "{what}: {key} {slot} ids");
+        }
+    }
+}
+
 /// Tunables as `tunable` lines of a text map.
 #[derive(Clone, Copy)]
 struct Profile {
@@ -508,6 +691,7 @@ fn check_spec(crushtool: &Path, spec: &MapSpec, patch_default: bool) -> usize {
     }
     let map = CrushMap::parse(&std::fs::read(&bin).unwrap())
         .unwrap_or_else(|e| panic!("{}: {e}\n{text}", spec.name));
+    assert_matches_dump(crushtool, &bin, &map);
     let mut compared = 0;
     for (rule, kind) in kinds.iter().enumerate() {
         let reps: &[usize] = if *kind == "indep" { &[4, 6] } else { &[3, 5] };
@@ -731,6 +915,7 @@ fn built_maps_match_crushtool() {
                 .arg(&bin));
             let map = CrushMap::parse(&std::fs::read(&bin).unwrap()).unwrap();
             assert_eq!(map.max_devices(), 24);
+            assert_matches_dump(&crushtool, &bin, &map);
             for (num_rep, reweights, pool_id) in [
                 (3, &[][..], None),
                 (2, REWEIGHTS, Some(5)),

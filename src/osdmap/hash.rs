@@ -14,18 +14,21 @@ pub const CEPH_STR_HASH_RJENKINS: u8 = 2;
 pub const CRUSH_HASH_RJENKINS1: u8 = 0;
 
 /// Robert Jenkins' 96-bit mix, the `mix` macro of `ceph_hash.cc` and
-/// `crush_hashmix` of `hash.c` (the two are the same).
-#[inline(always)]
-fn mix(a: &mut u32, b: &mut u32, c: &mut u32) {
-    *a = a.wrapping_sub(*b).wrapping_sub(*c) ^ (*c >> 13);
-    *b = b.wrapping_sub(*c).wrapping_sub(*a) ^ (*a << 8);
-    *c = c.wrapping_sub(*a).wrapping_sub(*b) ^ (*b >> 13);
-    *a = a.wrapping_sub(*b).wrapping_sub(*c) ^ (*c >> 12);
-    *b = b.wrapping_sub(*c).wrapping_sub(*a) ^ (*a << 16);
-    *c = c.wrapping_sub(*a).wrapping_sub(*b) ^ (*b >> 5);
-    *a = a.wrapping_sub(*b).wrapping_sub(*c) ^ (*c >> 3);
-    *b = b.wrapping_sub(*c).wrapping_sub(*a) ^ (*a << 10);
-    *c = c.wrapping_sub(*a).wrapping_sub(*b) ^ (*b >> 15);
+/// `crush_hashmix` of `hash.c` (the two are the same). A macro rather than a
+/// function so that unoptimized test builds, which place millions of
+/// inputs against crushtool, do not pay a call per mix.
+macro_rules! mix {
+    ($a:ident, $b:ident, $c:ident) => {
+        $a = $a.wrapping_sub($b).wrapping_sub($c) ^ ($c >> 13);
+        $b = $b.wrapping_sub($c).wrapping_sub($a) ^ ($a << 8);
+        $c = $c.wrapping_sub($a).wrapping_sub($b) ^ ($b >> 13);
+        $a = $a.wrapping_sub($b).wrapping_sub($c) ^ ($c >> 12);
+        $b = $b.wrapping_sub($c).wrapping_sub($a) ^ ($a << 16);
+        $c = $c.wrapping_sub($a).wrapping_sub($b) ^ ($b >> 5);
+        $a = $a.wrapping_sub($b).wrapping_sub($c) ^ ($c >> 3);
+        $b = $b.wrapping_sub($c).wrapping_sub($a) ^ ($a << 10);
+        $c = $c.wrapping_sub($a).wrapping_sub($b) ^ ($b >> 15);
+    };
 }
 
 /// Little-endian word from up to four bytes (missing bytes count as zero).
@@ -47,7 +50,7 @@ pub fn ceph_str_hash_rjenkins(data: &[u8]) -> u32 {
         a = a.wrapping_add(word(&k[0..4]));
         b = b.wrapping_add(word(&k[4..8]));
         c = c.wrapping_add(word(&k[8..12]));
-        mix(&mut a, &mut b, &mut c);
+        mix!(a, b, c);
     }
     let tail = chunks.remainder();
     // The C code adds the length as a u32 (`unsigned length`), so it wraps.
@@ -61,7 +64,7 @@ pub fn ceph_str_hash_rjenkins(data: &[u8]) -> u32 {
     if tail.len() > 8 {
         c = c.wrapping_add(word(tail.get(8..).unwrap_or(&[])) << 8);
     }
-    mix(&mut a, &mut b, &mut c);
+    mix!(a, b, c);
     c
 }
 
@@ -94,8 +97,8 @@ const Y0: u32 = 1232;
 pub fn crush_hash32(a: u32) -> u32 {
     let mut hash = CRUSH_HASH_SEED ^ a;
     let (mut a, mut b, mut x, mut y) = (a, a, X0, Y0);
-    mix(&mut b, &mut x, &mut hash);
-    mix(&mut y, &mut a, &mut hash);
+    mix!(b, x, hash);
+    mix!(y, a, hash);
     hash
 }
 
@@ -103,9 +106,9 @@ pub fn crush_hash32(a: u32) -> u32 {
 pub fn crush_hash32_2(a: u32, b: u32) -> u32 {
     let mut hash = CRUSH_HASH_SEED ^ a ^ b;
     let (mut a, mut b, mut x, mut y) = (a, b, X0, Y0);
-    mix(&mut a, &mut b, &mut hash);
-    mix(&mut x, &mut a, &mut hash);
-    mix(&mut b, &mut y, &mut hash);
+    mix!(a, b, hash);
+    mix!(x, a, hash);
+    mix!(b, y, hash);
     hash
 }
 
@@ -113,11 +116,11 @@ pub fn crush_hash32_2(a: u32, b: u32) -> u32 {
 pub fn crush_hash32_3(a: u32, b: u32, c: u32) -> u32 {
     let mut hash = CRUSH_HASH_SEED ^ a ^ b ^ c;
     let (mut a, mut b, mut c, mut x, mut y) = (a, b, c, X0, Y0);
-    mix(&mut a, &mut b, &mut hash);
-    mix(&mut c, &mut x, &mut hash);
-    mix(&mut y, &mut a, &mut hash);
-    mix(&mut b, &mut x, &mut hash);
-    mix(&mut y, &mut c, &mut hash);
+    mix!(a, b, hash);
+    mix!(c, x, hash);
+    mix!(y, a, hash);
+    mix!(b, x, hash);
+    mix!(y, c, hash);
     hash
 }
 
@@ -125,12 +128,12 @@ pub fn crush_hash32_3(a: u32, b: u32, c: u32) -> u32 {
 pub fn crush_hash32_4(a: u32, b: u32, c: u32, d: u32) -> u32 {
     let mut hash = CRUSH_HASH_SEED ^ a ^ b ^ c ^ d;
     let (mut a, mut b, mut c, mut d, mut x, mut y) = (a, b, c, d, X0, Y0);
-    mix(&mut a, &mut b, &mut hash);
-    mix(&mut c, &mut d, &mut hash);
-    mix(&mut a, &mut x, &mut hash);
-    mix(&mut y, &mut b, &mut hash);
-    mix(&mut c, &mut x, &mut hash);
-    mix(&mut y, &mut d, &mut hash);
+    mix!(a, b, hash);
+    mix!(c, d, hash);
+    mix!(a, x, hash);
+    mix!(y, b, hash);
+    mix!(c, x, hash);
+    mix!(y, d, hash);
     hash
 }
 
@@ -138,14 +141,14 @@ pub fn crush_hash32_4(a: u32, b: u32, c: u32, d: u32) -> u32 {
 pub fn crush_hash32_5(a: u32, b: u32, c: u32, d: u32, e: u32) -> u32 {
     let mut hash = CRUSH_HASH_SEED ^ a ^ b ^ c ^ d ^ e;
     let (mut a, mut b, mut c, mut d, mut e, mut x, mut y) = (a, b, c, d, e, X0, Y0);
-    mix(&mut a, &mut b, &mut hash);
-    mix(&mut c, &mut d, &mut hash);
-    mix(&mut e, &mut x, &mut hash);
-    mix(&mut y, &mut a, &mut hash);
-    mix(&mut b, &mut x, &mut hash);
-    mix(&mut y, &mut c, &mut hash);
-    mix(&mut d, &mut x, &mut hash);
-    mix(&mut y, &mut e, &mut hash);
+    mix!(a, b, hash);
+    mix!(c, d, hash);
+    mix!(e, x, hash);
+    mix!(y, a, hash);
+    mix!(b, x, hash);
+    mix!(y, c, hash);
+    mix!(d, x, hash);
+    mix!(y, e, hash);
     hash
 }
 

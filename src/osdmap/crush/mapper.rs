@@ -614,10 +614,10 @@ fn straw2_choose(
     };
     let mut high = 0;
     let mut high_draw = 0i64;
-    for i in 0..b.items.len() {
-        let w = weights.get(i).copied().unwrap_or(0);
+    // Weights missing from a mis-sized weight set count as zero.
+    let weights = weights.iter().copied().chain(std::iter::repeat(0));
+    for (i, (w, &id)) in weights.zip(ids).take(b.items.len()).enumerate() {
         let draw = if w != 0 {
-            let id = ids.get(i).copied().unwrap_or(0);
             let u = hash3(b.hash, x, id as u32, r) & 0xffff;
             // ln(u / 2^16) in 2^44 fixed point: negative, so a larger
             // weight gives a larger (less negative) draw. generate_
@@ -705,9 +705,14 @@ impl CrushMap {
         };
         let t = &self.tunables;
         let mut result = Vec::with_capacity(result_max);
-        let mut w = vec![0i32; result_max];
-        let mut o = vec![0i32; result_max];
-        let mut c = vec![0i32; result_max];
+        // The scratch vectors of crush_do_rule, on the stack: w is the
+        // working set, o the output of a choose step, c its leaves.
+        let mut a = [0i32; MAX_RESULT];
+        let mut b = [0i32; MAX_RESULT];
+        let mut c = [0i32; MAX_RESULT];
+        let mut w: &mut [i32] = &mut a[..result_max];
+        let mut o: &mut [i32] = &mut b[..result_max];
+        let c: &mut [i32] = &mut c[..result_max];
         let mut wsize = 0usize;
         // The original choose_total_tries counted retries, not tries.
         let mut choose_tries = t.choose_total_tries.wrapping_add(1);

@@ -32,9 +32,29 @@ use serde_json::Value;
 const CONF: &str = "mon osd min up ratio = 0
 mon osd allow primary temp = true";
 
-/// Starts the cluster and sets it up as the module comment says; returns it
-/// with the OSD endpoints (stopped on drop).
-fn setup() -> (CephCluster, Serve) {
+/// The cluster and its OSD endpoints.
+struct Scenario {
+    cluster: CephCluster,
+    serve: Option<Serve>,
+}
+
+impl Drop for Scenario {
+    /// The mon first, then the endpoints: endpoints that mark themselves
+    /// down all at once can trip a Pacific mon assert
+    /// (`OSDMap::check_health`, `num_down_in_osds <= num_in_osds`) while
+    /// the cluster directory is being removed.
+    fn drop(&mut self) {
+        if let Err(e) = self.cluster.stop() {
+            eprintln!("stopping the cluster: {e}");
+        }
+        if let Some(mut s) = self.serve.take() {
+            s.stop();
+        }
+    }
+}
+
+/// Starts the cluster and sets it up as the module comment says.
+fn setup() -> Scenario {
     common::require_ceph();
     let c = CephCluster::start(ClusterOpts {
         auth: Auth::Cephx,
@@ -102,6 +122,7 @@ fn setup() -> (CephCluster, Serve) {
         })
     });
     assert!(up5, "osd.5 did not boot again after osd down");
+    let serve = Some(serve);
     // Temp mappings last: the mon drops them when their OSDs go down.
     run_all(&[
         "osd reweight 1 0.5",
@@ -113,7 +134,7 @@ fn setup() -> (CephCluster, Serve) {
         "osd pg-temp 1.3 4 5 3",
         "osd primary-temp 1.4 5",
     ]);
-    (c, serve)
+    Scenario { cluster: c, serve }
 }
 
 /// A client.admin session with the mon.
@@ -594,9 +615,10 @@ fn compare_with_dump(m: &OsdMap, d: &Value) {
 /// The decoded full map equals `osd dump --format json` of the same epoch.
 #[test]
 fn ceph_osdmap_full_decode_matches_osd_dump() {
-    let (c, _serve) = setup();
-    let fsid = fsid(&c);
-    let mut mc = admin(&c);
+    let s = setup();
+    let c = &s.cluster;
+    let fsid = fsid(c);
+    let mut mc = admin(c);
     let dump = mon_json(&mut mc, fsid, r#"{"prefix":"osd dump","format":"json"}"#);
     let epoch = u(&dump["epoch"]) as u32;
     let blob = getmap(&mut mc, fsid, epoch);
@@ -633,9 +655,10 @@ fn ceph_osdmap_full_decode_matches_osd_dump() {
 /// every epoch.
 #[test]
 fn ceph_osdmap_incrementals_rebuild_every_full_map() {
-    let (c, _serve) = setup();
-    let fsid = fsid(&c);
-    let mut mc = admin(&c);
+    let s = setup();
+    let c = &s.cluster;
+    let fsid = fsid(c);
+    let mut mc = admin(c);
     let dump = mon_json(&mut mc, fsid, r#"{"prefix":"osd dump","format":"json"}"#);
     let newest = u(&dump["epoch"]) as u32;
     let mut sub = MonSubscribe::default();
@@ -781,9 +804,10 @@ fn up_acting_json(v: &Value) -> UpActing {
 /// `osd map`; and every PG of every pool maps as the mon's `pg map` says.
 #[test]
 fn ceph_osdmap_placement_matches_osd_map() {
-    let (c, _serve) = setup();
-    let fsid = fsid(&c);
-    let mut mc = admin(&c);
+    let s = setup();
+    let c = &s.cluster;
+    let fsid = fsid(c);
+    let mut mc = admin(c);
     let mut maps: BTreeMap<u32, OsdMap> = BTreeMap::new();
     let mut map_at = |mc: &mut MonClient, e: u32| -> OsdMap {
         maps.entry(e)

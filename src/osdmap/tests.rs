@@ -181,3 +181,30 @@ fn placement_matches_osdmaptool_on_the_real_map() {
     let gone = m.pg_to_up_acting(pg(99, 0));
     assert!(gone.up.is_empty() && gone.up_primary == -1 && gone.acting_primary == -1);
 }
+
+#[test]
+fn upmap_items_apply_after_nonexistent_osds_are_removed() {
+    // _pg_to_raw_osds drops OSDs that do not exist before _apply_upmap, so
+    // an item replacing such an OSD finds nothing to replace; an OSD that
+    // exists but is down is still replaced.
+    let mut m = OsdMap::decode(FULL).unwrap();
+    let pool = m.pools[&1].clone();
+    let target = (0..pool.pg_num)
+        .map(|seed| pg(1, seed))
+        .find(|&p| {
+            let (raw, _) = m.pg_to_raw_osds(&pool, p);
+            raw.contains(&6) && !raw.contains(&5)
+        })
+        .expect("a PG of pool 1 that CRUSH maps to osd.6 but not osd.5");
+    m.pg_upmap_items.insert(target, vec![(6, 5)]);
+    assert!(m.is_up(5) && m.exists(6) && !m.is_up(6));
+    assert!(
+        m.pg_to_up_acting(target).up.contains(&5),
+        "down osd.6 is replaced"
+    );
+    m.osds[6].state = 0;
+    assert!(
+        !m.pg_to_up_acting(target).up.contains(&5),
+        "gone osd.6 is not"
+    );
+}

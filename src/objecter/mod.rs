@@ -325,8 +325,9 @@ impl Objecter {
                 let tids = match self.sessions.get(&osd) {
                     Some(s) if s.conn == conn => {
                         let s = self.sessions.remove(&osd);
-                        let (addr, established) =
-                            s.as_ref().map_or((None, false), |s| (Some(s.addr), s.established));
+                        let (addr, established) = s
+                            .as_ref()
+                            .map_or((None, false), |s| (Some(s.addr), s.established));
                         if let Some(addr) = addr {
                             self.note_failure(osd, addr, established, now);
                         }

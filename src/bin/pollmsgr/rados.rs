@@ -25,8 +25,8 @@ use pollmsgr::msg::{from_message, types};
 use pollmsgr::net::kernel::KernelTransport;
 use pollmsgr::objecter::app::{RadosApp, Workload};
 use pollmsgr::objecter::maps::MapTracker;
-use pollmsgr::osdmap::PgPool;
 use pollmsgr::objecter::{Completion, ObjectRequest, Objecter, ObjecterConfig, OpReply};
+use pollmsgr::osdmap::PgPool;
 use pollmsgr::pool::auth::ClientAuth;
 use pollmsgr::pool::reactor::{self, IdlePolicy};
 use pollmsgr::proto::ConnectionConfig;
@@ -574,7 +574,8 @@ impl Workload for Lister {
             None => return self.fail(format!("PGNLS reply on pg {seed:x} has no op")),
         };
         for e in &page.entries {
-            self.names.push(String::from_utf8_lossy(&e.oid).into_owned());
+            self.names
+                .push(String::from_utf8_lossy(&e.oid).into_owned());
         }
         if page.handle.max {
             self.finished = true;

@@ -74,6 +74,9 @@ impl std::fmt::Debug for MonAuth {
     }
 }
 
+/// Most unclaimed messages a [`MonClient`] keeps between calls.
+pub const MAX_INBOX: usize = 4096;
+
 /// Everything a [`MonClient`] needs.
 #[derive(Debug, Clone)]
 pub struct MonClientConfig {
@@ -583,6 +586,16 @@ impl<T: Transport> MonClient<T> {
         }
     }
 
+    /// Keeps a message nobody waited for, for [`MonClient::poll_messages`];
+    /// beyond [`MAX_INBOX`] the oldest is dropped (a mon that floods an idle
+    /// client cannot grow it without bound).
+    fn stash(&mut self, m: Message) {
+        if self.inbox.len() >= MAX_INBOX {
+            self.inbox.pop_front();
+        }
+        self.inbox.push_back(m);
+    }
+
     /// Waits until `deadline` for a message matching `pred`. On a lost
     /// session it hunts; then returns `None` if `resend` (the caller sends
     /// its request again) or else waits on.
@@ -605,18 +618,26 @@ impl<T: Transport> MonClient<T> {
                     return Ok(None);
                 }
             }
+            // Every event of the poll is handled before returning: messages
+            // after the one waited for go to the inbox, not away.
+            let mut found = None;
+            let mut lost = false;
             for ev in self.poll()? {
                 match ev {
-                    Event::Message(m) if pred(&m) => return Ok(Some(m)),
-                    Event::Message(m) => self.inbox.push_back(m),
+                    Event::Message(m) if found.is_none() && pred(&m) => found = Some(m),
+                    Event::Message(m) => self.stash(m),
                     Event::Closed { error, .. } => {
                         self.hunt_after_loss(error, what, deadline)?;
-                        if resend {
-                            return Ok(None);
-                        }
+                        lost = true;
                     }
                     _ => {}
                 }
+            }
+            if found.is_some() {
+                return Ok(found);
+            }
+            if lost && resend {
+                return Ok(None);
             }
         }
         Err(MonClientError::Timeout {
@@ -662,7 +683,9 @@ impl<T: Transport> MonClient<T> {
                 }
                 Event::Closed { error, .. } => {
                     // Lossy: what was queued is gone; the inbox is kept.
-                    self.inbox.extend(out);
+                    for m in out {
+                        self.stash(m);
+                    }
                     if let Some(id) = self.id.take() {
                         self.driver.remove(id);
                     }
@@ -917,7 +940,7 @@ impl<T: Transport> MonClient<T> {
                 match ev {
                     Event::Established(e) => return Ok(e),
                     Event::Closed { error, .. } => return Err(MonClientError::Closed(error)),
-                    Event::Message(m) => self.inbox.push_back(m),
+                    Event::Message(m) => self.stash(m),
                     _ => {}
                 }
             }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use pollmsgr::msg::osd_op::{MOsdOp, MOsdOpReply};
 use pollmsgr::msg::osd_op::{ObjectLocator, OsdOp, PgId};
 use pollmsgr::net::kernel::KernelTransport;
 use pollmsgr::objecter::app::{RadosApp, Workload};
@@ -21,7 +22,8 @@ use pollmsgr::osd::member::{ClusterView, PoolInfo};
 use pollmsgr::osd::store::{MemStore, ObjectService};
 use pollmsgr::pool::auth::ClientAuth;
 use pollmsgr::pool::reactor::{self, IdlePolicy, ReactorHandle};
-use pollmsgr::pool::{EndpointSpec, EndpointsApp};
+use pollmsgr::pool::{EndpointSpec, EndpointsApp, Handler, Replier};
+use pollmsgr::proto::Message;
 use pollmsgr::proto::{ConnectionConfig, Policies};
 use pollmsgr::wire::addr::EntityAddr;
 use pollmsgr::wire::entity::{EntityName, EntityType};
@@ -76,6 +78,47 @@ fn free_port() -> SocketAddr {
     l.local_addr().expect("addr")
 }
 
+/// An OSD that answers every op wrongly: first a reply for a tid that was
+/// never sent, then a reply with no ops for the request's tid.
+struct WrongReplies;
+
+impl Handler for WrongReplies {
+    fn handle_message(&mut self, msg: Message, reply: &mut Replier<'_>) {
+        let Ok(req) = MOsdOp::from_message(&msg) else {
+            return;
+        };
+        let mut r = MOsdOpReply::for_request(&req, 0, 1, 0);
+        reply.send(r.to_message(msg.tid + 1_000_000));
+        r.ops.clear();
+        reply.send(r.to_message(msg.tid));
+    }
+}
+
+fn serve_handler(id: u64, handler: Box<dyn Handler>) -> Endpoint {
+    let listen = free_port();
+    let nonce = 1000 + id as u32;
+    let spec = EndpointSpec {
+        name: EntityName::new(EntityType::Osd, id),
+        listen,
+        nonce,
+        policies: Policies::osd(),
+        handler,
+    };
+    let app = EndpointsApp::new(vec![spec], ConnectionConfig::new(EntityType::Osd));
+    let handle = reactor::spawn(
+        format!("osd-{id}"),
+        None,
+        IdlePolicy::Sleep(Duration::from_millis(1)),
+        KernelTransport::new,
+        app,
+    )
+    .expect("spawn endpoint");
+    Endpoint {
+        addr: EntityAddr::msgr2(listen, nonce),
+        _handle: handle,
+    }
+}
+
 fn endpoint(id: u64, store: Arc<dyn ObjectService>) -> Endpoint {
     let (tx, rx) = crossbeam::channel::bounded(4);
     let mut pools = HashMap::new();
@@ -98,30 +141,9 @@ fn endpoint(id: u64, store: Arc<dyn ObjectService>) -> Endpoint {
         uuid: [id as u8; 16],
         heartbeat_interval: Duration::from_secs(3600),
     };
-    let listen = free_port();
-    let nonce = 1000 + id as u32;
-    let spec = EndpointSpec {
-        name: EntityName::new(EntityType::Osd, id),
-        listen,
-        nonce,
-        policies: Policies::osd(),
-        handler: Box::new(OsdHandler::new(me, store, rx)),
-    };
-    let app = EndpointsApp::new(vec![spec], ConnectionConfig::new(EntityType::Osd));
-    let handle = reactor::spawn(
-        format!("osd-{id}"),
-        None,
-        IdlePolicy::Sleep(Duration::from_millis(1)),
-        KernelTransport::new,
-        app,
-    )
-    .expect("spawn endpoint");
     // Keep the view sender alive for the handler's lifetime.
     std::mem::forget(tx);
-    Endpoint {
-        addr: EntityAddr::msgr2(listen, nonce),
-        _handle: handle,
-    }
+    serve_handler(id, Box::new(OsdHandler::new(me, store, rx)))
 }
 
 /// A peer that accepts TCP connections and never says anything.
@@ -357,4 +379,36 @@ fn an_unknown_pool_fails_the_op_with_a_typed_error() {
     );
     let c = &app.workload.1[0];
     assert_eq!(c.result.as_ref().err(), Some(&OpError::NoPool(POOL + 1)));
+}
+
+#[test]
+fn replies_for_unknown_tids_are_dropped_and_a_wrong_op_count_is_a_typed_error() {
+    let bad = serve_handler(7, Box::new(WrongReplies));
+    let map: Arc<dyn Placement> = Arc::new(FixedMap {
+        epoch: 1,
+        primary: 7,
+        addr: bad.addr,
+    });
+    let app = run(
+        WriteRead::new(3),
+        Duration::from_secs(5),
+        vec![(Duration::ZERO, map)],
+    );
+    let w = &app.workload;
+    assert_eq!(w.completions.len(), 6, "one completion per op");
+    for c in &w.completions {
+        assert_eq!(
+            c.result.as_ref().err(),
+            Some(&OpError::OpCountMismatch {
+                osd: 7,
+                sent: 1,
+                got: 0
+            }),
+            "op {}",
+            c.token
+        );
+    }
+    let s = app.objecter.stats();
+    assert_eq!(s.unknown_replies, 6, "{s:?}");
+    assert_eq!(s.failed, 6, "{s:?}");
 }

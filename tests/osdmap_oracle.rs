@@ -825,10 +825,7 @@ fn ceph_osdmap_placement_matches_osd_map() {
     let mut pgs = Vec::new();
     for (&pool, p) in &m.pools {
         for seed in 0..p.pg_num {
-            pgs.push(PgId {
-                pool: pool as u64,
-                seed,
-            });
+            pgs.push(PgId { pool, seed });
         }
     }
     let cmds: Vec<String> = pgs
@@ -858,7 +855,7 @@ fn ceph_osdmap_placement_matches_osd_map() {
         if ours.up.contains(&0x7fff_ffff) {
             shapes.insert("none-slot");
         }
-        let pool = &m.pools[&(pg.pool as i64)];
+        let pool = &m.pools[&pg.pool];
         if ours.up.len() < usize::from(pool.size) && pool.can_shift_osds() {
             shapes.insert("short");
         }

@@ -630,37 +630,8 @@ impl MessagePayload for MOsdBoot {
 // ---------------------------------------------------------------------------
 // MOSDBeacon
 
-/// `pg_t` (`src/osd/osd_types.h`): u8 version 1, le64 pool, le32 seed, and a
-/// retired le32 `preferred` (always −1 when encoded, skipped when decoded).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct PgId {
-    /// Pool id.
-    pub pool: u64,
-    /// Placement seed (the PG number within the pool).
-    pub seed: u32,
-}
-
-impl PgId {
-    /// Encoded size.
-    pub const LEN: usize = 17;
-
-    /// Decodes one `pg_t`.
-    pub fn parse(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let _v = r.u8()?;
-        let pool = r.u64_le()?;
-        let seed = r.u32_le()?;
-        let _preferred = r.i32_le()?;
-        Ok(PgId { pool, seed })
-    }
-
-    /// Appends the encoding.
-    pub fn emit(&self, out: &mut Vec<u8>) {
-        out.put_u8(1);
-        out.put_u64_le(self.pool);
-        out.put_u32_le(self.seed);
-        out.put_u32_le(-1i32 as u32);
-    }
-}
+/// `pg_t`: one type for the crate, in [`crate::msg::osd_op`].
+pub use crate::msg::osd_op::PgId;
 
 /// MOSDBeacon (type 79, version 3, compat 1): an active OSD's periodic
 /// keep-alive to the mon, every `osd_beacon_report_interval` seconds

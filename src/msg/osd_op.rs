@@ -1222,8 +1222,9 @@ fn join_data<'a>(parts: impl Iterator<Item = &'a Bytes> + Clone) -> Bytes {
 // ---------------------------------------------------------------------------
 
 /// `pg_t` (osd_types.h): `u8 1, u64 pool, u32 seed, i32 -1` (the last was
-/// `preferred`). 17 bytes, unversioned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// `preferred`). 17 bytes, unversioned. Ordered by pool, then seed, as
+/// Ceph's `pg_t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct PgId {
     /// Pool id (`m_pool`, a `uint64_t` in Ceph; pools are non-negative).
     pub pool: i64,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{OpTarget, Placement};
 use crate::msg::osd_mon::MOsdMap;
 use crate::msg::osd_op::{ObjectLocator, PgId};
-use crate::osdmap::{Incremental, OsdMap, OsdMapError, PgId as MapPgId};
+use crate::osdmap::{Incremental, OsdMap, OsdMapError};
 
 /// A client's osdmap: the newest full map the mon sent, moved forward by
 /// every incremental after it.
@@ -141,13 +141,9 @@ impl MapTracker {
 struct MapPlacement(Arc<OsdMap>);
 
 impl MapPlacement {
-    fn target(&self, pg: MapPgId, hash: u32) -> OpTarget {
+    fn target(&self, pg: PgId, hash: u32) -> OpTarget {
         let map = &self.0;
         let primary = map.pg_to_up_acting(pg).acting_primary;
-        let pg = PgId {
-            pool: pg.pool as i64,
-            seed: pg.seed,
-        };
         let addr = if primary >= 0 && map.is_up(primary) {
             map.primary_addr(primary).and_then(|v| v.msgr2().copied())
         } else {
@@ -179,10 +175,6 @@ impl Placement for MapPlacement {
 
     fn target_pg(&self, pg: PgId) -> Option<OpTarget> {
         self.0.pools.get(&pg.pool)?;
-        let pg = MapPgId {
-            pool: u64::try_from(pg.pool).ok()?,
-            seed: pg.seed,
-        };
         Some(self.target(pg, pg.seed))
     }
 }

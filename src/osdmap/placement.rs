@@ -77,7 +77,7 @@ impl PgPool {
     /// seed `ps` of pool `pool_id`. With `FLAG_HASHPSPOOL` the pool id is
     /// hashed in, so pools do not overlap; otherwise it is added (Ceph's
     /// `pg.pool()` is truncated to 32 bits in both cases).
-    pub fn raw_pg_to_pps(&self, pool_id: u64, ps: u32) -> u32 {
+    pub fn raw_pg_to_pps(&self, pool_id: i64, ps: u32) -> u32 {
         let folded = stable_mod(ps, self.pgp_num, self.pgp_num_mask);
         if self.hashpspool() {
             crush_hash32_2(folded, pool_id as u32)
@@ -107,7 +107,7 @@ impl OsdMap {
             _ => name,
         };
         Ok(PgId {
-            pool: pool as u64,
+            pool,
             seed: p.hash_key(hashed, nspace),
         })
     }
@@ -139,9 +139,7 @@ impl OsdMap {
     }
 
     fn pool_of(&self, pg: PgId) -> Option<&PgPool> {
-        i64::try_from(pg.pool)
-            .ok()
-            .and_then(|id| self.pools.get(&id))
+        self.pools.get(&pg.pool)
     }
 
     fn weight_of(&self, osd: i32) -> Option<u32> {
@@ -158,7 +156,7 @@ impl OsdMap {
         if let Some(crush) = self.crush_map() {
             if let Some(rule) = crush.find_rule(i32::from(pool.crush_rule), pool.pool_type, size) {
                 let weights: Vec<u32> = self.osds.iter().map(|o| o.weight).collect();
-                osds = crush.do_rule(rule, pps, size, &weights, pg.pool as i64);
+                osds = crush.do_rule(rule, pps, size, &weights, pg.pool);
             }
         }
         self.remove_nonexistent_osds(pool, &mut osds);

@@ -10,7 +10,7 @@ const FULL: &[u8] = include_bytes!("../../tests/data/osdmap/full-45.bin");
 const INC_1: &[u8] = include_bytes!("../../tests/data/osdmap/inc-1.bin");
 const INC_45: &[u8] = include_bytes!("../../tests/data/osdmap/inc-45.bin");
 
-fn pg(pool: u64, seed: u32) -> PgId {
+fn pg(pool: i64, seed: u32) -> PgId {
     PgId { pool, seed }
 }
 

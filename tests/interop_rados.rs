@@ -170,6 +170,14 @@ fn interop_rados_put_get_both_ways_crc_and_secure_rev1_and_rev0() {
     assert!(!theirs.lines().any(|l| l == "crc1-pm-1"), "{theirs}");
 }
 
+/// A number from `rados bench`'s closing block, e.g. "Total reads made:".
+fn total(report: &str, key: &str) -> Option<u64> {
+    report
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 #[test]
 fn interop_rados_bench_objects_cross_read_by_the_other_tool() {
     let c = cluster();
@@ -197,11 +205,7 @@ fn interop_rados_bench_objects_cross_read_by_the_other_tool() {
     assert!(written > 100, "{w}");
     assert_eq!(w["errors"].as_u64(), Some(0), "{w}");
     let seq = real_ok(&conf, &["-p", "bench", "bench", "30", "seq", "-t", "16"]);
-    let reads = seq
-        .lines()
-        .find_map(|l| l.strip_prefix("Total reads made:"))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
+    let reads = total(&seq, "Total reads made:").unwrap_or(0);
     assert_eq!(
         reads, written,
         "rados bench seq read a different count:\n{seq}"
@@ -224,11 +228,7 @@ fn interop_rados_bench_objects_cross_read_by_the_other_tool() {
             "--no-cleanup",
         ],
     );
-    let made = out
-        .lines()
-        .find_map(|l| l.strip_prefix("Total writes made:"))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .expect("Total writes made");
+    let made = total(&out, "Total writes made:").expect("Total writes made");
     let s: Value = serde_json::from_str(&pm_ok(
         &conf,
         &["-p", "bench", "--json", "bench", "30", "seq", "-t", "16"],

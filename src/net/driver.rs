@@ -55,6 +55,8 @@ struct Slot {
     paused_since: Option<Instant>,
     /// Reads stopped until the peer drains our replies.
     held: bool,
+    /// The last read used the whole share (more was waiting).
+    heavy: bool,
 }
 
 impl Slot {
@@ -70,6 +72,7 @@ impl Slot {
             accounted: 0,
             paused_since: None,
             held: false,
+            heavy: false,
         }
     }
 }
@@ -94,6 +97,9 @@ pub struct DriverLimits {
     /// A connection not read for a budget this long is closed with
     /// [`crate::proto::ConnError::OverBudget`].
     pub budget_timeout: Duration,
+    /// Heavy connections (that used their whole share last time) served
+    /// per pass, in turn; light ones are all served every pass.
+    pub heavy_per_pass: usize,
 }
 
 impl Default for DriverLimits {
@@ -106,6 +112,7 @@ impl Default for DriverLimits {
             conn_memory_budget: 128 << 20,
             budget_floor: 256 << 10,
             budget_timeout: Duration::from_secs(30),
+            heavy_per_pass: 2,
         }
     }
 }
@@ -140,6 +147,9 @@ pub struct Driver<T: Transport> {
     /// will not report them again, so they are looked at every pass.
     unread: Vec<StreamId>,
     to_read: Vec<StreamId>,
+    heavy_scratch: Vec<StreamId>,
+    /// Rotates which heavy streams go first.
+    heavy_turn: usize,
 }
 
 impl<T: Transport> Driver<T> {
@@ -163,6 +173,8 @@ impl<T: Transport> Driver<T> {
             guard: Arc::new(Guard::default()),
             unread: Vec::new(),
             to_read: Vec::new(),
+            heavy_scratch: Vec::new(),
+            heavy_turn: 0,
         }
     }
 
@@ -334,6 +346,10 @@ impl<T: Transport> Driver<T> {
         let now = Instant::now();
         let progressed = self.run(now, &mut out);
         if !progressed && out.is_empty() {
+            if self.guard.trim_due() {
+                // Idle, and connections let go of megabytes: give them back.
+                super::heap::release_free_memory();
+            }
             let mut wait = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(now))
@@ -368,9 +384,37 @@ impl<T: Transport> Driver<T> {
         to_read.append(&mut readable);
         to_read.sort_unstable();
         to_read.dedup();
+        // Light streams (whose last read emptied them) first, then heavy
+        // ones (that used their whole share last time), in turn, only
+        // `heavy_per_pass` of them per pass: a latency-bound peer waits for
+        // at most that many shares, however many peers flood.
+        let mut heavy = std::mem::take(&mut self.heavy_scratch);
         for stream in to_read.drain(..) {
-            progressed |= self.service_read(stream, now);
+            if self.is_heavy(stream) {
+                heavy.push(stream);
+            } else {
+                progressed |= self.service_read(stream, now);
+            }
         }
+        if !heavy.is_empty() {
+            let start = self.heavy_turn % heavy.len();
+            self.heavy_turn = self.heavy_turn.wrapping_add(1);
+            heavy.rotate_left(start);
+            let mut turns = self.limits.heavy_per_pass.max(1);
+            for stream in heavy.drain(..) {
+                if turns == 0 {
+                    // Still looked at (deadlines of paused ones) next pass.
+                    self.unread.push(stream);
+                    progressed = true;
+                    continue;
+                }
+                if self.service_read(stream, now) {
+                    turns -= 1;
+                    progressed = true;
+                }
+            }
+        }
+        self.heavy_scratch = heavy;
         self.to_read = to_read;
         self.stream_events = events;
         self.readable = readable;
@@ -461,6 +505,7 @@ impl<T: Transport> Driver<T> {
         } else if !conn.wants_input() {
             // Frames left over from this pass's share: next pass.
             unread = true;
+            slot.heavy = true;
         } else if held >= limits.conn_memory_budget || (guard.over() && held > limits.budget_floor)
         {
             let budget = if held >= limits.conn_memory_budget {
@@ -485,6 +530,7 @@ impl<T: Transport> Driver<T> {
                 );
             } else {
                 unread = true;
+                slot.heavy = true;
             }
         } else {
             slot.held = false;
@@ -506,6 +552,7 @@ impl<T: Transport> Driver<T> {
             }
             // A share used up, or input stopped mid-read: more may wait.
             unread = left == 0 || !conn.wants_input();
+            slot.heavy = unread;
         }
         if unread {
             self.unread.push(stream);
@@ -514,6 +561,15 @@ impl<T: Transport> Driver<T> {
         self.mark_dirty(id);
         self.account(id);
         progressed
+    }
+
+    /// True if `stream` used its whole share when last read.
+    fn is_heavy(&self, stream: StreamId) -> bool {
+        self.by_stream
+            .get(&stream)
+            .and_then(|&id| self.slots.get(id))
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.heavy)
     }
 
     /// Brings connection `id`'s share of the process budget up to date.

@@ -36,6 +36,11 @@ use crate::wire::entity::{EntityName, EntityType};
 use crate::wire::utime::UTime;
 use crate::wire::{ConMode, Revision, Tag};
 
+/// Replies queued while the transport takes none of them (the peer's
+/// receive window is full: it is not reading) above which input is held,
+/// as TCP flow control would: a peer that does not read is not read.
+const HOLD_WHEN_BLOCKED: usize = 64 << 10;
+
 /// Receive buffer capacity kept between frames; more is released once parsed.
 const RX_KEEP_CAPACITY: usize = 1 << 20;
 
@@ -540,7 +545,9 @@ impl Connection {
     /// True while input waits because the replies queued for the peer are
     /// over the back-pressure bound (the peer is not reading them).
     pub fn replies_held(&self) -> bool {
-        self.is_ready() && self.t.tx.len() >= self.config.max_pending_bytes
+        self.is_ready()
+            && (self.t.tx.len() >= self.config.max_pending_bytes
+                || (self.t.tx_blocked_since.is_some() && self.t.tx.len() >= HOLD_WHEN_BLOCKED))
     }
 
     /// True while a transport is open (neither faulted nor closed).

@@ -143,11 +143,16 @@ pub struct LimitFlags {
     #[arg(long, default_value_t = 60.0)]
     drain_timeout: f64,
     /// KiB read from one connection per reactor pass (its fair share).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 64)]
     read_kib_per_pass: usize,
     /// Frames handled from one connection per reactor pass.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 16)]
     frames_per_pass: usize,
+    /// Connections that used their whole share last pass ("heavy": floods,
+    /// bulk transfers) served per pass, in turn; the others are served
+    /// every pass, so a latency-bound peer waits for at most this many shares.
+    #[arg(long, default_value_t = 2)]
+    heavy_per_pass: usize,
 }
 
 fn secs(flag: &str, v: f64) -> Result<std::time::Duration, String> {
@@ -171,6 +176,7 @@ impl LimitFlags {
             drain_timeout: secs("drain-timeout", self.drain_timeout)?,
             read_bytes_per_pass: self.read_kib_per_pass.saturating_mul(1024).max(1),
             frames_per_pass: self.frames_per_pass.max(1),
+            heavy_per_pass: self.heavy_per_pass.max(1),
             guard: std::sync::Arc::new(pollmsgr::net::guard::Guard::new(memory_budget)),
         })
     }

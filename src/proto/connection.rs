@@ -720,8 +720,12 @@ impl Connection {
             self.fault(e, now);
             return;
         }
-        // Compact the receive buffer once everything parsed so far is gone.
-        if self.t.rx_pos > 0 {
+        // Compact the receive buffer: at once when everything was parsed,
+        // else once the parsed prefix is half of it (a backlog parsed a few
+        // frames per call is not moved on every call).
+        if self.t.rx_pos > 0
+            && (self.t.rx_pos == self.t.rx.len() || self.t.rx_pos * 2 >= self.t.rx.len())
+        {
             self.t.rx.drain(..self.t.rx_pos);
             self.t.rx_pos = 0;
         }

@@ -18,9 +18,17 @@ use super::transport::{StreamEvent, StreamId, Transport};
 use crate::proto::{Connection, Event, Outgoing, SessionDecision, SessionRegistry};
 use crate::wire::addr::EntityAddr;
 
-/// How often streams whose reads are held or paused are looked at again
-/// when nothing else wakes the driver.
+/// How often streams whose reads are held or paused are looked at again.
 const UNREAD_RECHECK: Duration = Duration::from_millis(10);
+
+/// How soon deferred heavy streams are looked at again.
+const HEAVY_RECHECK: Duration = Duration::from_millis(1);
+/// A light stream's read at most this large marks a latency-bound peer.
+const INTERACTIVE_BYTES: usize = 4096;
+/// Latency-bound activity this recent makes heavy streams share the reactor's time.
+const LIGHT_RECENT: Duration = Duration::from_millis(20);
+/// Most time credit heavy streams bank while idle (ns).
+const HEAVY_CREDIT_MAX_NS: i64 = 2_000_000;
 
 /// Identifies one connection of a driver.
 pub type ConnId = usize;
@@ -100,6 +108,10 @@ pub struct DriverLimits {
     /// Heavy connections (that used their whole share last time) served
     /// per pass, in turn; light ones are all served every pass.
     pub heavy_per_pass: usize,
+    /// While light connections are active, heavy ones get at most this
+    /// share (percent) of the reactor's time, so the reactor keeps waiting
+    /// in epoll for light work instead of running flat out (100: no limit).
+    pub heavy_share_percent: u32,
 }
 
 impl Default for DriverLimits {
@@ -113,6 +125,7 @@ impl Default for DriverLimits {
             budget_floor: 256 << 10,
             budget_timeout: Duration::from_secs(30),
             heavy_per_pass: 2,
+            heavy_share_percent: 50,
         }
     }
 }
@@ -148,8 +161,18 @@ pub struct Driver<T: Transport> {
     unread: Vec<StreamId>,
     to_read: Vec<StreamId>,
     heavy_scratch: Vec<StreamId>,
+    /// Streams whose reads are held (peer not draining) or paused (budget).
+    parked: Vec<StreamId>,
+    parked_due: Instant,
     /// Rotates which heavy streams go first.
     heavy_turn: usize,
+    /// Reactor time heavy streams may still use (ns; negative: in debt).
+    heavy_credit_ns: i64,
+    heavy_refill_at: Instant,
+    /// Heavy streams waited this pass for their time share to refill.
+    heavy_deferred: bool,
+    /// When a light stream last made progress.
+    light_active_at: Option<Instant>,
 }
 
 impl<T: Transport> Driver<T> {
@@ -174,7 +197,13 @@ impl<T: Transport> Driver<T> {
             unread: Vec::new(),
             to_read: Vec::new(),
             heavy_scratch: Vec::new(),
+            parked: Vec::new(),
+            parked_due: Instant::now(),
             heavy_turn: 0,
+            heavy_credit_ns: 0,
+            heavy_refill_at: Instant::now(),
+            heavy_deferred: false,
+            light_active_at: None,
         }
     }
 
@@ -354,10 +383,13 @@ impl<T: Transport> Driver<T> {
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(now))
                 .map_or(timeout, |d| d.min(timeout));
-            if !self.unread.is_empty() {
+            if !self.parked.is_empty() {
                 // Held or paused streams are looked at again soon: their
                 // peers' bytes wait in the transport, unreported.
-                wait = wait.min(UNREAD_RECHECK);
+                wait = wait.min(self.parked_due.saturating_duration_since(now));
+            }
+            if self.heavy_deferred {
+                wait = wait.min(HEAVY_RECHECK);
             }
             self.transport.wait(wait)?;
             let now = Instant::now();
@@ -382,6 +414,13 @@ impl<T: Transport> Driver<T> {
         let mut to_read = std::mem::take(&mut self.to_read);
         to_read.append(&mut self.unread);
         to_read.append(&mut readable);
+        if !self.parked.is_empty() && now >= self.parked_due {
+            // Held and paused streams: looked at on a slow cadence (and on
+            // their own events), not every pass, so many of them cost a
+            // latency-bound peer nothing.
+            self.parked_due = now + UNREAD_RECHECK;
+            to_read.append(&mut self.parked);
+        }
         to_read.sort_unstable();
         to_read.dedup();
         // Light streams (whose last read emptied them) first, then heavy
@@ -392,9 +431,17 @@ impl<T: Transport> Driver<T> {
         for stream in to_read.drain(..) {
             if self.is_heavy(stream) {
                 heavy.push(stream);
-            } else {
-                progressed |= self.service_read(stream, now);
+            } else if self.service_read(stream, now) {
+                progressed = true;
             }
+        }
+        self.heavy_deferred = false;
+        if !heavy.is_empty() && self.heavy_time_spent(now) {
+            // Heavy connections had their share of the reactor's time while
+            // light ones are active: the reactor waits for light work (and
+            // stays responsive) until the share refills.
+            self.heavy_deferred = true;
+            self.unread.append(&mut heavy);
         }
         if !heavy.is_empty() {
             let start = self.heavy_turn % heavy.len();
@@ -408,10 +455,13 @@ impl<T: Transport> Driver<T> {
                     progressed = true;
                     continue;
                 }
+                let t0 = Instant::now();
                 if self.service_read(stream, now) {
                     turns -= 1;
                     progressed = true;
                 }
+                let spent = i64::try_from(t0.elapsed().as_nanos()).unwrap_or(i64::MAX);
+                self.heavy_credit_ns = self.heavy_credit_ns.saturating_sub(spent);
             }
         }
         self.heavy_scratch = heavy;
@@ -455,8 +505,13 @@ impl<T: Transport> Driver<T> {
                         self.timers.push(Reverse((at, id)));
                     }
                 }
-                // Bytes the transport could not take yet: retry next pass.
-                if !slot.conn.tx_pending().is_empty() && slot.stream.is_some() {
+                // Bytes the transport could not take yet: retry next pass
+                // (a peer held for not reading is retried on its events and
+                // the parked cadence only).
+                if !slot.conn.tx_pending().is_empty()
+                    && slot.stream.is_some()
+                    && !slot.conn.replies_held()
+                {
                     still_blocked.push(id);
                 }
             }
@@ -485,6 +540,9 @@ impl<T: Transport> Driver<T> {
         };
         let mut progressed = false;
         let mut unread = false;
+        let mut parked = false;
+        let mut dirty = true;
+        let mut interactive = false;
         let conn = &mut slot.conn;
         if conn.has_backlog() {
             // Frames left from an earlier pass come before new bytes.
@@ -501,7 +559,7 @@ impl<T: Transport> Driver<T> {
                 slot.held = true;
                 guard.count("read_held_for_replies");
             }
-            unread = true;
+            parked = true;
         } else if !conn.wants_input() {
             // Frames left over from this pass's share: next pass.
             unread = true;
@@ -529,8 +587,8 @@ impl<T: Transport> Driver<T> {
                     now,
                 );
             } else {
-                unread = true;
-                slot.heavy = true;
+                parked = true;
+                dirty = false;
             }
         } else {
             slot.held = false;
@@ -549,6 +607,9 @@ impl<T: Transport> Driver<T> {
             if n > 0 {
                 progressed = true;
                 slot.last_active = now;
+                // A small read by a light stream: a latency-bound peer
+                // (request, wait, request) is active.
+                interactive = !slot.heavy && n <= INTERACTIVE_BYTES;
             }
             // A share used up, or input stopped mid-read: more may wait.
             unread = left == 0 || !conn.wants_input();
@@ -557,10 +618,42 @@ impl<T: Transport> Driver<T> {
         if unread {
             self.unread.push(stream);
         }
+        if interactive {
+            self.light_active_at = Some(now);
+        }
+        if parked {
+            // Looked at cheaply on the parked cadence, not as a heavy turn.
+            slot.heavy = false;
+            self.parked.push(stream);
+        }
         // Readable also means "writable again" for edge-triggered transports.
-        self.mark_dirty(id);
+        if dirty || progressed {
+            self.mark_dirty(id);
+        }
         self.account(id);
         progressed
+    }
+
+    /// Refills heavy connections' time credit (their share of the time
+    /// since the last pass) and says whether it is spent while light
+    /// connections are active. Without light activity heavy ones run
+    /// unmetered (a bulk load alone gets the whole reactor).
+    fn heavy_time_spent(&mut self, now: Instant) -> bool {
+        let share = i64::from(self.limits.heavy_share_percent.min(100));
+        let elapsed = now.saturating_duration_since(self.heavy_refill_at);
+        self.heavy_refill_at = now;
+        let refill = i64::try_from(elapsed.as_nanos())
+            .unwrap_or(i64::MAX)
+            .saturating_mul(share)
+            / 100;
+        self.heavy_credit_ns = self
+            .heavy_credit_ns
+            .saturating_add(refill)
+            .min(HEAVY_CREDIT_MAX_NS);
+        let light_active = self
+            .light_active_at
+            .is_some_and(|t| now.saturating_duration_since(t) < LIGHT_RECENT);
+        share < 100 && light_active && self.heavy_credit_ns <= 0
     }
 
     /// True if `stream` used its whole share when last read.

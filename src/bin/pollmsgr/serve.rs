@@ -153,6 +153,10 @@ pub struct LimitFlags {
     /// every pass, so a latency-bound peer waits for at most this many shares.
     #[arg(long, default_value_t = 2)]
     heavy_per_pass: usize,
+    /// Percent of a reactor's time heavy connections may use while light
+    /// (latency-bound) ones are active (100: no limit).
+    #[arg(long, default_value_t = 50)]
+    heavy_share_percent: u32,
 }
 
 fn secs(flag: &str, v: f64) -> Result<std::time::Duration, String> {
@@ -177,6 +181,7 @@ impl LimitFlags {
             read_bytes_per_pass: self.read_kib_per_pass.saturating_mul(1024).max(1),
             frames_per_pass: self.frames_per_pass.max(1),
             heavy_per_pass: self.heavy_per_pass.max(1),
+            heavy_share_percent: self.heavy_share_percent.clamp(1, 100),
             guard: std::sync::Arc::new(pollmsgr::net::guard::Guard::new(memory_budget)),
         })
     }

@@ -87,6 +87,8 @@ pub struct ServeLimits {
     pub frames_per_pass: usize,
     /// Heavy connections served per pass, in turn.
     pub heavy_per_pass: usize,
+    /// Share of reactor time (percent) heavy connections get while light ones are active.
+    pub heavy_share_percent: u32,
     /// Counters, log limiter and the shared budget (one per process).
     pub guard: Arc<Guard>,
 }
@@ -116,6 +118,7 @@ impl ServeLimits {
             conn_memory_budget: self.conn_memory_budget,
             budget_timeout: self.budget_timeout,
             heavy_per_pass: self.heavy_per_pass,
+            heavy_share_percent: self.heavy_share_percent,
             ..DriverLimits::default()
         }
     }

@@ -344,7 +344,9 @@ fn rados_in_secure_mode_and_over_msgr20() {
     // The process's connection counters and memory budget (issue 8).
     let v: Value = serde_json::from_str(&status).expect("status is JSON");
     assert!(
-        v["connections"]["budget_bytes"].as_u64().is_some_and(|b| b > 0)
+        v["connections"]["budget_bytes"]
+            .as_u64()
+            .is_some_and(|b| b > 0)
             && v["connections"]["reasons"].is_object(),
         "no connection counters in messenger status: {status}"
     );

@@ -507,7 +507,8 @@ impl<T: Transport> Driver<T> {
                 }
                 // Bytes the transport could not take yet: retry next pass
                 // (a peer held for not reading is retried on its events and
-                // the parked cadence only).
+                // the parked cadence only; transports without writable
+                // events still retry it there).
                 if !slot.conn.tx_pending().is_empty()
                     && slot.stream.is_some()
                     && !slot.conn.replies_held()

@@ -561,9 +561,9 @@ impl Connection {
     /// How long the transport has taken none of our pending bytes, as of
     /// the last attempt ([`Connection::note_tx_blocked`]); zero if it is not blocked.
     pub fn tx_blocked_for(&self) -> Duration {
-        self.t
-            .tx_blocked_since
-            .map_or(Duration::ZERO, |since| self.t.tx_blocked_seen.saturating_duration_since(since))
+        self.t.tx_blocked_since.map_or(Duration::ZERO, |since| {
+            self.t.tx_blocked_seen.saturating_duration_since(since)
+        })
     }
 
     /// True while a transport is open (neither faulted nor closed).

@@ -54,7 +54,7 @@ const QUIET: [&str; 4] = [
 ];
 
 /// Bytes connections must have let go of before memory is given back.
-pub const TRIM_AFTER_BYTES: usize = 4 << 20;
+pub const TRIM_AFTER_BYTES: usize = 1 << 20;
 /// At most one give-back per this many milliseconds, process-wide.
 pub const TRIM_EVERY_MS: u64 = 1000;
 

@@ -341,6 +341,15 @@ fn rados_in_secure_mode_and_over_msgr20() {
         status.contains("client/secure") || status2.contains("client/secure"),
         "no secure client session counted: {status} {status2}"
     );
+    // The process's connection counters and memory budget (issue 8).
+    let v: Value = serde_json::from_str(&status).expect("status is JSON");
+    assert!(
+        v["connections"]["budget_bytes"]
+            .as_u64()
+            .is_some_and(|b| b > 0)
+            && v["connections"]["reasons"].is_object(),
+        "no connection counters in messenger status: {status}"
+    );
     serve.stop();
 
     let (_serve, ready) = join(&c, 2, &["--msgr-rev", "0", "--mode", "prefer-secure"]);

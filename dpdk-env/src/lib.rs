@@ -10,6 +10,8 @@
 //!   back to back.
 //! - [`DpdkDevice`]: a smoltcp `phy::Device` per (port, queue).
 //! - [`testkit`]: namespaces, patterns and peers shared by the tests and benchmarks.
+//! - [`heap`]: giving the allocator's free pages back to the system (`malloc_trim`),
+//!   here because this crate is where pollmsgr's `unsafe` lives.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` comment.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -18,6 +20,7 @@
 pub mod device;
 pub mod eal;
 pub mod error;
+pub mod heap;
 pub mod mbuf;
 pub mod port;
 pub mod testkit;

@@ -18,9 +18,17 @@ use super::transport::{StreamEvent, StreamId, Transport};
 use crate::proto::{Connection, Event, Outgoing, SessionDecision, SessionRegistry};
 use crate::wire::addr::EntityAddr;
 
-/// How often streams whose reads are held or paused are looked at again
-/// when nothing else wakes the driver.
+/// How often streams whose reads are held or paused are looked at again.
 const UNREAD_RECHECK: Duration = Duration::from_millis(10);
+
+/// How soon deferred heavy streams are looked at again.
+const HEAVY_RECHECK: Duration = Duration::from_millis(1);
+/// A light stream's read at most this large marks a latency-bound peer.
+const INTERACTIVE_BYTES: usize = 4096;
+/// Latency-bound activity this recent makes heavy streams share the reactor's time.
+const LIGHT_RECENT: Duration = Duration::from_millis(20);
+/// Most time credit heavy streams bank while idle (ns).
+const HEAVY_CREDIT_MAX_NS: i64 = 2_000_000;
 
 /// Identifies one connection of a driver.
 pub type ConnId = usize;
@@ -55,6 +63,8 @@ struct Slot {
     paused_since: Option<Instant>,
     /// Reads stopped until the peer drains our replies.
     held: bool,
+    /// The last read used the whole share (more was waiting).
+    heavy: bool,
 }
 
 impl Slot {
@@ -70,6 +80,7 @@ impl Slot {
             accounted: 0,
             paused_since: None,
             held: false,
+            heavy: false,
         }
     }
 }
@@ -94,6 +105,13 @@ pub struct DriverLimits {
     /// A connection not read for a budget this long is closed with
     /// [`crate::proto::ConnError::OverBudget`].
     pub budget_timeout: Duration,
+    /// Heavy connections (that used their whole share last time) served
+    /// per pass, in turn; light ones are all served every pass.
+    pub heavy_per_pass: usize,
+    /// While light connections are active, heavy ones get at most this
+    /// share (percent) of the reactor's time, so the reactor keeps waiting
+    /// in epoll for light work instead of running flat out (100: no limit).
+    pub heavy_share_percent: u32,
 }
 
 impl Default for DriverLimits {
@@ -106,6 +124,8 @@ impl Default for DriverLimits {
             conn_memory_budget: 128 << 20,
             budget_floor: 256 << 10,
             budget_timeout: Duration::from_secs(30),
+            heavy_per_pass: 2,
+            heavy_share_percent: 50,
         }
     }
 }
@@ -146,6 +166,19 @@ pub struct Driver<T: Transport> {
     /// delivered in the same pass as the fault, and its replies must go into
     /// the session (to be replayed), not be dropped with the slot.
     closing: Vec<ConnId>,
+    heavy_scratch: Vec<StreamId>,
+    /// Streams whose reads are held (peer not draining) or paused (budget).
+    parked: Vec<StreamId>,
+    parked_due: Instant,
+    /// Rotates which heavy streams go first.
+    heavy_turn: usize,
+    /// Reactor time heavy streams may still use (ns; negative: in debt).
+    heavy_credit_ns: i64,
+    heavy_refill_at: Instant,
+    /// Heavy streams waited this pass for their time share to refill.
+    heavy_deferred: bool,
+    /// When a light stream last made progress.
+    light_active_at: Option<Instant>,
 }
 
 impl<T: Transport> Driver<T> {
@@ -170,6 +203,14 @@ impl<T: Transport> Driver<T> {
             unread: Vec::new(),
             to_read: Vec::new(),
             closing: Vec::new(),
+            heavy_scratch: Vec::new(),
+            parked: Vec::new(),
+            parked_due: Instant::now(),
+            heavy_turn: 0,
+            heavy_credit_ns: 0,
+            heavy_refill_at: Instant::now(),
+            heavy_deferred: false,
+            light_active_at: None,
         }
     }
 
@@ -342,14 +383,21 @@ impl<T: Transport> Driver<T> {
         let now = Instant::now();
         let progressed = self.run(now, &mut out);
         if !progressed && out.is_empty() {
+            if self.guard.trim_due() {
+                // Idle, and connections let go of megabytes: give them back.
+                super::heap::release_free_memory();
+            }
             let mut wait = self
                 .next_deadline()
                 .map(|d| d.saturating_duration_since(now))
                 .map_or(timeout, |d| d.min(timeout));
-            if !self.unread.is_empty() {
+            if !self.parked.is_empty() {
                 // Held or paused streams are looked at again soon: their
                 // peers' bytes wait in the transport, unreported.
-                wait = wait.min(UNREAD_RECHECK);
+                wait = wait.min(self.parked_due.saturating_duration_since(now));
+            }
+            if self.heavy_deferred {
+                wait = wait.min(HEAVY_RECHECK);
             }
             self.transport.wait(wait)?;
             let now = Instant::now();
@@ -374,11 +422,57 @@ impl<T: Transport> Driver<T> {
         let mut to_read = std::mem::take(&mut self.to_read);
         to_read.append(&mut self.unread);
         to_read.append(&mut readable);
+        if !self.parked.is_empty() && now >= self.parked_due {
+            // Held and paused streams: looked at on a slow cadence (and on
+            // their own events), not every pass, so many of them cost a
+            // latency-bound peer nothing.
+            self.parked_due = now + UNREAD_RECHECK;
+            to_read.append(&mut self.parked);
+        }
         to_read.sort_unstable();
         to_read.dedup();
+        // Light streams (whose last read emptied them) first, then heavy
+        // ones (that used their whole share last time), in turn, only
+        // `heavy_per_pass` of them per pass: a latency-bound peer waits for
+        // at most that many shares, however many peers flood.
+        let mut heavy = std::mem::take(&mut self.heavy_scratch);
         for stream in to_read.drain(..) {
-            progressed |= self.service_read(stream, now);
+            if self.is_heavy(stream) {
+                heavy.push(stream);
+            } else if self.service_read(stream, now) {
+                progressed = true;
+            }
         }
+        self.heavy_deferred = false;
+        if !heavy.is_empty() && self.heavy_time_spent(now) {
+            // Heavy connections had their share of the reactor's time while
+            // light ones are active: the reactor waits for light work (and
+            // stays responsive) until the share refills.
+            self.heavy_deferred = true;
+            self.unread.append(&mut heavy);
+        }
+        if !heavy.is_empty() {
+            let start = self.heavy_turn % heavy.len();
+            self.heavy_turn = self.heavy_turn.wrapping_add(1);
+            heavy.rotate_left(start);
+            let mut turns = self.limits.heavy_per_pass.max(1);
+            for stream in heavy.drain(..) {
+                if turns == 0 {
+                    // Still looked at (deadlines of paused ones) next pass.
+                    self.unread.push(stream);
+                    progressed = true;
+                    continue;
+                }
+                let t0 = Instant::now();
+                if self.service_read(stream, now) {
+                    turns -= 1;
+                    progressed = true;
+                }
+                let spent = i64::try_from(t0.elapsed().as_nanos()).unwrap_or(i64::MAX);
+                self.heavy_credit_ns = self.heavy_credit_ns.saturating_sub(spent);
+            }
+        }
+        self.heavy_scratch = heavy;
         self.to_read = to_read;
         self.stream_events = events;
         self.readable = readable;
@@ -419,8 +513,14 @@ impl<T: Transport> Driver<T> {
                         self.timers.push(Reverse((at, id)));
                     }
                 }
-                // Bytes the transport could not take yet: retry next pass.
-                if !slot.conn.tx_pending().is_empty() && slot.stream.is_some() {
+                // Bytes the transport could not take yet: retry next pass
+                // (a peer held for not reading is retried on its events and
+                // the parked cadence only; transports without writable
+                // events still retry it there).
+                if !slot.conn.tx_pending().is_empty()
+                    && slot.stream.is_some()
+                    && !slot.conn.replies_held()
+                {
                     still_blocked.push(id);
                 }
             }
@@ -449,6 +549,9 @@ impl<T: Transport> Driver<T> {
         };
         let mut progressed = false;
         let mut unread = false;
+        let mut parked = false;
+        let mut dirty = true;
+        let mut interactive = false;
         let conn = &mut slot.conn;
         if conn.has_backlog() {
             // Frames left from an earlier pass come before new bytes.
@@ -465,10 +568,11 @@ impl<T: Transport> Driver<T> {
                 slot.held = true;
                 guard.count("read_held_for_replies");
             }
-            unread = true;
+            parked = true;
         } else if !conn.wants_input() {
             // Frames left over from this pass's share: next pass.
             unread = true;
+            slot.heavy = true;
         } else if held >= limits.conn_memory_budget || (guard.over() && held > limits.budget_floor)
         {
             let budget = if held >= limits.conn_memory_budget {
@@ -492,7 +596,8 @@ impl<T: Transport> Driver<T> {
                     now,
                 );
             } else {
-                unread = true;
+                parked = true;
+                dirty = false;
             }
         } else {
             slot.held = false;
@@ -511,17 +616,62 @@ impl<T: Transport> Driver<T> {
             if n > 0 {
                 progressed = true;
                 slot.last_active = now;
+                // A small read by a light stream: a latency-bound peer
+                // (request, wait, request) is active.
+                interactive = !slot.heavy && n <= INTERACTIVE_BYTES;
             }
             // A share used up, or input stopped mid-read: more may wait.
             unread = left == 0 || !conn.wants_input();
+            slot.heavy = unread;
         }
         if unread {
             self.unread.push(stream);
         }
+        if interactive {
+            self.light_active_at = Some(now);
+        }
+        if parked {
+            // Looked at cheaply on the parked cadence, not as a heavy turn.
+            slot.heavy = false;
+            self.parked.push(stream);
+        }
         // Readable also means "writable again" for edge-triggered transports.
-        self.mark_dirty(id);
+        if dirty || progressed {
+            self.mark_dirty(id);
+        }
         self.account(id);
         progressed
+    }
+
+    /// Refills heavy connections' time credit (their share of the time
+    /// since the last pass) and says whether it is spent while light
+    /// connections are active. Without light activity heavy ones run
+    /// unmetered (a bulk load alone gets the whole reactor).
+    fn heavy_time_spent(&mut self, now: Instant) -> bool {
+        let share = i64::from(self.limits.heavy_share_percent.min(100));
+        let elapsed = now.saturating_duration_since(self.heavy_refill_at);
+        self.heavy_refill_at = now;
+        let refill = i64::try_from(elapsed.as_nanos())
+            .unwrap_or(i64::MAX)
+            .saturating_mul(share)
+            / 100;
+        self.heavy_credit_ns = self
+            .heavy_credit_ns
+            .saturating_add(refill)
+            .min(HEAVY_CREDIT_MAX_NS);
+        let light_active = self
+            .light_active_at
+            .is_some_and(|t| now.saturating_duration_since(t) < LIGHT_RECENT);
+        share < 100 && light_active && self.heavy_credit_ns <= 0
+    }
+
+    /// True if `stream` used its whole share when last read.
+    fn is_heavy(&self, stream: StreamId) -> bool {
+        self.by_stream
+            .get(&stream)
+            .and_then(|&id| self.slots.get(id))
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.heavy)
     }
 
     /// Brings connection `id`'s share of the process budget up to date.
@@ -637,6 +787,8 @@ impl<T: Transport> Driver<T> {
                     l.registry.park(&addrs, session, true);
                 }
             }
+            // Its bytes leave the process's shared memory budget with it.
+            self.guard.reaccount(slot.accounted, 0);
             self.slots[id] = None;
             self.live -= 1;
             self.free.push(id);

@@ -53,6 +53,11 @@ const QUIET: [&str; 4] = [
     "policy_changed",
 ];
 
+/// Bytes connections must have let go of before memory is given back.
+pub const TRIM_AFTER_BYTES: usize = 1 << 20;
+/// At most one give-back per this many milliseconds, process-wide.
+pub const TRIM_EVERY_MS: u64 = 1000;
+
 /// Log lines per second, process-wide, before lines are suppressed.
 pub const LOG_LINES_PER_SEC: u64 = 20;
 
@@ -62,6 +67,11 @@ pub struct Guard {
     budget: usize,
     used: AtomicUsize,
     peak: AtomicUsize,
+    /// Highest `used` since memory was last given back to the system.
+    peak_since_trim: AtomicUsize,
+    /// When memory was last given back (ms since `epoch`).
+    last_trim_ms: AtomicU64,
+    trims: AtomicU64,
     counts: [AtomicU64; REASONS.len()],
     epoch: Instant,
     log_second: AtomicU64,
@@ -76,6 +86,9 @@ impl Guard {
             budget,
             used: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
+            peak_since_trim: AtomicUsize::new(0),
+            last_trim_ms: AtomicU64::new(0),
+            trims: AtomicU64::new(0),
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
             epoch: Instant::now(),
             log_second: AtomicU64::new(0),
@@ -104,9 +117,36 @@ impl Guard {
         if new > old {
             let now = self.used.fetch_add(new - old, Ordering::Relaxed) + (new - old);
             self.peak.fetch_max(now, Ordering::Relaxed);
+            self.peak_since_trim.fetch_max(now, Ordering::Relaxed);
         } else if old > new {
             self.used.fetch_sub(old - new, Ordering::Relaxed);
         }
+    }
+
+    /// True (to one caller) when connections have let go of at least
+    /// [`TRIM_AFTER_BYTES`] since memory was last given back to the system,
+    /// at most once per [`TRIM_EVERY_MS`]: the idle reactor then returns the
+    /// allocator's free pages ([`crate::net::heap::release_free_memory`]).
+    pub fn trim_due(&self) -> bool {
+        let peak = self.peak_since_trim.load(Ordering::Relaxed);
+        if peak.saturating_sub(self.used()) < TRIM_AFTER_BYTES {
+            return false;
+        }
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_trim_ms.load(Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < TRIM_EVERY_MS {
+            return false;
+        }
+        if self
+            .last_trim_ms
+            .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return false; // another reactor is trimming
+        }
+        self.peak_since_trim.store(self.used(), Ordering::Relaxed);
+        self.trims.fetch_add(1, Ordering::Relaxed);
+        true
     }
 
     /// Counts one event of `reason` (one of [`REASONS`]; others count as "other").
@@ -168,6 +208,7 @@ impl Guard {
             "budget_bytes": self.budget,
             "held_bytes": self.used(),
             "peak_held_bytes": self.peak.load(Ordering::Relaxed),
+            "memory_trims": self.trims.load(Ordering::Relaxed),
             "reasons": reasons,
         })
     }
@@ -177,7 +218,9 @@ impl Guard {
 /// accepted connection: outgoing connections (heartbeats, peers), mon
 /// sessions, listeners, epoll, files.
 pub fn nofile_headroom(nofile: u64) -> u64 {
-    (nofile / 8).clamp(32, 4096)
+    // At least room for one poll's accepts on a few listeners, which the
+    // driver refuses (closes) only after they are taken.
+    (nofile / 8).clamp(64, 4096)
 }
 
 /// The accepted-connection cap of each of `reactors` drivers for an

@@ -49,7 +49,18 @@ pub struct KernelTransport {
     last_accept_retry: Option<Instant>,
     /// A stream was dropped since the last retry (a descriptor freed).
     freed_since_retry: bool,
+    /// Listeners whose queue was not emptied in the last poll (the per-poll
+    /// accept share ran out): accepted from again on the next poll.
+    accept_more: Vec<usize>,
+    /// Per listener: accept is failing for want of resources (reported once
+    /// per episode, not per retry).
+    starved: Vec<bool>,
 }
+
+/// Most connections accepted per listener per poll: the driver refuses
+/// those over its cap (closing them) before more descriptors are taken,
+/// and a connection flood gets a bounded share of the reactor's pass.
+const ACCEPTS_PER_POLL: usize = 16;
 
 /// How often a listener starved of descriptors is retried at the latest.
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
@@ -78,6 +89,8 @@ impl KernelTransport {
             accept_retry: Vec::new(),
             last_accept_retry: None,
             freed_since_retry: false,
+            accept_more: Vec::new(),
+            starved: Vec::new(),
         })
     }
 
@@ -111,30 +124,39 @@ impl KernelTransport {
     }
 
     fn accept_all(&mut self, index: usize, events: &mut Vec<StreamEvent>) {
-        loop {
+        for _ in 0..ACCEPTS_PER_POLL {
             let Some((listener, local)) = self.listeners.get(index) else {
                 return;
             };
             let local = *local;
             match listener.accept() {
-                Ok((sock, peer)) => match self.insert(sock, false) {
-                    Ok(stream) => events.push(StreamEvent::Accepted {
-                        stream,
-                        local,
-                        peer,
-                    }),
-                    Err(_) => continue,
-                },
+                Ok((sock, peer)) => {
+                    if let Some(starved) = self.starved.get_mut(index) {
+                        *starved = false;
+                    }
+                    if let Ok(stream) = self.insert(sock, false) {
+                        events.push(StreamEvent::Accepted {
+                            stream,
+                            local,
+                            peer,
+                        });
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if is_resource_error(&e) => {
                     // Peers stay queued in the kernel; retry this listener.
                     if !self.accept_retry.contains(&index) {
                         self.accept_retry.push(index);
-                        events.push(StreamEvent::AcceptFailed {
-                            local,
-                            error: e.to_string(),
-                        });
+                    }
+                    if let Some(starved) = self.starved.get_mut(index) {
+                        if !*starved {
+                            *starved = true;
+                            events.push(StreamEvent::AcceptFailed {
+                                local,
+                                error: e.to_string(),
+                            });
+                        }
                     }
                     return;
                 }
@@ -143,6 +165,11 @@ impl KernelTransport {
                 // would strand every peer queued behind this one.
                 Err(_) => continue,
             }
+        }
+        // The share ran out with peers perhaps still queued: epoll is
+        // edge-triggered and will not say so again.
+        if !self.accept_more.contains(&index) {
+            self.accept_more.push(index);
         }
     }
 }
@@ -160,6 +187,7 @@ impl Transport for KernelTransport {
             .register(&mut listener, token, Interest::READABLE)?;
         let bound = listener.local_addr()?;
         self.listeners.push((listener, bound));
+        self.starved.push(false);
         Ok(bound)
     }
 
@@ -200,7 +228,11 @@ impl Transport for KernelTransport {
                 self.accept_all(index, events);
             }
         }
-        let progress = !self.woken.is_empty() || !events.is_empty();
+        let more = !self.accept_more.is_empty();
+        for index in std::mem::take(&mut self.accept_more) {
+            self.accept_all(index, events);
+        }
+        let progress = more || !self.woken.is_empty() || !events.is_empty();
         while let Some(token) = self.woken.pop_front() {
             if token.0 >= LISTENER_BASE {
                 self.accept_all(token.0 - LISTENER_BASE, events);
@@ -378,7 +410,7 @@ impl Transport for KernelTransport {
     }
 
     fn wait(&mut self, timeout: Duration) -> io::Result<()> {
-        if !self.woken.is_empty() || !self.closed.is_empty() {
+        if !self.woken.is_empty() || !self.closed.is_empty() || !self.accept_more.is_empty() {
             return Ok(());
         }
         // A starved listener is retried on time even if nothing else wakes us.

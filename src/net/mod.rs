@@ -8,6 +8,7 @@
 pub mod dpdk;
 pub mod driver;
 pub mod guard;
+pub mod heap;
 pub mod kernel;
 pub mod rss;
 pub mod shard;

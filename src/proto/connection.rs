@@ -36,6 +36,14 @@ use crate::wire::entity::{EntityName, EntityType};
 use crate::wire::utime::UTime;
 use crate::wire::{ConMode, Revision, Tag};
 
+/// Replies queued while the transport takes none of them (the peer's
+/// receive window is full: it is not reading) above which input is held,
+/// as TCP flow control would: a peer that does not read is not read.
+const HOLD_WHEN_BLOCKED: usize = 64 << 10;
+/// ... once the transport has refused them this long (a full send ring for
+/// a moment, as bulk transfers over smoltcp see all the time, is not it).
+const HOLD_AFTER_BLOCKED: Duration = Duration::from_millis(50);
+
 /// Receive buffer capacity kept between frames; more is released once parsed.
 const RX_KEEP_CAPACITY: usize = 1 << 20;
 
@@ -255,6 +263,8 @@ pub(super) struct Transport {
     pub(super) last_activity: Instant,
     /// Since when the transport has taken none of our pending bytes.
     pub(super) tx_blocked_since: Option<Instant>,
+    /// The last time the transport was found blocked.
+    pub(super) tx_blocked_seen: Instant,
     /// The driver stopped reading us (memory budget): the frame-progress
     /// deadline does not run, the driver's own budget deadline does.
     pub(super) input_paused: bool,
@@ -284,6 +294,7 @@ impl Transport {
             last_rx: now,
             last_activity: now,
             tx_blocked_since: None,
+            tx_blocked_seen: now,
             input_paused: false,
         }
     }
@@ -520,6 +531,7 @@ impl Connection {
         if !self.t.tx.pending().is_empty() && self.t.tx_blocked_since.is_none() {
             self.t.tx_blocked_since = Some(now);
         }
+        self.t.tx_blocked_seen = now;
     }
 
     /// True while the connection takes new input: it is live, has no
@@ -540,7 +552,18 @@ impl Connection {
     /// True while input waits because the replies queued for the peer are
     /// over the back-pressure bound (the peer is not reading them).
     pub fn replies_held(&self) -> bool {
-        self.is_ready() && self.t.tx.len() >= self.config.max_pending_bytes
+        self.is_ready()
+            && (self.t.tx.len() >= self.config.max_pending_bytes
+                || (self.tx_blocked_for() >= HOLD_AFTER_BLOCKED
+                    && self.t.tx.len() >= HOLD_WHEN_BLOCKED))
+    }
+
+    /// How long the transport has taken none of our pending bytes, as of
+    /// the last attempt ([`Connection::note_tx_blocked`]); zero if it is not blocked.
+    pub fn tx_blocked_for(&self) -> Duration {
+        self.t.tx_blocked_since.map_or(Duration::ZERO, |since| {
+            self.t.tx_blocked_seen.saturating_duration_since(since)
+        })
     }
 
     /// True while a transport is open (neither faulted nor closed).
@@ -713,8 +736,12 @@ impl Connection {
             self.fault(e, now);
             return;
         }
-        // Compact the receive buffer once everything parsed so far is gone.
-        if self.t.rx_pos > 0 {
+        // Compact the receive buffer: at once when everything was parsed,
+        // else once the parsed prefix is half of it (a backlog parsed a few
+        // frames per call is not moved on every call).
+        if self.t.rx_pos > 0
+            && (self.t.rx_pos == self.t.rx.len() || self.t.rx_pos * 2 >= self.t.rx.len())
+        {
             self.t.rx.drain(..self.t.rx_pos);
             self.t.rx_pos = 0;
         }

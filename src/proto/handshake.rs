@@ -24,8 +24,7 @@ impl Connection {
         let mut frames = 0usize;
         loop {
             if self.t.rx.len() > self.t.rx_pos
-                && (frames >= self.config.max_frames_per_input
-                    || (self.is_ready() && self.t.tx.len() >= self.config.max_pending_bytes))
+                && (frames >= self.config.max_frames_per_input || self.replies_held())
             {
                 // A bounded share per call, and no more replies than the
                 // back-pressure bound: the rest waits in the receive buffer

@@ -41,7 +41,22 @@ pub struct Serve {
 impl Serve {
     /// Starts `pollmsgr serve ARGS` and returns it with its endpoints line.
     pub fn start(args: &[&str]) -> (Serve, serde_json::Value) {
-        let mut child = Command::new(pollmsgr_bin())
+        Self::start_under(&[], args)
+    }
+
+    /// Starts `WRAPPER... pollmsgr serve ARGS` (e.g. `prlimit --nofile=N:N --`),
+    /// where the wrapper execs pollmsgr in its own process.
+    pub fn start_under(wrapper: &[&str], args: &[&str]) -> (Serve, serde_json::Value) {
+        let bin = pollmsgr_bin();
+        let mut cmd = match wrapper.split_first() {
+            Some((prog, rest)) => {
+                let mut c = Command::new(prog);
+                c.args(rest).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let mut child = cmd
             .arg("serve")
             .args(args)
             .stdout(Stdio::piped())
@@ -69,6 +84,11 @@ impl Serve {
             panic!("serve printed no endpoints line ({e}): {line:?}\nstderr: {err}")
         });
         (serve, v)
+    }
+
+    /// The child's pid (for /proc reads), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Stops the child by pid and returns the rest of its stdout and its stderr.

@@ -143,11 +143,20 @@ pub struct LimitFlags {
     #[arg(long, default_value_t = 60.0)]
     drain_timeout: f64,
     /// KiB read from one connection per reactor pass (its fair share).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 64)]
     read_kib_per_pass: usize,
     /// Frames handled from one connection per reactor pass.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 16)]
     frames_per_pass: usize,
+    /// Connections that used their whole share last pass ("heavy": floods,
+    /// bulk transfers) served per pass, in turn; the others are served
+    /// every pass, so a latency-bound peer waits for at most this many shares.
+    #[arg(long, default_value_t = 2)]
+    heavy_per_pass: usize,
+    /// Percent of a reactor's time heavy connections may use while light
+    /// (latency-bound) ones are active (100: no limit).
+    #[arg(long, default_value_t = 30)]
+    heavy_share_percent: u32,
 }
 
 fn secs(flag: &str, v: f64) -> Result<std::time::Duration, String> {
@@ -171,6 +180,8 @@ impl LimitFlags {
             drain_timeout: secs("drain-timeout", self.drain_timeout)?,
             read_bytes_per_pass: self.read_kib_per_pass.saturating_mul(1024).max(1),
             frames_per_pass: self.frames_per_pass.max(1),
+            heavy_per_pass: self.heavy_per_pass.max(1),
+            heavy_share_percent: self.heavy_share_percent.clamp(1, 100),
             guard: std::sync::Arc::new(pollmsgr::net::guard::Guard::new(memory_budget)),
         })
     }

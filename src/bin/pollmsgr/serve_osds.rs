@@ -85,6 +85,10 @@ pub struct ServeLimits {
     pub read_bytes_per_pass: usize,
     /// Frames handled from one connection per reactor pass.
     pub frames_per_pass: usize,
+    /// Heavy connections served per pass, in turn.
+    pub heavy_per_pass: usize,
+    /// Share of reactor time (percent) heavy connections get while light ones are active.
+    pub heavy_share_percent: u32,
     /// Counters, log limiter and the shared budget (one per process).
     pub guard: Arc<Guard>,
 }
@@ -113,6 +117,8 @@ impl ServeLimits {
             read_bytes_per_pass: self.read_bytes_per_pass.max(1),
             conn_memory_budget: self.conn_memory_budget,
             budget_timeout: self.budget_timeout,
+            heavy_per_pass: self.heavy_per_pass,
+            heavy_share_percent: self.heavy_share_percent,
             ..DriverLimits::default()
         }
     }

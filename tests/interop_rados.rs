@@ -212,6 +212,34 @@ fn interop_rados_bench_objects_cross_read_by_the_other_tool() {
     );
     real_ok(&conf, &["-p", "bench", "cleanup"]);
 
+    // One process, several objecter runs (the bench, then its metadata
+    // write) under one client name: with a single PG, a reused tid would be
+    // answered from the PG log as a resend of the bench's first write and
+    // the metadata object would never exist.
+    make_pool(&c, "onepg", 1);
+    pm_ok(
+        &conf,
+        &[
+            "-p",
+            "onepg",
+            "bench",
+            "1",
+            "write",
+            "-b",
+            "16",
+            "-t",
+            "1",
+            "--no-cleanup",
+        ],
+    );
+    let meta = c.dir.join("onepg-meta");
+    let m = meta.display().to_string();
+    real_ok(
+        &conf,
+        &["-p", "onepg", "get", "benchmark_last_metadata", &m],
+    );
+    assert_eq!(std::fs::metadata(&meta).map(|x| x.len()).ok(), Some(24));
+
     // The real rados writes; pollmsgr reads them in order and at random.
     let out = real_ok(
         &conf,

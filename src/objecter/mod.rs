@@ -86,6 +86,12 @@ pub struct ObjecterConfig {
     pub max_attempts: u32,
     /// Wait this long before dialing an OSD again after a failed dial.
     pub redial_delay: Duration,
+    /// The first tid to use. An OSD recognises a resent write by its
+    /// request id (our name, incarnation and tid) and answers it from its
+    /// PG log without applying it again, so a client that runs several
+    /// objecters under one global id must never reuse a tid: each starts
+    /// where the last one stopped ([`Objecter::next_tid`]).
+    pub first_tid: u64,
 }
 
 impl ObjecterConfig {
@@ -102,6 +108,7 @@ impl ObjecterConfig {
             op_timeout: Duration::from_secs(30),
             max_attempts: 10_000,
             redial_delay: Duration::from_millis(100),
+            first_tid: 1,
         }
     }
 }
@@ -188,6 +195,7 @@ pub struct Objecter {
 impl Objecter {
     /// An objecter with no map yet (requests wait for the first).
     pub fn new(cfg: ObjecterConfig) -> Self {
+        let first_tid = cfg.first_tid.max(1);
         Objecter {
             cfg,
             map: None,
@@ -198,7 +206,7 @@ impl Objecter {
             homeless: BTreeSet::new(),
             retry_homeless_at: None,
             completions: VecDeque::new(),
-            next_tid: 1,
+            next_tid: first_tid,
             bytes_in_flight: 0,
             stats: ObjecterStats::default(),
         }
@@ -207,6 +215,12 @@ impl Objecter {
     /// What it counted so far.
     pub fn stats(&self) -> ObjecterStats {
         self.stats
+    }
+
+    /// The tid the next request will get (where a later objecter of the
+    /// same client must start: see [`ObjecterConfig::first_tid`]).
+    pub fn next_tid(&self) -> u64 {
+        self.next_tid
     }
 
     /// Ops in flight.

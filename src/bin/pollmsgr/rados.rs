@@ -428,7 +428,13 @@ impl Cluster {
                 tick(started.elapsed());
             }
         }
-        handle.join().map_err(|e| format!("objecter reactor: {e}"))
+        let app = handle
+            .join()
+            .map_err(|e| format!("objecter reactor: {e}"))?;
+        // Tids go on from this run: the OSDs would take a reused one (same
+        // client name) for a resend and answer it without applying it.
+        self.objecter.first_tid = app.objecter.next_tid();
+        Ok(app)
     }
 
     /// Runs one request and returns its reply.

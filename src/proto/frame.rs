@@ -13,6 +13,7 @@
 
 use thiserror::Error;
 
+use crate::crypto::gcm::TAG_LEN;
 use crate::crypto::{ceph_crc32c, CryptoError, RxCipher, TxCipher};
 use crate::wire::epilogue::{EpilogueKind, EpilogueRepr, LateStatus};
 use crate::wire::preamble::{
@@ -25,8 +26,6 @@ use crate::wire::{DecodeError, Revision, Tag};
 pub const SECURE_REV1_PREAMBLE_BLOCK_LEN: usize = 96;
 /// How much of segment 0 rides inside the first msgr2.1 secure block.
 const INLINE_LEN: usize = 48;
-/// GCM tag length.
-const TAG_LEN: usize = 16;
 /// Size of the secure epilogue (reference 3.2).
 const SECURE_EPILOGUE_LEN: usize = 16;
 /// CRC seed for segments (reference 3.2, pitfall 11.1).

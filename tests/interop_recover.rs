@@ -284,7 +284,20 @@ fn interop_joined_endpoints_resume_their_mon_sessions_after_mon_restart() {
         ids.iter().all(|&id| newest(id) >= e1)
     });
     let seen: Vec<u64> = ids.iter().map(|&id| newest(id)).collect();
+    // The endpoints share what any member learns, so the epoch can arrive
+    // before every OSD's own session is back: wait until the restarted mon
+    // has a session from each OSD (its hunt may be between rounds).
+    let sessions_back = CephCluster::wait_until(Duration::from_secs(30), || {
+        let s = c
+            .ceph_ok(&["tell", "mon.a", "sessions"])
+            .unwrap_or_default();
+        ids.iter().all(|id| s.contains(&format!("\"osd.{id}\"")))
+    });
     let (out, err) = serve.stop();
+    assert!(
+        sessions_back,
+        "the mon has no session from every OSD\nstderr: {err}"
+    );
     assert!(
         caught_up,
         "endpoints at epochs {seen:?}, the mon at {e1}\nstderr: {err}"

@@ -125,11 +125,6 @@ impl MapTracker {
         self.map.as_ref()?.pool_by_name(name)
     }
 
-    /// The pool's pg_num.
-    pub fn pg_num(&self, pool: i64) -> Option<u32> {
-        Some(self.map.as_ref()?.pools.get(&pool)?.pg_num)
-    }
-
     /// The objecter's view of the current map.
     pub fn placement(&self) -> Option<Arc<dyn Placement>> {
         let map = Arc::clone(self.map.as_ref()?);

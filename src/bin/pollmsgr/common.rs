@@ -82,6 +82,13 @@ pub fn mon_auth(
     }
 }
 
+/// This host's name (trimmed), or empty if the kernel does not say.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// Prints an error the way every verb does and returns the exit status.
 pub fn fail(msg: impl std::fmt::Display) -> i32 {
     eprintln!("pollmsgr: {msg}");

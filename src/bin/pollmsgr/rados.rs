@@ -8,7 +8,6 @@
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,6 +32,7 @@ use pollmsgr::proto::ConnectionConfig;
 use pollmsgr::wire::addr::EntityAddr;
 use pollmsgr::wire::entity::EntityType;
 use pollmsgr::wire::utime::UTime;
+use pollmsgr::wire::Reader;
 
 use crate::common::{fail, key_from_keyring, msgr2_features, parse_auth_name};
 use crate::rados_bench;
@@ -231,10 +231,8 @@ fn errno_text(e: i32) -> String {
 
 /// The STAT op's outdata: `uint64 size` then `utime_t mtime`.
 fn parse_stat(out: &[u8]) -> Option<(u64, UTime)> {
-    let size = u64::from_le_bytes(out.get(..8)?.try_into().ok()?);
-    let sec = u32::from_le_bytes(out.get(8..12)?.try_into().ok()?);
-    let nsec = u32::from_le_bytes(out.get(12..16)?.try_into().ok()?);
-    Some((size, UTime { sec, nsec }))
+    let mut r = Reader::new(out, "stat reply");
+    Some((r.u64_le().ok()?, UTime::parse(&mut r).ok()?))
 }
 
 /// `utime_t` as `rados stat` prints it: `YYYY-MM-DDTHH:MM:SS.uuuuuu+0000` (UTC).
@@ -399,8 +397,7 @@ impl Cluster {
         }
         let started = Instant::now();
         let mut last_tick = started;
-        let stop = Arc::new(AtomicBool::new(false));
-        while !handle.is_finished() && !stop.load(Ordering::Relaxed) {
+        while !handle.is_finished() {
             match self.mc.poll_messages(Duration::from_millis(50)) {
                 Ok(msgs) => {
                     for m in msgs.iter().filter(|m| m.ty == types::OSD_MAP) {

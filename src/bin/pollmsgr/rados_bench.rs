@@ -101,15 +101,10 @@ fn object_name(prefix: &str, n: u64) -> String {
 /// `benchmark_data_HOST_PID` (the hostname cut to 28 bytes as Ceph's
 /// 30-byte buffer does).
 fn object_prefix(pid: u32) -> String {
-    let host = hostname();
+    let host = crate::common::hostname();
+    let host = if host.is_empty() { "localhost" } else { &host };
     let host: String = host.chars().take(28).collect();
     format!("benchmark_data_{host}_{pid}")
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into())
 }
 
 impl BenchLoad {

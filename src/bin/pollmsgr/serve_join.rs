@@ -263,10 +263,7 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
 
 /// `pollmsgr-HOSTNAME`: the CRUSH host bucket of this process's OSDs.
 fn default_crush_host() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default();
-    let host: String = host
+    let host: String = crate::common::hostname()
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {

@@ -4,8 +4,10 @@
 //! session resets, per-op timeout, unknown pool, and one completion per op.
 //! The real-Ceph side of the same behaviour is in `interop_rados.rs`.
 
+mod common;
+
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -74,8 +76,8 @@ struct Endpoint {
 }
 
 fn free_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
+    let ip = Ipv4Addr::LOCALHOST;
+    SocketAddr::from((ip, common::free_port(ip).expect("a free port")))
 }
 
 /// An OSD that answers every op wrongly: first a reply for a tid that was
@@ -113,6 +115,16 @@ fn serve_handler(id: u64, handler: Box<dyn Handler>) -> Endpoint {
         app,
     )
     .expect("spawn endpoint");
+    // The reactor binds its listener on its own thread: wait for it, so a
+    // test's first dial is not refused (that would be a reset and resends).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(listen).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "osd.{id} is not listening on {listen}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     Endpoint {
         addr: EntityAddr::msgr2(listen, nonce),
         _handle: handle,

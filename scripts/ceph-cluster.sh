@@ -4,8 +4,9 @@
 #   ceph-cluster.sh start     DIR [cephx|none] [IP] [MON_PORT]   one ceph-mon + one memstore ceph-osd
 #   ceph-cluster.sh start-mon DIR [cephx|none] [IP] [MON_PORT]   the mon only (faster)
 #   ceph-cluster.sh stop      DIR                                stops what DIR's start started
-#   ceph-cluster.sh restart-mon DIR                              SIGKILLs mon.a (by its pid file) and
-#                                                                starts it again on the same address
+#   ceph-cluster.sh restart-mon DIR [ID]                         SIGKILLs mon.ID (default a; by its pid
+#                                                                file) and starts it again on the same address
+#   ceph-cluster.sh kill-mon DIR ID                              SIGKILLs mon.ID (restart-mon brings it back)
 #
 # Defaults: cephx, IP 127.0.0.1, MON_PORT 3300. Every daemon is msgr2-only
 # (ms_bind_msgr1 = false, mon host = v2:IP:PORT) and binds only IP, so each test can use
@@ -18,17 +19,20 @@
 #                  never outlive a test process that was killed before it could clean up
 #   CEPH_TIMEOUT   seconds to wait for each daemon to come up (default 30)
 #   CEPH_EXTRA_CONF  lines added to [global] (e.g. short report timeouts for a test)
+#   CEPH_MONS      how many mons (1-5, default 1): mon.a on MON_PORT, mon.b on MON_PORT+1...;
+#                  start returns once all of them are in quorum
 #
 # After start, DIR holds ceph.conf, keyring, log/ (debug ms = 1), pids/ (our pid files:
 # the only thing stop acts on) and env.sh exporting:
-#   CEPH_CONF, MON_V2_ADDR (v2:IP:PORT), FSID, CLIENT_ADMIN_KEY (empty with auth none),
+#   CEPH_CONF, MON_V2_ADDR (v2:IP:PORT of mon.a), MON_V2_ADDRS (every mon, comma-separated),
+#   FSID, CLIENT_ADMIN_KEY (empty with auth none),
 #   and with an OSD: OSD0_V2_ADDR (v2:IP:PORT/NONCE, from the osdmap), OSD0_KEY
 #   (empty with auth none).
 # Needs: apt-get install -y ceph-mon ceph-osd ceph-common   (scripts/install-deps.sh)
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 start|start-mon DIR [cephx|none] [IP] [MON_PORT]  |  $0 stop|restart-mon DIR" >&2
+  echo "usage: $0 start|start-mon DIR [cephx|none] [IP] [MON_PORT]  |  $0 stop DIR  |  $0 restart-mon DIR [ID]  |  $0 kill-mon DIR ID" >&2
   exit 2
 }
 cmd=${1:-}
@@ -87,22 +91,27 @@ stop_cluster() {
 }
 
 case "$cmd" in
-restart-mon)
+restart-mon | kill-mon)
   dir=$(cd "$dir" 2>/dev/null && pwd) || { echo "ceph-cluster: no directory $2" >&2; exit 1; }
   timeout=${CEPH_TIMEOUT:-30}
-  p=$(cat "$dir/pids/mon.a" 2>/dev/null || true)
-  if [ -n "$p" ] && ours "$p"; then kill_wait KILL 5 "$p" || { echo "ceph-cluster: mon.a ($p) did not die" >&2; exit 1; }; fi
-  addr=$(sed -n 's/^mon host = v2:\(.*\)$/\1/p' "$dir/ceph.conf")
-  ceph-mon -c "$dir/ceph.conf" -i a -f >>"$dir/log/mon.a.out" 2>&1 </dev/null &
-  echo $! >"$dir/pids/mon.a"
+  id=${3:-a}
+  [ "$cmd" = restart-mon ] || [ -n "${3:-}" ] || usage
+  case "$id" in [a-e]) ;; *) echo "ceph-cluster: mon id must be a-e, not '$id'" >&2; exit 2 ;; esac
+  p=$(cat "$dir/pids/mon.$id" 2>/dev/null || true)
+  if [ -n "$p" ] && ours "$p"; then kill_wait KILL 5 "$p" || { echo "ceph-cluster: mon.$id ($p) did not die" >&2; exit 1; }; fi
+  rm -f "$dir/pids/mon.$id"
+  if [ "$cmd" = kill-mon ]; then log "mon.$id killed"; exit 0; fi
+  addr=$(cat "$dir/mon.$id.addr" 2>/dev/null) || { echo "ceph-cluster: no mon.$id in $dir" >&2; exit 1; }
+  ceph-mon -c "$dir/ceph.conf" -i "$id" -f >>"$dir/log/mon.$id.out" 2>&1 </dev/null &
+  echo $! >"$dir/pids/mon.$id"
   mon_pid=$!
   deadline=$(($(now_ms) + timeout * 1000))
   while ! (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null; do
-    kill -0 "$mon_pid" 2>/dev/null || { echo "ceph-cluster: mon.a exited on restart" >&2; tail -n 40 "$dir/log/mon.a.log" >&2; exit 1; }
-    [ "$(now_ms)" -lt "$deadline" ] || { echo "ceph-cluster: mon.a not listening on $addr after ${timeout}s" >&2; exit 1; }
+    kill -0 "$mon_pid" 2>/dev/null || { echo "ceph-cluster: mon.$id exited on restart" >&2; tail -n 40 "$dir/log/mon.$id.log" >&2; exit 1; }
+    [ "$(now_ms)" -lt "$deadline" ] || { echo "ceph-cluster: mon.$id not listening on $addr after ${timeout}s" >&2; exit 1; }
     sleep 0.02
   done
-  log "mon.a restarted (pid $mon_pid) on v2:$addr"
+  log "mon.$id restarted (pid $mon_pid) on v2:$addr"
   exit 0
   ;;
 stop)
@@ -127,6 +136,10 @@ ip=${4:-127.0.0.1}
 port=${5:-3300}
 osd_min=${OSD_PORT_MIN:-6800}
 timeout=${CEPH_TIMEOUT:-30}
+mons=${CEPH_MONS:-1}
+case "$mons" in [1-5]) ;; *) echo "ceph-cluster: CEPH_MONS must be 1-5, not '$mons'" >&2; exit 2 ;; esac
+mon_ids=(a b c d e)
+mon_ids=("${mon_ids[@]:0:$mons}")
 case "$auth" in cephx | none) ;; *) usage ;; esac
 # Loopback, or a link-local address inside a network namespace the caller made
 # (run the script in it); never a private-range or public address.
@@ -164,17 +177,23 @@ die() {
   exit 1
 }
 
-# Someone already listening on IP:PORT would be mistaken for our mon.
-if (exec 3<>"/dev/tcp/$ip/$port") 2>/dev/null; then
-  die "$ip:$port is already in use (pick another IP or MON_PORT)"
-fi
+# Someone already listening on a mon's IP:PORT would be mistaken for our mon.
+mon_host=
+for i in "${!mon_ids[@]}"; do
+  p=$((port + i))
+  if (exec 3<>"/dev/tcp/$ip/$p") 2>/dev/null; then
+    die "$ip:$p is already in use (pick another IP or MON_PORT)"
+  fi
+  echo "$ip:$p" >"$dir/mon.${mon_ids[$i]}.addr"
+  mon_host=${mon_host:+$mon_host,}v2:$ip:$p
+done
 
 fsid=$(cat /proc/sys/kernel/random/uuid)
 cat >"$dir/ceph.conf" <<CONF
 [global]
 fsid = $fsid
-mon host = v2:$ip:$port
-mon initial members = a
+mon host = $mon_host
+mon initial members = $(IFS=,; echo "${mon_ids[*]}")
 public addr = $ip
 auth cluster required = $auth
 auth service required = $auth
@@ -216,15 +235,20 @@ CONF
 ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
 ceph-authtool "$dir/keyring" --gen-key -n client.admin \
   --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' --cap mds 'allow *' >/dev/null
-monmaptool --create --fsid "$fsid" --addv a "[v2:$ip:$port]" "$dir/monmap" >/dev/null
-ceph-mon -c "$dir/ceph.conf" --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring" \
-  >"$dir/log/mon.a.mkfs.out" 2>&1 || die "ceph-mon --mkfs" "$dir/log/mon.a.mkfs.out"
-
+monmap_args=()
+for i in "${!mon_ids[@]}"; do monmap_args+=(--addv "${mon_ids[$i]}" "[v2:$ip:$((port + i))]"); done
+monmaptool --create --fsid "$fsid" "${monmap_args[@]}" "$dir/monmap" >/dev/null
 # -f: stay in the foreground so $! is the daemon's pid (ceph's own pid file is off);
 # stdio to a file so no daemon holds the caller's pipes open.
-ceph-mon -c "$dir/ceph.conf" -i a -f >"$dir/log/mon.a.out" 2>&1 </dev/null &
-echo $! >"$dir/pids/mon.a"
-mon_pid=$!
+mon_pids=()
+for id in "${mon_ids[@]}"; do
+  ceph-mon -c "$dir/ceph.conf" --mkfs -i "$id" --monmap "$dir/monmap" --keyring "$dir/keyring" \
+    >"$dir/log/mon.$id.mkfs.out" 2>&1 || die "ceph-mon --mkfs (mon.$id)" "$dir/log/mon.$id.mkfs.out"
+  ceph-mon -c "$dir/ceph.conf" -i "$id" -f >"$dir/log/mon.$id.out" 2>&1 </dev/null &
+  echo $! >"$dir/pids/mon.$id"
+  mon_pids+=($!)
+done
+mon_pid=${mon_pids[0]}
 
 # Our own watcher: stops the cluster if the owner (the test process) dies.
 if [ -n "${CEPH_OWNER_PID:-}" ]; then
@@ -242,12 +266,25 @@ wait_port() { # ip port pid logfile what
     sleep 0.02
   done
 }
-wait_port "$ip" "$port" "$mon_pid" "$dir/log/mon.a.log" "ceph-mon"
-log "mon listening on v2:$ip:$port"
+for i in "${!mon_ids[@]}"; do
+  wait_port "$ip" "$((port + i))" "${mon_pids[$i]}" "$dir/log/mon.${mon_ids[$i]}.log" "ceph-mon (mon.${mon_ids[$i]})"
+done
+log "mon listening on $mon_host"
 
 C=(ceph -c "$dir/ceph.conf" --connect-timeout "$timeout")
 admin_key=
 [ "$auth" = cephx ] && admin_key=$(ceph-authtool "$dir/keyring" -n client.admin -p)
+
+if [ "$mons" -gt 1 ]; then
+  # Every mon in quorum before anyone uses the cluster (tests kill one of them).
+  deadline=$(($(now_ms) + timeout * 1000))
+  until "${C[@]}" quorum_status -f json 2>/dev/null |
+    python3 -c 'import json,sys; sys.exit(0 if len(json.load(sys.stdin)["quorum_names"]) == int(sys.argv[1]) else 1)' "$mons"; do
+    [ "$(now_ms)" -lt "$deadline" ] || die "not all $mons mons in quorum after ${timeout}s" "$dir/log/mon.a.log"
+    sleep 0.2
+  done
+  log "all $mons mons in quorum"
+fi
 
 osd_addr=
 osd_key=
@@ -307,6 +344,7 @@ fi
 cat >"$dir/env.sh" <<ENV
 export CEPH_CONF=$dir/ceph.conf
 export MON_V2_ADDR=v2:$ip:$port
+export MON_V2_ADDRS=$mon_host
 export FSID=$fsid
 export CLIENT_ADMIN_KEY=$admin_key
 export OSD0_V2_ADDR=$osd_addr

@@ -367,6 +367,12 @@ impl<T: Transport> MonClient<T> {
         };
         let deadline = Instant::now() + mc.cfg.timeout;
         mc.hunt("session", deadline, 0)?;
+        // Follow the monmap from the start, as Ceph's MonClient::init does,
+        // so the hunt list becomes the quorum's even if only one mon was
+        // configured (`note` replaces `mons` with each monmap's).
+        let mut sub = MonSubscribe::default();
+        sub.want("monmap", 0, 0);
+        mc.subscribe(&sub);
         Ok(mc)
     }
 

@@ -139,8 +139,11 @@ pub struct CephCluster {
     pub ip: Ipv4Addr,
     /// The mon's msgr2 port.
     pub mon_port: u16,
-    /// The mon's address as Ceph prints it: `v2:IP:PORT` (nonce 0).
+    /// The mon's address as Ceph prints it: `v2:IP:PORT` (nonce 0); mon.a's
+    /// when there are several.
     pub mon_addr: String,
+    /// Every mon's address (mon.a, mon.b, ... on consecutive ports).
+    pub mon_addrs: Vec<String>,
     /// The cluster fsid.
     pub fsid: String,
     /// client.admin's base64 secret (`None` with [`Auth::None`]).
@@ -334,6 +337,12 @@ impl CephCluster {
     /// Starts a cluster on a fresh loopback address of this process and a free mon
     /// port, in a fresh directory under the temp dir. Takes about a second.
     pub fn start(opts: ClusterOpts) -> Result<CephCluster, HarnessError> {
+        Self::start_quorum(opts, 1)
+    }
+
+    /// Like [`CephCluster::start`] with `mons` monitors (1-5: mon.a, mon.b, ...
+    /// on consecutive ports); returns once all of them are in quorum.
+    pub fn start_quorum(opts: ClusterOpts, mons: u16) -> Result<CephCluster, HarnessError> {
         check_ceph_installed()?;
         sweep_stale_clusters();
         let ip = unique_loopback_ip();
@@ -341,13 +350,13 @@ impl CephCluster {
         let mut port = None;
         for i in 0..200u16 {
             let p = MON_PORT_BASE + ((n as u16).wrapping_mul(7).wrapping_add(i) % 3000);
-            if port_is_free(ip, p) {
+            if (p..p + mons).all(|q| port_is_free(ip, q)) {
                 port = Some(p);
                 break;
             }
         }
         let port = port.ok_or(HarnessError::NoFreePort(ip))?;
-        Self::start_at(opts, ip, port, None)
+        Self::start_inner(opts, ip, port, None, mons)
     }
 
     /// Starts a cluster on a given address and mon port; with `netns`, the daemons (and
@@ -358,6 +367,16 @@ impl CephCluster {
         ip: Ipv4Addr,
         mon_port: u16,
         netns: Option<&str>,
+    ) -> Result<CephCluster, HarnessError> {
+        Self::start_inner(opts, ip, mon_port, netns, 1)
+    }
+
+    fn start_inner(
+        opts: ClusterOpts,
+        ip: Ipv4Addr,
+        mon_port: u16,
+        netns: Option<&str>,
+        mons: u16,
     ) -> Result<CephCluster, HarnessError> {
         check_ceph_installed()?;
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -387,6 +406,7 @@ impl CephCluster {
             .arg(mon_port.to_string())
             .env("CEPH_OWNER_PID", std::process::id().to_string())
             .env("CEPH_EXTRA_CONF", opts.extra_conf)
+            .env("CEPH_MONS", mons.to_string())
             .env_remove("CEPH_ARGS")
             .env_remove("CEPH_CONF");
         let out = cmd
@@ -410,6 +430,7 @@ impl CephCluster {
             ip,
             mon_port,
             mon_addr: String::new(),
+            mon_addrs: Vec::new(),
             fsid: String::new(),
             admin_key: None,
             osd0_addr: None,
@@ -423,6 +444,10 @@ impl CephCluster {
         let env_path = dir.join("env.sh");
         let env = parse_env_file(&env_path)?;
         cluster.mon_addr = env_require(&env, &env_path, "MON_V2_ADDR")?;
+        cluster.mon_addrs = env_require(&env, &env_path, "MON_V2_ADDRS")?
+            .split(',')
+            .map(str::to_owned)
+            .collect();
         cluster.fsid = env_require(&env, &env_path, "FSID")?;
         cluster.conf_path = PathBuf::from(env_require(&env, &env_path, "CEPH_CONF")?);
         cluster.admin_key = env_get(&env, "CLIENT_ADMIN_KEY");
@@ -566,6 +591,22 @@ impl CephCluster {
     /// address and data (`ceph-cluster.sh restart-mon`); returns once it
     /// listens (it may need a moment more to serve: clients must hunt).
     pub fn restart_mon(&self) -> Result<(), HarnessError> {
+        self.mon_script("restart-mon", "a")
+    }
+
+    /// Starts mon.`id` again (after [`CephCluster::kill_mon`]), or kills and
+    /// restarts it; returns once it listens.
+    pub fn restart_mon_id(&self, id: &str) -> Result<(), HarnessError> {
+        self.mon_script("restart-mon", id)
+    }
+
+    /// SIGKILLs mon.`id` (by its recorded pid); the others hold quorum if a
+    /// majority is left.
+    pub fn kill_mon(&self, id: &str) -> Result<(), HarnessError> {
+        self.mon_script("kill-mon", id)
+    }
+
+    fn mon_script(&self, verb: &str, id: &str) -> Result<(), HarnessError> {
         let mut cmd = match &self.netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -575,17 +616,18 @@ impl CephCluster {
             None => Command::new(script_path()),
         };
         let out = cmd
-            .arg("restart-mon")
+            .arg(verb)
             .arg(&self.dir)
+            .arg(id)
             .env_remove("CEPH_ARGS")
             .env_remove("CEPH_CONF")
             .output()
-            .map_err(io_err("run ceph-cluster.sh restart-mon"))?;
+            .map_err(io_err(format!("run ceph-cluster.sh {verb}")))?;
         if out.status.success() {
             Ok(())
         } else {
             Err(HarnessError::CommandFailed {
-                cmd: format!("ceph-cluster.sh restart-mon {}", self.dir.display()),
+                cmd: format!("ceph-cluster.sh {verb} {} {id}", self.dir.display()),
                 status: out.status,
                 stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             })

@@ -106,7 +106,10 @@ fn interop_monclient_hunts_to_a_surviving_mon_of_a_quorum_and_its_subscription_r
             }
         }
     }
-    assert_eq!(newest, e1, "the subscription delivered the quorum's new epoch");
+    assert_eq!(
+        newest, e1,
+        "the subscription delivered the quorum's new epoch"
+    );
 
     // The CLI with the dead mon first: the quorum answers.
     let list = std::iter::once(c.mon_addrs[idx].clone())

@@ -7,79 +7,62 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::pollmsgr::{run_json, Serve};
+use common::relay;
 
 /// Relays to `upstream`; cuts each connection after 40..200 KiB and delays
 /// some chunks by a few milliseconds.
 fn faulty_relay(upstream: SocketAddr, stop: Arc<AtomicBool>, cuts: Arc<AtomicU64>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
-    let addr = listener.local_addr().expect("relay addr");
-    listener.set_nonblocking(true).expect("nonblocking");
-    std::thread::spawn(move || {
-        let mut seed = 7u64;
-        while !stop.load(Ordering::Relaxed) {
-            let Ok((client, _)) = listener.accept() else {
-                std::thread::sleep(Duration::from_millis(2));
-                continue;
-            };
-            let _ = client.set_nonblocking(false);
-            let Ok(server) = TcpStream::connect(upstream) else {
-                continue;
-            };
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let budget = 40_000 + (seed >> 33) % 160_000;
-            let (c2, s2) = (
-                client.try_clone().expect("clone"),
-                server.try_clone().expect("clone"),
-            );
-            let cuts = Arc::clone(&cuts);
-            std::thread::spawn(move || pump(client, server, Some(budget), seed, cuts));
-            std::thread::spawn(move || {
-                pump(s2, c2, None, seed ^ 0xff, Arc::new(AtomicU64::new(0)))
-            });
-        }
-    });
-    addr
+    let mut seed = 7u64;
+    relay::start(upstream, stop, false, move |_| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let budget = 40_000 + (seed >> 33) % 160_000;
+        let up = Faulty {
+            budget: Some(budget),
+            moved: 0,
+            seed,
+            cuts: Arc::clone(&cuts),
+        };
+        let down = Faulty {
+            budget: None,
+            moved: 0,
+            seed: seed ^ 0xff,
+            cuts: Arc::new(AtomicU64::new(0)),
+        };
+        (Box::new(up), Box::new(down))
+    })
 }
 
-fn pump(
-    mut from: TcpStream,
-    mut to: TcpStream,
+/// One direction of a faulty link: cut once `budget` bytes have passed,
+/// and about one chunk in sixteen waits up to 4 ms.
+struct Faulty {
     budget: Option<u64>,
-    mut seed: u64,
+    moved: u64,
+    seed: u64,
     cuts: Arc<AtomicU64>,
-) {
-    let mut buf = [0u8; 8192];
-    let mut moved = 0u64;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if budget.is_some_and(|b| moved + n as u64 > b) {
-            cuts.fetch_add(1, Ordering::Relaxed);
-            break;
+}
+
+impl relay::Filter for Faulty {
+    fn chunk(&mut self, chunk: &mut Vec<u8>) -> relay::Flow {
+        let n = chunk.len() as u64;
+        if self.budget.is_some_and(|b| self.moved + n > b) {
+            self.cuts.fetch_add(1, Ordering::Relaxed);
+            return relay::Flow::Cut;
         }
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-        if (seed >> 60) == 0 {
-            // About one chunk in sixteen waits up to 4 ms.
-            std::thread::sleep(Duration::from_millis((seed >> 40) % 5));
+        self.seed = self.seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+        if (self.seed >> 60) == 0 {
+            std::thread::sleep(Duration::from_millis((self.seed >> 40) % 5));
         }
-        if to.write_all(&buf[..n]).is_err() {
-            break;
-        }
-        moved += n as u64;
+        self.moved += n;
+        relay::Flow::Forward
     }
-    let _ = from.shutdown(Shutdown::Both);
-    let _ = to.shutdown(Shutdown::Both);
 }
 
 #[test]

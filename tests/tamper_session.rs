@@ -36,13 +36,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::pollmsgr::{run_json, Serve};
+use common::relay;
 use common::{Auth, CephCluster, ClusterOpts};
 use pollmsgr::proto::frame::{Decoded, FrameDecoder, FrameLimits};
 use pollmsgr::wire::{Revision, Tag};
@@ -117,90 +117,78 @@ fn tamper_relay(
     dir: Dir,
     stop: Arc<AtomicBool>,
 ) -> (SocketAddr, Arc<RelayStats>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind relay");
-    let addr = listener.local_addr().expect("relay addr");
-    listener.set_nonblocking(true).expect("nonblocking");
     let stats = Arc::new(RelayStats::default());
     let st = Arc::clone(&stats);
-    std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            let Ok((client, _)) = listener.accept() else {
-                std::thread::sleep(Duration::from_millis(2));
-                continue;
-            };
-            let _ = client.set_nonblocking(false);
-            let Ok(server) = TcpStream::connect(upstream) else {
-                continue;
-            };
-            // Forward each chunk at once (no Nagle delay on small replies).
-            let _ = client.set_nodelay(true);
-            let _ = server.set_nodelay(true);
-            st.connections.fetch_add(1, Ordering::Relaxed);
-            let (c2, s2) = (
-                client.try_clone().expect("clone"),
-                server.try_clone().expect("clone"),
-            );
-            let (tamper_c2s, tamper_s2c) = match dir {
-                Dir::ClientToServer => (Some(mode), None),
-                Dir::ServerToClient => (None, Some(mode)),
-            };
-            let (a, b) = (Arc::clone(&st), Arc::clone(&st));
-            std::thread::spawn(move || pump(client, server, tamper_c2s, rev, &a));
-            std::thread::spawn(move || pump(s2, c2, tamper_s2c, rev, &b));
-        }
+    let addr = relay::start(upstream, stop, true, move |_| {
+        st.connections.fetch_add(1, Ordering::Relaxed);
+        let (c2s, s2c) = match dir {
+            Dir::ClientToServer => (Some(mode), None),
+            Dir::ServerToClient => (None, Some(mode)),
+        };
+        (
+            Box::new(Tamper::new(c2s, rev, Arc::clone(&st))),
+            Box::new(Tamper::new(s2c, rev, Arc::clone(&st))),
+        )
     });
     (addr, stats)
 }
 
-/// Copies `from` to `to`; with `tamper`, flips one byte (once, if the
-/// budget allows) as the module docs describe.
-fn pump(
-    mut from: TcpStream,
-    mut to: TcpStream,
-    tamper: Option<Mode>,
-    rev: Revision,
-    stats: &RelayStats,
-) {
-    let mut buf = [0u8; 16384];
-    let mut moved = 0u64;
-    let mut flipped: Option<(String, Instant)> = None;
-    let mut crc = tamper
-        .filter(|m| *m == Mode::Crc)
-        .map(|_| CrcFrames::new(rev));
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let out: Vec<u8> = match (&mut crc, tamper) {
-            (Some(frames), _) => frames.carry(&buf[..n], &mut flipped, stats),
-            (None, Some(Mode::Secure)) => {
-                let mut chunk = buf[..n].to_vec();
-                let end = moved + n as u64;
-                if flipped.is_none() && end > AFTER_BYTES && stats.take_flip() {
-                    let at = AFTER_BYTES.saturating_sub(moved) as usize;
-                    chunk[at] ^= 0x10;
-                    let what = format!("secure stream byte {}", moved + at as u64);
-                    flipped = Some((what, Instant::now()));
-                }
-                chunk
-            }
-            _ => buf[..n].to_vec(),
-        };
-        moved += n as u64;
-        if to.write_all(&out).is_err() {
-            break;
+/// One direction of a relayed connection; with `mode`, flips one byte
+/// (once, if the budget allows) as the module docs describe.
+struct Tamper {
+    mode: Option<Mode>,
+    crc: Option<CrcFrames>,
+    moved: u64,
+    flipped: Option<(String, Instant)>,
+    stats: Arc<RelayStats>,
+}
+
+impl Tamper {
+    fn new(mode: Option<Mode>, rev: Revision, stats: Arc<RelayStats>) -> Self {
+        Tamper {
+            mode,
+            crc: mode
+                .filter(|m| *m == Mode::Crc)
+                .map(|_| CrcFrames::new(rev)),
+            moved: 0,
+            flipped: None,
+            stats,
         }
     }
-    if let Some((what, at)) = flipped {
-        stats
-            .flip_log
-            .lock()
-            .expect("flip log")
-            .push((what, at.elapsed()));
+}
+
+impl relay::Filter for Tamper {
+    fn chunk(&mut self, chunk: &mut Vec<u8>) -> relay::Flow {
+        let n = chunk.len() as u64;
+        match (&mut self.crc, self.mode) {
+            (Some(frames), _) => {
+                let out = frames.carry(chunk, &mut self.flipped, &self.stats);
+                *chunk = out;
+            }
+            (None, Some(Mode::Secure)) => {
+                let end = self.moved + n;
+                if self.flipped.is_none() && end > AFTER_BYTES && self.stats.take_flip() {
+                    let at = AFTER_BYTES.saturating_sub(self.moved) as usize;
+                    chunk[at] ^= 0x10;
+                    let what = format!("secure stream byte {}", self.moved + at as u64);
+                    self.flipped = Some((what, Instant::now()));
+                }
+            }
+            _ => {}
+        }
+        self.moved += n;
+        relay::Flow::Forward
     }
-    let _ = from.shutdown(Shutdown::Both);
-    let _ = to.shutdown(Shutdown::Both);
+
+    fn finished(&mut self) {
+        if let Some((what, at)) = self.flipped.take() {
+            self.stats
+                .flip_log
+                .lock()
+                .expect("flip log")
+                .push((what, at.elapsed()));
+        }
+    }
 }
 
 /// One direction of a crc-mode stream, cut into banner and whole frames

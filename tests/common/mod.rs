@@ -17,6 +17,7 @@
 pub mod ceph;
 pub mod netns;
 pub mod pollmsgr;
+pub mod relay;
 
 pub use ceph::{
     free_port, pollmsgr_bin, repo_root, require_ceph, unique_loopback_ip, Auth, CephCluster,

@@ -10,12 +10,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::monc::{admin_monclient, osdmap_epoch, poll_osdmaps_until, subscribe_osdmap};
 use common::pollmsgr::run_json;
 use common::{Auth, CephCluster, ClusterOpts};
-use pollmsgr::auth::cephx::{EntityName, Keyring};
-use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
-use pollmsgr::msg::osd_mon::MOsdMap;
-use pollmsgr::msg::{from_message, types, MonSubscribe};
 use pollmsgr::wire::addr::EntityAddr;
 
 const MON_IDS: [&str; 3] = ["a", "b", "c"];
@@ -38,28 +35,11 @@ fn interop_monclient_hunts_to_a_surviving_mon_of_a_quorum_and_its_subscription_r
         .map(|a| a.parse().expect("mon addr"))
         .collect();
     assert_eq!(addrs.len(), 3, "{:?}", c.mon_addrs);
-    let keyring = c.dir.join("keyring");
-    let name = EntityName::parse_str("client.admin").expect("name");
-    let ring = Keyring::parse(&std::fs::read_to_string(&keyring).expect("keyring"))
-        .expect("keyring parses");
-    let key = ring.get(&name).expect("admin key").clone();
-
+    let keyring = common::monc::keyring_path(&c);
     // Only mon.a is configured: the others come from the monmap.
-    let mut cfg = MonClientConfig::new(addrs[0], name, MonAuth::Cephx(key));
-    cfg.timeout = Duration::from_secs(60);
-    let mut mc = MonClient::connect(cfg).unwrap_or_else(|e| panic!("mon session: {e}"));
+    let mut mc = admin_monclient(&c, addrs[0], Duration::from_secs(60));
     let gid = mc.global_id();
-    let mut sub = MonSubscribe::default();
-    sub.want("osdmap", 0, 0);
-    mc.subscribe(&sub);
-    let first = mc
-        .wait_for("osdmap", |m| m.ty == types::OSD_MAP)
-        .expect("first osdmap");
-    let e0 = u64::from(
-        from_message::<MOsdMap>(&first)
-            .expect("MOSDMap decodes")
-            .newest_epoch(),
-    );
+    let e0 = subscribe_osdmap(&mut mc);
 
     // Kill the mon this client talks to; keep polling so it sees the reset.
     let victim = mc.current_mon();
@@ -92,20 +72,9 @@ fn interop_monclient_hunts_to_a_surviving_mon_of_a_quorum_and_its_subscription_r
     // The surviving quorum makes a new epoch; the renewed subscription brings it.
     c.ceph_ok(&["osd", "pool", "create", "quorum", "8"])
         .expect("pool create with one mon down");
-    let e1 = c.ceph_json(&["osd", "dump"]).expect("osd dump")["epoch"]
-        .as_u64()
-        .expect("epoch");
+    let e1 = osdmap_epoch(&c);
     assert!(e1 > e0, "a new epoch ({e0} -> {e1})");
-    let t = Instant::now();
-    let mut newest = 0u64;
-    while newest < e1 && t.elapsed() < Duration::from_secs(30) {
-        for m in mc.poll_messages(Duration::from_millis(100)).expect("poll") {
-            if m.ty == types::OSD_MAP {
-                let map: MOsdMap = from_message(&m).expect("MOSDMap");
-                newest = newest.max(u64::from(map.newest_epoch()));
-            }
-        }
-    }
+    let newest = poll_osdmaps_until(&mut mc, e1, Duration::from_secs(30), &mut Vec::new());
     assert_eq!(
         newest, e1,
         "the subscription delivered the quorum's new epoch"
@@ -123,7 +92,7 @@ fn interop_monclient_hunts_to_a_surviving_mon_of_a_quorum_and_its_subscription_r
         "--auth",
         "cephx",
         "--keyring",
-        &keyring.to_string_lossy(),
+        &keyring,
         "--json",
         r#"{"prefix": "quorum_status", "format": "json"}"#,
     ]);

@@ -15,12 +15,14 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::monc::{
+    admin_monclient, epochs, keyring_path, osdmap_epoch, poll_osdmaps_until, subscribe_osdmap,
+};
 use common::pollmsgr::{run_json, Serve};
 use common::{pollmsgr_bin, Auth, CephCluster, ClusterOpts};
 use pollmsgr::auth::cephx::{EntityName, Keyring};
 use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
-use pollmsgr::msg::osd_mon::MOsdMap;
-use pollmsgr::msg::{from_message, types, MonSubscribe};
+use pollmsgr::msg::{from_message, types};
 use pollmsgr::wire::addr::EntityAddr;
 
 fn cluster(with_osd: bool) -> CephCluster {
@@ -31,30 +33,6 @@ fn cluster(with_osd: bool) -> CephCluster {
         ..ClusterOpts::default()
     })
     .unwrap_or_else(|e| panic!("cluster did not start: {e}"))
-}
-
-fn keyring(c: &CephCluster) -> String {
-    c.dir.join("keyring").to_string_lossy().into_owned()
-}
-
-/// The osdmap epoch the real mon reports.
-fn osdmap_epoch(c: &CephCluster) -> u64 {
-    c.ceph_json(&["osd", "dump"]).expect("osd dump")["epoch"]
-        .as_u64()
-        .expect("epoch in osd dump")
-}
-
-/// The epochs (full and incremental) an MOSDMap carries.
-fn epochs(m: &MOsdMap) -> Vec<u32> {
-    let mut e: Vec<u32> = m
-        .maps
-        .keys()
-        .chain(m.incremental_maps.keys())
-        .copied()
-        .collect();
-    e.sort_unstable();
-    e.dedup();
-    e
 }
 
 /// A loopback address on the cluster's IP where nothing listens.
@@ -69,7 +47,7 @@ fn interop_ping_survives_injected_osd_socket_failures() {
     c.daemon_config_set("osd.0", "ms_inject_socket_failures", "50")
         .expect("inject socket failures into osd.0");
     let osd = c.osd0_addr.clone().expect("osd.0 address");
-    let kr = keyring(&c);
+    let kr = keyring_path(&c);
     let count = 300u64;
     let v = run_json(&[
         "ping",
@@ -106,26 +84,13 @@ fn interop_ping_survives_injected_osd_socket_failures() {
 #[test]
 fn interop_monclient_rehunts_after_mon_restart_and_osdmap_subscription_resumes() {
     let c = cluster(false);
-    let name = EntityName::parse_str("client.admin").expect("name");
-    let ring = Keyring::parse(&std::fs::read_to_string(keyring(&c)).expect("keyring"))
-        .expect("keyring parses");
-    let key = ring.get(&name).expect("admin key").clone();
-    let mut cfg = MonClientConfig::new(
+    let mut mc = admin_monclient(
+        &c,
         c.mon_addr.parse().expect("mon addr"),
-        name,
-        MonAuth::Cephx(key),
+        Duration::from_secs(30),
     );
-    cfg.timeout = Duration::from_secs(30);
-    let mut mc = MonClient::connect(cfg).unwrap_or_else(|e| panic!("mon session: {e}"));
     let gid = mc.global_id();
-    let mut sub = MonSubscribe::default();
-    sub.want("osdmap", 0, 0);
-    mc.subscribe(&sub);
-    let first = mc
-        .wait_for("osdmap", |m| m.ty == types::OSD_MAP)
-        .expect("first osdmap");
-    let first: MOsdMap = from_message(&first).expect("MOSDMap decodes");
-    let e0 = u64::from(first.newest_epoch());
+    let e0 = subscribe_osdmap(&mut mc);
     assert_eq!(e0, osdmap_epoch(&c), "first map is the mon's current epoch");
 
     // The client keeps polling while the mon is killed and started again,
@@ -173,17 +138,7 @@ fn interop_monclient_rehunts_after_mon_restart_and_osdmap_subscription_resumes()
         .expect("pool create");
     let e1 = osdmap_epoch(&c);
     assert!(e1 > e0, "pool create made a new epoch ({e0} -> {e1})");
-    let t = Instant::now();
-    let mut newest = 0u64;
-    while newest < e1 && t.elapsed() < Duration::from_secs(20) {
-        for m in mc.poll_messages(Duration::from_millis(100)).expect("poll") {
-            if m.ty == types::OSD_MAP {
-                let map: MOsdMap = from_message(&m).expect("MOSDMap");
-                after_hunt.push(epochs(&map));
-                newest = newest.max(u64::from(map.newest_epoch()));
-            }
-        }
-    }
+    let newest = poll_osdmaps_until(&mut mc, e1, Duration::from_secs(20), &mut after_hunt);
     assert_eq!(newest, e1, "the subscription delivered the new epoch");
     let all: Vec<u32> = after_hunt.concat();
     assert!(
@@ -195,7 +150,7 @@ fn interop_monclient_rehunts_after_mon_restart_and_osdmap_subscription_resumes()
 #[test]
 fn interop_mon_command_hunts_past_a_dead_first_mon() {
     let c = cluster(false);
-    let kr = keyring(&c);
+    let kr = keyring_path(&c);
     let dead = dead_mon(&c);
     let list = format!("{dead},{}", c.mon_addr);
     let v = run_json(&[
@@ -322,7 +277,7 @@ fn interop_joined_endpoints_resume_their_mon_sessions_after_mon_restart() {
 fn interop_monclient_learns_its_hunt_list_from_the_monmap() {
     let c = cluster(false);
     let name = EntityName::parse_str("client.admin").expect("name");
-    let ring = Keyring::parse(&std::fs::read_to_string(keyring(&c)).expect("keyring"))
+    let ring = Keyring::parse(&std::fs::read_to_string(keyring_path(&c)).expect("keyring"))
         .expect("keyring parses");
     let key = ring.get(&name).expect("admin key").clone();
     let dead: EntityAddr = dead_mon(&c).parse().expect("addr");

@@ -15,6 +15,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod ceph;
+pub mod monc;
 pub mod netns;
 pub mod pollmsgr;
 pub mod relay;

@@ -1,12 +1,14 @@
 //! Keeping a client's osdmap current from the mon's MOSDMaps, and the
 //! objecter's view of it ([`Placement`] for an [`OsdMap`]).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use super::{OpTarget, Placement};
 use crate::msg::osd_mon::MOsdMap;
 use crate::msg::osd_op::{ObjectLocator, PgId};
 use crate::osdmap::{Incremental, OsdMap, OsdMapError};
+use crate::wire::addr::EntityAddr;
 
 /// A client's osdmap: the newest full map the mon sent, moved forward by
 /// every incremental after it.
@@ -128,22 +130,38 @@ impl MapTracker {
     /// The objecter's view of the current map.
     pub fn placement(&self) -> Option<Arc<dyn Placement>> {
         let map = Arc::clone(self.map.as_ref()?);
-        Some(Arc::new(MapPlacement(map)))
+        Some(Arc::new(MapPlacement {
+            map,
+            primaries: Mutex::new(HashMap::new()),
+        }))
     }
 }
 
+/// PGs whose primary one [`MapPlacement`] remembers; past this the memo
+/// starts again (a client touching more PGs than this pays CRUSH per op).
+const PRIMARY_MEMO_MAX: usize = 1 << 16;
+
 /// An osdmap as the objecter sees it.
-struct MapPlacement(Arc<OsdMap>);
+struct MapPlacement {
+    map: Arc<OsdMap>,
+    /// Each PG's acting primary and its address, computed once per map:
+    /// CRUSH and the up/acting rules otherwise run for every op.
+    primaries: Mutex<HashMap<PgId, (i32, Option<EntityAddr>)>>,
+}
 
 impl MapPlacement {
     fn target(&self, pg: PgId, hash: u32) -> OpTarget {
-        let map = &self.0;
-        let primary = map.pg_to_up_acting(pg).acting_primary;
-        let addr = if primary >= 0 && map.is_up(primary) {
-            map.primary_addr(primary).and_then(|v| v.msgr2().copied())
-        } else {
-            None
-        };
+        let memo = self.primaries.lock().ok().and_then(|m| m.get(&pg).copied());
+        let (primary, addr) = memo.unwrap_or_else(|| {
+            let found = self.primary(pg);
+            if let Ok(mut m) = self.primaries.lock() {
+                if m.len() >= PRIMARY_MEMO_MAX {
+                    m.clear();
+                }
+                m.insert(pg, found);
+            }
+            found
+        });
         OpTarget {
             pgid: pg,
             hash,
@@ -151,25 +169,36 @@ impl MapPlacement {
             addr,
         }
     }
+
+    fn primary(&self, pg: PgId) -> (i32, Option<EntityAddr>) {
+        let map = &self.map;
+        let primary = map.pg_to_up_acting(pg).acting_primary;
+        let addr = if primary >= 0 && map.is_up(primary) {
+            map.primary_addr(primary).and_then(|v| v.msgr2().copied())
+        } else {
+            None
+        };
+        (primary, addr)
+    }
 }
 
 impl Placement for MapPlacement {
     fn epoch(&self) -> u32 {
-        self.0.epoch
+        self.map.epoch
     }
 
     fn target_object(&self, loc: &ObjectLocator, oid: &[u8]) -> Option<OpTarget> {
         let key = (!loc.key.is_empty()).then_some(&loc.key[..]);
         let raw = self
-            .0
+            .map
             .object_to_raw_pg(loc.pool, oid, &loc.nspace, key)
             .ok()?;
-        let pg = self.0.raw_pg_to_pg(raw);
+        let pg = self.map.raw_pg_to_pg(raw);
         Some(self.target(pg, raw.seed))
     }
 
     fn target_pg(&self, pg: PgId) -> Option<OpTarget> {
-        self.0.pools.get(&pg.pool)?;
+        self.map.pools.get(&pg.pool)?;
         Some(self.target(pg, pg.seed))
     }
 }

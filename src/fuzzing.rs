@@ -109,7 +109,7 @@ fn frames(data: &[u8], rev: Revision, secure: bool) {
     let mut dec = FrameDecoder::new(rev, FrameLimits::default());
     if secure {
         let secret: Vec<u8> = (0u8..64).collect();
-        if let Ok((_, rx)) = session_ciphers(&secret, Role::Acceptor, rev) {
+        if let Ok((_, rx)) = session_ciphers(&secret, Role::Acceptor, rev.into()) {
             dec.set_cipher(rx);
         }
     }

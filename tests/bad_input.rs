@@ -183,7 +183,7 @@ fn raw_preamble(tag: u8, segs: &[(u32, u16)]) -> Vec<u8> {
         p.put_u16_le(align);
     }
     p.put_u16_le(0);
-    let crc = pollmsgr::crypto::ceph_crc32c(0, &p);
+    let crc = pollmsgr::checksum::ceph_crc32c(0, &p);
     p.put_u32_le(crc);
     p
 }
@@ -262,7 +262,7 @@ fn segment_count_out_of_range() {
             |now| {
                 let mut f = raw_preamble(1, &[(4, 8)]);
                 f[1] = n as u8;
-                let crc = pollmsgr::crypto::ceph_crc32c(0, &f[..28]);
+                let crc = pollmsgr::checksum::ceph_crc32c(0, &f[..28]);
                 f[28..32].copy_from_slice(&crc.to_le_bytes());
                 close_error(&mut acceptor_after_banner(now), &f, now)
             },
@@ -305,7 +305,7 @@ fn unknown_tag() {
             let f = crc_frame(Revision::V2_1, Tag::Hello, &[b"abcd"]);
             let mut f = f;
             f[0] = 99;
-            let crc = pollmsgr::crypto::ceph_crc32c(0, &f[..28]);
+            let crc = pollmsgr::checksum::ceph_crc32c(0, &f[..28]);
             f[28..32].copy_from_slice(&crc.to_le_bytes());
             close_error(&mut acceptor_after_banner(now), &f, now)
         },
@@ -795,7 +795,7 @@ fn frame_that_stops_arriving_is_closed_and_lossless_session_kept() {
     );
     let header = [0u8; 41];
     bytes.extend_from_slice(&header);
-    bytes.put_u32_le(pollmsgr::crypto::ceph_crc32c(0xFFFF_FFFF, &header));
+    bytes.put_u32_le(pollmsgr::checksum::ceph_crc32c(0xFFFF_FFFF, &header));
     s.handle_input(&bytes, now);
     bytes = vec![0u8; 1 << 20];
     let t1 = now + Duration::from_secs(1);

@@ -14,11 +14,11 @@
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use super::crypto::{dec_bl, decode_decrypt, key_proof, SecretBytes};
+use super::crypto::{dec_bl, decode_decrypt, SecretBytes};
 use super::key::CryptoKey;
 use super::tickets::{ServiceTicket, TicketStore};
 use super::types::{
-    CephXAuthenticate, CephXAuthorize, CephXAuthorizeChallenge, CephXAuthorizeReply,
+    key_proof, CephXAuthenticate, CephXAuthorize, CephXAuthorizeChallenge, CephXAuthorizeReply,
     CephXAuthorizer, CephXRequestHeader, CephXResponseHeader, CephXServerChallenge,
     CephXServiceTicketReply,
 };

@@ -176,7 +176,7 @@ fn mon_request_bytes_and_proof_layout() {
     let a = types::CephXAuthenticate::parse(&mut r).expect("parse");
     assert_eq!(
         a.key,
-        crypto::key_proof(&w.admin_key, 0x1111_1111_1111_1111, a.client_challenge)
+        types::key_proof(&w.admin_key, 0x1111_1111_1111_1111, a.client_challenge)
     );
     // A second challenge is out of order.
     assert!(matches!(

@@ -14,13 +14,14 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use super::crypto::{dec_bl, enc_bl, encode_encrypt, key_proof, SecretBytes};
+use super::crypto::{dec_bl, enc_bl, encode_encrypt, SecretBytes};
 use super::key::{CryptoKey, Keyring};
 use super::types::{
-    AuthCapsInfo, AuthTicket, CephXAuthenticate, CephXAuthorizeChallenge, CephXAuthorizeReply,
-    CephXAuthorizer, CephXRequestHeader, CephXResponseHeader, CephXServerChallenge,
-    CephXServiceTicket, CephXServiceTicketInfo, CephXServiceTicketReply, CephXServiceTicketRequest,
-    CephXTicketBlob, ExpiringCryptoKey, RotatingSecrets, TicketGrant, AUTH_UID_DEFAULT,
+    key_proof, AuthCapsInfo, AuthTicket, CephXAuthenticate, CephXAuthorizeChallenge,
+    CephXAuthorizeReply, CephXAuthorizer, CephXRequestHeader, CephXResponseHeader,
+    CephXServerChallenge, CephXServiceTicket, CephXServiceTicketInfo, CephXServiceTicketReply,
+    CephXServiceTicketRequest, CephXTicketBlob, ExpiringCryptoKey, RotatingSecrets, TicketGrant,
+    AUTH_UID_DEFAULT,
 };
 use super::{
     entity_type, type_name, CephxError, Clock, EntityName, UTime, CEPHX_GET_AUTH_SESSION_KEY,

@@ -10,7 +10,9 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use super::crypto::{dec_bl, decode_decrypt, enc_bl, encode_encrypt, Bl, Emit, Parse};
+use super::crypto::{
+    dec_bl, decode_decrypt, enc_bl, encode_encrypt, encode_encrypt_vec, Bl, Emit, Parse,
+};
 use super::key::CryptoKey;
 use super::{
     CephxError, EntityName, UTime, MAX_CAPS_LEN, MAX_CONNECTION_SECRET_LEN, MAX_ENCRYPTED_LEN,
@@ -163,7 +165,7 @@ pub struct CephXAuthenticate {
     pub struct_v: u8,
     /// Random from the client.
     pub client_challenge: u64,
-    /// The proof: [`key_proof`](super::crypto::key_proof).
+    /// The proof: [`key_proof`].
     pub key: u64,
     /// The AUTH ticket held from before (empty on a first authentication).
     pub old_ticket: CephXTicketBlob,
@@ -224,6 +226,22 @@ impl CephXChallengeBlob {
         out.put_u64_le(self.server_challenge);
         out.put_u64_le(self.client_challenge);
     }
+}
+
+/// The client proof of reference 8.3 (`cephx_calc_client_server_challenge`):
+/// XOR of every complete little-endian 8-byte word of `encode_encrypt(secret,
+/// le64 server_challenge | le64 client_challenge)`, length prefix included.
+pub fn key_proof(secret: &CryptoKey, server_challenge: u64, client_challenge: u64) -> u64 {
+    let blob = CephXChallengeBlob {
+        server_challenge,
+        client_challenge,
+    };
+    let e = encode_encrypt_vec(secret, &blob);
+    e.chunks_exact(8).fold(0u64, |k, w| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        k ^ u64::from_le_bytes(b)
+    })
 }
 
 /// `u8 1 | le32 keys`: which service tickets a renewal asks for.
@@ -819,6 +837,23 @@ pub fn put_encrypted<T: Emit + ?Sized>(out: &mut Vec<u8>, key: &CryptoKey, t: &T
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::cephx::crypto::tests::{hex, key_00_0f};
+
+    #[test]
+    fn challenge_blob_and_key_proof_vectors() {
+        let blob = CephXChallengeBlob {
+            server_challenge: 0x1111_1111_1111_1111,
+            client_challenge: 0x2222_2222_2222_2222,
+        };
+        assert_eq!(
+            encode_encrypt_vec(&key_00_0f(), &blob),
+            hex("2000000077617a081dd08fa7523553463d10431c3debce6895aa1ecabdfd7cd3af088554")
+        );
+        assert_eq!(
+            key_proof(&key_00_0f(), 0x1111_1111_1111_1111, 0x2222_2222_2222_2222),
+            0xf59b_42a5_71d2_6a95
+        );
+    }
 
     fn rt<T: Emit + Parse + PartialEq + fmt::Debug>(t: &T) -> Vec<u8> {
         let mut v = Vec::new();

@@ -18,7 +18,8 @@
 //! - [`monc`]: mon sessions; [`pool`]: many local endpoints on pinned
 //!   reactors, sessions and policies;
 //! - [`osd`] (hosted OSD endpoints) and [`objecter`] (the RADOS client side);
-//! - `fuzzing`: fuzz target entry points (test support).
+//! - `fuzzing`: fuzz target entry points (test support: compiled for unit
+//!   tests and under the `test-support` feature).
 //!
 //! No unsafe code: it lives in the `dpdk-env` crate.
 
@@ -49,4 +50,5 @@ pub mod pool;
 pub mod objecter;
 pub mod osd;
 
+#[cfg(any(test, feature = "test-support"))]
 pub mod fuzzing;

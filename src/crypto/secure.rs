@@ -193,12 +193,14 @@ impl TxCipher {
     /// le32 at bytes 0..4, low 32 bits of `v`; rev1: the le64 at bytes 4..12),
     /// keeping the initial nonce, so tests can start near the wrap point.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn set_counter_for_test(&mut self, v: u64) {
         self.nonce.set_counter(v);
     }
 
     /// Test hook: the counter part of the current nonce.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn counter_for_test(&self) -> u64 {
         self.nonce.counter()
     }
@@ -283,6 +285,7 @@ impl RxCipher {
 
     /// Test hook: sets the counter part of the current nonce.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn set_counter_for_test(&mut self, v: u64) {
         self.nonce.set_counter(v);
     }

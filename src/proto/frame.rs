@@ -197,6 +197,7 @@ impl FrameEncoder {
     /// Test hook: sets the TX nonce counter (see
     /// [`TxCipher::set_counter_for_test`]); false in crc mode.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn set_tx_counter_for_test(&mut self, v: u64) -> bool {
         match self.cipher.as_mut() {
             Some(c) => {
@@ -587,6 +588,7 @@ impl FrameDecoder {
     /// Test hook: sets the RX nonce counter (see
     /// [`RxCipher::set_counter_for_test`]); false in crc mode.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn set_rx_counter_for_test(&mut self, v: u64) -> bool {
         match self.cipher.as_mut() {
             Some(c) => {

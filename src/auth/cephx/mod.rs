@@ -10,8 +10,9 @@
 //!   [`CephxAuthorizerClient`] (AUTH_MODE_AUTHORIZER, reference 8.4), sharing a
 //!   [`TicketStore`].
 //! * [`server`]: [`CephxServiceServer`] (a daemon verifying authorizers with
-//!   [`RotatingKeys`]) and [`CephxTestMon`] (a mon-side acceptor that mints
-//!   tickets, for tests).
+//!   [`RotatingKeys`]).
+//! * `test_mon` (test support, feature `test-support`): `CephxTestMon`, a
+//!   mon-side acceptor that mints tickets, and its `TestMonAuthority`.
 //! * [`mauth`]: MAuth / MAuthReply payloads and the cephx requests carried in
 //!   them after the handshake (rotating keys, ticket renewal).
 //!
@@ -28,6 +29,8 @@ pub mod crypto;
 pub mod key;
 pub mod mauth;
 pub mod server;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_mon;
 pub mod tickets;
 pub mod types;
 
@@ -45,7 +48,9 @@ use crate::wire::{DecodeError, Put, Reader};
 
 pub use client::{CephxAuthorizerClient, CephxMonClient};
 pub use key::{CryptoKey, Keyring, KeyringEntry};
-pub use server::{CephxServiceServer, CephxTestMon, ReplayCache, RotatingKeys, TestMonAuthority};
+pub use server::{CephxServiceServer, ReplayCache, RotatingKeys};
+#[cfg(any(test, feature = "test-support"))]
+pub use test_mon::{CephxTestMon, TestMonAuthority};
 pub use tickets::{ServiceTicket, TicketStore};
 
 /// `CEPHX_GET_AUTH_SESSION_KEY`: authenticate with the principal key.

@@ -20,8 +20,8 @@ use pollmsgr::auth::cephx::{
 };
 use pollmsgr::auth::{AuthClient, AuthError, AuthOutcome, AuthServer, AuthServerStep};
 use pollmsgr::proto::{
-    Connection, ConnectionConfig, Established, Event, Message, Outgoing, Policies, Policy,
-    SessionRegistry,
+    ConnError, Connection, ConnectionConfig, Established, Event, Message, Outgoing, Policies,
+    Policy, SessionRegistry,
 };
 use pollmsgr::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use pollmsgr::wire::entity::EntityType;
@@ -156,8 +156,8 @@ pub struct Pair {
     pub at_connector: Vec<Vec<u8>>,
     /// Established events: (connector?, facts).
     pub established: Vec<(bool, Established)>,
-    /// Close reasons: (connector?, text).
-    pub closes: Vec<(bool, String)>,
+    /// Close reasons: (connector?, error).
+    pub closes: Vec<(bool, ConnError)>,
     /// Messages queued so far by the connector / the acceptor.
     pub sent_c: usize,
     pub sent_s: usize,
@@ -291,7 +291,7 @@ impl Pair {
                 Event::Message(m) => self.at_connector.push(m.front.to_vec()),
                 Event::Established(e) => self.established.push((true, e)),
                 Event::Closed { error, .. } => {
-                    self.closes.push((true, error.to_string()));
+                    self.closes.push((true, error));
                     if let Some(s) = self.server.as_mut() {
                         s.handle_transport_closed("peer closed", now);
                     }
@@ -319,7 +319,7 @@ impl Pair {
                         }
                     }
                     Event::Closed { error, .. } => {
-                        self.closes.push((false, error.to_string()));
+                        self.closes.push((false, error));
                         peer_closed = true;
                     }
                     _ => {}

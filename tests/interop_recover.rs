@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use common::pollmsgr::{run_json, Serve};
 use common::{pollmsgr_bin, Auth, CephCluster, ClusterOpts};
-use pollmsgr::auth::cephx::{EntityName, Keyring};
+use pollmsgr::auth::cephx::Keyring;
 use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
 use pollmsgr::msg::osd_mon::MOsdMap;
 use pollmsgr::msg::{from_message, types, MonSubscribe};
 use pollmsgr::wire::addr::EntityAddr;
+use pollmsgr::wire::entity::AuthEntityName;
 
 fn cluster(with_osd: bool) -> CephCluster {
     common::require_ceph();
@@ -106,7 +107,7 @@ fn interop_ping_survives_injected_osd_socket_failures() {
 #[test]
 fn interop_monclient_rehunts_after_mon_restart_and_osdmap_subscription_resumes() {
     let c = cluster(false);
-    let name = EntityName::parse_str("client.admin").expect("name");
+    let name = AuthEntityName::parse_str("client.admin").expect("name");
     let ring = Keyring::parse(&std::fs::read_to_string(keyring(&c)).expect("keyring"))
         .expect("keyring parses");
     let key = ring.get(&name).expect("admin key").clone();
@@ -321,7 +322,7 @@ fn interop_joined_endpoints_resume_their_mon_sessions_after_mon_restart() {
 #[test]
 fn interop_monclient_learns_its_hunt_list_from_the_monmap() {
     let c = cluster(false);
-    let name = EntityName::parse_str("client.admin").expect("name");
+    let name = AuthEntityName::parse_str("client.admin").expect("name");
     let ring = Keyring::parse(&std::fs::read_to_string(keyring(&c)).expect("keyring"))
         .expect("keyring parses");
     let key = ring.get(&name).expect("admin key").clone();

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use pollmsgr::auth::cephx::{
-    entity_type, fixed_clock, CephxMonClient, CephxTestMon, CryptoKey, EntityName as CxName,
-    Keyring, TestMonAuthority, TicketStore, UTime,
+    fixed_clock, CephxMonClient, CephxTestMon, CryptoKey, Keyring, TestMonAuthority, TicketStore,
+    UTime,
 };
 use pollmsgr::auth::AuthError;
 use pollmsgr::proto::frame::{Decoded, FrameDecoder, FrameEncoder, FrameLimits};
@@ -24,6 +24,7 @@ use pollmsgr::proto::{
 };
 use pollmsgr::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use pollmsgr::wire::control::{AuthDoneFrame, AuthReplyMoreFrame, AuthRequestFrame, HelloFrame};
+use pollmsgr::wire::entity::AuthEntityName as CxName;
 use pollmsgr::wire::entity::EntityType;
 use pollmsgr::wire::{ConMode, Revision, Tag};
 use rand::rngs::StdRng;
@@ -216,7 +217,7 @@ fn world() -> World {
     let now = UTime::from_secs(1_700_000_000);
     let admin_key = CryptoKey::generate(&mut r, now);
     let mut ring = Keyring::new();
-    ring.add_key(CxName::new(entity_type::CLIENT, "admin"), admin_key.clone());
+    ring.add_key(CxName::new(EntityType::Client, "admin"), admin_key.clone());
     World {
         authority: TestMonAuthority::new(ring, &mut r, now),
         admin_key,
@@ -242,7 +243,7 @@ fn run(
         ccfg.msgr2_supported = 0;
         scfg.msgr2_supported = 0;
     }
-    let store = TicketStore::new(CxName::new(entity_type::CLIENT, "admin"));
+    let store = TicketStore::new(CxName::new(EntityType::Client, "admin"));
     let mut client = Connection::connect(
         ccfg,
         mon_addr(),

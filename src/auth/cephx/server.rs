@@ -20,10 +20,11 @@ use super::types::{
     AuthCapsInfo, CephXAuthorizeChallenge, CephXAuthorizeReply, CephXAuthorizer,
     CephXServiceTicketInfo, RotatingSecrets,
 };
-use super::{type_name, CephxError, Clock, EntityName, EACCES, SECURE_CONNECTION_SECRET_LEN};
+use super::{type_name, CephxError, Clock, EACCES, SECURE_CONNECTION_SECRET_LEN};
 use crate::auth::{
     AuthError, AuthOutcome, AuthServer, AuthServerStep, AUTH_MODE_AUTHORIZER, METHOD_CEPHX,
 };
+use crate::wire::entity::AuthEntityName;
 use crate::wire::{ConMode, Reader};
 
 /// `secret_id` meaning "encrypted with the service's own key".
@@ -151,7 +152,7 @@ impl Default for ReplayCache {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerIdentity {
     /// The ticket's entity name.
-    pub name: EntityName,
+    pub name: AuthEntityName,
     /// Its global id.
     pub global_id: u64,
     /// Its caps for this service.

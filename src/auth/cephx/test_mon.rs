@@ -22,12 +22,13 @@ use super::types::{
     RotatingSecrets, TicketGrant, AUTH_UID_DEFAULT,
 };
 use super::{
-    entity_type, type_name, CephxError, Clock, EntityName, UTime, CEPHX_GET_AUTH_SESSION_KEY,
+    type_name, CephxError, Clock, UTime, CEPHX_GET_AUTH_SESSION_KEY,
     CEPHX_GET_PRINCIPAL_SESSION_KEY, CEPHX_GET_ROTATING_KEY, EACCES, EINVAL, EPERM,
 };
 use crate::auth::{
     AuthError, AuthOutcome, AuthServer, AuthServerStep, AUTH_MODE_MON, METHOD_CEPHX,
 };
+use crate::wire::entity::{AuthEntityName, EntityType};
 use crate::wire::{ConMode, DecodeError, Put, Reader};
 
 /// Ticket lifetimes and secrets of a [`CephxTestMon`], shared by all its
@@ -60,11 +61,11 @@ impl std::fmt::Debug for TestMonAuthority {
 
 /// Services the test mon keeps rotating secrets for.
 const TEST_MON_SERVICES: [u32; 5] = [
-    entity_type::AUTH,
-    entity_type::MON,
-    entity_type::OSD,
-    entity_type::MGR,
-    entity_type::MDS,
+    EntityType::Auth.service_id(),
+    EntityType::Mon.service_id(),
+    EntityType::Osd.service_id(),
+    EntityType::Mgr.service_id(),
+    EntityType::Mds.service_id(),
 ];
 
 impl TestMonAuthority {
@@ -135,7 +136,7 @@ impl TestMonAuthority {
     fn grant(
         &self,
         service_id: u32,
-        name: &EntityName,
+        name: &AuthEntityName,
         global_id: u64,
         rng: &mut dyn RngCore,
         now: UTime,
@@ -146,12 +147,12 @@ impl TestMonAuthority {
             .get(&service_id)?
             .current()
             .map(|(id, k)| (id, k.key.clone()))?;
-        let ttl = if service_id == entity_type::AUTH {
+        let ttl = if service_id == EntityType::Auth.service_id() {
             g.mon_ticket_ttl
         } else {
             g.service_ticket_ttl
         };
-        let caps_svc = if service_id == entity_type::AUTH {
+        let caps_svc = if service_id == EntityType::Auth.service_id() {
             "mon"
         } else {
             type_name(service_id)
@@ -217,7 +218,7 @@ impl TestMonAuthority {
     /// MAuthReply `result_bl`.
     pub fn handle_mauth(
         &self,
-        name: &EntityName,
+        name: &AuthEntityName,
         payload: &[u8],
         rng: &mut dyn RngCore,
         now: UTime,
@@ -235,7 +236,7 @@ impl TestMonAuthority {
                     .ok_or_else(|| CephxError::NoKey(name.to_string()))?;
                 let rs = g
                     .rotating
-                    .get(&name.ty)
+                    .get(&name.ty.service_id())
                     .cloned()
                     .ok_or_else(|| refused(EPERM, format!("{name} has no rotating keys")))?;
                 drop(g);
@@ -248,7 +249,7 @@ impl TestMonAuthority {
             }
             CEPHX_GET_PRINCIPAL_SESSION_KEY => {
                 let az = CephXAuthorizer::parse(&mut r)?;
-                let info = self.open_ticket(entity_type::AUTH, &az.ticket)?;
+                let info = self.open_ticket(EntityType::Auth.service_id(), &az.ticket)?;
                 if info.ticket.global_id != az.global_id {
                     return Err(CephxError::GlobalIdMismatch {
                         declared: az.global_id,
@@ -291,7 +292,7 @@ enum MonSrvState {
     ExpectRequest,
     ExpectAuthenticate {
         mode: ConMode,
-        name: EntityName,
+        name: AuthEntityName,
         global_id: u64,
         is_new: bool,
         challenge: u64,
@@ -363,7 +364,7 @@ impl CephxTestMon {
         }
         let old = self
             .authority
-            .open_ticket(entity_type::AUTH, &req.old_ticket)
+            .open_ticket(EntityType::Auth.service_id(), &req.old_ticket)
             .map_err(|e| refused(EACCES, format!("reclaim with a bad ticket: {e}")))?;
         if old.ticket.global_id != global_id {
             return Err(refused(
@@ -384,7 +385,7 @@ impl AuthServer for CephxTestMon {
         self.modes.clone()
     }
 
-    /// Reads `u8 10 | EntityName | le64 global_id` and sends the challenge.
+    /// Reads `u8 10 | AuthEntityName | le64 global_id` and sends the challenge.
     fn handle_request(
         &mut self,
         _peer_type: u8,
@@ -410,7 +411,7 @@ impl AuthServer for CephxTestMon {
             }
             .into());
         }
-        let name = EntityName::parse(&mut r)?;
+        let name = AuthEntityName::parse(&mut r)?;
         let requested = r.u64_le()?;
         let (global_id, is_new) = if requested == 0 {
             (self.authority.next_global_id(), true)
@@ -471,7 +472,13 @@ impl AuthServer for CephxTestMon {
         let now = (self.clock)();
         let (auth_grant, session_key) = self
             .authority
-            .grant(entity_type::AUTH, &name, global_id, &mut *self.rng, now)
+            .grant(
+                EntityType::Auth.service_id(),
+                &name,
+                global_id,
+                &mut *self.rng,
+                now,
+            )
             .ok_or_else(|| refused(EACCES, "no auth service secret"))?;
 
         let mut out = Vec::new();

@@ -15,9 +15,10 @@ use super::crypto::{
 };
 use super::key::CryptoKey;
 use super::{
-    CephxError, EntityName, UTime, MAX_CAPS_LEN, MAX_CONNECTION_SECRET_LEN, MAX_ENCRYPTED_LEN,
+    CephxError, UTime, MAX_CAPS_LEN, MAX_CONNECTION_SECRET_LEN, MAX_ENCRYPTED_LEN,
     MAX_ROTATING_SECRETS, MAX_TICKETS, MAX_TICKET_BLOB_LEN,
 };
+use crate::wire::entity::AuthEntityName;
 use crate::wire::{DecodeError, Put, Reader};
 
 /// Implements `Emit` / `Parse` by delegating to inherent `emit` / `parse`.
@@ -482,12 +483,12 @@ impl AuthCapsInfo {
 /// `CEPH_AUTH_UID_DEFAULT`, the auid every ticket carries.
 pub const AUTH_UID_DEFAULT: u64 = u64::MAX;
 
-/// `u8 2 | EntityName | le64 global_id | le64 auid | utime created | utime
+/// `u8 2 | AuthEntityName | le64 global_id | le64 auid | utime created | utime
 /// expires | AuthCapsInfo | le32 flags` (`Auth.h`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthTicket {
     /// Whose ticket.
-    pub name: EntityName,
+    pub name: AuthEntityName,
     /// The holder's global id.
     pub global_id: u64,
     /// Legacy auid (v ≥ 2), −1.
@@ -506,7 +507,7 @@ impl AuthTicket {
     /// Decodes.
     pub fn parse(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let v = r.u8()?;
-        let name = EntityName::parse(r)?;
+        let name = AuthEntityName::parse(r)?;
         let global_id = r.u64_le()?;
         let auid = if v >= 2 {
             r.u64_le()?
@@ -838,6 +839,7 @@ pub fn put_encrypted<T: Emit + ?Sized>(out: &mut Vec<u8>, key: &CryptoKey, t: &T
 mod tests {
     use super::*;
     use crate::auth::cephx::crypto::tests::{hex, key_00_0f};
+    use crate::wire::entity::EntityType;
 
     #[test]
     fn challenge_blob_and_key_proof_vectors() {
@@ -943,7 +945,7 @@ mod tests {
     fn ticket_info_rotating_secrets_round_trip() {
         let info = CephXServiceTicketInfo {
             ticket: AuthTicket {
-                name: EntityName::new(8, "admin"),
+                name: AuthEntityName::new(EntityType::Client, "admin"),
                 global_id: 4100,
                 auid: AUTH_UID_DEFAULT,
                 created: UTime::from_secs(10),

@@ -6,12 +6,17 @@ use std::fmt;
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use zeroize::Zeroizing;
 
-use super::gcm::{Aes128GcmImpl, DefaultAes128Gcm, KEY_LEN, NONCE_LEN, TAG_LEN};
+use super::gcm::{Aes128GcmImpl, DefaultAes128Gcm, AES128_KEY_LEN, NONCE_LEN, TAG_LEN};
 use super::CryptoError;
 
 /// The shortest connection secret secure mode accepts: key (16) + two nonces
-/// (12 + 12). cephx hands out 64 bytes (reference 4.1).
-pub const CONNECTION_SECRET_MIN_LEN: usize = 40;
+/// (12 + 12) (reference 4.1).
+pub const CONNECTION_SECRET_MIN_LEN: usize = AES128_KEY_LEN + 2 * NONCE_LEN;
+
+/// The connection secret authentication generates for secure mode, and the
+/// longest one accepted: Ceph's `CEPH_MAX_CON_SECRET_LEN` (reference 4.1,
+/// 8.5). Only its first [`CONNECTION_SECRET_MIN_LEN`] bytes key the session.
+pub const CONNECTION_SECRET_LEN: usize = 64;
 
 /// Which counter inside the 12-byte GCM nonce advances per chunk, and how it
 /// ends (reference 4.2). The frame revision decides it (`proto::frame` maps
@@ -49,16 +54,18 @@ pub fn session_ciphers(
     role: Role,
     counter: NonceCounter,
 ) -> Result<(TxCipher, RxCipher), CryptoError> {
+    const NONCE_A: usize = AES128_KEY_LEN;
+    const NONCE_B: usize = NONCE_A + NONCE_LEN;
     let (Some(key), Some(nonce_a), Some(nonce_b)) = (
-        connection_secret.get(0..16),
-        connection_secret.get(16..28),
-        connection_secret.get(28..40),
+        connection_secret.get(..AES128_KEY_LEN),
+        connection_secret.get(NONCE_A..NONCE_B),
+        connection_secret.get(NONCE_B..CONNECTION_SECRET_MIN_LEN),
     ) else {
         return Err(CryptoError::BadSecretLength {
             len: connection_secret.len(),
         });
     };
-    let mut k = Zeroizing::new([0u8; KEY_LEN]);
+    let mut k = Zeroizing::new([0u8; AES128_KEY_LEN]);
     k.copy_from_slice(key);
     let mut a = [0u8; NONCE_LEN];
     a.copy_from_slice(nonce_a);

@@ -17,19 +17,18 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use super::{CephxError, UTime};
+use crate::crypto::AES128_KEY_LEN;
 use crate::wire::entity::AuthEntityName;
 use crate::wire::{DecodeError, Put, Reader};
 
 /// `CEPH_CRYPTO_AES`.
 pub const CRYPTO_AES: u16 = 1;
-/// Length of an AES-128 secret.
-pub const AES_KEY_LEN: usize = 16;
 
 /// A cephx AES-128 key with its creation time.
 #[derive(Clone)]
 pub struct CryptoKey {
     created: UTime,
-    secret: Zeroizing<[u8; AES_KEY_LEN]>,
+    secret: Zeroizing<[u8; AES128_KEY_LEN]>,
 }
 
 impl CryptoKey {
@@ -37,7 +36,7 @@ impl CryptoKey {
     pub const ENCODED_LEN: usize = 28;
 
     /// A key from raw secret bytes.
-    pub fn new(secret: [u8; AES_KEY_LEN], created: UTime) -> Self {
+    pub fn new(secret: [u8; AES128_KEY_LEN], created: UTime) -> Self {
         CryptoKey {
             created,
             secret: Zeroizing::new(secret),
@@ -46,13 +45,13 @@ impl CryptoKey {
 
     /// A fresh random key (`KeyServer::generate_secret`).
     pub fn generate(rng: &mut dyn RngCore, created: UTime) -> Self {
-        let mut secret = Zeroizing::new([0u8; AES_KEY_LEN]);
+        let mut secret = Zeroizing::new([0u8; AES128_KEY_LEN]);
         rng.fill_bytes(&mut secret[..]);
         CryptoKey { created, secret }
     }
 
     /// The raw 16-byte AES secret. Handle with care: never log it.
-    pub fn secret(&self) -> &[u8; AES_KEY_LEN] {
+    pub fn secret(&self) -> &[u8; AES128_KEY_LEN] {
         &self.secret
     }
 
@@ -72,14 +71,14 @@ impl CryptoKey {
         }
         let created = UTime::parse(r)?;
         let len = r.u16_le()?;
-        if usize::from(len) != AES_KEY_LEN {
+        if usize::from(len) != AES128_KEY_LEN {
             return Err(DecodeError::InvalidValue {
                 what: "CryptoKey length",
                 value: u64::from(len),
             });
         }
-        let mut secret = Zeroizing::new([0u8; AES_KEY_LEN]);
-        secret.copy_from_slice(r.take(AES_KEY_LEN)?);
+        let mut secret = Zeroizing::new([0u8; AES128_KEY_LEN]);
+        secret.copy_from_slice(r.take(AES128_KEY_LEN)?);
         Ok(CryptoKey { created, secret })
     }
 
@@ -87,7 +86,7 @@ impl CryptoKey {
     pub fn emit(&self, out: &mut Vec<u8>) {
         out.put_u16_le(CRYPTO_AES);
         self.created.emit(out);
-        out.put_u16_le(AES_KEY_LEN as u16);
+        out.put_u16_le(AES128_KEY_LEN as u16);
         out.put_slice(&self.secret[..]);
     }
 

@@ -74,9 +74,7 @@ pub const MAX_TICKETS: usize = 32;
 /// Most rotating secrets accepted in one `RotatingSecrets`.
 pub const MAX_ROTATING_SECRETS: usize = 64;
 /// Longest connection secret accepted (`CEPH_MAX_CON_SECRET_LEN`, reference 8.5).
-pub const MAX_CONNECTION_SECRET_LEN: usize = 64;
-/// Length of the connection secret generated for secure mode (reference 4.1).
-pub const SECURE_CONNECTION_SECRET_LEN: usize = 64;
+pub const MAX_CONNECTION_SECRET_LEN: usize = crate::crypto::CONNECTION_SECRET_LEN;
 
 /// Ceph's `utime_t` (one type for the whole crate: [`crate::wire::utime`]),
 /// used here both as a point in time and as a duration (ticket `validity`).

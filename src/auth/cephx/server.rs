@@ -20,10 +20,11 @@ use super::types::{
     AuthCapsInfo, CephXAuthorizeChallenge, CephXAuthorizeReply, CephXAuthorizer,
     CephXServiceTicketInfo, RotatingSecrets,
 };
-use super::{type_name, CephxError, Clock, EACCES, SECURE_CONNECTION_SECRET_LEN};
+use super::{type_name, CephxError, Clock, EACCES};
 use crate::auth::{
     AuthError, AuthOutcome, AuthServer, AuthServerStep, AUTH_MODE_AUTHORIZER, METHOD_CEPHX,
 };
+use crate::crypto::CONNECTION_SECRET_LEN;
 use crate::wire::entity::AuthEntityName;
 use crate::wire::{ConMode, Reader};
 
@@ -34,7 +35,7 @@ pub const SECRET_ID_OWN_KEY: u64 = u64::MAX;
 pub fn connection_secret_len(mode: ConMode) -> usize {
     match mode {
         ConMode::Crc => 0,
-        ConMode::Secure => SECURE_CONNECTION_SECRET_LEN,
+        ConMode::Secure => CONNECTION_SECRET_LEN,
     }
 }
 

@@ -75,10 +75,10 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
-use crate::auth::cephx::{entity_type, EntityName};
 use crate::auth::{METHOD_CEPHX, METHOD_NONE};
 use crate::msg::parse_fsid;
 use crate::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
+use crate::wire::entity::{AuthEntityName, EntityType};
 use crate::wire::ConMode;
 
 /// Largest configuration file accepted (Ceph allows 1 GiB; real files are a
@@ -483,7 +483,7 @@ impl CephConf {
     /// wins. `key` is normalised, so `mon host`, `mon-host` and `mon_host`
     /// are the same. Metavariables are not expanded (see
     /// [`CephConf::get_expanded`]).
-    pub fn get(&self, name: &EntityName, key: &str) -> Option<&str> {
+    pub fn get(&self, name: &AuthEntityName, key: &str) -> Option<&str> {
         self.entry(name, key).map(|e| e.value.as_str())
     }
 
@@ -494,7 +494,7 @@ impl CephConf {
 
     /// [`CephConf::get`] with metavariables expanded, as Ceph does for every
     /// string option.
-    pub fn get_expanded(&self, name: &EntityName, key: &str) -> Option<String> {
+    pub fn get_expanded(&self, name: &AuthEntityName, key: &str) -> Option<String> {
         let key = normalize_key(key);
         let raw = self.get(name, &key)?;
         Some(self.expand_as(name, raw, vec![key]))
@@ -502,14 +502,14 @@ impl CephConf {
 
     /// Expands the metavariables of `value` for entity `name` (see the
     /// module doc).
-    pub fn expand(&self, name: &EntityName, value: &str) -> String {
+    pub fn expand(&self, name: &AuthEntityName, value: &str) -> String {
         self.expand_as(name, value, Vec::new())
     }
 
     /// `key`'s value parsed with `FromStr`, e.g. `osd_beacon_report_interval`
     /// as a `u64`. `Ok(None)` if unset. No metavariable expansion (Ceph
     /// expands only string options) and no `K`/`M`/`G` suffixes.
-    pub fn get_parsed<T>(&self, name: &EntityName, key: &str) -> Result<Option<T>, ConfError>
+    pub fn get_parsed<T>(&self, name: &AuthEntityName, key: &str) -> Result<Option<T>, ConfError>
     where
         T: FromStr,
         T::Err: std::fmt::Display,
@@ -526,7 +526,7 @@ impl CephConf {
     /// A boolean option as Ceph's `Option::parse_value` reads one: `true` or
     /// `false` in any case, or an integer (non-zero is true). `Ok(None)` if
     /// unset.
-    pub fn get_bool(&self, name: &EntityName, key: &str) -> Result<Option<bool>, ConfError> {
+    pub fn get_bool(&self, name: &AuthEntityName, key: &str) -> Result<Option<bool>, ConfError> {
         let Some(e) = self.entry(name, key) else {
             return Ok(None);
         };
@@ -543,7 +543,7 @@ impl CephConf {
     }
 
     /// `fsid` as 16 bytes; `Ok(None)` if unset or empty.
-    pub fn fsid(&self, name: &EntityName) -> Result<Option<[u8; 16]>, ConfError> {
+    pub fn fsid(&self, name: &AuthEntityName) -> Result<Option<[u8; 16]>, ConfError> {
         let Some(e) = self.entry(name, "fsid") else {
             return Ok(None);
         };
@@ -563,7 +563,7 @@ impl CephConf {
     /// section, read from `[mon.X]`, `[mon]`, `[global]`, in the order of
     /// the section names (`MonMap::init_with_config_file`). Empty if
     /// neither names a monitor (Ceph would then try DNS SRV records).
-    pub fn mon_host(&self, name: &EntityName) -> Result<Vec<EntityAddrVec>, ConfError> {
+    pub fn mon_host(&self, name: &AuthEntityName) -> Result<Vec<EntityAddrVec>, ConfError> {
         if let Some(e) = self.entry(name, "mon_host") {
             let value = self.expand_as(name, &e.value, vec!["mon_host".into()]);
             if !value.trim().is_empty() {
@@ -583,7 +583,7 @@ impl CephConf {
             let Some(e) = self.find(&[section, "mon", "global"], "mon_addr") else {
                 continue;
             };
-            let mon = EntityName::new(entity_type::MON, &section[4..]);
+            let mon = AuthEntityName::new(EntityType::Mon, &section[4..]);
             let value = self.expand_as(&mon, &e.value, vec!["mon_addr".into()]);
             let av = legacy_mon_addr(value.trim()).map_err(|r| self.bad(e, r))?;
             if !out.contains(&av) {
@@ -598,7 +598,7 @@ impl CephConf {
     /// separated by blanks, `,` or `;`.
     pub fn con_modes(
         &self,
-        name: &EntityName,
+        name: &AuthEntityName,
         which: ModeOption,
     ) -> Result<Vec<ConMode>, ConfError> {
         match self.entry(name, which.key()) {
@@ -617,7 +617,7 @@ impl CephConf {
     /// Ceph's `AuthRegistry::_refresh_config`.
     pub fn auth_methods(
         &self,
-        name: &EntityName,
+        name: &AuthEntityName,
         which: AuthOption,
     ) -> Result<Vec<u32>, ConfError> {
         for key in ["auth_supported", which.key()] {
@@ -636,12 +636,12 @@ impl CephConf {
     /// `public_addr`: the IP to bind for clients, with a port or port 0
     /// (Ceph then picks one from `ms_bind_port_min..=ms_bind_port_max`).
     /// `Ok(None)` if unset or empty.
-    pub fn public_addr(&self, name: &EntityName) -> Result<Option<SocketAddr>, ConfError> {
+    pub fn public_addr(&self, name: &AuthEntityName) -> Result<Option<SocketAddr>, ConfError> {
         self.bind_addr(name, "public_addr")
     }
 
     /// `cluster_addr`: as [`CephConf::public_addr`], for the cluster network.
-    pub fn cluster_addr(&self, name: &EntityName) -> Result<Option<SocketAddr>, ConfError> {
+    pub fn cluster_addr(&self, name: &AuthEntityName) -> Result<Option<SocketAddr>, ConfError> {
         self.bind_addr(name, "cluster_addr")
     }
 
@@ -651,7 +651,7 @@ impl CephConf {
     /// `$mon_data`, `$mgr_data`, `$mds_data/keyring` for the other daemons,
     /// `/etc/ceph/$cluster.$name.keyring,/etc/ceph/$cluster.keyring,
     /// /etc/ceph/keyring,/etc/ceph/keyring.bin` for clients).
-    pub fn keyring_paths(&self, name: &EntityName) -> Vec<PathBuf> {
+    pub fn keyring_paths(&self, name: &AuthEntityName) -> Vec<PathBuf> {
         let value = match self.get(name, "keyring") {
             Some(v) => v.to_owned(),
             None => default_keyring(name.ty).to_owned(),
@@ -662,11 +662,11 @@ impl CephConf {
 
     /// The first of [`CephConf::keyring_paths`] that is an existing file
     /// (Ceph's `ceph_resolve_file_search`), if any.
-    pub fn keyring(&self, name: &EntityName) -> Option<PathBuf> {
+    pub fn keyring(&self, name: &AuthEntityName) -> Option<PathBuf> {
         self.keyring_paths(name).into_iter().find(|p| p.is_file())
     }
 
-    fn bind_addr(&self, name: &EntityName, key: &str) -> Result<Option<SocketAddr>, ConfError> {
+    fn bind_addr(&self, name: &AuthEntityName, key: &str) -> Result<Option<SocketAddr>, ConfError> {
         let Some(e) = self.entry(name, key) else {
             return Ok(None);
         };
@@ -678,9 +678,9 @@ impl CephConf {
     }
 
     /// The setting `name` reads for `key`.
-    fn entry(&self, name: &EntityName, key: &str) -> Option<&Entry> {
+    fn entry(&self, name: &AuthEntityName, key: &str) -> Option<&Entry> {
         let own = name.to_string();
-        self.find(&[own.as_str(), name.type_name(), "global"], key)
+        self.find(&[own.as_str(), name.ty.name(), "global"], key)
     }
 
     /// The last setting of `key` in the first of `sections` that has one.
@@ -707,7 +707,7 @@ impl CephConf {
 
     /// Expands `value`; `stack` holds the options being expanded, to stop
     /// reference loops.
-    fn expand_as(&self, name: &EntityName, value: &str, stack: Vec<String>) -> String {
+    fn expand_as(&self, name: &AuthEntityName, value: &str, stack: Vec<String>) -> String {
         let mut st = Expansion {
             stack,
             left: MAX_EXPANSIONS,
@@ -715,7 +715,7 @@ impl CephConf {
         self.expand_inner(name, value, &mut st)
     }
 
-    fn expand_inner(&self, name: &EntityName, value: &str, stack: &mut Expansion) -> String {
+    fn expand_inner(&self, name: &AuthEntityName, value: &str, stack: &mut Expansion) -> String {
         let is_var = |c: char| c.is_ascii_lowercase() || c == '_';
         let mut out = String::with_capacity(value.len());
         let mut rest = value;
@@ -754,10 +754,15 @@ impl CephConf {
     }
 
     /// The value of `$var`, or `None` to leave it as written.
-    fn metavariable(&self, name: &EntityName, var: &str, stack: &mut Expansion) -> Option<String> {
+    fn metavariable(
+        &self,
+        name: &AuthEntityName,
+        var: &str,
+        stack: &mut Expansion,
+    ) -> Option<String> {
         match var {
             "cluster" => Some(self.cluster.clone()),
-            "type" => Some(name.type_name().to_owned()),
+            "type" => Some(name.ty.name().to_owned()),
             "name" => Some(name.to_string()),
             "id" | "num" => Some(name.id.clone()),
             "host" => self.host.clone(),
@@ -771,7 +776,12 @@ impl CephConf {
     }
 
     /// The expanded value of option `opt` for `$opt`.
-    fn option_value(&self, name: &EntityName, opt: &str, stack: &mut Expansion) -> Option<String> {
+    fn option_value(
+        &self,
+        name: &AuthEntityName,
+        opt: &str,
+        stack: &mut Expansion,
+    ) -> Option<String> {
         if stack.left == 0
             || stack.stack.len() >= MAX_EXPANSION_DEPTH
             || stack.stack.iter().any(|s| s == opt)
@@ -856,12 +866,12 @@ fn str_list(s: &str) -> impl Iterator<Item = &str> {
 
 /// The option naming an entity type's data directory (`data_dir_option`,
 /// set by each daemon's `main`).
-fn data_dir_option(ty: u32) -> Option<&'static str> {
+fn data_dir_option(ty: EntityType) -> Option<&'static str> {
     match ty {
-        entity_type::OSD => Some("osd_data"),
-        entity_type::MON => Some("mon_data"),
-        entity_type::MGR => Some("mgr_data"),
-        entity_type::MDS => Some("mds_data"),
+        EntityType::Osd => Some("osd_data"),
+        EntityType::Mon => Some("mon_data"),
+        EntityType::Mgr => Some("mgr_data"),
+        EntityType::Mds => Some("mds_data"),
         _ => None,
     }
 }
@@ -881,12 +891,12 @@ fn builtin_default(opt: &str) -> Option<&'static str> {
 /// The `keyring` default for an entity type: daemons look in their data
 /// directory (`common_preinit` for OSDs and MDSs, `ceph_mon.cc` and
 /// `ceph_mgr.cc` for the others), clients in `/etc/ceph`.
-fn default_keyring(ty: u32) -> &'static str {
+fn default_keyring(ty: EntityType) -> &'static str {
     match ty {
-        entity_type::OSD => "$osd_data/keyring",
-        entity_type::MON => "$mon_data/keyring",
-        entity_type::MGR => "$mgr_data/keyring",
-        entity_type::MDS => "$mds_data/keyring",
+        EntityType::Osd => "$osd_data/keyring",
+        EntityType::Mon => "$mon_data/keyring",
+        EntityType::Mgr => "$mgr_data/keyring",
+        EntityType::Mds => "$mds_data/keyring",
         _ => DEFAULT_CLIENT_KEYRING,
     }
 }
@@ -1371,8 +1381,8 @@ fn parse_text(text: &str, path: Option<&Path>) -> Result<CephConf, ConfError> {
 mod tests {
     use super::*;
 
-    fn name(s: &str) -> EntityName {
-        EntityName::parse_str(s).expect("entity name")
+    fn name(s: &str) -> AuthEntityName {
+        AuthEntityName::parse_str(s).expect("entity name")
     }
 
     fn addrs(av: &EntityAddrVec) -> String {
@@ -2167,7 +2177,7 @@ mod tests {
             text.push_str(&format!("{} = {r}{r}{r}{r}\n", w[0]));
         }
         let conf = CephConf::parse(&text).unwrap();
-        let name = EntityName::parse_str("client.admin").unwrap();
+        let name = AuthEntityName::parse_str("client.admin").unwrap();
         let t = std::time::Instant::now();
         let v = conf.get_expanded(&name, "va").unwrap();
         assert!(

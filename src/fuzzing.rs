@@ -22,7 +22,6 @@ use bytes::Bytes;
 use rand::SeedableRng;
 
 use crate::auth::cephx::types::*;
-use crate::auth::cephx::{entity_type, EntityName};
 use crate::auth::none::{NoneClient, NoneServer};
 use crate::conf::{normalize_key, parse_mon_host, AuthOption, CephConf, ModeOption};
 use crate::crypto::{session_ciphers, Role};
@@ -51,7 +50,7 @@ use crate::proto::{Connection, ConnectionConfig, Event, Policies, Policy};
 use crate::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use crate::wire::banner::{self, BannerRepr};
 use crate::wire::control::ControlFrame;
-use crate::wire::entity::EntityType;
+use crate::wire::entity::{AuthEntityName, EntityType};
 use crate::wire::errno;
 use crate::wire::header2::MsgHeader2Repr;
 use crate::wire::utime::UTime;
@@ -109,7 +108,7 @@ fn frames(data: &[u8], rev: Revision, secure: bool) {
     let mut dec = FrameDecoder::new(rev, FrameLimits::default());
     if secure {
         let secret: Vec<u8> = (0u8..64).collect();
-        if let Ok((_, rx)) = session_ciphers(&secret, Role::Acceptor, rev) {
+        if let Ok((_, rx)) = session_ciphers(&secret, Role::Acceptor, rev.into()) {
             dec.set_cipher(rx);
         }
     }
@@ -603,10 +602,10 @@ pub fn conf(data: &[u8]) {
         return;
     };
     let names = [
-        EntityName::new(entity_type::OSD, "3"),
-        EntityName::new(entity_type::CLIENT, "admin"),
-        EntityName::new(entity_type::MON, "a"),
-        EntityName::new(entity_type::MGR, "x"),
+        AuthEntityName::new(EntityType::Osd, "3"),
+        AuthEntityName::new(EntityType::Client, "admin"),
+        AuthEntityName::new(EntityType::Mon, "a"),
+        AuthEntityName::new(EntityType::Mgr, "x"),
     ];
     for s in conf.sections() {
         for e in &s.entries {
@@ -1756,7 +1755,7 @@ mod tests {
 
     #[test]
     fn text_seeds_parse() {
-        let osd = EntityName::new(entity_type::OSD, "3");
+        let osd = AuthEntityName::new(EntityType::Osd, "3");
         let c = CephConf::parse(CONF_SEEDS[0]).unwrap();
         assert_eq!(c.mon_host(&osd).unwrap().len(), 3);
         assert!(c.fsid(&osd).unwrap().is_some());

@@ -1,31 +1,54 @@
 //! pollmsgr: a userspace, poll-mode messenger for Ceph's msgr2 protocol.
 //!
-//! Layers, each depending only on the ones below it (see `design.md`):
-//! - [`wire`] (encodings, frames' fixed parts), [`crypto`] (crc32c, AES-GCM,
-//!   every key and tag length) and [`auth`] (auth none, cephx);
+//! Modules are listed bottom-up; each uses only modules listed above it
+//! (see `design.md`):
+//! - [`checksum`]: Ceph's crc32c; the leaf, imports nothing from the crate;
+//! - [`wire`]: encodings and frames' fixed parts (uses `checksum` for the
+//!   preamble crc);
+//! - [`crypto`]: AES-GCM secure mode, HMAC, every key, nonce and tag length
+//!   (imports nothing from the crate: it takes a [`crypto::NonceCounter`],
+//!   not a frame revision);
+//! - [`auth`]: auth none and cephx (on `wire` and `crypto`);
 //! - [`proto`]: the sans-IO msgr2 connection (bytes and time in, bytes and
-//!   events out);
+//!   events out) and the frame codec;
+//! - [`msg`]: Ceph message payloads; [`osdmap`]: OSDMap and CRUSH;
+//!   [`conf`]: ceph.conf and keyrings;
 //! - [`net`]: transports (kernel TCP, smoltcp over TAP or DPDK) and the
 //!   driver that moves bytes between them and connections;
-//! - [`pool`]: many local endpoints on pinned reactors, sessions and policies;
-//! - [`msg`]: Ceph message payloads; [`conf`]: ceph.conf and keyrings;
-//! - above the pool: [`monc`] (mon sessions), [`osd`] (hosted OSD
-//!   endpoints) and [`objecter`] (the RADOS client side).
+//! - [`monc`]: mon sessions; [`pool`]: many local endpoints on pinned
+//!   reactors, sessions and policies;
+//! - [`osd`] (hosted OSD endpoints) and [`objecter`] (the RADOS client side);
+//! - `fuzzing`: fuzz target entry points (test support: compiled for unit
+//!   tests and under the `test-support` feature).
 //!
 //! No unsafe code: it lives in the `dpdk-env` crate.
 
 #![forbid(unsafe_code)]
 
-pub mod auth;
-pub mod conf;
+// Bottom-up, one layer per group (rustfmt sorts only within a group).
+pub mod checksum;
+
+pub mod wire;
+
 pub mod crypto;
-pub mod fuzzing;
-pub mod monc;
+
+pub mod auth;
+
+pub mod proto;
+
 pub mod msg;
+pub mod osdmap;
+
+pub mod conf;
+
 pub mod net;
+
+pub mod monc;
+
+pub mod pool;
+
 pub mod objecter;
 pub mod osd;
-pub mod osdmap;
-pub mod pool;
-pub mod proto;
-pub mod wire;
+
+#[cfg(any(test, feature = "test-support"))]
+pub mod fuzzing;

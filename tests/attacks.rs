@@ -406,7 +406,7 @@ fn raw_preamble(tag: u8, segs: &[(u32, u16)]) -> Vec<u8> {
         p.put_u16_le(align);
     }
     p.put_u16_le(0);
-    let crc = pollmsgr::crypto::ceph_crc32c(0, &p);
+    let crc = pollmsgr::checksum::ceph_crc32c(0, &p);
     p.put_u32_le(crc);
     p
 }
@@ -766,7 +766,7 @@ fn ready_sessions_declaring_64_mib_and_stalling_are_bounded_and_closed() {
                 );
                 let header = [0u8; 41];
                 head.extend_from_slice(&header);
-                head.put_u32_le(pollmsgr::crypto::ceph_crc32c(0xFFFF_FFFF, &header));
+                head.put_u32_le(pollmsgr::checksum::ceph_crc32c(0xFFFF_FFFF, &header));
                 let _ = sock.write_all(&head);
                 // Up to 60 MiB of the data, as fast as the server takes it
                 // (it stops reading us at a budget), then a stall.

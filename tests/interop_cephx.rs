@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use common::{pollmsgr_bin, Auth, CephCluster, ClusterOpts};
 use pollmsgr::auth::cephx::{
-    entity_type, system_clock, CephxAuthorizerClient, CephxServiceServer, EntityName, Keyring,
-    ReplayCache, RotatingKeys,
+    system_clock, CephxAuthorizerClient, CephxServiceServer, Keyring, ReplayCache, RotatingKeys,
 };
 use pollmsgr::auth::{AuthClient, AuthServer, AuthServerStep};
 use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
+use pollmsgr::wire::entity::{AuthEntityName, EntityType};
 use pollmsgr::wire::ConMode;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -108,7 +108,7 @@ fn interop_cephx_mon_command_secure_and_crc_rev1_and_rev0() {
 }
 
 fn admin_client(c: &CephCluster, modes: Vec<ConMode>, rev1: bool) -> MonClient {
-    let name = EntityName::parse_str("client.admin").expect("name");
+    let name = AuthEntityName::parse_str("client.admin").expect("name");
     let ring = Keyring::parse(&std::fs::read_to_string(keyring(c)).expect("keyring"))
         .expect("keyring parses");
     let key = ring.get(&name).expect("admin key").clone();
@@ -124,12 +124,12 @@ fn admin_client(c: &CephCluster, modes: Vec<ConMode>, rev1: bool) -> MonClient {
 }
 
 /// Registers `osd.N` in the real mon; returns its name, keyring and keyring file.
-fn osd_identity(c: &CephCluster, id: u32) -> (EntityName, Keyring, PathBuf) {
+fn osd_identity(c: &CephCluster, id: u32) -> (AuthEntityName, Keyring, PathBuf) {
     let (path, text) = c
         .register_osd(id)
         .unwrap_or_else(|e| panic!("register osd.{id}: {e}"));
     let ring = Keyring::parse(&text).expect("get-or-create prints a keyring");
-    let name = EntityName::parse_str(&format!("osd.{id}")).expect("name");
+    let name = AuthEntityName::parse_str(&format!("osd.{id}")).expect("name");
     (name, ring, path)
 }
 
@@ -140,7 +140,9 @@ fn interop_cephx_monclient_reclaim_renewal_and_rotating_keys() {
     let gid = mc.global_id();
     assert_eq!(mc.established().mode, ConMode::Secure);
     let store = mc.tickets().expect("cephx tickets").clone();
-    let osd_before = store.get(entity_type::OSD).expect("an OSD ticket");
+    let osd_before = store
+        .get(EntityType::Osd.service_id())
+        .expect("an OSD ticket");
 
     // Reconnect: CephXAuthenticate v3 with the old AUTH ticket reclaims the
     // global id (this cluster sets auth_allow_insecure_global_id_reclaim=false,
@@ -156,10 +158,15 @@ fn interop_cephx_monclient_reclaim_renewal_and_rotating_keys() {
 
     // Ticket renewal (CEPHX_GET_PRINCIPAL_SESSION_KEY in an MAuth).
     let renewed = mc
-        .renew_tickets(entity_type::OSD | entity_type::MON)
+        .renew_tickets(EntityType::Osd.service_id() | EntityType::Mon.service_id())
         .unwrap_or_else(|e| panic!("renewal: {e}"));
-    assert_eq!(renewed, entity_type::OSD | entity_type::MON);
-    let osd_after = store.get(entity_type::OSD).expect("an OSD ticket");
+    assert_eq!(
+        renewed,
+        EntityType::Osd.service_id() | EntityType::Mon.service_id()
+    );
+    let osd_after = store
+        .get(EntityType::Osd.service_id())
+        .expect("an OSD ticket");
     assert_ne!(
         osd_after.session_key, osd_before.session_key,
         "the renewed ticket has a new session key"
@@ -193,17 +200,17 @@ fn interop_cephx_monclient_reclaim_renewal_and_rotating_keys() {
     // The admin's OSD ticket (from the real mon) verifies with those secrets:
     // a full authorizer exchange, challenge round included, in memory.
     let server_keys = RotatingKeys::new();
-    server_keys.set(entity_type::OSD, secrets);
+    server_keys.set(EntityType::Osd.service_id(), secrets);
     let replay = ReplayCache::default();
     let mut server = CephxServiceServer::new(
-        entity_type::OSD,
+        EntityType::Osd.service_id(),
         server_keys.clone(),
         replay.clone(),
         Box::new(StdRng::seed_from_u64(1)),
         system_clock(),
     );
     let mut client = CephxAuthorizerClient::new(
-        entity_type::OSD,
+        EntityType::Osd.service_id(),
         store.clone(),
         Box::new(StdRng::seed_from_u64(2)),
         system_clock(),
@@ -232,7 +239,7 @@ fn interop_cephx_monclient_reclaim_renewal_and_rotating_keys() {
     // Replaying the captured authorizer to another handler of the same
     // daemon (shared replay cache) is refused.
     let mut again = CephxServiceServer::new(
-        entity_type::OSD,
+        EntityType::Osd.service_id(),
         server_keys.clone(),
         replay.clone(),
         Box::new(StdRng::seed_from_u64(3)),
@@ -245,13 +252,13 @@ fn interop_cephx_monclient_reclaim_renewal_and_rotating_keys() {
     );
     // A ticket for another service (the MON ticket presented to an OSD) is refused.
     let mut wrong = CephxAuthorizerClient::new(
-        entity_type::MON,
+        EntityType::Mon.service_id(),
         store.clone(),
         Box::new(StdRng::seed_from_u64(4)),
         system_clock(),
     );
     let mut fresh = CephxServiceServer::new(
-        entity_type::OSD,
+        EntityType::Osd.service_id(),
         server_keys,
         replay,
         Box::new(StdRng::seed_from_u64(5)),

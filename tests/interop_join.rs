@@ -584,28 +584,29 @@ impl RawClient {
 
     /// client.admin's OSD ticket and global id from the mon.
     fn tickets(c: &CephCluster) -> (pollmsgr::auth::cephx::TicketStore, u64) {
-        use pollmsgr::auth::cephx::{entity_type, CryptoKey};
+        use pollmsgr::auth::cephx::CryptoKey;
         use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
+        use pollmsgr::wire::entity::EntityType;
         let key = CryptoKey::from_base64(c.admin_key.as_deref().expect("admin key")).expect("key");
-        let name = pollmsgr::auth::cephx::EntityName::parse_str("client.admin").expect("name");
+        let name = pollmsgr::wire::entity::AuthEntityName::parse_str("client.admin").expect("name");
         let mut cfg = MonClientConfig::new(
             c.mon_addr.parse().expect("mon addr"),
             name,
             MonAuth::Cephx(key),
         );
-        cfg.want_keys = entity_type::MON | entity_type::OSD;
+        cfg.want_keys = EntityType::Mon.service_id() | EntityType::Osd.service_id();
         let mc = MonClient::connect(cfg).expect("mon session");
         (mc.tickets().expect("tickets").clone(), mc.global_id())
     }
 
     /// Dials endpoint `ep` with those tickets (no wait for the session).
     fn dial(ep: &str, tickets: pollmsgr::auth::cephx::TicketStore, gid: u64) -> RawClient {
-        use pollmsgr::auth::cephx::{entity_type, system_clock, CephxAuthorizerClient};
+        use pollmsgr::auth::cephx::{system_clock, CephxAuthorizerClient};
         use pollmsgr::proto::{Connection, ConnectionConfig, Policy};
         use pollmsgr::wire::entity::EntityType;
         use rand::SeedableRng;
         let auth = CephxAuthorizerClient::new(
-            entity_type::OSD,
+            EntityType::Osd.service_id(),
             tickets,
             Box::new(rand::rngs::StdRng::from_entropy()),
             system_clock(),

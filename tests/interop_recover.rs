@@ -20,10 +20,11 @@ use common::monc::{
 };
 use common::pollmsgr::{run_json, Serve};
 use common::{pollmsgr_bin, Auth, CephCluster, ClusterOpts};
-use pollmsgr::auth::cephx::{EntityName, Keyring};
+use pollmsgr::auth::cephx::Keyring;
 use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
 use pollmsgr::msg::{from_message, types};
 use pollmsgr::wire::addr::EntityAddr;
+use pollmsgr::wire::entity::AuthEntityName;
 
 fn cluster(with_osd: bool) -> CephCluster {
     common::require_ceph();
@@ -276,7 +277,7 @@ fn interop_joined_endpoints_resume_their_mon_sessions_after_mon_restart() {
 #[test]
 fn interop_monclient_learns_its_hunt_list_from_the_monmap() {
     let c = cluster(false);
-    let name = EntityName::parse_str("client.admin").expect("name");
+    let name = AuthEntityName::parse_str("client.admin").expect("name");
     let ring = Keyring::parse(&std::fs::read_to_string(keyring_path(&c)).expect("keyring"))
         .expect("keyring parses");
     let key = ring.get(&name).expect("admin key").clone();

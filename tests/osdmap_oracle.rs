@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::pollmsgr::Serve;
 use common::{Auth, CephCluster, ClusterOpts};
-use pollmsgr::auth::cephx::{EntityName, Keyring};
+use pollmsgr::auth::cephx::Keyring;
 use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
 use pollmsgr::msg::osd_mon::MOsdMap;
 use pollmsgr::msg::{
@@ -26,6 +26,7 @@ use pollmsgr::msg::{
 use pollmsgr::osdmap::map::{OsdEntry, OSD_IN};
 use pollmsgr::osdmap::{Incremental, OsdMap, PgId, UpActing};
 use pollmsgr::wire::addr::EntityAddrVec;
+use pollmsgr::wire::entity::AuthEntityName;
 use serde_json::Value;
 
 /// Every OSD may go down without the mon keeping a minimum up.
@@ -139,7 +140,7 @@ fn setup() -> Scenario {
 
 /// A client.admin session with the mon.
 fn admin(c: &CephCluster) -> MonClient {
-    let name = EntityName::parse_str("client.admin").expect("name");
+    let name = AuthEntityName::parse_str("client.admin").expect("name");
     let text = std::fs::read_to_string(c.dir.join("keyring")).expect("keyring");
     let ring = Keyring::parse(&text).expect("keyring parses");
     let key = ring.get(&name).expect("admin key").clone();

@@ -7,6 +7,7 @@
 mod cephx_pair;
 
 use cephx_pair::Pair;
+use pollmsgr::proto::ConnError;
 use pollmsgr::wire::ConMode;
 
 const PREFER_CRC: [ConMode; 2] = [ConMode::Crc, ConMode::Secure];
@@ -59,7 +60,7 @@ fn run(rev1: bool, tighten_connector: bool, tighten_acceptor: bool) {
     assert!(
         p.closes
             .iter()
-            .any(|(_, e)| e.contains("no longer allowed by policy")),
+            .any(|(_, e)| matches!(e, ConnError::PolicyChanged { .. })),
         "{what}: {:?}",
         p.closes
     );

@@ -14,13 +14,17 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use pollmsgr::auth::cephx::{
-    entity_type, fixed_clock, CephxMonClient, CephxTestMon, CryptoKey, EntityName as CxName,
-    Keyring, TestMonAuthority, TicketStore, UTime,
+    fixed_clock, CephxMonClient, CephxTestMon, CryptoKey, Keyring, TestMonAuthority, TicketStore,
+    UTime,
 };
+use pollmsgr::auth::AuthError;
 use pollmsgr::proto::frame::{Decoded, FrameDecoder, FrameEncoder, FrameLimits};
-use pollmsgr::proto::{Connection, ConnectionConfig, Event, Policies, Policy};
+use pollmsgr::proto::{
+    ConnError, Connection, ConnectionConfig, Event, PeerMisbehaved, Policies, Policy,
+};
 use pollmsgr::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use pollmsgr::wire::control::{AuthDoneFrame, AuthReplyMoreFrame, AuthRequestFrame, HelloFrame};
+use pollmsgr::wire::entity::AuthEntityName as CxName;
 use pollmsgr::wire::entity::EntityType;
 use pollmsgr::wire::{ConMode, Revision, Tag};
 use rand::rngs::StdRng;
@@ -188,7 +192,7 @@ impl Relay {
 struct RunResult {
     established: [bool; 2],
     modes: Vec<ConMode>,
-    errors: [Option<String>; 2],
+    errors: [Option<ConnError>; 2],
     /// The error that ended the handshake first (either side).
     first_error: Option<String>,
     seen: [Vec<(Unit, usize)>; 2],
@@ -213,7 +217,7 @@ fn world() -> World {
     let now = UTime::from_secs(1_700_000_000);
     let admin_key = CryptoKey::generate(&mut r, now);
     let mut ring = Keyring::new();
-    ring.add_key(CxName::new(entity_type::CLIENT, "admin"), admin_key.clone());
+    ring.add_key(CxName::new(EntityType::Client, "admin"), admin_key.clone());
     World {
         authority: TestMonAuthority::new(ring, &mut r, now),
         admin_key,
@@ -239,7 +243,7 @@ fn run(
         ccfg.msgr2_supported = 0;
         scfg.msgr2_supported = 0;
     }
-    let store = TicketStore::new(CxName::new(entity_type::CLIENT, "admin"));
+    let store = TicketStore::new(CxName::new(EntityType::Client, "admin"));
     let mut client = Connection::connect(
         ccfg,
         mon_addr(),
@@ -306,7 +310,9 @@ fn run(
                         let who = if side == 0 { "connector" } else { "acceptor" };
                         res.first_error
                             .get_or_insert_with(|| format!("{who}: {error}"));
-                        res.errors[side].get_or_insert(error.to_string());
+                        if res.errors[side].is_none() {
+                            res.errors[side] = Some(error);
+                        }
                     }
                     Event::SessionRequest(_) => {
                         let _unapplied =
@@ -503,9 +509,11 @@ fn tamper_smart_mitm_is_caught_by_the_preauth_signature() {
             },
         );
         assert_not_established(&r, "modes downgrade");
-        let e = r.errors[0].clone().unwrap_or_default();
         assert!(
-            e.contains("pre-auth signature mismatch"),
+            matches!(
+                r.errors[0],
+                Some(ConnError::PeerMisbehaved(PeerMisbehaved::BadSignature))
+            ),
             "rev1={rev1}: the client must detect the altered AUTH_REQUEST: {r:?}"
         );
 
@@ -526,7 +534,7 @@ fn tamper_smart_mitm_is_caught_by_the_preauth_signature() {
             r.errors
                 .iter()
                 .flatten()
-                .any(|e| e.contains("pre-auth signature mismatch")),
+                .any(|e| matches!(e, ConnError::PeerMisbehaved(PeerMisbehaved::BadSignature))),
             "rev1={rev1}: {r:?}"
         );
 
@@ -578,15 +586,23 @@ fn tamper_secure_only_client_never_accepts_crc() {
             },
         );
         assert_not_established(&r, "secure-only vs crc AUTH_DONE");
-        let e = r.errors[0].clone().unwrap_or_default();
         assert!(
-            e.contains("did not offer"),
+            matches!(
+                r.errors[0],
+                Some(ConnError::Auth(AuthError::ModeNotOffered { got: 1 }))
+                    | Some(ConnError::PeerMisbehaved(PeerMisbehaved::ModeNotOffered(1)))
+            ),
             "rev1={rev1}: expected a mode-not-offered refusal, got {r:?}"
         );
         // A mon that only allows crc: AUTH_BAD_METHOD, and the client gives up.
         let r = run(&w, rev1, &[ConMode::Secure], &[ConMode::Crc], Tamper::None);
         assert!(!r.established[0] && !r.established[1], "{r:?}");
-        let e = r.errors[0].clone().unwrap_or_default();
-        assert!(e.contains("no acceptable auth method"), "{r:?}");
+        assert!(
+            matches!(
+                r.errors[0],
+                Some(ConnError::Auth(AuthError::NoAcceptableMethod { .. }))
+            ),
+            "{r:?}"
+        );
     }
 }

@@ -7,10 +7,8 @@ use super::{
     AuthClient, AuthError, AuthOutcome, AuthServer, AuthServerStep, AUTH_MODE_AUTHORIZER,
     AUTH_MODE_MON, METHOD_NONE,
 };
+use crate::wire::entity::MAX_ENTITY_ID_LEN;
 use crate::wire::{ConMode, Put, Reader};
-
-/// Longest entity id we accept in an auth_none request.
-const MAX_ENTITY_ID_LEN: usize = 256;
 
 /// The connector side of auth none.
 #[derive(Debug, Clone)]

@@ -7,8 +7,9 @@ use super::CryptoError;
 pub const TAG_LEN: usize = 16;
 /// GCM nonce length (reference 4.1).
 pub const NONCE_LEN: usize = 12;
-/// AES-128 key length (reference 4.1).
-pub const KEY_LEN: usize = 16;
+/// One AES-128 key (reference 4.1): the secure-mode GCM key, and the
+/// length of cephx's AES-128-CBC keys.
+pub const AES128_KEY_LEN: usize = 16;
 
 /// One AES-128-GCM backend. Each candidate implements this so the
 /// micro-benchmark can compare them; [`super::TxCipher`] / [`super::RxCipher`]
@@ -17,7 +18,7 @@ pub trait Aes128GcmImpl: Send + Sized {
     /// A short name for benchmark output.
     const NAME: &'static str;
     /// Expands `key` (reference 4.1: `connection_secret[0..16)`).
-    fn new(key: &[u8; KEY_LEN]) -> Self;
+    fn new(key: &[u8; AES128_KEY_LEN]) -> Self;
     /// Encrypts `buf` in place with no AAD and returns the tag.
     /// Fails ([`CryptoError::SealFailed`]) only for chunks beyond GCM's length limit.
     fn seal_in_place(
@@ -67,7 +68,7 @@ impl std::fmt::Debug for RingGcm {
 impl Aes128GcmImpl for RingGcm {
     const NAME: &'static str = "ring";
 
-    fn new(key: &[u8; KEY_LEN]) -> Self {
+    fn new(key: &[u8; AES128_KEY_LEN]) -> Self {
         // ring only rejects keys of the wrong length, and ours is fixed at 16.
         let unbound = ring::aead::UnboundKey::new(&ring::aead::AES_128_GCM, key)
             .unwrap_or_else(|_| unreachable!("AES-128 key is 16 bytes"));
@@ -126,7 +127,7 @@ impl std::fmt::Debug for RustCryptoGcm {
 impl Aes128GcmImpl for RustCryptoGcm {
     const NAME: &'static str = "aes-gcm";
 
-    fn new(key: &[u8; KEY_LEN]) -> Self {
+    fn new(key: &[u8; AES128_KEY_LEN]) -> Self {
         use aes_gcm::KeyInit;
         RustCryptoGcm(aes_gcm::Aes128Gcm::new(&(*key).into()))
     }
@@ -171,7 +172,7 @@ impl std::fmt::Debug for AwsLcGcm {
 impl Aes128GcmImpl for AwsLcGcm {
     const NAME: &'static str = "aws-lc-rs";
 
-    fn new(key: &[u8; KEY_LEN]) -> Self {
+    fn new(key: &[u8; AES128_KEY_LEN]) -> Self {
         use aws_lc_rs::aead;
         let unbound = aead::UnboundKey::new(&aead::AES_128_GCM, key)
             .unwrap_or_else(|_| unreachable!("AES-128 key is 16 bytes"));

@@ -1,26 +1,26 @@
-//! Ceph's crc32c flavour, AES-128-GCM secure mode, and pre-auth signatures.
+//! AES-128-GCM secure mode and pre-auth signatures; imports nothing from
+//! the crate (Ceph's crc32c is the leaf [`crate::checksum`]).
 //!
-//! * [`ceph_crc32c`]: the seed-in/raw-register-out CRC32-C Ceph and the kernel
-//!   use (msgr2 reference section 1.4).
 //! * [`session_ciphers`], [`TxCipher`], [`RxCipher`]: secure-mode AES-128-GCM
 //!   with the msgr2.0 / msgr2.1 nonce schedules (reference section 4).
 //! * [`hmac`]: the AUTH_SIGNATURE HMAC-SHA256 over the pre-auth transcript
 //!   (reference section 7.3).
 //!
-//! The implementations behind the CRC and GCM entry points were chosen by
-//! measurement (`bench/src/bin/crypto.rs`); the alternatives stay behind the
-//! [`Crc32cImpl`] and [`Aes128GcmImpl`] traits so the benchmark can compare them.
+//! The implementation behind the GCM entry points was chosen by measurement
+//! (`bench/src/bin/crypto.rs`); the alternatives stay behind the
+//! [`Aes128GcmImpl`] trait so the benchmark can compare them.
 
 #![deny(unsafe_code)]
 
-pub mod crc;
 pub mod gcm;
 pub mod hmac;
 mod secure;
 
-pub use crc::{ceph_crc32c, Crc32cImpl};
-pub use gcm::Aes128GcmImpl;
-pub use secure::{session_ciphers, Role, RxCipher, TxCipher, CONNECTION_SECRET_MIN_LEN};
+pub use gcm::{Aes128GcmImpl, AES128_KEY_LEN, NONCE_LEN, TAG_LEN};
+pub use secure::{
+    session_ciphers, NonceCounter, Role, RxCipher, TxCipher, CONNECTION_SECRET_LEN,
+    CONNECTION_SECRET_MIN_LEN,
+};
 
 use thiserror::Error;
 

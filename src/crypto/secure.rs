@@ -6,13 +6,31 @@ use std::fmt;
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use zeroize::Zeroizing;
 
-use super::gcm::{Aes128GcmImpl, DefaultAes128Gcm, KEY_LEN, NONCE_LEN, TAG_LEN};
+use super::gcm::{Aes128GcmImpl, DefaultAes128Gcm, AES128_KEY_LEN, NONCE_LEN, TAG_LEN};
 use super::CryptoError;
-use crate::wire::Revision;
 
 /// The shortest connection secret secure mode accepts: key (16) + two nonces
-/// (12 + 12). cephx hands out 64 bytes (reference 4.1).
-pub const CONNECTION_SECRET_MIN_LEN: usize = 40;
+/// (12 + 12) (reference 4.1).
+pub const CONNECTION_SECRET_MIN_LEN: usize = AES128_KEY_LEN + 2 * NONCE_LEN;
+
+/// The connection secret authentication generates for secure mode, and the
+/// longest one accepted: Ceph's `CEPH_MAX_CON_SECRET_LEN` (reference 4.1,
+/// 8.5). Only its first [`CONNECTION_SECRET_MIN_LEN`] bytes key the session.
+pub const CONNECTION_SECRET_LEN: usize = 64;
+
+/// Which counter inside the 12-byte GCM nonce advances per chunk, and how it
+/// ends (reference 4.2). The frame revision decides it (`proto::frame` maps
+/// `wire::Revision` onto it), so crypto needs nothing from `wire`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NonceCounter {
+    /// msgr2.0: the le32 at bytes 0..4 counts mod 2^32 as Ceph does; coming
+    /// back to the initial nonce is refused. Keeps the raw AES key schedule
+    /// for the rev0 preamble peek (reference 3.5).
+    Le32At0,
+    /// msgr2.1: the le64 at bytes 4..12 counts and never wraps (NIST SP
+    /// 800-38D).
+    Le64At4,
+}
 
 /// Which end of the TCP connection we are; decides which nonce is ours
 /// (reference 4.1: the acceptor is "crossed").
@@ -29,23 +47,25 @@ pub enum Role {
 /// key = `secret[0..16)`, connector rx nonce = `secret[16..28)`,
 /// connector tx nonce = `secret[28..40)`, acceptor swapped.
 ///
-/// The nonce counter follows `rev` (reference 4.2): msgr2.1 counts the le64 at
-/// bytes 4..12, msgr2.0 the le32 at bytes 0..4.
+/// The nonce counter follows `counter` (reference 4.2): msgr2.1 counts the
+/// le64 at bytes 4..12, msgr2.0 the le32 at bytes 0..4.
 pub fn session_ciphers(
     connection_secret: &[u8],
     role: Role,
-    rev: Revision,
+    counter: NonceCounter,
 ) -> Result<(TxCipher, RxCipher), CryptoError> {
+    const NONCE_A: usize = AES128_KEY_LEN;
+    const NONCE_B: usize = NONCE_A + NONCE_LEN;
     let (Some(key), Some(nonce_a), Some(nonce_b)) = (
-        connection_secret.get(0..16),
-        connection_secret.get(16..28),
-        connection_secret.get(28..40),
+        connection_secret.get(..AES128_KEY_LEN),
+        connection_secret.get(NONCE_A..NONCE_B),
+        connection_secret.get(NONCE_B..CONNECTION_SECRET_MIN_LEN),
     ) else {
         return Err(CryptoError::BadSecretLength {
             len: connection_secret.len(),
         });
     };
-    let mut k = Zeroizing::new([0u8; KEY_LEN]);
+    let mut k = Zeroizing::new([0u8; AES128_KEY_LEN]);
     k.copy_from_slice(key);
     let mut a = [0u8; NONCE_LEN];
     a.copy_from_slice(nonce_a);
@@ -57,14 +77,14 @@ pub fn session_ciphers(
     };
     let tx = TxCipher {
         gcm: DefaultAes128Gcm::new(&k),
-        nonce: NonceSeq::new(tx, rev),
+        nonce: NonceSeq::new(tx, counter),
     };
     let rx = RxCipher {
         gcm: DefaultAes128Gcm::new(&k),
-        nonce: NonceSeq::new(rx, rev),
-        ctr: match rev {
-            Revision::V2_0 => Some(aes::Aes128::new(&(*k).into())),
-            Revision::V2_1 => None,
+        nonce: NonceSeq::new(rx, counter),
+        ctr: match counter {
+            NonceCounter::Le32At0 => Some(aes::Aes128::new(&(*k).into())),
+            NonceCounter::Le64At4 => None,
         },
     };
     Ok((tx, rx))
@@ -75,7 +95,7 @@ pub fn session_ciphers(
 struct NonceSeq {
     current: Zeroizing<[u8; NONCE_LEN]>,
     initial: Zeroizing<[u8; NONCE_LEN]>,
-    rev: Revision,
+    counter: NonceCounter,
     /// Set once the next value would repeat a nonce already used.
     exhausted: bool,
     /// Nonces consumed so far (for diagnostics; never printed with the nonce).
@@ -83,11 +103,11 @@ struct NonceSeq {
 }
 
 impl NonceSeq {
-    fn new(nonce: [u8; NONCE_LEN], rev: Revision) -> Self {
+    fn new(nonce: [u8; NONCE_LEN], counter: NonceCounter) -> Self {
         NonceSeq {
             current: Zeroizing::new(nonce),
             initial: Zeroizing::new(nonce),
-            rev,
+            counter,
             exhausted: false,
             used: 0,
         }
@@ -95,9 +115,9 @@ impl NonceSeq {
 
     fn counter(&self) -> u64 {
         let c = &*self.current;
-        match self.rev {
-            Revision::V2_0 => u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            Revision::V2_1 => {
+        match self.counter {
+            NonceCounter::Le32At0 => u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            NonceCounter::Le64At4 => {
                 u64::from_le_bytes([c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11]])
             }
         }
@@ -105,9 +125,9 @@ impl NonceSeq {
 
     /// Overwrites the counter part of the current nonce (rev0: low 32 bits).
     fn set_counter(&mut self, v: u64) {
-        match self.rev {
-            Revision::V2_0 => self.current[0..4].copy_from_slice(&(v as u32).to_le_bytes()),
-            Revision::V2_1 => self.current[4..12].copy_from_slice(&v.to_le_bytes()),
+        match self.counter {
+            NonceCounter::Le32At0 => self.current[0..4].copy_from_slice(&(v as u32).to_le_bytes()),
+            NonceCounter::Le64At4 => self.current[4..12].copy_from_slice(&v.to_le_bytes()),
         }
     }
 
@@ -118,16 +138,16 @@ impl NonceSeq {
             return Err(CryptoError::NonceExhausted);
         }
         let out = *self.current;
-        let wrapped = match self.rev {
+        let wrapped = match self.counter {
             // rev0: le32 at bytes 0..4, mod 2^32 (reference 4.2). Wrapping is
             // not reuse by itself; reuse is coming back to the initial value.
-            Revision::V2_0 => {
+            NonceCounter::Le32At0 => {
                 let c = self.counter() as u32;
                 self.set_counter(u64::from(c.wrapping_add(1)));
                 false
             }
             // rev1: le64 at bytes 4..12 (NIST SP 800-38D): never let it wrap.
-            Revision::V2_1 => {
+            NonceCounter::Le64At4 => {
                 let (c, wrapped) = self.counter().overflowing_add(1);
                 self.set_counter(c);
                 wrapped
@@ -155,7 +175,7 @@ impl fmt::Debug for TxCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TxCipher")
             .field("aead", &DefaultAes128Gcm::NAME)
-            .field("rev", &self.nonce.rev)
+            .field("nonce_counter", &self.nonce.counter)
             .field("nonces_used", &self.nonce.used)
             .field("exhausted", &self.nonce.exhausted)
             .finish_non_exhaustive()
@@ -163,9 +183,9 @@ impl fmt::Debug for TxCipher {
 }
 
 impl TxCipher {
-    /// The frame revision whose nonce schedule this cipher follows.
-    pub fn revision(&self) -> Revision {
-        self.nonce.rev
+    /// The nonce schedule this cipher follows.
+    pub fn nonce_counter(&self) -> NonceCounter {
+        self.nonce.counter
     }
 
     /// Encrypts `buf` in place with the next nonce (no AAD) and returns the
@@ -180,12 +200,14 @@ impl TxCipher {
     /// le32 at bytes 0..4, low 32 bits of `v`; rev1: the le64 at bytes 4..12),
     /// keeping the initial nonce, so tests can start near the wrap point.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn set_counter_for_test(&mut self, v: u64) {
         self.nonce.set_counter(v);
     }
 
     /// Test hook: the counter part of the current nonce.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn counter_for_test(&self) -> u64 {
         self.nonce.counter()
     }
@@ -205,16 +227,16 @@ impl fmt::Debug for RxCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RxCipher")
             .field("aead", &DefaultAes128Gcm::NAME)
-            .field("rev", &self.nonce.rev)
+            .field("nonce_counter", &self.nonce.counter)
             .field("nonces_used", &self.nonce.used)
             .finish_non_exhaustive()
     }
 }
 
 impl RxCipher {
-    /// The frame revision whose nonce schedule this cipher follows.
-    pub fn revision(&self) -> Revision {
-        self.nonce.rev
+    /// The nonce schedule this cipher follows.
+    pub fn nonce_counter(&self) -> NonceCounter {
+        self.nonce.counter
     }
 
     /// Verifies `tag` and decrypts `buf` in place with the next nonce.
@@ -270,6 +292,7 @@ impl RxCipher {
 
     /// Test hook: sets the counter part of the current nonce.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn set_counter_for_test(&mut self, v: u64) {
         self.nonce.set_counter(v);
     }
@@ -285,16 +308,16 @@ mod tests {
 
     #[test]
     fn short_secret_is_rejected() {
-        let err = session_ciphers(&[0u8; 39], Role::Connector, Revision::V2_1).unwrap_err();
+        let err = session_ciphers(&[0u8; 39], Role::Connector, NonceCounter::Le64At4).unwrap_err();
         assert_eq!(err, CryptoError::BadSecretLength { len: 39 });
-        assert!(session_ciphers(&[0u8; 40], Role::Connector, Revision::V2_1).is_ok());
+        assert!(session_ciphers(&[0u8; 40], Role::Connector, NonceCounter::Le64At4).is_ok());
     }
 
     #[test]
     fn connector_tx_pairs_with_acceptor_rx() {
-        for rev in [Revision::V2_0, Revision::V2_1] {
-            let (mut ctx, mut crx) = session_ciphers(&secret(), Role::Connector, rev).unwrap();
-            let (mut atx, mut arx) = session_ciphers(&secret(), Role::Acceptor, rev).unwrap();
+        for counter in [NonceCounter::Le32At0, NonceCounter::Le64At4] {
+            let (mut ctx, mut crx) = session_ciphers(&secret(), Role::Connector, counter).unwrap();
+            let (mut atx, mut arx) = session_ciphers(&secret(), Role::Acceptor, counter).unwrap();
             for i in 0..5u8 {
                 let mut m = vec![i; 37];
                 let t = ctx.seal_in_place(&mut m).unwrap();
@@ -315,7 +338,8 @@ mod tests {
 
     #[test]
     fn debug_prints_no_key_bytes() {
-        let (tx, rx) = session_ciphers(&[0xAB; 64], Role::Connector, Revision::V2_0).unwrap();
+        let (tx, rx) =
+            session_ciphers(&[0xAB; 64], Role::Connector, NonceCounter::Le32At0).unwrap();
         let s = format!("{tx:?} {rx:?}");
         assert!(
             !s.contains("171") && !s.to_lowercase().contains("ab, "),
@@ -325,7 +349,8 @@ mod tests {
 
     #[test]
     fn rev1_counter_refuses_to_wrap() {
-        let (mut tx, _) = session_ciphers(&secret(), Role::Connector, Revision::V2_1).unwrap();
+        let (mut tx, _) =
+            session_ciphers(&secret(), Role::Connector, NonceCounter::Le64At4).unwrap();
         tx.set_counter_for_test(u64::MAX - 1);
         let mut b = [0u8; 16];
         tx.seal_in_place(&mut b).unwrap(); // uses MAX-1
@@ -337,7 +362,8 @@ mod tests {
     #[test]
     fn rev0_counter_wraps_but_never_returns_to_initial() {
         // connector tx nonce = secret[28..40): le32 counter starts at 0x1f1e1d1c.
-        let (mut tx, _) = session_ciphers(&secret(), Role::Connector, Revision::V2_0).unwrap();
+        let (mut tx, _) =
+            session_ciphers(&secret(), Role::Connector, NonceCounter::Le32At0).unwrap();
         let initial = tx.counter_for_test();
         assert_eq!(initial, 0x1f1e_1d1c);
         tx.set_counter_for_test(0xFFFF_FFFE);
@@ -353,7 +379,8 @@ mod tests {
 
     #[test]
     fn rev1_returning_to_initial_is_refused() {
-        let (mut tx, _) = session_ciphers(&secret(), Role::Connector, Revision::V2_1).unwrap();
+        let (mut tx, _) =
+            session_ciphers(&secret(), Role::Connector, NonceCounter::Le64At4).unwrap();
         let initial = tx.counter_for_test();
         tx.set_counter_for_test(initial.wrapping_sub(1));
         let mut b = [0u8; 3];
@@ -363,8 +390,10 @@ mod tests {
 
     #[test]
     fn rev0_peek_matches_gcm() {
-        let (mut tx, rx) = session_ciphers(&secret(), Role::Acceptor, Revision::V2_0).unwrap();
-        let (_, mut crx) = session_ciphers(&secret(), Role::Connector, Revision::V2_0).unwrap();
+        let (mut tx, rx) =
+            session_ciphers(&secret(), Role::Acceptor, NonceCounter::Le32At0).unwrap();
+        let (_, mut crx) =
+            session_ciphers(&secret(), Role::Connector, NonceCounter::Le32At0).unwrap();
         let pt: Vec<u8> = (100u8..164).collect();
         let mut ct = pt.clone();
         let tag = tx.seal_in_place(&mut ct).unwrap();

@@ -32,10 +32,7 @@ use crate::auth::cephx::mauth::{
     handle_ticket_renewal_reply, MAuthReply,
 };
 use crate::auth::cephx::types::RotatingSecrets;
-use crate::auth::cephx::{
-    entity_type, system_clock, CephxError, CephxMonClient, CryptoKey, EntityName, TicketStore,
-    UTime,
-};
+use crate::auth::cephx::{system_clock, CephxError, CephxMonClient, CryptoKey, TicketStore, UTime};
 use crate::auth::none::NoneClient;
 use crate::auth::{AuthClient, AuthError};
 use crate::msg::osd_mon::MOsdMap;
@@ -48,7 +45,7 @@ use crate::net::transport::Transport;
 use crate::proto::{ConnError, Connection, ConnectionConfig, Established, Event, Message, Policy};
 use crate::wire::addr::{AddrType, EntityAddr};
 use crate::wire::banner::feature::REVISION_1;
-use crate::wire::entity::EntityType;
+use crate::wire::entity::{AuthEntityName, EntityType};
 use crate::wire::{ConMode, DecodeError};
 
 pub use hunt::{
@@ -88,7 +85,7 @@ pub struct MonClientConfig {
     /// once one arrives.
     pub mons: Vec<EntityAddr>,
     /// Who we are, e.g. `client.admin` or `osd.3`. Its type is also our HELLO type.
-    pub name: EntityName,
+    pub name: AuthEntityName,
     /// Credentials.
     pub auth: MonAuth,
     /// Modes to offer, in order of preference (Ceph's `ms_mon_client_mode`).
@@ -111,7 +108,7 @@ pub struct MonClientConfig {
 impl MonClientConfig {
     /// Defaults: modes `[Secure, Crc]`, msgr2.1, tickets MON|OSD|MGR, 30 s,
     /// Ceph's hunt defaults.
-    pub fn new(mon: EntityAddr, name: EntityName, auth: MonAuth) -> Self {
+    pub fn new(mon: EntityAddr, name: AuthEntityName, auth: MonAuth) -> Self {
         MonClientConfig {
             mon,
             mons: Vec::new(),
@@ -972,7 +969,7 @@ fn auth_client(
                 ));
             }
             Ok(Box::new(NoneClient::new(
-                cfg.name.ty,
+                cfg.name.ty as u32,
                 &cfg.name.id,
                 0,
                 true,
@@ -1014,8 +1011,7 @@ fn dial<T: Transport>(
     if cfg.modes.is_empty() {
         return Err(MonClientError::Config("no connection mode allowed".into()));
     }
-    let my_type = EntityType::from_u32(cfg.name.ty)
-        .ok_or_else(|| MonClientError::Config(format!("entity type of {}", cfg.name)))?;
+    let my_type = cfg.name.ty;
     let mut ccfg = ConnectionConfig::new(my_type);
     ccfg.my_nonce = rng.next_u32();
     // A daemon's messenger is named after it (`osd.3` has num 3): the mon
@@ -1069,10 +1065,10 @@ fn placeholder_established() -> Established {
 /// Ticket bitmask for a service entity type name (`mon`, `osd`, `mgr`, `mds`).
 pub fn service_bit(name: &str) -> Option<u32> {
     Some(match name {
-        "mon" => entity_type::MON,
-        "osd" => entity_type::OSD,
-        "mgr" => entity_type::MGR,
-        "mds" => entity_type::MDS,
+        "mon" => EntityType::Mon.service_id(),
+        "osd" => EntityType::Osd.service_id(),
+        "mgr" => EntityType::Mgr.service_id(),
+        "mds" => EntityType::Mds.service_id(),
         _ => return None,
     })
 }
@@ -1092,7 +1088,7 @@ mod tests {
     #[test]
     fn a_hunt_that_finds_no_monitor_names_each_one_after_the_deadline() {
         let (a, b) = (dead_addr(), dead_addr());
-        let name = EntityName::new(entity_type::CLIENT, "admin");
+        let name = AuthEntityName::new(EntityType::Client, "admin");
         let mut cfg = MonClientConfig::new(a, name, MonAuth::None);
         cfg.modes = vec![ConMode::Crc];
         cfg.timeout = Duration::from_millis(1500);

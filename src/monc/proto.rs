@@ -4,9 +4,10 @@
 //! Nothing here touches a socket or a clock: `now` is passed in.
 
 use crate::auth::cephx::mauth::{MAuth, MAuthReply};
-use crate::auth::cephx::{entity_type, TicketStore, UTime};
+use crate::auth::cephx::{TicketStore, UTime};
 use crate::msg::types;
 use crate::proto::Message;
+use crate::wire::entity::EntityType;
 use crate::wire::{DecodeError, Reader};
 
 /// `MAuth` header version (`PaxosServiceMessage` default encoding version 1).
@@ -50,15 +51,15 @@ impl RenewalPlan {
 /// Which of `want_keys` (plus the AUTH ticket) need renewal at `now`.
 pub fn renewal_plan(store: &TicketStore, want_keys: u32, now: UTime) -> RenewalPlan {
     RenewalPlan {
-        reauthenticate: store.need(entity_type::AUTH, now) != 0,
-        services: store.need(want_keys & !entity_type::AUTH, now),
+        reauthenticate: store.need(EntityType::Auth.service_id(), now) != 0,
+        services: store.need(want_keys & !EntityType::Auth.service_id(), now),
     }
 }
 
 /// When the earliest of these tickets falls due for renewal (`None` if the
 /// store holds none of them).
 pub fn next_renewal(store: &TicketStore, want_keys: u32) -> Option<UTime> {
-    let mask = want_keys | entity_type::AUTH;
+    let mask = want_keys | EntityType::Auth.service_id();
     (0..32)
         .map(|b| 1u32 << b)
         .filter(|bit| mask & bit != 0)
@@ -73,9 +74,10 @@ mod tests {
         build_ticket_renewal_request, handle_ticket_renewal_reply, CEPH_MSG_AUTH,
     };
     use crate::auth::cephx::{
-        fixed_clock, CephxMonClient, CephxTestMon, CryptoKey, EntityName, Keyring, TestMonAuthority,
+        fixed_clock, CephxMonClient, CephxTestMon, CryptoKey, Keyring, TestMonAuthority,
     };
     use crate::auth::{AuthClient, AuthServer, AuthServerStep};
+    use crate::wire::entity::AuthEntityName;
     use crate::wire::ConMode;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
@@ -87,7 +89,7 @@ mod tests {
     fn login(mon_ttl: u32, svc_ttl: u32) -> (TicketStore, TestMonAuthority) {
         let mut r = StdRng::seed_from_u64(5);
         let now = UTime::from_secs(T0);
-        let admin = EntityName::new(entity_type::CLIENT, "admin");
+        let admin = AuthEntityName::new(EntityType::Client, "admin");
         let key = CryptoKey::generate(&mut r, now);
         let mut ring = Keyring::new();
         ring.add_key(admin.clone(), key.clone());
@@ -124,7 +126,7 @@ mod tests {
     #[test]
     fn renewal_is_due_after_three_quarters_of_validity() {
         let (store, _) = login(400, 40);
-        let want = entity_type::MON | entity_type::OSD;
+        let want = EntityType::Mon.service_id() | EntityType::Osd.service_id();
         let t = |s| UTime::from_secs(T0 + s);
         assert!(renewal_plan(&store, want, t(0)).is_empty());
         assert!(renewal_plan(&store, want, t(29)).is_empty());
@@ -140,11 +142,11 @@ mod tests {
     #[test]
     fn renewal_round_trip_extends_tickets() {
         let (store, auth) = login(400, 40);
-        let want = entity_type::OSD;
-        let old = store.get(entity_type::OSD).expect("osd ticket");
+        let want = EntityType::Osd.service_id();
+        let old = store.get(EntityType::Osd.service_id()).expect("osd ticket");
         let now = UTime::from_secs(T0 + 31);
         let plan = renewal_plan(&store, want, now);
-        assert_eq!(plan.services, entity_type::OSD);
+        assert_eq!(plan.services, EntityType::Osd.service_id());
         let mut rng = StdRng::seed_from_u64(9);
         let payload =
             build_ticket_renewal_request(&store, plan.services, &mut rng, now).expect("request");
@@ -168,8 +170,8 @@ mod tests {
             .expect("an MAuthReply")
             .expect("decodes");
         let renewed = handle_ticket_renewal_reply(&store, &back.result_bl, now).expect("renewed");
-        assert_eq!(renewed, entity_type::OSD);
-        let new = store.get(entity_type::OSD).expect("osd ticket");
+        assert_eq!(renewed, EntityType::Osd.service_id());
+        let new = store.get(EntityType::Osd.service_id()).expect("osd ticket");
         assert_ne!(new.session_key, old.session_key, "a new session key");
         assert!(new.expires > old.expires);
         assert!(renewal_plan(&store, want, now).is_empty());

@@ -224,12 +224,7 @@ pub fn parse_fsid(s: &str) -> Option<[u8; 16]> {
 }
 
 #[cfg(test)]
-pub(crate) fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+pub(crate) use crate::wire::hex;
 
 #[cfg(test)]
 mod tests {

@@ -28,11 +28,13 @@ use serde_json::{json, Value};
 
 use super::join::{crush_place, mon_command};
 use super::OsdError;
-use crate::auth::cephx::{CryptoKey, EntityName as AuthName, TicketStore};
+use crate::auth::cephx::{CryptoKey, TicketStore};
 use crate::monc::{describe_attempts, HuntRound, MonAuth, MonClient, MonClientConfig};
 use crate::msg::osd_mon::{MOsdBeacon, MOsdBoot, MOsdMap, MOsdMarkMeDown};
 use crate::msg::{from_message, to_message, types, MonSubscribe};
 use crate::wire::addr::{EntityAddr, EntityAddrVec};
+use crate::wire::entity::AuthEntityName as AuthName;
+use crate::wire::entity::EntityType;
 use crate::wire::ConMode;
 
 /// How the hosted OSDs reach and stay in the cluster.
@@ -562,7 +564,7 @@ fn boot_message(fsid: [u8; 16], osd: &HostedOsd, epoch: u32) -> crate::proto::Me
 }
 
 fn connect(cfg: &MemberConfig, osd: &HostedOsd) -> Result<MonClient, OsdError> {
-    let name = AuthName::new(crate::auth::cephx::entity_type::OSD, osd.id.to_string());
+    let name = AuthName::new(EntityType::Osd, osd.id.to_string());
     let first = cfg
         .mons
         .first()
@@ -711,7 +713,7 @@ mod tests {
                 uuid: [0; 16],
                 key: CryptoKey::new([1; 16], Default::default()),
                 addr: format!("v2:127.0.0.1:{port}/{nonce}").parse().unwrap(),
-                tickets: TicketStore::new(AuthName::new(4, id.to_string())),
+                tickets: TicketStore::new(AuthName::new(EntityType::Osd, id.to_string())),
             },
             mc: None,
             epoch: 0,

@@ -25,7 +25,7 @@ use super::codec;
 use super::crush::CrushMap;
 use super::error::{At, OsdMapError};
 use super::pool::PgPool;
-use crate::crypto::crc::ceph_crc32c;
+use crate::checksum::ceph_crc32c;
 use crate::msg::osd_mon::PgId;
 use crate::wire::addr::{EntityAddr, EntityAddrVec};
 use crate::wire::utime::UTime;

@@ -21,12 +21,13 @@ use thiserror::Error;
 
 use crate::auth::cephx::types::RotatingSecrets;
 use crate::auth::cephx::{
-    system_clock, CephxAuthorizerClient, CephxServiceServer, Clock, CryptoKey, EntityName,
-    ReplayCache, RotatingKeys, TicketStore,
+    system_clock, CephxAuthorizerClient, CephxServiceServer, Clock, CryptoKey, ReplayCache,
+    RotatingKeys, TicketStore,
 };
 use crate::auth::none::{NoneClient, NoneServer};
 use crate::auth::{AuthClient, AuthServer};
 use crate::monc::{MonAuth, MonClient, MonClientConfig, MonClientError};
+use crate::wire::entity::{AuthEntityName, EntityType};
 use crate::wire::ConMode;
 
 /// How endpoints authenticate the peers that connect to them.
@@ -42,7 +43,7 @@ pub enum ServerAuth {
 /// The shared state of a cephx service side: see the module docs on locking.
 #[derive(Clone)]
 pub struct CephxServerAuth {
-    /// The service id tickets must be for (`entity_type::OSD`, ...).
+    /// The service id tickets must be for (`EntityType::Osd.service_id()`, ...).
     pub service: u32,
     /// Rotating secrets of that service, refreshed by [`RotatingKeyService`].
     pub keys: RotatingKeys,
@@ -115,7 +116,7 @@ pub enum ClientAuth {
     None,
     /// cephx authorizers built from tickets a monitor issued.
     Cephx {
-        /// The service the tickets are for (`entity_type::OSD`).
+        /// The service the tickets are for (`EntityType::Osd.service_id()`).
         service: u32,
         /// Tickets (shared; renewed by whoever holds the mon session).
         store: TicketStore,
@@ -185,7 +186,7 @@ impl ClientAuth {
 pub enum ServiceAuthError {
     /// The identity is not a daemon type that has rotating secrets.
     #[error("{0} is not a service identity (expected osd.N, mgr.X, mds.X)")]
-    NotAService(EntityName),
+    NotAService(AuthEntityName),
     /// A monitor call failed.
     #[error("{what} from the monitor: {source}")]
     Mon {
@@ -222,9 +223,11 @@ impl RotatingKeyService {
     /// Authenticates as `cfg.name` (whose key must be `MonAuth::Cephx`) and
     /// fetches the rotating secrets once.
     pub fn start(cfg: MonClientConfig) -> Result<Self, ServiceAuthError> {
-        use crate::auth::cephx::entity_type::{MDS, MGR, MON, OSD};
-        let service = cfg.name.ty;
-        if ![OSD, MGR, MDS, MON].contains(&service) {
+        let service = cfg.name.ty.service_id();
+        if !matches!(
+            cfg.name.ty,
+            EntityType::Osd | EntityType::Mgr | EntityType::Mds | EntityType::Mon
+        ) {
             return Err(ServiceAuthError::NotAService(cfg.name.clone()));
         }
         let MonAuth::Cephx(own_key) = cfg.auth.clone() else {
@@ -288,7 +291,7 @@ impl RotatingKeyService {
         Some(r)
     }
 
-    /// The service id (`entity_type::OSD`, ...).
+    /// The service id (`EntityType::Osd.service_id()`, ...).
     pub fn service(&self) -> u32 {
         self.service
     }

@@ -866,6 +866,7 @@ impl Connection {
     /// transport (reference 4.2), to bring it near the wrap point. False if
     /// the transport is not in secure mode.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn set_tx_nonce_counter_for_test(&mut self, v: u64) -> bool {
         self.t
             .encoder
@@ -877,6 +878,7 @@ impl Connection {
     /// transport, to follow a peer whose TX counter a test moved. False if
     /// the transport is not in secure mode.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn set_rx_nonce_counter_for_test(&mut self, v: u64) -> bool {
         self.t
             .decoder

@@ -13,8 +13,9 @@
 
 use thiserror::Error;
 
+use crate::checksum::ceph_crc32c;
 use crate::crypto::gcm::TAG_LEN;
-use crate::crypto::{ceph_crc32c, CryptoError, RxCipher, TxCipher};
+use crate::crypto::{CryptoError, NonceCounter, RxCipher, TxCipher};
 use crate::wire::epilogue::{EpilogueKind, EpilogueRepr, LateStatus};
 use crate::wire::preamble::{
     Preamble, PreambleError, PreambleRepr, SegmentDesc, MAX_SEGMENTS, PREAMBLE_LEN,
@@ -32,6 +33,17 @@ const SECURE_EPILOGUE_LEN: usize = 16;
 const SEGMENT_CRC_SEED: u32 = 0xFFFF_FFFF;
 /// Spare segment buffers larger than this are not kept for reuse.
 const MAX_SPARE_CAPACITY: usize = 4 << 20;
+
+/// The GCM nonce schedule of each frame revision (reference 4.2); `crypto`
+/// takes the schedule, not the revision, so it needs nothing from `wire`.
+impl From<Revision> for NonceCounter {
+    fn from(rev: Revision) -> NonceCounter {
+        match rev {
+            Revision::V2_0 => NonceCounter::Le32At0,
+            Revision::V2_1 => NonceCounter::Le64At4,
+        }
+    }
+}
 
 /// `len` rounded up to a multiple of 16 (reference 3.5 `pad16`).
 fn pad16(len: usize) -> usize {
@@ -185,6 +197,7 @@ impl FrameEncoder {
     /// Test hook: sets the TX nonce counter (see
     /// [`TxCipher::set_counter_for_test`]); false in crc mode.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn set_tx_counter_for_test(&mut self, v: u64) -> bool {
         match self.cipher.as_mut() {
             Some(c) => {
@@ -575,6 +588,7 @@ impl FrameDecoder {
     /// Test hook: sets the RX nonce counter (see
     /// [`RxCipher::set_counter_for_test`]); false in crc mode.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn set_rx_counter_for_test(&mut self, v: u64) -> bool {
         match self.cipher.as_mut() {
             Some(c) => {
@@ -1011,8 +1025,8 @@ mod tests {
         match f {
             Format::Crc(rev) => (FrameEncoder::new(rev), FrameDecoder::new(rev, limits)),
             Format::Secure(rev) => {
-                let (tx, _) = session_ciphers(&secret(), Role::Connector, rev).unwrap();
-                let (_, rx) = session_ciphers(&secret(), Role::Acceptor, rev).unwrap();
+                let (tx, _) = session_ciphers(&secret(), Role::Connector, rev.into()).unwrap();
+                let (_, rx) = session_ciphers(&secret(), Role::Acceptor, rev.into()).unwrap();
                 let mut e = FrameEncoder::new(rev);
                 e.set_cipher(tx);
                 let mut d = FrameDecoder::new(rev, limits);
@@ -1168,7 +1182,8 @@ mod tests {
             Err(FrameError::TooManySegments(5))
         );
         assert_eq!(out, [7]);
-        let (mut tx, _) = session_ciphers(&secret(), Role::Connector, Revision::V2_1).unwrap();
+        let (mut tx, _) =
+            session_ciphers(&secret(), Role::Connector, Revision::V2_1.into()).unwrap();
         // Room for exactly one more GCM operation: a frame needing two fails whole.
         tx.set_counter_for_test(u64::MAX);
         let mut e = FrameEncoder::new(Revision::V2_1);
@@ -1305,8 +1320,8 @@ mod tests {
         }
         // Secure: an aborted frame still counts its nonces, so the next frame decodes.
         for rev in [Revision::V2_0, Revision::V2_1] {
-            let (tx, _) = session_ciphers(&secret(), Role::Connector, rev).unwrap();
-            let (_, rx) = session_ciphers(&secret(), Role::Acceptor, rev).unwrap();
+            let (tx, _) = session_ciphers(&secret(), Role::Connector, rev.into()).unwrap();
+            let (_, rx) = session_ciphers(&secret(), Role::Acceptor, rev.into()).unwrap();
             let mut d = FrameDecoder::new(rev, FrameLimits::default());
             d.set_cipher(rx);
             // Build an aborted frame by hand with the same schedule the encoder uses.
@@ -1398,7 +1413,7 @@ mod tests {
             Err(FrameError::Crypto(CryptoError::BadTag))
         );
         // The wrong direction's nonce (connector decoding its own output) fails.
-        let (_, rx) = session_ciphers(&secret(), Role::Connector, Revision::V2_1).unwrap();
+        let (_, rx) = session_ciphers(&secret(), Role::Connector, Revision::V2_1.into()).unwrap();
         let mut d = FrameDecoder::new(Revision::V2_1, FrameLimits::default());
         d.set_cipher(rx);
         assert_eq!(

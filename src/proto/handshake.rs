@@ -468,7 +468,7 @@ impl Connection {
             } else {
                 Role::Acceptor
             };
-            let (tx, rx) = crypto::session_ciphers(secret, role, self.t.revision)?;
+            let (tx, rx) = crypto::session_ciphers(secret, role, self.t.revision.into())?;
             if let Some(e) = self.t.encoder.as_mut() {
                 e.set_cipher(tx);
             }

@@ -882,7 +882,7 @@ mod tests {
     /// re-encodes byte for byte.
     #[test]
     fn pacific_capture_round_trips() {
-        let hex = crate::msg::hex;
+        let hex = crate::wire::hex;
         let cases: [(Tag, &str); 7] = [
             (Tag::Hello, "080101011c00000002000000000000001000000002009c407f004d010000000000000000"),
             (Tag::Hello, "010101011c0000000200000000000000100000000200946e7f0000010000000000000000"),

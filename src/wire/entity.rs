@@ -7,8 +7,9 @@ use std::str::FromStr;
 
 use super::{DecodeError, Put, Reader};
 
-/// Longest entity id (the part after the dot of "client.admin") we decode.
-pub const MAX_ENTITY_ID_LEN: usize = 4096;
+/// Longest entity id (the part after the dot of "client.admin") accepted,
+/// decoded or parsed from text (auth none and cephx use it too).
+pub const MAX_ENTITY_ID_LEN: usize = 256;
 
 /// `CEPH_ENTITY_TYPE_*` (reference 1.2, 13).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,6 +59,18 @@ impl EntityType {
             what,
             value: u64::from(v),
         })
+    }
+
+    /// The type as a cephx service id (`CEPH_ENTITY_TYPE_*` as le32): service
+    /// ids are single bits, so a set of services (`want_keys`) is their OR.
+    pub const fn service_id(self) -> u32 {
+        self as u32
+    }
+
+    /// Ceph's name of a cephx service id (`ceph_entity_type_name`);
+    /// "unknown" for a value that is no entity type.
+    pub fn service_name(service_id: u32) -> &'static str {
+        Self::from_u32(service_id).map_or("unknown", EntityType::name)
     }
 
     /// Ceph's name for the type (`ceph_entity_type_name`): "mon", "osd", ...
@@ -173,8 +186,9 @@ impl FromStr for EntityName {
     }
 }
 
-/// Ceph's `EntityName` (auth identity such as "client.admin"): le32 type +
-/// string id (reference 1.2).
+/// Ceph's `EntityName` (`src/common/entity_name.h`), the auth identity such
+/// as "client.admin": le32 type + string id (reference 1.2). Keyrings, cephx
+/// tickets and auth none name entities with it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AuthEntityName {
     /// Entity type.
@@ -187,6 +201,21 @@ impl AuthEntityName {
     /// A name of type `ty` with id `id`.
     pub fn new(ty: EntityType, id: impl Into<String>) -> Self {
         AuthEntityName { ty, id: id.into() }
+    }
+
+    /// Parses `type.id` (see the [`FromStr`] impl); `None` if it is not one.
+    pub fn parse_str(s: &str) -> Option<Self> {
+        s.parse().ok()
+    }
+
+    /// Parses a keyring section name: like [`AuthEntityName::parse_str`] but
+    /// an empty id is allowed, as Ceph's `EntityName::from_str` allows it (the
+    /// monitors' shared key is `[mon.]`).
+    pub fn parse_keyring_name(s: &str) -> Option<Self> {
+        match s.strip_prefix("mon.") {
+            Some("") => Some(AuthEntityName::new(EntityType::Mon, "")),
+            _ => AuthEntityName::parse_str(s),
+        }
     }
 
     /// Decodes `le32 type | string id`.
@@ -220,10 +249,18 @@ impl fmt::Display for AuthEntityName {
 
 impl FromStr for AuthEntityName {
     type Err = ParseNameError;
+    /// Parses `type.id`, e.g. `client.admin` or `osd.3`: a named type other
+    /// than `any`, and a non-empty id of at most [`MAX_ENTITY_ID_LEN`] bytes.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || ParseNameError::new("auth entity name", s);
         let (ty, id) = s.split_once('.').ok_or_else(err)?;
-        let ty = ty.parse().map_err(|_| err())?;
+        let ty = match ty.parse().map_err(|_| err())? {
+            EntityType::Any => return Err(err()),
+            ty => ty,
+        };
+        if id.is_empty() || id.len() > MAX_ENTITY_ID_LEN {
+            return Err(err());
+        }
         Ok(AuthEntityName {
             ty,
             id: id.to_owned(),

@@ -22,3 +22,12 @@ pub mod utime;
 pub use cursor::{check_limit, Put, Reader};
 pub use error::DecodeError;
 pub use tag::{ConMode, Revision, Tag};
+
+/// Test helper: bytes from a hex string (the form of `test-vectors.txt`).
+#[cfg(test)]
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}

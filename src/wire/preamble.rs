@@ -10,7 +10,7 @@
 use thiserror::Error;
 
 use super::DecodeError;
-use crate::crypto::ceph_crc32c;
+use crate::checksum::ceph_crc32c;
 
 /// Preamble length in every mode (reference 3.1).
 pub const PREAMBLE_LEN: usize = 32;

@@ -14,16 +14,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pollmsgr::auth::cephx::{
-    entity_type, fixed_clock, CephxAuthorizerClient, CephxMonClient, CephxServiceServer,
-    CephxTestMon, Clock, CryptoKey, EntityName as CxName, Keyring, ReplayCache, TestMonAuthority,
-    TicketStore, UTime,
+    fixed_clock, CephxAuthorizerClient, CephxMonClient, CephxServiceServer, CephxTestMon, Clock,
+    CryptoKey, Keyring, ReplayCache, TestMonAuthority, TicketStore, UTime,
 };
 use pollmsgr::auth::{AuthClient, AuthError, AuthOutcome, AuthServer, AuthServerStep};
 use pollmsgr::proto::{
-    Connection, ConnectionConfig, Established, Event, Message, Outgoing, Policies, Policy,
-    SessionRegistry,
+    ConnError, Connection, ConnectionConfig, Established, Event, Message, Outgoing, Policies,
+    Policy, SessionRegistry,
 };
 use pollmsgr::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
+use pollmsgr::wire::entity::AuthEntityName as CxName;
 use pollmsgr::wire::entity::EntityType;
 use pollmsgr::wire::ConMode;
 use rand::rngs::StdRng;
@@ -100,7 +100,7 @@ pub struct World {
 pub fn world() -> World {
     let mut r = StdRng::seed_from_u64(1);
     let now = UTime::from_secs(T0);
-    let osd1 = CxName::new(entity_type::OSD, "1");
+    let osd1 = CxName::new(EntityType::Osd, "1");
     let key = CryptoKey::generate(&mut r, now);
     let mut ring = Keyring::new();
     ring.add_key(osd1.clone(), key.clone());
@@ -130,7 +130,10 @@ pub fn world() -> World {
     };
     c.handle_done(outcome.global_id, ConMode::Secure, &payload)
         .expect("tickets");
-    assert!(store.get(entity_type::OSD).is_some(), "an OSD ticket");
+    assert!(
+        store.get(EntityType::Osd.service_id()).is_some(),
+        "an OSD ticket"
+    );
     World {
         authority,
         store,
@@ -156,8 +159,8 @@ pub struct Pair {
     pub at_connector: Vec<Vec<u8>>,
     /// Established events: (connector?, facts).
     pub established: Vec<(bool, Established)>,
-    /// Close reasons: (connector?, text).
-    pub closes: Vec<(bool, String)>,
+    /// Close reasons: (connector?, error).
+    pub closes: Vec<(bool, ConnError)>,
     /// Messages queued so far by the connector / the acceptor.
     pub sent_c: usize,
     pub sent_s: usize,
@@ -183,7 +186,7 @@ impl Pair {
         let now = Instant::now();
         let client_secrets: Secrets = Arc::default();
         let auth = CephxAuthorizerClient::new(
-            entity_type::OSD,
+            EntityType::Osd.service_id(),
             world.store.clone(),
             Box::new(StdRng::seed_from_u64(rng.gen())),
             world.clock.clone(),
@@ -228,7 +231,7 @@ impl Pair {
 
     fn new_server(&mut self) -> Connection {
         let auth = CephxServiceServer::new(
-            entity_type::OSD,
+            EntityType::Osd.service_id(),
             self.world.authority.rotating_keys(),
             self.replay.clone(),
             Box::new(StdRng::seed_from_u64(self.rng.gen())),
@@ -291,7 +294,7 @@ impl Pair {
                 Event::Message(m) => self.at_connector.push(m.front.to_vec()),
                 Event::Established(e) => self.established.push((true, e)),
                 Event::Closed { error, .. } => {
-                    self.closes.push((true, error.to_string()));
+                    self.closes.push((true, error));
                     if let Some(s) = self.server.as_mut() {
                         s.handle_transport_closed("peer closed", now);
                     }
@@ -319,7 +322,7 @@ impl Pair {
                         }
                     }
                     Event::Closed { error, .. } => {
-                        self.closes.push((false, error.to_string()));
+                        self.closes.push((false, error));
                         peer_closed = true;
                     }
                     _ => {}

@@ -3,11 +3,12 @@
 use std::time::{Duration, Instant};
 
 use super::CephCluster;
-use pollmsgr::auth::cephx::{EntityName, Keyring};
+use pollmsgr::auth::cephx::Keyring;
 use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
 use pollmsgr::msg::osd_mon::MOsdMap;
 use pollmsgr::msg::{from_message, types, MonSubscribe};
 use pollmsgr::wire::addr::EntityAddr;
+use pollmsgr::wire::entity::AuthEntityName;
 
 /// The cluster's keyring (client.admin and mon. keys).
 pub fn keyring_path(c: &CephCluster) -> String {
@@ -23,7 +24,7 @@ pub fn osdmap_epoch(c: &CephCluster) -> u64 {
 
 /// A cephx MonClient as client.admin, starting its hunt at `mon`.
 pub fn admin_monclient(c: &CephCluster, mon: EntityAddr, timeout: Duration) -> MonClient {
-    let name = EntityName::parse_str("client.admin").expect("name");
+    let name = AuthEntityName::parse_str("client.admin").expect("name");
     let ring = Keyring::parse(&std::fs::read_to_string(keyring_path(c)).expect("keyring"))
         .expect("keyring parses");
     let key = ring.get(&name).expect("admin key").clone();

@@ -14,9 +14,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use pollmsgr::crypto::crc::{Crc32cCrate, CrcFast, DefaultCrc32c};
+use pollmsgr::checksum::{Crc32cCrate, Crc32cImpl, CrcFast, DefaultCrc32c};
 use pollmsgr::crypto::gcm::{AwsLcGcm, DefaultAes128Gcm, RingGcm, RustCryptoGcm};
-use pollmsgr::crypto::{session_ciphers, Aes128GcmImpl, Crc32cImpl, Role};
+use pollmsgr::crypto::{session_ciphers, Aes128GcmImpl, Role};
 use pollmsgr::proto::frame::{Decoded, FrameDecoder, FrameEncoder, FrameLimits};
 use pollmsgr::wire::{Revision, Tag};
 use serde_json::{json, Value};
@@ -135,8 +135,8 @@ fn frames(secure: bool, size: usize, secs: f64) -> (f64, f64, f64) {
         let mut e = FrameEncoder::new(rev);
         let mut d = FrameDecoder::new(rev, FrameLimits::default());
         if secure {
-            let (tx, _) = session_ciphers(&secret, Role::Connector, rev).expect("secret");
-            let (_, rx) = session_ciphers(&secret, Role::Acceptor, rev).expect("secret");
+            let (tx, _) = session_ciphers(&secret, Role::Connector, rev.into()).expect("secret");
+            let (_, rx) = session_ciphers(&secret, Role::Acceptor, rev.into()).expect("secret");
             e.set_cipher(tx);
             d.set_cipher(rx);
         }

@@ -14,20 +14,18 @@
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use super::crypto::{dec_bl, decode_decrypt, key_proof, SecretBytes};
+use super::crypto::{dec_bl, decode_decrypt, SecretBytes};
 use super::key::CryptoKey;
 use super::tickets::{ServiceTicket, TicketStore};
 use super::types::{
-    CephXAuthenticate, CephXAuthorize, CephXAuthorizeChallenge, CephXAuthorizeReply,
+    key_proof, CephXAuthenticate, CephXAuthorize, CephXAuthorizeChallenge, CephXAuthorizeReply,
     CephXAuthorizer, CephXRequestHeader, CephXResponseHeader, CephXServerChallenge,
     CephXServiceTicketReply,
 };
-use super::{
-    entity_type, type_name, CephxError, Clock, EntityName, CEPHX_GET_AUTH_SESSION_KEY,
-    MAX_ENCRYPTED_LEN,
-};
+use super::{type_name, CephxError, Clock, CEPHX_GET_AUTH_SESSION_KEY, MAX_ENCRYPTED_LEN};
 use crate::auth::{AuthClient, AuthError, AuthOutcome, AUTH_MODE_MON, METHOD_CEPHX};
 use crate::crypto::CONNECTION_SECRET_MIN_LEN;
+use crate::wire::entity::{AuthEntityName, EntityType};
 use crate::wire::{ConMode, Put, Reader};
 
 /// Service tickets a mon client asks for by default: MON | OSD | MGR.
@@ -35,7 +33,8 @@ use crate::wire::{ConMode, Put, Reader};
 /// Must be non-zero: a mon hands out a connection secret only to clients that
 /// ask for at least one extra ticket (reference 8.3). librados asks for what
 /// its `want_keys` says (MON|OSD|MGR, plus MDS for CephFS clients).
-pub const DEFAULT_WANT_KEYS: u32 = entity_type::MON | entity_type::OSD | entity_type::MGR;
+pub const DEFAULT_WANT_KEYS: u32 =
+    EntityType::Mon.service_id() | EntityType::Osd.service_id() | EntityType::Mgr.service_id();
 
 /// `EOPNOTSUPP`: what AUTH_BAD_METHOD carries when method or modes do not match.
 use crate::wire::errno::EOPNOTSUPP;
@@ -114,7 +113,7 @@ enum MonState {
 /// (the mon's challenge), `handle_done`. After success the store holds the
 /// global id, the AUTH ticket and the service tickets asked for.
 pub struct CephxMonClient {
-    name: EntityName,
+    name: AuthEntityName,
     key: CryptoKey,
     modes: Vec<ConMode>,
     want_keys: u32,
@@ -184,7 +183,7 @@ impl CephxMonClient {
         let mut r = Reader::new(payload, "CephXServerChallenge");
         let ch = CephXServerChallenge::parse(&mut r)?;
         let client_challenge = self.rng.next_u64();
-        let old = self.store.get(entity_type::AUTH);
+        let old = self.store.get(EntityType::Auth.service_id());
         let req = CephXAuthenticate {
             struct_v: 3,
             client_challenge,
@@ -229,7 +228,7 @@ impl CephxMonClient {
         let reply = CephXServiceTicketReply::parse(&mut r)?;
         let old = old_auth_key.clone();
         let tickets = reply.decrypt(&self.key, |svc| {
-            if svc == entity_type::AUTH {
+            if svc == EntityType::Auth.service_id() {
                 old.clone()
             } else {
                 None
@@ -238,7 +237,7 @@ impl CephxMonClient {
         let mut auth = None;
         for t in tickets {
             let t = ServiceTicket::from_decoded(t, now);
-            if t.service_id == entity_type::AUTH {
+            if t.service_id == EntityType::Auth.service_id() {
                 auth = Some(t.clone());
             }
             self.store.insert(t);
@@ -279,7 +278,7 @@ impl AuthClient for CephxMonClient {
         (METHOD_CEPHX, self.modes.clone())
     }
 
-    /// `u8 10 | EntityName | le64 global_id` (0, or the stored id to reclaim it).
+    /// `u8 10 | AuthEntityName | le64 global_id` (0, or the stored id to reclaim it).
     fn request(&mut self) -> Result<Vec<u8>, AuthError> {
         let mut out = Vec::with_capacity(32);
         out.put_u8(AUTH_MODE_MON);
@@ -384,7 +383,7 @@ impl std::fmt::Debug for CephxAuthorizerClient {
 }
 
 impl CephxAuthorizerClient {
-    /// A client toward a daemon of type `service_id` (e.g. `entity_type::OSD`)
+    /// A client toward a daemon of type `service_id` (e.g. `EntityType::Osd.service_id()`)
     /// using the ticket for it in `store`. Modes default to `[Crc, Secure]`
     /// (`ms_client_mode`).
     pub fn new(

@@ -95,22 +95,6 @@ pub fn decode_decrypt<T: Parse>(key: &CryptoKey, r: &mut Reader<'_>) -> Result<T
     dec_bl(key, ct)
 }
 
-/// The client proof of reference 8.3: XOR of every complete little-endian
-/// 8-byte word of `encode_encrypt(secret, le64 server_challenge | le64
-/// client_challenge)`, length prefix included.
-pub fn key_proof(secret: &CryptoKey, server_challenge: u64, client_challenge: u64) -> u64 {
-    let blob = super::types::CephXChallengeBlob {
-        server_challenge,
-        client_challenge,
-    };
-    let e = encode_encrypt_vec(secret, &blob);
-    e.chunks_exact(8).fold(0u64, |k, w| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        k ^ u64::from_le_bytes(b)
-    })
-}
-
 /// A `string` / bufferlist holding secret bytes (e.g. a connection secret),
 /// zeroized on drop. Decoding accepts at most
 /// [`MAX_CONNECTION_SECRET_LEN`](super::MAX_CONNECTION_SECRET_LEN) bytes.
@@ -190,22 +174,6 @@ pub(crate) mod tests {
         );
         // A full block still gets a whole block of padding.
         assert_eq!(aes_cbc_encrypt(&key_00_0f(), &[0u8; 16]).len(), 32);
-    }
-
-    #[test]
-    fn challenge_blob_and_key_proof_vectors() {
-        let blob = crate::auth::cephx::types::CephXChallengeBlob {
-            server_challenge: 0x1111_1111_1111_1111,
-            client_challenge: 0x2222_2222_2222_2222,
-        };
-        assert_eq!(
-            encode_encrypt_vec(&key_00_0f(), &blob),
-            hex("2000000077617a081dd08fa7523553463d10431c3debce6895aa1ecabdfd7cd3af088554")
-        );
-        assert_eq!(
-            key_proof(&key_00_0f(), 0x1111_1111_1111_1111, 0x2222_2222_2222_2222),
-            0xf59b_42a5_71d2_6a95
-        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::mauth::{
 };
 use super::*;
 use crate::auth::{AuthClient, AuthError, AuthOutcome, AuthServer, AuthServerStep, METHOD_CEPHX};
+use crate::wire::entity::AuthEntityName;
 use crate::wire::{ConMode, Reader};
 
 const T0: u32 = 1_700_000_000;
@@ -33,9 +34,9 @@ fn test_clock() -> (Clock, Arc<AtomicU32>) {
 }
 
 struct World {
-    admin: EntityName,
+    admin: AuthEntityName,
     admin_key: CryptoKey,
-    osd3: EntityName,
+    osd3: AuthEntityName,
     osd3_key: CryptoKey,
     authority: TestMonAuthority,
 }
@@ -43,8 +44,8 @@ struct World {
 fn world() -> World {
     let mut r = StdRng::seed_from_u64(1);
     let now = UTime::from_secs(T0);
-    let admin = EntityName::new(entity_type::CLIENT, "admin");
-    let osd3 = EntityName::new(entity_type::OSD, "3");
+    let admin = AuthEntityName::new(EntityType::Client, "admin");
+    let osd3 = AuthEntityName::new(EntityType::Osd, "3");
     let admin_key = CryptoKey::generate(&mut r, now);
     let osd3_key = CryptoKey::generate(&mut r, now);
     let mut ring = Keyring::new();
@@ -75,14 +76,15 @@ fn run(
 ) -> Result<(AuthOutcome, AuthOutcome, ConMode), AuthError> {
     let (method, modes) = client.method_and_modes();
     assert_eq!(method, METHOD_CEPHX);
-    let allowed = server.allowed_modes(entity_type::CLIENT as u8, method);
+    let allowed = server.allowed_modes(EntityType::Client.service_id() as u8, method);
     let mode = *modes
         .iter()
         .find(|m| allowed.contains(m))
         .expect("a common mode");
     let req = client.request()?;
     tr.client.push(req.clone());
-    let mut step = server.handle_request(entity_type::CLIENT as u8, method, mode, &req)?;
+    let mut step =
+        server.handle_request(EntityType::Client.service_id() as u8, method, mode, &req)?;
     for _ in 0..4 {
         match step {
             AuthServerStep::More(p) => {
@@ -124,7 +126,7 @@ fn mon_login_seeded(
 
 fn osd_server(w: &World, clock: &Clock, cache: &ReplayCache, seed: u64) -> CephxServiceServer {
     CephxServiceServer::new(
-        entity_type::OSD,
+        EntityType::Osd.service_id(),
         w.authority.rotating_keys(),
         cache.clone(),
         rng(seed),
@@ -142,14 +144,20 @@ fn mon_exchange_crc_and_secure() {
         assert_eq!(out.connection_secret.len(), len);
         assert_eq!(out.session_key.len(), 16);
         assert_eq!(store.global_id(), out.global_id);
-        let auth = store.get(entity_type::AUTH).expect("AUTH ticket");
+        let auth = store
+            .get(EntityType::Auth.service_id())
+            .expect("AUTH ticket");
         assert_eq!(&auth.session_key.secret()[..], &out.session_key[..]);
-        for svc in [entity_type::MON, entity_type::OSD, entity_type::MGR] {
+        for svc in [
+            EntityType::Mon.service_id(),
+            EntityType::Osd.service_id(),
+            EntityType::Mgr.service_id(),
+        ] {
             let t = store.get(svc).expect("service ticket");
             assert_eq!(t.expires, UTime::from_secs(T0 + 3600));
             assert_eq!(t.renew_after, UTime::from_secs(T0 + 2700));
         }
-        assert!(store.get(entity_type::MDS).is_none());
+        assert!(store.get(EntityType::Mds.service_id()).is_none());
         assert_eq!(store.need(client::DEFAULT_WANT_KEYS, clock()), 0);
     }
 }
@@ -176,7 +184,7 @@ fn mon_request_bytes_and_proof_layout() {
     let a = types::CephXAuthenticate::parse(&mut r).expect("parse");
     assert_eq!(
         a.key,
-        crypto::key_proof(&w.admin_key, 0x1111_1111_1111_1111, a.client_challenge)
+        types::key_proof(&w.admin_key, 0x1111_1111_1111_1111, a.client_challenge)
     );
     // A second challenge is out of order.
     assert!(matches!(
@@ -191,7 +199,7 @@ fn reconnect_reclaims_global_id_with_old_ticket() {
     let (clock, _) = test_clock();
     let store = TicketStore::new(w.admin.clone());
     let first = mon_login(&w, ConMode::Secure, &store, &clock);
-    let old_auth = store.get(entity_type::AUTH).expect("auth");
+    let old_auth = store.get(EntityType::Auth.service_id()).expect("auth");
     // The second login presents global id and old ticket; the mon encrypts
     // the new ticket with the old session key (ticket_enc path).
     let mut c = CephxMonClient::new(w.admin_key.clone(), store.clone(), rng(7), clock.clone());
@@ -210,7 +218,7 @@ fn reconnect_reclaims_global_id_with_old_ticket() {
     let req = &tr.client[1];
     let a = types::CephXAuthenticate::parse(&mut Reader::new(&req[2..], "a")).expect("auth");
     assert_eq!(a.old_ticket, old_auth.ticket);
-    let new_auth = store.get(entity_type::AUTH).expect("auth");
+    let new_auth = store.get(EntityType::Auth.service_id()).expect("auth");
     assert_ne!(old_auth.session_key, new_auth.session_key);
 
     // Reclaiming an id without a ticket is refused (insecure reclaim off).
@@ -235,10 +243,10 @@ fn wrong_client_key_is_refused() {
         matches!(err, AuthError::Refused { errno, .. } if errno == -EPERM),
         "{err}"
     );
-    assert!(store.get(entity_type::AUTH).is_none());
+    assert!(store.get(EntityType::Auth.service_id()).is_none());
 
     // Unknown entity likewise.
-    let nobody = TicketStore::new(EntityName::new(entity_type::CLIENT, "nobody"));
+    let nobody = TicketStore::new(AuthEntityName::new(EntityType::Client, "nobody"));
     let mut c = CephxMonClient::new(w.admin_key.clone(), nobody, rng(2), clock.clone());
     let mut s = CephxTestMon::new(w.authority.clone(), rng(3), clock);
     assert!(run(&mut c, &mut s, &mut Transcript::default()).is_err());
@@ -250,14 +258,14 @@ fn authorizer_exchange_crc_and_secure() {
     let (clock, _) = test_clock();
     let store = TicketStore::new(w.admin.clone());
     mon_login(&w, ConMode::Secure, &store, &clock);
-    let osd_ticket = store.get(entity_type::OSD).expect("osd ticket");
+    let osd_ticket = store.get(EntityType::Osd.service_id()).expect("osd ticket");
     let cache = ReplayCache::default();
     for (i, (mode, len)) in [(ConMode::Crc, 0), (ConMode::Secure, 64)]
         .into_iter()
         .enumerate()
     {
         let mut c = CephxAuthorizerClient::new(
-            entity_type::OSD,
+            EntityType::Osd.service_id(),
             store.clone(),
             rng(10 + i as u64),
             clock.clone(),
@@ -280,7 +288,12 @@ fn authorizer_exchange_crc_and_secure() {
 
 /// One successful exchange, returning the client's two payloads.
 fn captured_exchange(w: &World, clock: &Clock, store: &TicketStore) -> Vec<Vec<u8>> {
-    let mut c = CephxAuthorizerClient::new(entity_type::OSD, store.clone(), rng(30), clock.clone());
+    let mut c = CephxAuthorizerClient::new(
+        EntityType::Osd.service_id(),
+        store.clone(),
+        rng(30),
+        clock.clone(),
+    );
     let mut s = osd_server(w, clock, &ReplayCache::default(), 31);
     let mut tr = Transcript::default();
     run(&mut c, &mut s, &mut tr).expect("exchange");
@@ -314,7 +327,7 @@ fn tampered_authorizer_is_rejected() {
     }
     // A ticket for another service is refused.
     let mut mgr = CephxServiceServer::new(
-        entity_type::MGR,
+        EntityType::Mgr.service_id(),
         w.authority.rotating_keys(),
         ReplayCache::default(),
         rng(42),
@@ -325,13 +338,16 @@ fn tampered_authorizer_is_rejected() {
         .is_err());
     // Wrong rotating secrets: the ticket does not decrypt (padding or magic).
     let wrong = RotatingKeys::new();
-    let mut rs = w.authority.rotating_secrets(entity_type::OSD).expect("osd");
+    let mut rs = w
+        .authority
+        .rotating_secrets(EntityType::Osd.service_id())
+        .expect("osd");
     for k in rs.secrets.values_mut() {
         k.key = CryptoKey::new([9; 16], UTime::ZERO);
     }
-    wrong.set(entity_type::OSD, rs);
+    wrong.set(EntityType::Osd.service_id(), rs);
     let mut s = CephxServiceServer::new(
-        entity_type::OSD,
+        EntityType::Osd.service_id(),
         wrong,
         ReplayCache::default(),
         rng(43),
@@ -351,7 +367,12 @@ fn replayed_authorizers_are_rejected() {
     let store = TicketStore::new(w.admin.clone());
     mon_login(&w, ConMode::Crc, &store, &clock);
     let cache = ReplayCache::default();
-    let mut c = CephxAuthorizerClient::new(entity_type::OSD, store.clone(), rng(50), clock.clone());
+    let mut c = CephxAuthorizerClient::new(
+        EntityType::Osd.service_id(),
+        store.clone(),
+        rng(50),
+        clock.clone(),
+    );
     let mut s = osd_server(&w, &clock, &cache, 51);
     let mut tr = Transcript::default();
     run(&mut c, &mut s, &mut tr).expect("exchange");
@@ -395,8 +416,8 @@ fn client_checks_nonce_plus_one() {
     let (clock, _) = test_clock();
     let store = TicketStore::new(w.admin.clone());
     mon_login(&w, ConMode::Crc, &store, &clock);
-    let ticket = store.get(entity_type::OSD).expect("osd");
-    let mut c = CephxAuthorizerClient::new(entity_type::OSD, store, rng(60), clock);
+    let ticket = store.get(EntityType::Osd.service_id()).expect("osd");
+    let mut c = CephxAuthorizerClient::new(EntityType::Osd.service_id(), store, rng(60), clock);
     let req = c.request().expect("request");
     let az = types::CephXAuthorizer::parse(&mut Reader::new(&req, "az")).expect("parse");
     let nonce = az.authorize(&ticket.session_key).expect("decrypt").nonce;
@@ -426,11 +447,19 @@ fn expired_tickets_are_rejected() {
         .expect("expired");
     assert!(matches!(err, AuthError::Refused { .. }), "{err}");
     // The client also refuses to use an expired ticket.
-    let mut c = CephxAuthorizerClient::new(entity_type::OSD, store.clone(), rng(71), clock.clone());
+    let mut c = CephxAuthorizerClient::new(
+        EntityType::Osd.service_id(),
+        store.clone(),
+        rng(71),
+        clock.clone(),
+    );
     assert!(c.request().is_err());
     assert_eq!(
-        store.need(entity_type::OSD | entity_type::MON, clock()),
-        entity_type::OSD | entity_type::MON
+        store.need(
+            EntityType::Osd.service_id() | EntityType::Mon.service_id(),
+            clock()
+        ),
+        EntityType::Osd.service_id() | EntityType::Mon.service_id()
     );
 }
 
@@ -441,7 +470,8 @@ fn wrong_global_id_is_rejected() {
     let store = TicketStore::new(w.admin.clone());
     mon_login(&w, ConMode::Crc, &store, &clock);
     store.set_global_id(store.global_id() + 1);
-    let mut c = CephxAuthorizerClient::new(entity_type::OSD, store, rng(80), clock.clone());
+    let mut c =
+        CephxAuthorizerClient::new(EntityType::Osd.service_id(), store, rng(80), clock.clone());
     let mut s = osd_server(&w, &clock, &ReplayCache::default(), 81);
     let err = run(&mut c, &mut s, &mut Transcript::default()).expect_err("mismatch");
     assert!(
@@ -497,19 +527,22 @@ fn rotating_keys_via_mauth_verify_authorizers() {
     let secrets = handle_rotating_key_reply(&w.osd3_key, &reply.result_bl).expect("decrypt");
     assert_eq!(
         Some(&secrets),
-        w.authority.rotating_secrets(entity_type::OSD).as_ref()
+        w.authority
+            .rotating_secrets(EntityType::Osd.service_id())
+            .as_ref()
     );
     // Wrong daemon key fails.
     assert!(handle_rotating_key_reply(&w.admin_key, &reply.result_bl).is_err());
 
     let keys = RotatingKeys::new();
-    keys.set(entity_type::OSD, secrets);
+    keys.set(EntityType::Osd.service_id(), secrets);
     let store = TicketStore::new(w.admin.clone());
     mon_login(&w, ConMode::Secure, &store, &clock);
-    let mut c = CephxAuthorizerClient::new(entity_type::OSD, store, rng(91), clock.clone())
-        .with_modes(vec![ConMode::Secure, ConMode::Crc]);
+    let mut c =
+        CephxAuthorizerClient::new(EntityType::Osd.service_id(), store, rng(91), clock.clone())
+            .with_modes(vec![ConMode::Secure, ConMode::Crc]);
     let mut s = CephxServiceServer::new(
-        entity_type::OSD,
+        EntityType::Osd.service_id(),
         keys,
         ReplayCache::default(),
         rng(92),
@@ -527,26 +560,28 @@ fn ticket_renewal_via_mauth() {
     let (clock, t) = test_clock();
     let store = TicketStore::new(w.admin.clone());
     mon_login(&w, ConMode::Crc, &store, &clock);
-    let old_osd = store.get(entity_type::OSD).expect("osd");
+    let old_osd = store.get(EntityType::Osd.service_id()).expect("osd");
     t.store(T0 + 3000, Ordering::SeqCst);
     let need = store.need(client::DEFAULT_WANT_KEYS, clock());
     assert_eq!(need, client::DEFAULT_WANT_KEYS);
     let mut r = StdRng::seed_from_u64(100);
-    let req = build_ticket_renewal_request(&store, need | entity_type::MDS, &mut r, clock())
-        .expect("request");
+    let req =
+        build_ticket_renewal_request(&store, need | EntityType::Mds.service_id(), &mut r, clock())
+            .expect("request");
     assert_eq!(&req[..2], &[0, 2]);
     let result_bl = w
         .authority
         .handle_mauth(&w.admin, &req, &mut r, clock())
         .expect("reply");
     let renewed = handle_ticket_renewal_reply(&store, &result_bl, clock()).expect("renewed");
-    assert_eq!(renewed, need | entity_type::MDS);
-    let new_osd = store.get(entity_type::OSD).expect("osd");
+    assert_eq!(renewed, need | EntityType::Mds.service_id());
+    let new_osd = store.get(EntityType::Osd.service_id()).expect("osd");
     assert_ne!(new_osd.session_key, old_osd.session_key);
     assert_eq!(new_osd.expires, UTime::from_secs(T0 + 3000 + 3600));
     assert_eq!(store.need(client::DEFAULT_WANT_KEYS, clock()), 0);
     // The renewed ticket works against the OSD.
-    let mut c = CephxAuthorizerClient::new(entity_type::OSD, store, rng(101), clock.clone());
+    let mut c =
+        CephxAuthorizerClient::new(EntityType::Osd.service_id(), store, rng(101), clock.clone());
     let mut s = osd_server(&w, &clock, &ReplayCache::default(), 102);
     run(&mut c, &mut s, &mut Transcript::default()).expect("auth with renewed ticket");
 }
@@ -557,7 +592,7 @@ fn debug_output_has_no_key_material() {
     let (clock, _) = test_clock();
     let store = TicketStore::new(w.admin.clone());
     let out = mon_login(&w, ConMode::Secure, &store, &clock);
-    let auth = store.get(entity_type::AUTH).expect("auth");
+    let auth = store.get(EntityType::Auth.service_id()).expect("auth");
     let c = CephxMonClient::new(w.admin_key.clone(), store.clone(), rng(1), clock);
     let texts = [
         format!("{out:?}"),

@@ -16,19 +16,19 @@ use base64::Engine as _;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use super::{CephxError, EntityName, UTime};
+use super::{CephxError, UTime};
+use crate::crypto::AES128_KEY_LEN;
+use crate::wire::entity::AuthEntityName;
 use crate::wire::{DecodeError, Put, Reader};
 
 /// `CEPH_CRYPTO_AES`.
 pub const CRYPTO_AES: u16 = 1;
-/// Length of an AES-128 secret.
-pub const AES_KEY_LEN: usize = 16;
 
 /// A cephx AES-128 key with its creation time.
 #[derive(Clone)]
 pub struct CryptoKey {
     created: UTime,
-    secret: Zeroizing<[u8; AES_KEY_LEN]>,
+    secret: Zeroizing<[u8; AES128_KEY_LEN]>,
 }
 
 impl CryptoKey {
@@ -36,7 +36,7 @@ impl CryptoKey {
     pub const ENCODED_LEN: usize = 28;
 
     /// A key from raw secret bytes.
-    pub fn new(secret: [u8; AES_KEY_LEN], created: UTime) -> Self {
+    pub fn new(secret: [u8; AES128_KEY_LEN], created: UTime) -> Self {
         CryptoKey {
             created,
             secret: Zeroizing::new(secret),
@@ -45,13 +45,13 @@ impl CryptoKey {
 
     /// A fresh random key (`KeyServer::generate_secret`).
     pub fn generate(rng: &mut dyn RngCore, created: UTime) -> Self {
-        let mut secret = Zeroizing::new([0u8; AES_KEY_LEN]);
+        let mut secret = Zeroizing::new([0u8; AES128_KEY_LEN]);
         rng.fill_bytes(&mut secret[..]);
         CryptoKey { created, secret }
     }
 
     /// The raw 16-byte AES secret. Handle with care: never log it.
-    pub fn secret(&self) -> &[u8; AES_KEY_LEN] {
+    pub fn secret(&self) -> &[u8; AES128_KEY_LEN] {
         &self.secret
     }
 
@@ -71,14 +71,14 @@ impl CryptoKey {
         }
         let created = UTime::parse(r)?;
         let len = r.u16_le()?;
-        if usize::from(len) != AES_KEY_LEN {
+        if usize::from(len) != AES128_KEY_LEN {
             return Err(DecodeError::InvalidValue {
                 what: "CryptoKey length",
                 value: u64::from(len),
             });
         }
-        let mut secret = Zeroizing::new([0u8; AES_KEY_LEN]);
-        secret.copy_from_slice(r.take(AES_KEY_LEN)?);
+        let mut secret = Zeroizing::new([0u8; AES128_KEY_LEN]);
+        secret.copy_from_slice(r.take(AES128_KEY_LEN)?);
         Ok(CryptoKey { created, secret })
     }
 
@@ -86,7 +86,7 @@ impl CryptoKey {
     pub fn emit(&self, out: &mut Vec<u8>) {
         out.put_u16_le(CRYPTO_AES);
         self.created.emit(out);
-        out.put_u16_le(AES_KEY_LEN as u16);
+        out.put_u16_le(AES128_KEY_LEN as u16);
         out.put_slice(&self.secret[..]);
     }
 
@@ -139,7 +139,7 @@ impl fmt::Debug for CryptoKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyringEntry {
     /// The entity, from the section header.
-    pub name: EntityName,
+    pub name: AuthEntityName,
     /// Its key.
     pub key: CryptoKey,
     /// `caps <service> = "<caps>"` lines, by service name (`mon`, `osd`, ...).
@@ -149,12 +149,12 @@ pub struct KeyringEntry {
 /// A parsed keyring: entity name → key and caps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Keyring {
-    entries: BTreeMap<EntityName, KeyringEntry>,
+    entries: BTreeMap<AuthEntityName, KeyringEntry>,
 }
 
 /// A section being read: name, key, caps, header line number.
 type Section = (
-    EntityName,
+    AuthEntityName,
     Option<CryptoKey>,
     BTreeMap<String, String>,
     usize,
@@ -201,7 +201,7 @@ impl Keyring {
                     .strip_suffix(']')
                     .ok_or_else(|| err(lineno, "unterminated section header".into()))?
                     .trim();
-                let name = EntityName::parse_keyring_name(name)
+                let name = AuthEntityName::parse_keyring_name(name)
                     .ok_or_else(|| err(lineno, format!("bad entity name {name:?}")))?;
                 if let Some(done) = cur.take() {
                     ring.finish_section(done)?;
@@ -247,7 +247,7 @@ impl Keyring {
     }
 
     /// Adds a key with no caps.
-    pub fn add_key(&mut self, name: EntityName, key: CryptoKey) {
+    pub fn add_key(&mut self, name: AuthEntityName, key: CryptoKey) {
         self.insert(KeyringEntry {
             name,
             key,
@@ -256,17 +256,17 @@ impl Keyring {
     }
 
     /// The key of `name`.
-    pub fn get(&self, name: &EntityName) -> Option<&CryptoKey> {
+    pub fn get(&self, name: &AuthEntityName) -> Option<&CryptoKey> {
         self.entries.get(name).map(|e| &e.key)
     }
 
     /// The whole entry of `name`.
-    pub fn entry(&self, name: &EntityName) -> Option<&KeyringEntry> {
+    pub fn entry(&self, name: &AuthEntityName) -> Option<&KeyringEntry> {
         self.entries.get(name)
     }
 
     /// The entity names held.
-    pub fn names(&self) -> impl Iterator<Item = &EntityName> {
+    pub fn names(&self) -> impl Iterator<Item = &AuthEntityName> {
         self.entries.keys()
     }
 
@@ -291,7 +291,7 @@ fn unquote(v: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::cephx::entity_type;
+    use crate::wire::entity::EntityType;
 
     /// Generated by `ceph-authtool --create-keyring ... --gen-key -n client.test
     /// --cap mon 'allow *' --cap osd 'allow rw'` and another `-n osd.3`.
@@ -314,7 +314,7 @@ mod tests {
     fn parses_a_ceph_authtool_keyring() {
         let ring = Keyring::parse(AUTHTOOL_KEYRING).expect("keyring parses");
         assert_eq!(ring.len(), 2);
-        let client = EntityName::parse_str("client.test").expect("name");
+        let client = AuthEntityName::parse_str("client.test").expect("name");
         let entry = ring.entry(&client).expect("client.test present");
         assert_eq!(entry.caps.get("mon").map(String::as_str), Some("allow *"));
         assert_eq!(entry.caps.get("osd").map(String::as_str), Some("allow rw"));
@@ -327,7 +327,7 @@ mod tests {
         let first = ring.names().next().expect("one name");
         assert_eq!(&*ring.get(first).expect("key").to_base64(), b64);
         assert!(ring
-            .get(&EntityName::parse_str("osd.3").expect("name"))
+            .get(&AuthEntityName::parse_str("osd.3").expect("name"))
             .is_some());
     }
 
@@ -339,7 +339,7 @@ mod tests {
             &*k
         );
         let ring = Keyring::parse(&text).expect("parses");
-        let name = EntityName::parse_str("client.admin").expect("name");
+        let name = AuthEntityName::parse_str("client.admin").expect("name");
         assert_eq!(ring.get(&name).expect("key").secret(), &[7; 16]);
         assert!(Keyring::parse("[client.a]\ncaps mon = \"x\"\n").is_err());
         assert!(Keyring::parse("key = AQ\n").is_err());
@@ -348,7 +348,9 @@ mod tests {
         // The cluster keyring ceph-cluster.sh writes starts with the mons' `[mon.]`.
         let text = format!("[mon.]\n\tkey = {}\n[client.admin]\n\tkey = {}\n", &*k, &*k);
         let ring = Keyring::parse(&text).expect("[mon.] parses");
-        assert!(ring.get(&EntityName::new(entity_type::MON, "")).is_some());
+        assert!(ring
+            .get(&AuthEntityName::new(EntityType::Mon, ""))
+            .is_some());
         assert!(ring.get(&name).is_some());
         assert!(Keyring::parse("[osd.]\nkey = AQ\n").is_err());
     }
@@ -357,7 +359,7 @@ mod tests {
     fn debug_never_shows_secret_bytes() {
         let k = CryptoKey::new([0xab; 16], UTime::from_secs(1));
         let mut ring = Keyring::new();
-        ring.add_key(EntityName::new(8, "x"), k.clone());
+        ring.add_key(AuthEntityName::new(EntityType::Client, "x"), k.clone());
         for s in [format!("{k:?}"), format!("{ring:?}")] {
             assert!(!s.contains("ab, ab") && !s.contains("171"), "{s}");
             assert!(!s.contains(&*k.to_base64()), "{s}");

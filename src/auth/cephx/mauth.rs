@@ -32,10 +32,10 @@ use super::types::{
     CephXServiceTicketReply, CephXServiceTicketRequest, RotatingSecrets,
 };
 use super::{
-    entity_type, CephxError, UTime, CEPHX_GET_PRINCIPAL_SESSION_KEY, CEPHX_GET_ROTATING_KEY,
-    MAX_ENCRYPTED_LEN,
+    CephxError, UTime, CEPHX_GET_PRINCIPAL_SESSION_KEY, CEPHX_GET_ROTATING_KEY, MAX_ENCRYPTED_LEN,
 };
 use crate::auth::METHOD_CEPHX;
+use crate::wire::entity::EntityType;
 use crate::wire::{DecodeError, Put, Reader};
 
 /// `CEPH_MSG_AUTH`.
@@ -191,7 +191,7 @@ pub fn build_ticket_renewal_request(
     now: UTime,
 ) -> Result<Vec<u8>, CephxError> {
     let auth = store
-        .valid(entity_type::AUTH, now)
+        .valid(EntityType::Auth.service_id(), now)
         .ok_or(CephxError::NoTicket("auth"))?;
     let mut out = Vec::with_capacity(256);
     CephXRequestHeader {
@@ -200,7 +200,7 @@ pub fn build_ticket_renewal_request(
     .emit(&mut out);
     CephXAuthorizer::build(
         store.global_id(),
-        entity_type::AUTH,
+        EntityType::Auth.service_id(),
         auth.ticket.clone(),
         &auth.session_key,
         &CephXAuthorize {
@@ -223,7 +223,7 @@ pub fn handle_ticket_renewal_reply(
     now: UTime,
 ) -> Result<u32, CephxError> {
     let auth = store
-        .get(entity_type::AUTH)
+        .get(EntityType::Auth.service_id())
         .ok_or(CephxError::NoTicket("auth"))?;
     let mut r = Reader::new(result_bl, "cephx ticket renewal reply");
     let hdr = CephXResponseHeader::parse(&mut r)?;

@@ -10,8 +10,9 @@
 //!   [`CephxAuthorizerClient`] (AUTH_MODE_AUTHORIZER, reference 8.4), sharing a
 //!   [`TicketStore`].
 //! * [`server`]: [`CephxServiceServer`] (a daemon verifying authorizers with
-//!   [`RotatingKeys`]) and [`CephxTestMon`] (a mon-side acceptor that mints
-//!   tickets, for tests).
+//!   [`RotatingKeys`]).
+//! * `test_mon` (test support, feature `test-support`): `CephxTestMon`, a
+//!   mon-side acceptor that mints tickets, and its `TestMonAuthority`.
 //! * [`mauth`]: MAuth / MAuthReply payloads and the cephx requests carried in
 //!   them after the handshake (rotating keys, ticket renewal).
 //!
@@ -28,24 +29,28 @@ pub mod crypto;
 pub mod key;
 pub mod mauth;
 pub mod server;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_mon;
 pub mod tickets;
 pub mod types;
 
 #[cfg(test)]
 mod exchange_tests;
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use thiserror::Error;
 
 use super::AuthError;
-use crate::wire::{DecodeError, Put, Reader};
+use crate::wire::entity::EntityType;
+use crate::wire::DecodeError;
 
 pub use client::{CephxAuthorizerClient, CephxMonClient};
 pub use key::{CryptoKey, Keyring, KeyringEntry};
-pub use server::{CephxServiceServer, CephxTestMon, ReplayCache, RotatingKeys, TestMonAuthority};
+pub use server::{CephxServiceServer, ReplayCache, RotatingKeys};
+#[cfg(any(test, feature = "test-support"))]
+pub use test_mon::{CephxTestMon, TestMonAuthority};
 pub use tickets::{ServiceTicket, TicketStore};
 
 /// `CEPHX_GET_AUTH_SESSION_KEY`: authenticate with the principal key.
@@ -58,24 +63,6 @@ pub const CEPHX_GET_ROTATING_KEY: u16 = 0x0400;
 /// The magic inside every cephx encrypted envelope (`CephxProtocol.h`).
 pub const AUTH_ENC_MAGIC: u64 = 0xff00_9cad_8826_aa55;
 
-/// `CEPH_ENTITY_TYPE_*`; cephx service ids are these values (reference 1.2, 8.2).
-pub mod entity_type {
-    /// Monitor.
-    pub const MON: u32 = 0x01;
-    /// Metadata server.
-    pub const MDS: u32 = 0x02;
-    /// Object storage daemon.
-    pub const OSD: u32 = 0x04;
-    /// Client.
-    pub const CLIENT: u32 = 0x08;
-    /// Manager.
-    pub const MGR: u32 = 0x10;
-    /// The auth service (the mon's ticket-granting part).
-    pub const AUTH: u32 = 0x20;
-}
-
-/// Longest entity id accepted in an `EntityName`.
-pub const MAX_ENTITY_ID_LEN: usize = 256;
 /// Longest opaque ticket blob accepted.
 pub const MAX_TICKET_BLOB_LEN: usize = 64 * 1024;
 /// Longest caps bufferlist accepted inside a ticket.
@@ -87,9 +74,7 @@ pub const MAX_TICKETS: usize = 32;
 /// Most rotating secrets accepted in one `RotatingSecrets`.
 pub const MAX_ROTATING_SECRETS: usize = 64;
 /// Longest connection secret accepted (`CEPH_MAX_CON_SECRET_LEN`, reference 8.5).
-pub const MAX_CONNECTION_SECRET_LEN: usize = 64;
-/// Length of the connection secret generated for secure mode (reference 4.1).
-pub const SECURE_CONNECTION_SECRET_LEN: usize = 64;
+pub const MAX_CONNECTION_SECRET_LEN: usize = crate::crypto::CONNECTION_SECRET_LEN;
 
 /// Ceph's `utime_t` (one type for the whole crate: [`crate::wire::utime`]),
 /// used here both as a point in time and as a duration (ticket `validity`).
@@ -110,92 +95,9 @@ pub fn fixed_clock(t: UTime) -> Clock {
     Arc::new(move || t)
 }
 
-/// An auth identity such as `client.admin`: **le32** type + `string` id
-/// (reference 1.2; Ceph's `EntityName`, `src/common/entity_name.h`).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EntityName {
-    /// `CEPH_ENTITY_TYPE_*`.
-    pub ty: u32,
-    /// The id after the dot, e.g. `admin` or `3`.
-    pub id: String,
-}
-
-impl EntityName {
-    /// A name of type `ty` (see [`entity_type`]) and id `id`.
-    pub fn new(ty: u32, id: impl Into<String>) -> Self {
-        EntityName { ty, id: id.into() }
-    }
-
-    /// Parses `type.id`, e.g. `client.admin` or `osd.3`.
-    pub fn parse_str(s: &str) -> Option<EntityName> {
-        let (ty, id) = s.split_once('.')?;
-        let ty = match ty {
-            "mon" => entity_type::MON,
-            "mds" => entity_type::MDS,
-            "osd" => entity_type::OSD,
-            "client" => entity_type::CLIENT,
-            "mgr" => entity_type::MGR,
-            "auth" => entity_type::AUTH,
-            _ => return None,
-        };
-        if id.is_empty() || id.len() > MAX_ENTITY_ID_LEN {
-            return None;
-        }
-        Some(EntityName::new(ty, id))
-    }
-
-    /// Parses a keyring section name: like [`EntityName::parse_str`] but an
-    /// empty id is allowed, as Ceph's `EntityName::from_str` allows it (the
-    /// monitors' shared key is `[mon.]`).
-    pub fn parse_keyring_name(s: &str) -> Option<EntityName> {
-        match s.strip_prefix("mon.") {
-            Some("") => Some(EntityName::new(entity_type::MON, "")),
-            _ => EntityName::parse_str(s),
-        }
-    }
-
-    /// The type's name as Ceph prints it.
-    pub fn type_name(&self) -> &'static str {
-        type_name(self.ty)
-    }
-
-    /// Decodes an `EntityName`.
-    pub fn parse(r: &mut Reader<'_>) -> Result<EntityName, DecodeError> {
-        let ty = r.u32_le()?;
-        let id = r.string(MAX_ENTITY_ID_LEN)?.to_owned();
-        Ok(EntityName { ty, id })
-    }
-
-    /// Encodes an `EntityName`.
-    pub fn emit(&self, out: &mut Vec<u8>) {
-        out.put_u32_le(self.ty);
-        out.put_bytes_le32(self.id.as_bytes());
-    }
-}
-
-/// Ceph's name of an entity type (`ceph_entity_type_name`).
-pub fn type_name(ty: u32) -> &'static str {
-    match ty {
-        entity_type::MON => "mon",
-        entity_type::MDS => "mds",
-        entity_type::OSD => "osd",
-        entity_type::CLIENT => "client",
-        entity_type::MGR => "mgr",
-        entity_type::AUTH => "auth",
-        _ => "unknown",
-    }
-}
-
-impl fmt::Display for EntityName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.type_name(), self.id)
-    }
-}
-
-impl fmt::Debug for EntityName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EntityName({self})")
-    }
+/// Ceph's name of a cephx service id, e.g. "osd" (`ceph_entity_type_name`).
+pub fn type_name(service_id: u32) -> &'static str {
+    EntityType::service_name(service_id)
 }
 
 /// What went wrong in cephx. Converts into [`AuthError`] for the connection.
@@ -313,20 +215,30 @@ impl From<CephxError> for AuthError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::entity::AuthEntityName;
+    use crate::wire::Reader;
 
     #[test]
     fn entity_name_round_trips_reference_bytes() {
-        let n = EntityName::parse_str("client.admin").expect("valid");
+        let n = AuthEntityName::parse_str("client.admin").expect("valid");
         let mut v = Vec::new();
         n.emit(&mut v);
         let mut want = vec![8, 0, 0, 0, 5, 0, 0, 0];
         want.extend_from_slice(b"admin");
         assert_eq!(v, want);
-        let back = EntityName::parse(&mut Reader::new(&v, "name")).expect("parse");
+        let back = AuthEntityName::parse(&mut Reader::new(&v, "name")).expect("parse");
         assert_eq!(back, n);
         assert_eq!(back.to_string(), "client.admin");
-        assert!(EntityName::parse_str("bogus.x").is_none());
-        assert!(EntityName::parse_str("osd.").is_none());
+        assert!(AuthEntityName::parse_str("bogus.x").is_none());
+        assert!(AuthEntityName::parse_str("osd.").is_none());
+        assert!(AuthEntityName::parse_str("any.x").is_none());
+        assert!(AuthEntityName::parse_str(&format!("osd.{}", "9".repeat(257))).is_none());
+        assert_eq!(
+            AuthEntityName::parse_keyring_name("mon."),
+            Some(AuthEntityName::new(EntityType::Mon, ""))
+        );
+        assert_eq!(type_name(EntityType::Osd.service_id()), "osd");
+        assert_eq!(type_name(3), "unknown");
     }
 
     #[test]

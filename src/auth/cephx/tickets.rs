@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::key::CryptoKey;
 use super::types::{CephXTicketBlob, DecodedServiceTicket};
-use super::{type_name, EntityName, UTime};
+use super::{type_name, UTime};
+use crate::wire::entity::AuthEntityName;
 
 /// A ticket for one service, with its session key and lifetime.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +57,7 @@ impl ServiceTicket {
 
 #[derive(Debug)]
 struct State {
-    name: EntityName,
+    name: AuthEntityName,
     global_id: u64,
     tickets: BTreeMap<u32, ServiceTicket>,
 }
@@ -69,7 +70,7 @@ pub struct TicketStore {
 
 impl TicketStore {
     /// An empty store for `name` (global id 0: none assigned yet).
-    pub fn new(name: EntityName) -> Self {
+    pub fn new(name: AuthEntityName) -> Self {
         TicketStore {
             inner: Arc::new(Mutex::new(State {
                 name,
@@ -86,7 +87,7 @@ impl TicketStore {
     }
 
     /// The entity whose tickets these are.
-    pub fn name(&self) -> EntityName {
+    pub fn name(&self) -> AuthEntityName {
         self.lock().name.clone()
     }
 

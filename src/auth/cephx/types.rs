@@ -10,12 +10,15 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use super::crypto::{dec_bl, decode_decrypt, enc_bl, encode_encrypt, Bl, Emit, Parse};
+use super::crypto::{
+    dec_bl, decode_decrypt, enc_bl, encode_encrypt, encode_encrypt_vec, Bl, Emit, Parse,
+};
 use super::key::CryptoKey;
 use super::{
-    CephxError, EntityName, UTime, MAX_CAPS_LEN, MAX_CONNECTION_SECRET_LEN, MAX_ENCRYPTED_LEN,
+    CephxError, UTime, MAX_CAPS_LEN, MAX_CONNECTION_SECRET_LEN, MAX_ENCRYPTED_LEN,
     MAX_ROTATING_SECRETS, MAX_TICKETS, MAX_TICKET_BLOB_LEN,
 };
+use crate::wire::entity::AuthEntityName;
 use crate::wire::{DecodeError, Put, Reader};
 
 /// Implements `Emit` / `Parse` by delegating to inherent `emit` / `parse`.
@@ -163,7 +166,7 @@ pub struct CephXAuthenticate {
     pub struct_v: u8,
     /// Random from the client.
     pub client_challenge: u64,
-    /// The proof: [`key_proof`](super::crypto::key_proof).
+    /// The proof: [`key_proof`].
     pub key: u64,
     /// The AUTH ticket held from before (empty on a first authentication).
     pub old_ticket: CephXTicketBlob,
@@ -224,6 +227,22 @@ impl CephXChallengeBlob {
         out.put_u64_le(self.server_challenge);
         out.put_u64_le(self.client_challenge);
     }
+}
+
+/// The client proof of reference 8.3 (`cephx_calc_client_server_challenge`):
+/// XOR of every complete little-endian 8-byte word of `encode_encrypt(secret,
+/// le64 server_challenge | le64 client_challenge)`, length prefix included.
+pub fn key_proof(secret: &CryptoKey, server_challenge: u64, client_challenge: u64) -> u64 {
+    let blob = CephXChallengeBlob {
+        server_challenge,
+        client_challenge,
+    };
+    let e = encode_encrypt_vec(secret, &blob);
+    e.chunks_exact(8).fold(0u64, |k, w| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        k ^ u64::from_le_bytes(b)
+    })
 }
 
 /// `u8 1 | le32 keys`: which service tickets a renewal asks for.
@@ -464,12 +483,12 @@ impl AuthCapsInfo {
 /// `CEPH_AUTH_UID_DEFAULT`, the auid every ticket carries.
 pub const AUTH_UID_DEFAULT: u64 = u64::MAX;
 
-/// `u8 2 | EntityName | le64 global_id | le64 auid | utime created | utime
+/// `u8 2 | AuthEntityName | le64 global_id | le64 auid | utime created | utime
 /// expires | AuthCapsInfo | le32 flags` (`Auth.h`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthTicket {
     /// Whose ticket.
-    pub name: EntityName,
+    pub name: AuthEntityName,
     /// The holder's global id.
     pub global_id: u64,
     /// Legacy auid (v ≥ 2), −1.
@@ -488,7 +507,7 @@ impl AuthTicket {
     /// Decodes.
     pub fn parse(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let v = r.u8()?;
-        let name = EntityName::parse(r)?;
+        let name = AuthEntityName::parse(r)?;
         let global_id = r.u64_le()?;
         let auid = if v >= 2 {
             r.u64_le()?
@@ -819,6 +838,24 @@ pub fn put_encrypted<T: Emit + ?Sized>(out: &mut Vec<u8>, key: &CryptoKey, t: &T
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::cephx::crypto::tests::{hex, key_00_0f};
+    use crate::wire::entity::EntityType;
+
+    #[test]
+    fn challenge_blob_and_key_proof_vectors() {
+        let blob = CephXChallengeBlob {
+            server_challenge: 0x1111_1111_1111_1111,
+            client_challenge: 0x2222_2222_2222_2222,
+        };
+        assert_eq!(
+            encode_encrypt_vec(&key_00_0f(), &blob),
+            hex("2000000077617a081dd08fa7523553463d10431c3debce6895aa1ecabdfd7cd3af088554")
+        );
+        assert_eq!(
+            key_proof(&key_00_0f(), 0x1111_1111_1111_1111, 0x2222_2222_2222_2222),
+            0xf59b_42a5_71d2_6a95
+        );
+    }
 
     fn rt<T: Emit + Parse + PartialEq + fmt::Debug>(t: &T) -> Vec<u8> {
         let mut v = Vec::new();
@@ -908,7 +945,7 @@ mod tests {
     fn ticket_info_rotating_secrets_round_trip() {
         let info = CephXServiceTicketInfo {
             ticket: AuthTicket {
-                name: EntityName::new(8, "admin"),
+                name: AuthEntityName::new(EntityType::Client, "admin"),
                 global_id: 4100,
                 auid: AUTH_UID_DEFAULT,
                 created: UTime::from_secs(10),

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
 use hdrhistogram::Histogram;
-use pollmsgr::auth::cephx::entity_type;
 use pollmsgr::monc::{MonClient, MonClientConfig};
 use pollmsgr::net::dpdk::MemifRole;
 use pollmsgr::net::transport::Transport;
@@ -182,13 +181,13 @@ fn client_auth(args: &Args) -> Result<(ClientAuth, Option<MonClient>), String> {
                 mon_auth(AuthFlag::Cephx, args.keyring.as_deref(), &name)?,
             );
             cfg.rev1 = args.msgr_rev == 1;
-            cfg.want_keys = entity_type::MON | entity_type::OSD;
+            cfg.want_keys = EntityType::Mon.service_id() | EntityType::Osd.service_id();
             let mc = MonClient::connect(cfg).map_err(|e| format!("{mon}: {e}"))?;
             let store = mc
                 .tickets()
                 .ok_or("the mon session has no cephx tickets")?
                 .clone();
-            if store.get(entity_type::OSD).is_none() {
+            if store.get(EntityType::Osd.service_id()).is_none() {
                 return Err(format!(
                     "{mon} issued no OSD ticket to {name} (does it have osd caps?)"
                 ));
@@ -197,7 +196,10 @@ fn client_auth(args: &Args) -> Result<(ClientAuth, Option<MonClient>), String> {
                 "bench: cephx as {name} (global_id {}), OSD ticket from {mon}",
                 mc.global_id()
             );
-            Ok((ClientAuth::cephx(entity_type::OSD, store, modes), Some(mc)))
+            Ok((
+                ClientAuth::cephx(EntityType::Osd.service_id(), store, modes),
+                Some(mc),
+            ))
         }
     }
 }

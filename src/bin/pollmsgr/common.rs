@@ -1,8 +1,9 @@
 //! Flag types and helpers shared by the verbs.
 
 use clap::ValueEnum;
-use pollmsgr::auth::cephx::{CryptoKey, EntityName, Keyring};
+use pollmsgr::auth::cephx::{CryptoKey, Keyring};
 use pollmsgr::monc::MonAuth;
+use pollmsgr::wire::entity::AuthEntityName;
 use pollmsgr::wire::{ConMode, Revision};
 
 /// `--auth`.
@@ -53,13 +54,13 @@ pub fn rev_number(r: Revision) -> u8 {
 }
 
 /// Parses `client.admin` / `osd.3` as a cephx entity name.
-pub fn parse_auth_name(s: &str) -> Result<EntityName, String> {
-    EntityName::parse_str(s)
+pub fn parse_auth_name(s: &str) -> Result<AuthEntityName, String> {
+    AuthEntityName::parse_str(s)
         .ok_or_else(|| format!("--name {s}: expected TYPE.ID, e.g. client.admin"))
 }
 
 /// Reads `name`'s key from a keyring file. The key is never printed.
-pub fn key_from_keyring(path: &str, name: &EntityName) -> Result<CryptoKey, String> {
+pub fn key_from_keyring(path: &str, name: &AuthEntityName) -> Result<CryptoKey, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("--keyring {path}: {e}"))?;
     let ring = Keyring::parse(&text).map_err(|e| format!("--keyring {path}: {e}"))?;
     ring.get(name)
@@ -71,7 +72,7 @@ pub fn key_from_keyring(path: &str, name: &EntityName) -> Result<CryptoKey, Stri
 pub fn mon_auth(
     auth: AuthFlag,
     keyring: Option<&str>,
-    name: &EntityName,
+    name: &AuthEntityName,
 ) -> Result<MonAuth, String> {
     match auth {
         AuthFlag::None => Ok(MonAuth::None),

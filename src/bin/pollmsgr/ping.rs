@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
 use hdrhistogram::Histogram;
-use pollmsgr::auth::cephx::{entity_type, system_clock, CephxAuthorizerClient};
+use pollmsgr::auth::cephx::{system_clock, CephxAuthorizerClient};
 use pollmsgr::auth::none::NoneClient;
 use pollmsgr::auth::AuthClient;
 use pollmsgr::monc::{MonClient, MonClientConfig};
@@ -126,7 +126,7 @@ fn execute(args: &Args) -> Result<Report, String> {
         .addr
         .ok_or_else(|| format!("--osd {}: no IP address", args.osd))?;
     let name = parse_auth_name(&args.name)?;
-    let my_type = EntityType::from_u32(name.ty).ok_or("--name: unknown entity type")?;
+    let my_type = name.ty;
     let timeout = Duration::from_secs(args.timeout);
 
     // 1. The monitor: a global id, and with cephx the OSD ticket.
@@ -139,7 +139,8 @@ fn execute(args: &Args) -> Result<Report, String> {
     cfg.modes = args.mon_mode.modes();
     cfg.rev1 = args.msgr_rev == 1;
     cfg.timeout = timeout;
-    cfg.want_keys = entity_type::MON | entity_type::OSD | entity_type::MGR;
+    cfg.want_keys =
+        EntityType::Mon.service_id() | EntityType::Osd.service_id() | EntityType::Mgr.service_id();
     let mc = MonClient::connect(cfg).map_err(|e| format!("{}: {e}", args.mon.join(",")))?;
     let global_id = mc.global_id();
     let mon_mode = mc.established().mode.name();
@@ -151,14 +152,14 @@ fn execute(args: &Args) -> Result<Report, String> {
         let auth: Box<dyn AuthClient> = match &tickets {
             Some(store) => Box::new(
                 CephxAuthorizerClient::new(
-                    entity_type::OSD,
+                    EntityType::Osd.service_id(),
                     store.clone(),
                     Box::new(StdRng::seed_from_u64(rng.next_u64())),
                     system_clock(),
                 )
                 .with_modes(args.mode.modes()),
             ),
-            None => Box::new(NoneClient::new(name.ty, &name.id, global_id, false)),
+            None => Box::new(NoneClient::new(name.ty as u32, &name.id, global_id, false)),
         };
         let mut ccfg = ConnectionConfig::new(my_type);
         ccfg.my_nonce = rng.next_u32();

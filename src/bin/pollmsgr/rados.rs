@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
-
-use pollmsgr::auth::cephx::entity_type;
 use pollmsgr::conf::{CephConf, ModeOption};
 use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
 use pollmsgr::msg::osd_mon::MOsdMap;
@@ -329,7 +327,7 @@ impl Cluster {
             .con_modes(&name, ModeOption::MonClient)
             .map_err(|e| e.to_string())?;
         cfg.rev1 = args.msgr_rev == 1;
-        cfg.want_keys = entity_type::MON | entity_type::OSD;
+        cfg.want_keys = EntityType::Mon.service_id() | EntityType::Osd.service_id();
         let mut mc = MonClient::connect_first(&mons, &cfg, None).map_err(|e| e.to_string())?;
         let osd_modes = conf
             .con_modes(&name, ModeOption::Client)
@@ -339,10 +337,10 @@ impl Cluster {
                 .tickets()
                 .ok_or("the mon session has no cephx tickets")?
                 .clone();
-            if store.get(entity_type::OSD).is_none() {
+            if store.get(EntityType::Osd.service_id()).is_none() {
                 return Err(format!("the mon issued no OSD ticket to {name}"));
             }
-            ClientAuth::cephx(entity_type::OSD, store, osd_modes)
+            ClientAuth::cephx(EntityType::Osd.service_id(), store, osd_modes)
         } else {
             ClientAuth::None
         };

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pollmsgr::auth::cephx::{entity_type, EntityName as AuthName, TicketStore};
+use pollmsgr::auth::cephx::TicketStore;
 use pollmsgr::conf::{CephConf, ModeOption};
 use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
 use pollmsgr::msg::fsid_to_string;
@@ -25,6 +25,7 @@ use pollmsgr::osd::store::{MemStore, ObjectService};
 use pollmsgr::pool::auth::{ClientAuth, RotatingKeyService};
 use pollmsgr::pool::Handler;
 use pollmsgr::wire::addr::EntityAddr;
+use pollmsgr::wire::entity::AuthEntityName as AuthName;
 use pollmsgr::wire::entity::{EntityName, EntityType};
 use pollmsgr::wire::ConMode;
 
@@ -131,7 +132,7 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
                 key: o.crypto_key().map_err(|e| e.to_string())?,
                 // Filled by the OSD's mon session; its endpoint dials
                 // heartbeat peers with them.
-                tickets: TicketStore::new(AuthName::new(entity_type::OSD, id.to_string())),
+                tickets: TicketStore::new(AuthName::new(EntityType::Osd, id.to_string())),
             })
         })
         .collect::<Result<_, String>>()?;
@@ -144,7 +145,7 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
 
     // The OSD service's rotating secrets, fetched as the first hosted OSD.
     let first = &osds[0];
-    let first_name = AuthName::new(entity_type::OSD, first.id.to_string());
+    let first_name = AuthName::new(EntityType::Osd, first.id.to_string());
     let mut rot_cfg = MonClientConfig::new(
         mons[0],
         first_name.clone(),
@@ -187,7 +188,11 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
         let name = EntityName::new(EntityType::Osd, u64::from(o.id));
         dial_auth.insert(
             name,
-            ClientAuth::cephx(entity_type::OSD, o.tickets.clone(), cluster_modes.clone()),
+            ClientAuth::cephx(
+                EntityType::Osd.service_id(),
+                o.tickets.clone(),
+                cluster_modes.clone(),
+            ),
         );
         endpoints.push((
             name,

@@ -1,4 +1,6 @@
-//! Ceph's CRC32-C flavour (msgr2 reference section 1.4).
+//! Ceph's CRC32-C flavour (msgr2 reference section 1.4): the leaf module
+//! under both [`crate::wire`] (preamble crc) and the frame codec, imports
+//! nothing from the crate.
 //!
 //! Ceph's `ceph_crc32c(seed, data)` is the reflected Castagnoli CRC with no pre-
 //! or post-inversion: the register starts at `seed` and the raw register is the

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use pollmsgr::net::dpdk::{memif_vdev, open, DpdkOptions, DpdkTransport, MemifRole};
 use pollmsgr::net::kernel::KernelTransport;
-use pollmsgr::net::shard::ShardedTransport;
+use pollmsgr::net::smol_set::SmolSet;
 use pollmsgr::net::steer::{Links, SteerTable, Steered, Switch};
 use pollmsgr::net::tap::{unique_name, Namespace};
 use smoltcp::phy::{Medium, TunTapInterface};
@@ -66,14 +66,14 @@ impl TapNet {
     /// TAP and switches frames, the others get theirs through it. All use
     /// reactor 0's address and MAC, and dial from ports steered back to them.
     /// Each reactor splits its sockets over `shards` smoltcp interfaces
-    /// (`pollmsgr::net::shard`), so per-packet work follows one shard.
+    /// (`pollmsgr::net::smol_set`), so per-packet work follows one shard.
     pub fn steered_transport(
         &self,
         r: usize,
         links: Links,
         table: SteerTable,
         shards: usize,
-    ) -> impl FnOnce() -> io::Result<ShardedTransport<Steered<TunTapInterface>>> + Send {
+    ) -> impl FnOnce() -> io::Result<SmolSet<Steered<TunTapInterface>>> + Send {
         let ns = Arc::clone(&self.ns);
         move || {
             let (kernel, ours) = tap_addrs(0);
@@ -95,8 +95,7 @@ impl TapNet {
             // The listen backlog is per shard.
             cfg.listen_backlog = (cfg.listen_backlog / shards).max(2);
             // Our ports: reactor p % R (steering), shard (p / R) % K.
-            ShardedTransport::new(dev, cfg, shards, Some((table.reactors(), r)))
-                .map_err(io::Error::other)
+            SmolSet::new(dev, cfg, shards, Some((table.reactors(), r))).map_err(io::Error::other)
         }
     }
 }

@@ -5,8 +5,10 @@
 //!   every key and tag length) and [`auth`] (auth none, cephx);
 //! - [`proto`]: the sans-IO msgr2 connection (bytes and time in, bytes and
 //!   events out);
-//! - [`net`]: transports (kernel TCP, smoltcp over TAP or DPDK) and the
-//!   driver that moves bytes between them and connections;
+//! - [`net`]: transports (kernel TCP, smoltcp over TAP or DPDK), chosen
+//!   through one `net::spec::TransportSpec`;
+//! - [`reactor`]: the driver that moves bytes between a transport and
+//!   connections, and the pinned reactor threads that run it;
 //! - [`pool`]: many local endpoints on pinned reactors, sessions and policies;
 //! - [`msg`]: Ceph message payloads; [`conf`]: ceph.conf and keyrings;
 //! - above the pool: [`monc`] (mon sessions), [`osd`] (hosted OSD
@@ -28,4 +30,5 @@ pub mod osd;
 pub mod osdmap;
 pub mod pool;
 pub mod proto;
+pub mod reactor;
 pub mod wire;

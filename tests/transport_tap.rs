@@ -19,9 +19,9 @@ mod transport_common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pollmsgr::net::driver::Driver;
 use pollmsgr::net::tap::tap_transport;
 use pollmsgr::net::transport::Transport;
+use pollmsgr::reactor::driver::Driver;
 use transport_common::{osd_acceptor, osd_addr, peer_main, serve_msgr2, serve_raw, Peer};
 
 fn require_root() {

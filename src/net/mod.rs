@@ -1,9 +1,11 @@
-//! Transports that carry msgr2 byte streams, and the driver that runs
-//! connections over any of them.
+//! Transports that carry msgr2 byte streams.
 //!
 //! [`transport::Transport`] is the one small trait; [`kernel`] implements it
-//! with kernel TCP; [`driver::Driver`] runs sans-IO connections over a
-//! transport.
+//! with kernel TCP, [`smol`] with smoltcp over a TAP device ([`tap`]) or a
+//! DPDK port ([`dpdk`]), and [`smol_set`] spreads one reactor's sockets over
+//! several smoltcp interfaces. The driver that runs connections over a
+//! transport sits above, in `crate::reactor` (`driver` here is a
+//! compatibility re-export).
 
 pub mod dpdk;
 pub mod driver;

@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 
 use dpdk_env::testkit::{Pattern, StreamCheck, StreamSource};
 use pollmsgr::auth::none::{NoneClient, NoneServer};
-use pollmsgr::net::driver::{AcceptFn, ConnId, Driver};
-use pollmsgr::net::kernel::KernelDriver;
 use pollmsgr::net::transport::{StreamEvent, Transport};
 use pollmsgr::proto::{Connection, ConnectionConfig, Event, Message, Policies, Policy};
+use pollmsgr::reactor::driver::KernelDriver;
+use pollmsgr::reactor::driver::{AcceptFn, ConnId, Driver};
 use pollmsgr::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use pollmsgr::wire::entity::EntityType;
 use rand::SeedableRng;

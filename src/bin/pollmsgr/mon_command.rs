@@ -13,10 +13,10 @@ use std::net::Ipv4Addr;
 use pollmsgr::monc::{MonClient, MonClientConfig};
 use pollmsgr::msg::MonCommandAck;
 use pollmsgr::net::dpdk::{open, tap_vdev, DpdkOptions};
-use pollmsgr::net::driver::Driver;
 use pollmsgr::net::smol::{SmolConfig, SmolTransport};
 use pollmsgr::net::tap::{adopt_into, unique_name};
 use pollmsgr::net::transport::Transport;
+use pollmsgr::reactor::driver::Driver;
 use pollmsgr::wire::addr::EntityAddr;
 use smoltcp::phy::{Medium, TunTapInterface};
 

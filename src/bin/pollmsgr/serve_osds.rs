@@ -19,16 +19,16 @@ use std::time::{Duration, Instant};
 
 use pollmsgr::monc::MonClientConfig;
 use pollmsgr::net::dpdk::MemifRole;
-use pollmsgr::net::driver::DriverLimits;
 use pollmsgr::net::guard::{self, Guard};
 use pollmsgr::net::steer::{all_links, Links, SteerTable};
 use pollmsgr::net::transport::Transport;
 use pollmsgr::pool::auth::{ClientAuth, RotatingKeyService, ServerAuth};
 use pollmsgr::pool::cpu::CpuTimer;
 use pollmsgr::pool::load::EchoHandler;
-use pollmsgr::pool::reactor::{self, IdlePolicy};
 use pollmsgr::pool::{EndpointSpec, EndpointsApp, Handler};
 use pollmsgr::proto::{ConnectionConfig, Policies};
+use pollmsgr::reactor::driver::DriverLimits;
+use pollmsgr::reactor::{self, IdlePolicy};
 use pollmsgr::wire::addr::{AddrType, EntityAddr};
 use pollmsgr::wire::entity::{EntityName, EntityType};
 use pollmsgr::wire::ConMode;

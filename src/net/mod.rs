@@ -15,6 +15,7 @@ pub mod kernel;
 pub mod rss;
 pub mod smol;
 pub mod smol_set;
+pub mod spec;
 pub mod steer;
 pub mod tap;
 pub mod transport;

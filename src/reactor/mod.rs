@@ -41,14 +41,7 @@ pub trait ReactorApp<T: Transport>: Send + 'static {
 /// A closure run on the reactor thread with its driver and app.
 pub type Mail<T, A> = Box<dyn FnOnce(&mut Driver<T>, &mut A) + Send>;
 
-/// How a reactor waits when idle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdlePolicy {
-    /// Never sleep (DPDK): poll the device continuously.
-    BusyPoll,
-    /// Sleep in the transport's wait for up to this long when nothing happens.
-    Sleep(Duration),
-}
+pub use crate::net::transport::IdlePolicy;
 
 /// A handle to a running reactor.
 pub struct ReactorHandle<T: Transport, A> {

@@ -106,6 +106,18 @@ pub enum TransportFlag {
     Dpdk,
 }
 
+impl TransportFlag {
+    /// The library's name for the choice (`net::spec` builds it).
+    pub fn kind(self) -> pollmsgr::net::spec::TransportKind {
+        use pollmsgr::net::spec::TransportKind;
+        match self {
+            TransportFlag::Kernel => TransportKind::Kernel,
+            TransportFlag::Tap => TransportKind::Tap,
+            TransportFlag::Dpdk => TransportKind::Dpdk,
+        }
+    }
+}
+
 /// Parses `--cores` ("1", "0,1", "0-3").
 pub fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
     let mut cores = Vec::new();

@@ -4,7 +4,6 @@
 mod bench;
 mod common;
 mod mon_command;
-mod net_setup;
 mod ping;
 mod rados;
 mod rados_bench;

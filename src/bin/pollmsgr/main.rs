@@ -7,6 +7,7 @@ mod mon_command;
 mod ping;
 mod rados;
 mod rados_bench;
+mod rados_net;
 mod serve;
 mod serve_join;
 mod serve_osds;

@@ -17,7 +17,7 @@ use pollmsgr::reactor::driver::Driver;
 use pollmsgr::wire::addr::EntityAddr;
 
 use crate::common::{
-    fail, mon_auth, parse_auth_name, rev_number, AuthFlag, ModeFlag, TransportFlag,
+    fail, mon_auth, parse_auth_name, parse_link, rev_number, AuthFlag, ModeFlag, TransportFlag,
 };
 
 /// Flags of `mon-command`.
@@ -123,19 +123,6 @@ fn execute(args: &Args) -> Result<Reply, String> {
     let mc = MonClient::connect_over(Driver::with_transport(t), cfg, store)
         .map_err(|e| format!("{}: {e}", args.mon.join(",")))?;
     talk(args, mc)
-}
-
-/// `--link A.B.C`.
-fn parse_link(link: &str) -> Result<[u8; 3], String> {
-    let parts: Vec<u8> = link
-        .split('.')
-        .map(|p| p.parse::<u8>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| format!("--link {link}: expected A.B.C"))?;
-    let [a, b, c] = parts[..] else {
-        return Err(format!("--link {link}: expected A.B.C"));
-    };
-    Ok([a, b, c])
 }
 
 /// Gets the monmap, runs the command and reports the session.

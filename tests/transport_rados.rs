@@ -1,7 +1,8 @@
-//! `pollmsgr rados put/get` over smoltcp on TAP devices (`--transport tap`,
-//! through `net::spec`) against a real Ceph 16.2 cluster (a ceph-mon and a
-//! memstore ceph-osd, cephx) inside a network namespace this test creates
-//! and removes (issue 9: the RADOS client on the userspace transports).
+//! `pollmsgr rados put/get` and `pollmsgr ping` over smoltcp on TAP devices
+//! (`--transport tap`, through `net::spec`) against a real Ceph 16.2 cluster
+//! (a ceph-mon and a memstore ceph-osd, cephx) inside a network namespace
+//! this test creates and removes (issue 9: the RADOS client on the
+//! userspace transports).
 //!
 //! The daemons bind 169.254.77.1 on the namespace's loopback; pollmsgr's mon
 //! session and objecter each get a TAP whose kernel side is moved into the
@@ -71,7 +72,7 @@ fn path(p: &Path) -> &str {
 }
 
 #[test]
-fn interop_rados_put_get_over_smoltcp_tap() {
+fn interop_rados_and_ping_over_smoltcp_tap() {
     require_ceph();
     assert!(
         dpdk_env::testkit::is_root(),
@@ -125,6 +126,39 @@ fn interop_rados_put_get_over_smoltcp_tap() {
         std::fs::read(&got).expect("read got") == payload(2),
         "pollmsgr over TAP read an object different from the one the real rados wrote"
     );
+
+    // ping: the mon session and an OSD session with a cephx authorizer, over TAP.
+    let osd = c.osd0_addr.clone().expect("osd.0 address");
+    let keyring = c.dir.join("keyring");
+    let out = Command::new("timeout")
+        .args(["-k", "5", "90"])
+        .arg(pollmsgr_bin())
+        .args([
+            "ping",
+            "--mon",
+            &c.mon_addr,
+            "--osd",
+            &osd,
+            "--auth",
+            "cephx",
+        ])
+        .args([
+            "--keyring",
+            path(&keyring),
+            "--count",
+            "5",
+            "--timeout",
+            "30",
+        ])
+        .args(["--json", "--transport", "tap", "--netns", &ns.name])
+        .args(["--link", "169.254.80"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pollmsgr ping");
+    ok("pollmsgr ping over tap", &out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ping JSON");
+    assert_eq!(v["count"], 5, "{v}");
+    assert_eq!(v["lost"], 0, "{v}");
     drop(c);
     drop(ns);
 }

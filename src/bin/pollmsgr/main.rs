@@ -4,10 +4,10 @@
 mod bench;
 mod common;
 mod mon_command;
+mod net_args;
 mod ping;
 mod rados;
 mod rados_bench;
-mod rados_net;
 mod serve;
 mod serve_join;
 mod serve_osds;

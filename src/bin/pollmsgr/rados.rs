@@ -35,8 +35,8 @@ use pollmsgr::wire::utime::UTime;
 use pollmsgr::wire::Reader;
 
 use crate::common::{fail, key_from_keyring, msgr2_features, parse_auth_name};
+use crate::net_args::NetArgs;
 use crate::rados_bench;
-use crate::rados_net::NetArgs;
 
 /// Flags of `rados` (Ceph's names where Ceph's tool has them).
 #[derive(ClapArgs, Debug)]

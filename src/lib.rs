@@ -13,13 +13,18 @@
 //!   events out) and the frame codec;
 //! - [`msg`]: Ceph message payloads; [`osdmap`]: OSDMap and CRUSH;
 //!   [`conf`]: ceph.conf and keyrings;
-//! - [`net`]: transports (kernel TCP, smoltcp over TAP or DPDK) and the
-//!   driver that moves bytes between them and connections;
-//! - [`monc`]: mon sessions; [`pool`]: many local endpoints on pinned
-//!   reactors, sessions and policies;
+//! - [`net`]: transports (kernel TCP, smoltcp over TAP or DPDK), chosen
+//!   through one `net::spec::TransportSpec`;
+//! - [`reactor`]: the driver that moves bytes between a transport and
+//!   connections, and the pinned reactor threads that run it;
+//! - [`monc`]: mon sessions (over any transport); [`pool`]: many local
+//!   endpoints on pinned reactors, sessions and policies;
 //! - [`osd`] (hosted OSD endpoints) and [`objecter`] (the RADOS client side);
 //! - `fuzzing`: fuzz target entry points (test support: compiled for unit
 //!   tests and under the `test-support` feature).
+//!
+//! `tests/layering.rs` checks that every `crate::` path in library code
+//! points down this list.
 //!
 //! No unsafe code: it lives in the `dpdk-env` crate.
 
@@ -42,6 +47,8 @@ pub mod osdmap;
 pub mod conf;
 
 pub mod net;
+
+pub mod reactor;
 
 pub mod monc;
 

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use pollmsgr::auth::none::{NoneClient, NoneServer};
-use pollmsgr::net::driver::DriverLimits;
-use pollmsgr::net::kernel::KernelDriver;
 use pollmsgr::proto::{ConnError, Connection, ConnectionConfig, Event, Message, Policies, Policy};
+use pollmsgr::reactor::driver::DriverLimits;
+use pollmsgr::reactor::driver::KernelDriver;
 use pollmsgr::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use pollmsgr::wire::entity::EntityType;
 use rand::SeedableRng;

@@ -569,8 +569,8 @@ fn join_over_smoltcp_tap_with_the_client_in_the_namespace() {
 /// A cephx client session to endpoint `ep` (an OSD address) built from the
 /// library, as `pollmsgr ping` builds one.
 struct RawClient {
-    driver: pollmsgr::net::kernel::KernelDriver,
-    id: pollmsgr::net::driver::ConnId,
+    driver: pollmsgr::reactor::driver::KernelDriver,
+    id: pollmsgr::reactor::driver::ConnId,
 }
 
 impl RawClient {
@@ -624,7 +624,7 @@ impl RawClient {
             Box::new(rand::rngs::StdRng::from_entropy()),
             Instant::now(),
         );
-        let mut driver = pollmsgr::net::kernel::KernelDriver::new().expect("driver");
+        let mut driver = pollmsgr::reactor::driver::KernelDriver::new().expect("driver");
         let id = driver
             .connect(target.addr.expect("ip"), conn)
             .expect("connect");

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::{pollmsgr_bin, Auth, CephCluster, ClusterOpts};
 use pollmsgr::auth::none::NoneClient;
-use pollmsgr::net::kernel::KernelDriver;
 use pollmsgr::proto::{Connection, ConnectionConfig, Event, Policy};
+use pollmsgr::reactor::driver::KernelDriver;
 use pollmsgr::wire::addr::EntityAddr;
 use pollmsgr::wire::entity::EntityType;
 use pollmsgr::wire::utime::UTime;

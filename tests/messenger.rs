@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pollmsgr::auth::none::NoneClient;
-use pollmsgr::net::kernel::{KernelDriver, KernelTransport};
+use pollmsgr::net::kernel::KernelTransport;
 use pollmsgr::pool::load::{EchoHandler, LoadApp, LoadConfig, LoadCounters};
-use pollmsgr::pool::reactor::{self, IdlePolicy};
 use pollmsgr::pool::{EndpointSpec, EndpointsApp, Handler, Replier};
 use pollmsgr::proto::{Connection, ConnectionConfig, Event, Message, Policies, Policy};
+use pollmsgr::reactor::driver::KernelDriver;
+use pollmsgr::reactor::{self, IdlePolicy};
 use pollmsgr::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use pollmsgr::wire::entity::{EntityName, EntityType};
 use rand::SeedableRng;

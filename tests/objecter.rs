@@ -23,10 +23,10 @@ use pollmsgr::osd::handler::{OsdHandler, OsdIdentity};
 use pollmsgr::osd::member::{ClusterView, PoolInfo};
 use pollmsgr::osd::store::{MemStore, ObjectService};
 use pollmsgr::pool::auth::ClientAuth;
-use pollmsgr::pool::reactor::{self, IdlePolicy, ReactorHandle};
 use pollmsgr::pool::{EndpointSpec, EndpointsApp, Handler, Replier};
 use pollmsgr::proto::Message;
 use pollmsgr::proto::{ConnectionConfig, Policies};
+use pollmsgr::reactor::{self, IdlePolicy, ReactorHandle};
 use pollmsgr::wire::addr::EntityAddr;
 use pollmsgr::wire::entity::{EntityName, EntityType};
 

@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use dpdk_env::{Eal, EalConfig, Mempool};
 use pollmsgr::net::dpdk::{open, tap_vdev, DpdkOptions};
-use pollmsgr::net::driver::Driver;
 use pollmsgr::net::tap::{unique_name, TapSetup};
 use pollmsgr::net::transport::Transport;
+use pollmsgr::reactor::driver::Driver;
 use transport_common::{osd_acceptor, osd_addr, peer_main, serve_msgr2, Peer};
 
 /// Not a test of its own: the kernel peer, when re-executed with the peer

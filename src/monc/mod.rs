@@ -38,11 +38,11 @@ use crate::auth::{AuthClient, AuthError};
 use crate::msg::osd_mon::MOsdMap;
 use crate::msg::{self, from_message, to_message, MonCommand, MonCommandAck, MonGetMap, MonMap};
 use crate::msg::{MonMapMsg, MonSubscribe};
-use crate::net::driver::{ConnId, Driver};
-use crate::net::kernel::KernelDriver;
 use crate::net::kernel::KernelTransport;
 use crate::net::transport::Transport;
 use crate::proto::{ConnError, Connection, ConnectionConfig, Established, Event, Message, Policy};
+use crate::reactor::driver::KernelDriver;
+use crate::reactor::driver::{ConnId, Driver};
 use crate::wire::addr::{AddrType, EntityAddr};
 use crate::wire::banner::feature::REVISION_1;
 use crate::wire::entity::{AuthEntityName, EntityType};
@@ -323,6 +323,24 @@ impl MonClient<KernelTransport> {
         cfg: &MonClientConfig,
         store: Option<TicketStore>,
     ) -> Result<Self, MonClientError> {
+        let driver = KernelDriver::new().map_err(|source| MonClientError::Io {
+            what: "poll setup",
+            source,
+        })?;
+        MonClient::connect_first_over(driver, mons, cfg, store)
+    }
+}
+
+impl<T: Transport> MonClient<T> {
+    /// [`MonClient::connect_first`] over `driver`'s transport (any transport
+    /// a `net::spec::TransportSpec` opens): hunts among `mons` (in this order
+    /// first) with `cfg` and `store`'s tickets (a fresh store if `None`).
+    pub fn connect_first_over(
+        driver: Driver<T>,
+        mons: &[EntityAddr],
+        cfg: &MonClientConfig,
+        store: Option<TicketStore>,
+    ) -> Result<Self, MonClientError> {
         let mut c = cfg.clone();
         c.mons = mons.to_vec();
         if let Some(first) = mons.first() {
@@ -331,7 +349,7 @@ impl MonClient<KernelTransport> {
             return Err(MonClientError::Config("no monitors configured".into()));
         }
         let store = store.or_else(|| c.fresh_store());
-        MonClient::connect_with_store(c, store)
+        MonClient::connect_over(driver, c, store)
     }
 }
 

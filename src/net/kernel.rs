@@ -1,6 +1,7 @@
 //! Kernel TCP behind the [`Transport`] trait: nonblocking sockets and epoll
 //! (through mio). It is the first transport, and the baseline the userspace
-//! stacks are measured against. [`KernelDriver`] runs msgr2 connections on it.
+//! stacks are measured against. `crate::reactor::driver::KernelDriver` runs
+//! msgr2 connections on it.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -10,11 +11,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
-use super::driver::Driver;
 use super::transport::{StreamEvent, StreamId, Transport};
-
-/// The msgr2 driver over kernel TCP.
-pub type KernelDriver = Driver<KernelTransport>;
 
 /// Tokens at and above this are listeners.
 const LISTENER_BASE: usize = 1 << 40;

@@ -48,6 +48,16 @@ pub enum StreamEvent {
     },
 }
 
+/// How a reactor waits when idle; a property of its transport (see
+/// `net::spec::TransportSpec::idle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdlePolicy {
+    /// Never sleep (DPDK): poll the device continuously.
+    BusyPoll,
+    /// Sleep in the transport's wait for up to this long when nothing happens.
+    Sleep(Duration),
+}
+
 /// A byte-stream transport driven by one thread.
 pub trait Transport {
     /// A short name for reports ("kernel", "tap", "dpdk").

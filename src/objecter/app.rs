@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Completion, ObjectRequest, Objecter, Placement};
-use crate::net::driver::{ConnId, Driver};
 use crate::net::transport::Transport;
-use crate::pool::reactor::ReactorApp;
 use crate::proto::Event;
+use crate::reactor::driver::{ConnId, Driver};
+use crate::reactor::ReactorApp;
 
 /// What an application does with an objecter: produce requests, consume
 /// completions, and say when it is done.

@@ -33,10 +33,10 @@ use rand::SeedableRng;
 
 use crate::msg::osd_op::{flag, MOsdOp, MOsdOpReply, ObjectLocator, PgId, ReqId, SpgId};
 use crate::msg::types;
-use crate::net::driver::{ConnId, Driver};
 use crate::net::transport::Transport;
 use crate::pool::auth::ClientAuth;
 use crate::proto::{Connection, ConnectionConfig, Event, Policy};
+use crate::reactor::driver::{ConnId, Driver};
 use crate::wire::addr::EntityAddr;
 use crate::wire::entity::EntityType;
 

@@ -22,14 +22,14 @@ use hdrhistogram::Histogram;
 use rand::SeedableRng;
 
 use super::auth::ClientAuth;
-use super::reactor::ReactorApp;
 use super::{Handler, Replier};
 use crate::msg::command::{MCommand, MCommandReply};
 use crate::msg::types::{COMMAND, COMMAND_REPLY, POLLMSGR_BENCH_REPLY, POLLMSGR_BENCH_REQUEST};
 use crate::msg::{from_message, to_message};
-use crate::net::driver::{ConnId, Driver};
 use crate::net::transport::Transport;
 use crate::proto::{Connection, ConnectionConfig, Event, Message, Policy};
+use crate::reactor::driver::{ConnId, Driver};
+use crate::reactor::ReactorApp;
 use crate::wire::addr::EntityAddr;
 use crate::wire::entity::EntityType;
 use crate::wire::ConMode;

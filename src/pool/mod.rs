@@ -10,7 +10,6 @@
 pub mod auth;
 pub mod cpu;
 pub mod load;
-pub mod reactor;
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -21,13 +20,13 @@ use std::time::Instant;
 
 use rand::SeedableRng;
 
-use crate::net::driver::{AcceptFn, ConnId, Driver};
 use crate::net::transport::Transport;
 use crate::proto::{Connection, ConnectionConfig, Established, Event, Message, Policies};
+use crate::reactor::driver::{AcceptFn, ConnId, Driver};
+use crate::reactor::ReactorApp;
 use crate::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use crate::wire::entity::{EntityName, EntityType};
 use auth::ServerAuth;
-use reactor::ReactorApp;
 
 /// Handles the messages of one endpoint, on its reactor's thread.
 pub trait Handler: Send + 'static {

@@ -24,10 +24,11 @@ use std::time::{Duration, Instant};
 
 use dpdk_env::testkit::{Pattern, StreamCheck, StreamSource};
 use pollmsgr::auth::none::{NoneClient, NoneServer};
-use pollmsgr::net::driver::{AcceptFn, ConnId, Driver};
-use pollmsgr::net::kernel::KernelDriver;
+use pollmsgr::net::spec::TransportSpec;
 use pollmsgr::net::transport::{StreamEvent, Transport};
 use pollmsgr::proto::{Connection, ConnectionConfig, Event, Message, Policies, Policy};
+use pollmsgr::reactor::driver::KernelDriver;
+use pollmsgr::reactor::driver::{AcceptFn, ConnId, Driver};
 use pollmsgr::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use pollmsgr::wire::entity::EntityType;
 use rand::SeedableRng;
@@ -208,6 +209,39 @@ impl Drop for Peer {
             let _ = c.wait();
         }
     }
+}
+
+/// Opens reactor 0's transport from `spec` (which must put a TAP's kernel
+/// side in a namespace it creates), serves `osd.0` on it and checks that a
+/// kernel peer inside that namespace gets `conns` sessions of `msgs`
+/// messages each way through it, byte-exact and in order. Returns the
+/// transport's name.
+pub fn msgr2_over_spec(spec: &TransportSpec, conns: usize, msgs: u64) -> &'static str {
+    let base: SocketAddr = "0.0.0.0:6800".parse().expect("addr");
+    let sock = spec.listen_addr(0, 0, base).expect("listen address");
+    let mut transports = spec.prepare(1, [(sock.port(), 0)]).expect("prepare");
+    let name = transports.name();
+    let netns = transports.netns().expect("a namespace").name().to_owned();
+    let mut driver = Driver::with_transport(transports.open(0).expect("open"));
+    let me = osd_addr(sock, 4242);
+    let bound = driver
+        .listen(sock, me, osd_acceptor(me))
+        .expect("listen through the spec's transport");
+    assert_eq!(bound, sock);
+    let mut peer = Peer::spawn(&netns, &format!("msgr2 {sock} 4242 {conns} {msgs}"));
+    let tally = serve_msgr2(&mut driver, &mut peer, conns, msgs, Duration::from_secs(60));
+    assert_eq!(tally.len(), conns);
+    for (id, t) in &tally {
+        assert!(t.bad.is_empty(), "conn {id}: {:?}", t.bad);
+        assert_eq!(t.received, msgs, "conn {id}");
+    }
+    let (ok, result) = peer.finish(Duration::from_secs(20));
+    assert!(ok, "kernel client failed: {result}");
+    assert_eq!(result["established"], conns);
+    assert_eq!(result["received"], msgs * conns as u64);
+    drop(driver);
+    drop(transports);
+    name
 }
 
 /// Runs the acceptor side over `driver` until `conns` sessions each received

@@ -17,12 +17,14 @@ use clap::Args as ClapArgs;
 use hdrhistogram::Histogram;
 use pollmsgr::monc::{MonClient, MonClientConfig};
 use pollmsgr::net::dpdk::MemifRole;
-use pollmsgr::net::transport::Transport;
+use pollmsgr::net::spec::{
+    DpdkPort, MemifSpec, Netns, TransportOptions, TransportSpec, Transports, CLIENT_LINK,
+};
 use pollmsgr::pool::auth::ClientAuth;
 use pollmsgr::pool::cpu::CpuTimer;
 use pollmsgr::pool::load::{LoadApp, LoadConfig, LoadCounters};
-use pollmsgr::pool::reactor::{self, IdlePolicy};
 use pollmsgr::proto::ConnectionConfig;
+use pollmsgr::reactor::{self, IdlePolicy};
 use pollmsgr::wire::addr::{AddrType, EntityAddr};
 use pollmsgr::wire::entity::EntityType;
 use pollmsgr::wire::ConMode;
@@ -30,7 +32,6 @@ use pollmsgr::wire::ConMode;
 use crate::common::{
     fail, mon_auth, msgr2_features, parse_auth_name, parse_cores, AuthFlag, TransportFlag,
 };
-use crate::net_setup;
 
 /// Flags of `bench`.
 #[derive(ClapArgs, Debug)]
@@ -216,6 +217,19 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
     if args.transport == TransportFlag::Dpdk && args.memif.is_empty() {
         return Err("--transport dpdk needs --memif SOCKETS (from serve's ready line)".into());
     }
+    let spec = TransportSpec::choose(
+        args.transport.kind(),
+        TransportOptions {
+            netns: Netns::Create,
+            link: CLIENT_LINK,
+            gateway: false,
+            interfaces: 1,
+            dpdk: DpdkPort::Memif(MemifSpec {
+                role: MemifRole::Client,
+                sockets: Some(args.memif.clone()),
+            }),
+        },
+    );
     let targets: Vec<EntityAddr> = args
         .connect
         .iter()
@@ -238,28 +252,20 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
     let duration = Duration::from_secs_f64(args.duration.max(0.1));
     let cpu_timer = CpuTimer::start();
     // One reactor per core (DPDK: per memif link), each with its share.
-    let reactors = match args.transport {
-        TransportFlag::Dpdk => cores.len().min(args.memif.len()),
-        _ => cores.len(),
-    };
+    let reactors = spec
+        .max_reactors()
+        .map_or(cores.len(), |m| cores.len().min(m));
     let mut configs = Vec::new();
     for (i, &core) in cores.iter().enumerate().take(reactors) {
         // Spread the connections: reactor i takes every len-th one.
         let share = |n: usize| (n + reactors - 1 - i) / reactors;
         let (conns, idle) = (share(args.conns), share(args.idle));
         // Over memif, reactor i reaches only the endpoints on its own link.
-        let mine: Vec<EntityAddr> = match args.transport {
-            TransportFlag::Dpdk => targets
-                .iter()
-                .filter(|t| {
-                    t.addr.is_some_and(|a| {
-                        a.ip() == std::net::IpAddr::V4(net_setup::memif_addrs(i).0)
-                    })
-                })
-                .copied()
-                .collect(),
-            _ => targets.clone(),
-        };
+        let mine: Vec<EntityAddr> = targets
+            .iter()
+            .filter(|t| t.addr.is_some_and(|a| spec.reaches(i, a)))
+            .copied()
+            .collect();
         if conns + idle == 0 || mine.is_empty() {
             continue;
         }
@@ -289,31 +295,15 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
         size: args.size,
         started,
     };
-    let hist = match args.transport {
-        TransportFlag::Dpdk => {
-            let net = net_setup::DpdkNet::new(
-                MemifRole::Client,
-                Some(args.memif.clone()),
-                args.memif.len(),
-            )?;
-            run_load(
-                configs,
-                IdlePolicy::BusyPoll,
-                |r| net.transport(r),
-                &counters,
-                &mut mon_session,
-                &progress,
-            )?
-        }
-        _ => run_load(
-            configs,
-            IdlePolicy::Sleep(Duration::from_millis(1)),
-            |_| net_setup::kernel,
-            &counters,
-            &mut mon_session,
-            &progress,
-        )?,
-    };
+    let mut transports = spec.prepare(reactors, []).map_err(|e| e.to_string())?;
+    let hist = run_load(
+        configs,
+        spec.idle(Duration::from_millis(1)),
+        &mut transports,
+        &counters,
+        &mut mon_session,
+        &progress,
+    )?;
     let cpu = cpu_timer.elapsed();
     let completed = counters.completed.load(Ordering::Relaxed);
     let secs = duration.as_secs_f64();
@@ -328,10 +318,7 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
         _ => "mixed",
     };
     Ok(serde_json::json!({
-        "transport": match args.transport {
-            TransportFlag::Dpdk => "dpdk",
-            _ => "kernel",
-        },
+        "transport": spec.name(),
         "mode": mode,
         "auth": match auth { ClientAuth::None => "none", ClientAuth::Cephx { .. } => "cephx" },
         "rev": args.msgr_rev,
@@ -382,21 +369,17 @@ struct Progress<'a> {
     started: Instant,
 }
 
-/// Spawns one load reactor per config over transport `T`, prints progress
+/// Spawns one load reactor per config over `transports`, prints progress
 /// once a second, renews cephx tickets when due, and merges the latency
 /// histograms when every reactor has finished.
-fn run_load<T, F>(
+fn run_load(
     configs: Vec<(usize, LoadConfig)>,
     idle: IdlePolicy,
-    make_transport: impl Fn(usize) -> F,
+    transports: &mut Transports,
     counters: &Arc<LoadCounters>,
     mon_session: &mut Option<MonClient>,
     progress: &Progress<'_>,
-) -> Result<Histogram<u64>, String>
-where
-    T: Transport + 'static,
-    F: FnOnce() -> std::io::Result<T> + Send + 'static,
-{
+) -> Result<Histogram<u64>, String> {
     let mut handles = Vec::new();
     for (i, (core, cfg)) in configs.into_iter().enumerate() {
         let app = LoadApp::new(cfg, Arc::clone(counters)).map_err(|e| e.to_string())?;
@@ -404,7 +387,7 @@ where
             format!("bench-{i}"),
             Some(core),
             idle,
-            make_transport(i),
+            transports.factory(i).map_err(|e| e.to_string())?,
             app,
         )
         .map_err(|e| format!("start reactor: {e}"))?;

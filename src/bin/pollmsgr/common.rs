@@ -107,6 +107,31 @@ pub enum TransportFlag {
     Dpdk,
 }
 
+impl TransportFlag {
+    /// The library's name for the choice (`net::spec` builds it).
+    pub fn kind(self) -> pollmsgr::net::spec::TransportKind {
+        use pollmsgr::net::spec::TransportKind;
+        match self {
+            TransportFlag::Kernel => TransportKind::Kernel,
+            TransportFlag::Tap => TransportKind::Tap,
+            TransportFlag::Dpdk => TransportKind::Dpdk,
+        }
+    }
+}
+
+/// Parses `--link A.B.C` (a /24 for a userspace transport's link).
+pub fn parse_link(link: &str) -> Result<[u8; 3], String> {
+    let parts: Vec<u8> = link
+        .split('.')
+        .map(|p| p.parse::<u8>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("--link {link}: expected A.B.C"))?;
+    let [a, b, c] = parts[..] else {
+        return Err(format!("--link {link}: expected A.B.C"));
+    };
+    Ok([a, b, c])
+}
+
 /// Parses `--cores` ("1", "0,1", "0-3").
 pub fn parse_cores(s: &str) -> Result<Vec<usize>, String> {
     let mut cores = Vec::new();

@@ -4,7 +4,7 @@
 mod bench;
 mod common;
 mod mon_command;
-mod net_setup;
+mod net_args;
 mod ping;
 mod rados;
 mod rados_bench;

@@ -16,9 +16,10 @@ use pollmsgr::auth::cephx::{system_clock, CephxAuthorizerClient};
 use pollmsgr::auth::none::NoneClient;
 use pollmsgr::auth::AuthClient;
 use pollmsgr::monc::{MonClient, MonClientConfig};
-use pollmsgr::net::kernel::KernelDriver;
+use pollmsgr::net::spec::AnyTransport;
 use pollmsgr::pool::load::redial_wait;
 use pollmsgr::proto::{Connection, ConnectionConfig, Event, Policy};
+use pollmsgr::reactor::driver::Driver;
 use pollmsgr::wire::addr::{AddrType, EntityAddr};
 use pollmsgr::wire::entity::EntityType;
 use pollmsgr::wire::utime::UTime;
@@ -28,6 +29,7 @@ use rand::{RngCore, SeedableRng};
 use crate::common::{
     fail, mon_auth, msgr2_features, parse_auth_name, rev_number, AuthFlag, ModeFlag,
 };
+use crate::net_args::NetArgs;
 
 /// Flags of `ping`.
 #[derive(ClapArgs, Debug)]
@@ -73,6 +75,8 @@ pub struct Args {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    #[command(flatten)]
+    net: NetArgs,
 }
 
 /// How long a keepalive may go unanswered on a live session before it is
@@ -141,14 +145,19 @@ fn execute(args: &Args) -> Result<Report, String> {
     cfg.timeout = timeout;
     cfg.want_keys =
         EntityType::Mon.service_id() | EntityType::Osd.service_id() | EntityType::Mgr.service_id();
-    let mc = MonClient::connect(cfg).map_err(|e| format!("{}: {e}", args.mon.join(",")))?;
+    let (control_spec, data_spec) = args.net.specs()?;
+    let mut control = control_spec.prepare(1, []).map_err(|e| e.to_string())?;
+    let t = control.open(0).map_err(|e| e.to_string())?;
+    let store = cfg.fresh_store();
+    let mc = MonClient::connect_over(Driver::with_transport(t), cfg, store)
+        .map_err(|e| format!("{}: {e}", args.mon.join(",")))?;
     let global_id = mc.global_id();
     let mon_mode = mc.established().mode.name();
 
     // 2. The OSD session, dialed again whenever it is lost.
     let mut rng = StdRng::from_entropy();
     let tickets = mc.tickets().cloned();
-    let dial = |driver: &mut KernelDriver, rng: &mut StdRng| {
+    let dial = |driver: &mut Driver<AnyTransport>, rng: &mut StdRng| {
         let auth: Box<dyn AuthClient> = match &tickets {
             Some(store) => Box::new(
                 CephxAuthorizerClient::new(
@@ -179,7 +188,8 @@ fn execute(args: &Args) -> Result<Report, String> {
             .connect(osd_sock, conn)
             .map_err(|e| format!("connect to {osd_sock}: {e}"))
     };
-    let mut driver = KernelDriver::new().map_err(|e| format!("poll setup: {e}"))?;
+    let mut data = data_spec.prepare(1, []).map_err(|e| e.to_string())?;
+    let mut driver = Driver::with_transport(data.open(0).map_err(|e| format!("poll setup: {e}"))?);
     let mut id = Some(dial(&mut driver, &mut rng)?);
 
     // 3. Keepalive round trips, one at a time.

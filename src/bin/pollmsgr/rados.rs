@@ -19,20 +19,21 @@ use pollmsgr::msg::osd_mon::MOsdMap;
 use pollmsgr::msg::osd_op::{flag, op, HObject, ObjectLocator, OsdOp, PgId, PgNlsResponse};
 use pollmsgr::msg::subscribe::MonSubscribe;
 use pollmsgr::msg::{from_message, types};
-use pollmsgr::net::kernel::KernelTransport;
+use pollmsgr::net::spec::{AnyTransport, TransportSpec, Transports};
 use pollmsgr::objecter::app::{RadosApp, Workload};
 use pollmsgr::objecter::maps::MapTracker;
 use pollmsgr::objecter::{Completion, ObjectRequest, Objecter, ObjecterConfig, OpReply};
 use pollmsgr::osdmap::PgPool;
 use pollmsgr::pool::auth::ClientAuth;
-use pollmsgr::pool::reactor::{self, IdlePolicy};
 use pollmsgr::proto::ConnectionConfig;
+use pollmsgr::reactor::{self, driver::Driver};
 use pollmsgr::wire::addr::EntityAddr;
 use pollmsgr::wire::entity::EntityType;
 use pollmsgr::wire::utime::UTime;
 use pollmsgr::wire::Reader;
 
 use crate::common::{fail, key_from_keyring, msgr2_features, parse_auth_name};
+use crate::net_args::NetArgs;
 use crate::rados_bench;
 
 /// Flags of `rados` (Ceph's names where Ceph's tool has them).
@@ -71,6 +72,8 @@ pub struct Args {
     /// Print results as JSON.
     #[arg(long, alias = "format-json")]
     pub json: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -282,7 +285,11 @@ fn write_output(file: &str, data: &[u8]) -> Result<(), String> {
 /// The mon session, the current osdmap and what the objecter needs to
 /// reach the OSDs.
 pub struct Cluster {
-    mc: MonClient,
+    mc: MonClient<AnyTransport>,
+    /// The objecter's transport, opened afresh for each run.
+    data: TransportSpec,
+    /// The mon session's transport set-up, kept while the session lives.
+    _control: Transports,
     /// The osdmap, kept current from the mon's MOSDMaps.
     pub tracker: MapTracker,
     objecter: ObjecterConfig,
@@ -328,7 +335,11 @@ impl Cluster {
             .map_err(|e| e.to_string())?;
         cfg.rev1 = args.msgr_rev == 1;
         cfg.want_keys = EntityType::Mon.service_id() | EntityType::Osd.service_id();
-        let mut mc = MonClient::connect_first(&mons, &cfg, None).map_err(|e| e.to_string())?;
+        let (control_spec, data) = args.net.specs()?;
+        let mut control = control_spec.prepare(1, []).map_err(|e| e.to_string())?;
+        let t = control.open(0).map_err(|e| e.to_string())?;
+        let mut mc = MonClient::connect_first_over(Driver::with_transport(t), &mons, &cfg, None)
+            .map_err(|e| e.to_string())?;
         let osd_modes = conf
             .con_modes(&name, ModeOption::Client)
             .map_err(|e| e.to_string())?;
@@ -365,6 +376,8 @@ impl Cluster {
             tracker,
             objecter,
             core: args.core,
+            data,
+            _control: control,
         })
     }
 
@@ -377,11 +390,13 @@ impl Cluster {
         mut tick: impl FnMut(Duration),
     ) -> Result<RadosApp<W>, String> {
         let app = RadosApp::new(Objecter::new(self.objecter.clone()), workload);
+        // Kept until the reactor is joined (a namespace it created, if any).
+        let mut net = self.data.prepare(1, []).map_err(|e| e.to_string())?;
         let handle = reactor::spawn(
             "rados".into(),
             self.core,
-            IdlePolicy::Sleep(Duration::from_millis(1)),
-            KernelTransport::new,
+            self.data.idle(Duration::from_millis(1)),
+            net.factory(0).map_err(|e| e.to_string())?,
             app,
         )
         .map_err(|e| format!("start reactor: {e}"))?;

@@ -19,22 +19,24 @@ use std::time::{Duration, Instant};
 
 use pollmsgr::monc::MonClientConfig;
 use pollmsgr::net::dpdk::MemifRole;
-use pollmsgr::net::driver::DriverLimits;
 use pollmsgr::net::guard::{self, Guard};
-use pollmsgr::net::steer::{all_links, Links, SteerTable};
+use pollmsgr::net::spec::{
+    DpdkPort, MemifSpec, Netns, SpecError, TransportOptions, TransportSpec, Transports,
+    SERVE_TAP_LINK,
+};
 use pollmsgr::net::transport::Transport;
 use pollmsgr::pool::auth::{ClientAuth, RotatingKeyService, ServerAuth};
 use pollmsgr::pool::cpu::CpuTimer;
 use pollmsgr::pool::load::EchoHandler;
-use pollmsgr::pool::reactor::{self, IdlePolicy};
 use pollmsgr::pool::{EndpointSpec, EndpointsApp, Handler};
 use pollmsgr::proto::{ConnectionConfig, Policies};
+use pollmsgr::reactor::driver::DriverLimits;
+use pollmsgr::reactor::{self, IdlePolicy};
 use pollmsgr::wire::addr::{AddrType, EntityAddr};
 use pollmsgr::wire::entity::{EntityName, EntityType};
 use pollmsgr::wire::ConMode;
 
 use crate::common::{msgr2_features, parse_cores, TransportFlag};
-use crate::net_setup;
 
 /// What `serve --osds` needs from the flags.
 pub struct OsdsArgs {
@@ -262,30 +264,25 @@ pub fn serve_osds(a: &OsdsArgs, plan: ServePlan) -> Result<(), String> {
         .addr
         .ok_or_else(|| "--listen needs an IP address".to_string())?;
     let cores = parse_cores(&a.cores)?;
-    // Where endpoint i on reactor r listens, per transport.
+    let spec = TransportSpec::choose(
+        a.transport.kind(),
+        TransportOptions {
+            netns: Netns::from_option(a.netns.as_deref()),
+            link: SERVE_TAP_LINK,
+            gateway: false,
+            interfaces: a.smol_shards,
+            dpdk: DpdkPort::Memif(MemifSpec {
+                role: MemifRole::Server,
+                sockets: None,
+            }),
+        },
+    );
+    // Where endpoint i on reactor r listens.
     let listen_at = |r: usize, i: usize| -> Result<SocketAddr, String> {
-        match a.transport {
-            TransportFlag::Kernel => {
-                let mut sock = base_sock;
-                if sock.port() != 0 {
-                    let port = u16::try_from(usize::from(sock.port()) + i)
-                        .map_err(|_| "--listen port + --osds exceeds 65535".to_string())?;
-                    sock.set_port(port);
-                }
-                Ok(sock)
-            }
-            // One shared TAP: every endpoint on reactor 0's address.
-            TransportFlag::Tap => Ok(net_setup::smol_listen(
-                net_setup::tap_addrs(0).1,
-                base_sock.port(),
-                i,
-            )),
-            TransportFlag::Dpdk => Ok(net_setup::smol_listen(
-                net_setup::memif_addrs(r).0,
-                base_sock.port(),
-                i,
-            )),
-        }
+        spec.listen_addr(r, i, base_sock).map_err(|e| match e {
+            SpecError::PortOverflow { .. } => "--listen port + --osds exceeds 65535".to_string(),
+            e => e.to_string(),
+        })
     };
     // Endpoint i runs on reactor i % cores, with nonce base nonce + i.
     let mut per_reactor: Vec<Vec<EndpointSpec>> = cores.iter().map(|_| Vec::new()).collect();
@@ -314,59 +311,23 @@ pub fn serve_osds(a: &OsdsArgs, plan: ServePlan) -> Result<(), String> {
         nonces,
         dial_auth,
     };
-    match a.transport {
-        TransportFlag::Kernel => run_reactors(
-            a,
-            plan,
-            &cores,
-            per_reactor,
-            IdlePolicy::Sleep(Duration::from_millis(5)),
-            |_| net_setup::kernel,
-            serde_json::json!({ "transport": "kernel" }),
-        ),
-        TransportFlag::Tap => {
-            let net = net_setup::TapNet::new(a.netns.as_deref())?;
-            // Software steering: each endpoint's port belongs to its reactor.
-            let table = SteerTable::new(
-                cores.len(),
-                per_reactor
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(r, specs)| specs.iter().map(move |s| (s.listen.port(), r))),
-            );
-            let mut links: Vec<Option<Links>> =
-                all_links(table.clone()).into_iter().map(Some).collect();
-            run_reactors(
-                a,
-                plan,
-                &cores,
-                per_reactor,
-                IdlePolicy::Sleep(Duration::from_millis(1)),
-                |r| {
-                    let l = links[r].take().expect("one set of links per reactor");
-                    net.steered_transport(r, l, table.clone(), a.smol_shards)
-                },
-                serde_json::json!({ "transport": "tap", "steering": "software", "netns": net.name() }),
-            )
-        }
-        TransportFlag::Dpdk => {
-            let net = net_setup::DpdkNet::new(MemifRole::Server, None, cores.len())?;
-            let sockets = net.sockets.clone();
-            let result = run_reactors(
-                a,
-                plan,
-                &cores,
-                per_reactor,
-                IdlePolicy::BusyPoll,
-                |r| net.transport(r),
-                serde_json::json!({ "transport": "dpdk", "memif": sockets }),
-            );
-            for s in &net.sockets {
-                let _ = std::fs::remove_file(s);
-            }
-            result
-        }
-    }
+    // Software steering over a shared TAP: each endpoint's port belongs to its reactor.
+    let ports = per_reactor
+        .iter()
+        .enumerate()
+        .flat_map(|(r, specs)| specs.iter().map(move |s| (s.listen.port(), r)))
+        .collect::<Vec<_>>();
+    let mut transports = spec
+        .prepare(cores.len(), ports)
+        .map_err(|e| e.to_string())?;
+    run_reactors(
+        a,
+        plan,
+        &cores,
+        per_reactor,
+        spec.idle(Duration::from_millis(5)),
+        &mut transports,
+    )
 }
 
 /// A plan whose endpoints have been given to the reactors.
@@ -393,22 +354,18 @@ fn reactor_failure<T: Transport + 'static>(
     "a reactor did not start in time".to_string()
 }
 
-/// Runs the endpoints on one reactor per core over transport `T`, prints the
-/// ready line (endpoints plus `hello`'s fields), waits for SIGINT/SIGTERM and
-/// prints the summary.
-fn run_reactors<T, F>(
+/// Runs the endpoints on one reactor per core over `transports`, prints the
+/// ready line (endpoints plus the transport's fields), waits for
+/// SIGINT/SIGTERM and prints the summary.
+fn run_reactors(
     a: &OsdsArgs,
     plan: Running,
     cores: &[usize],
     per_reactor: Vec<Vec<EndpointSpec>>,
     idle: IdlePolicy,
-    mut make_transport: impl FnMut(usize) -> F,
-    mut hello: serde_json::Value,
-) -> Result<(), String>
-where
-    T: Transport + 'static,
-    F: FnOnce() -> std::io::Result<T> + Send + 'static,
-{
+    transports: &mut Transports,
+) -> Result<(), String> {
+    let mut hello = transports.describe();
     let Running {
         auth,
         mut control,
@@ -439,7 +396,7 @@ where
             format!("serve-{r}"),
             Some(cores[r]),
             idle,
-            make_transport(r),
+            transports.factory(r).map_err(|e| e.to_string())?,
             app,
         )
         .map_err(|e| format!("start reactor: {e}"))?;

@@ -1,21 +1,21 @@
-//! Sharded smoltcp: several smoltcp interfaces over one device in one
-//! reactor, so the per-packet work follows the sockets of one shard, not all
-//! of them (issue: "Connection scaling ... needs a design that keeps
+//! A set of smoltcp interfaces over one device in one reactor, which spreads
+//! its sockets over them so the per-packet work follows the sockets of one
+//! member interface, not all of them (issue: "Connection scaling ... needs a design that keeps
 //! per-packet work independent of the session count").
 //!
 //! smoltcp 0.14 walks every socket of an interface on egress and when it
-//! looks up the socket of an incoming segment. [`ShardedTransport`] splits
+//! looks up the socket of an incoming segment. [`SmolSet`] splits
 //! the sockets over `k` interfaces sharing the device's MAC and IP address,
-//! routes each received frame to the shard owning its flow, and polls only
-//! the shards that have work (plus all of them on the timer tick):
+//! routes each received frame to the member owning its flow, and polls only
+//! the members that have work (plus all of them on the timer tick):
 //!
-//! - a segment to a listening port goes to shard `hash(peer) % k`; every
-//!   shard listens (with a small backlog) on every listening port;
-//! - a connection we dial from shard `s` uses a local port `p` with
+//! - a segment to a listening port goes to member `hash(peer) % k`; every
+//!   member listens (with a small backlog) on every listening port;
+//! - a connection we dial from member `s` uses a local port `p` with
 //!   `(p / reactors) % k == s` (and `p % reactors` = this reactor under
 //!   software steering), so its segments come back to `s`;
-//! - ARP replies (and anything else not TCP) go to every shard, so each
-//!   learns its neighbours; ARP requests go to shard 0 alone, which answers.
+//! - ARP replies (and anything else not TCP) go to every member, so each
+//!   learns its neighbours; ARP requests go to member 0 alone, which answers.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -35,31 +35,31 @@ use super::smol::{
 use super::steer::{Frame, OwnedRx};
 use super::transport::{StreamEvent, StreamId, Transport};
 
-/// Frames taken from the device per poll before the shards run.
+/// Frames taken from the device per poll before the members run.
 const INGRESS_BATCH: usize = 256;
-/// Every shard is polled at least this often (smoltcp's timers).
+/// Every member is polled at least this often (smoltcp's timers).
 const TIMER_TICK: Duration = Duration::from_millis(5);
 
-/// Frames between the device and the shards, on the reactor's thread.
+/// Frames between the device and the members, on the reactor's thread.
 #[derive(Default)]
 struct Queues {
     rx: Vec<VecDeque<Frame>>,
     tx: VecDeque<Frame>,
 }
 
-/// One shard's device: frames from the router, frames out to the device.
-pub struct ShardDevice {
+/// One member's device: frames from the router, frames out to the device.
+pub struct MemberDevice {
     index: usize,
     queues: Rc<RefCell<Queues>>,
     caps: DeviceCapabilities,
 }
 
-/// A frame a shard sends.
-pub struct ShardTx {
+/// A frame a member sends.
+pub struct MemberTx {
     queues: Rc<RefCell<Queues>>,
 }
 
-impl TxToken for ShardTx {
+impl TxToken for MemberTx {
     fn consume<R, F>(self, len: usize, f: F) -> R
     where
         F: FnOnce(&mut [u8]) -> R,
@@ -71,13 +71,13 @@ impl TxToken for ShardTx {
     }
 }
 
-impl Device for ShardDevice {
+impl Device for MemberDevice {
     type RxToken<'a>
         = OwnedRx
     where
         Self: 'a;
     type TxToken<'a>
-        = ShardTx
+        = MemberTx
     where
         Self: 'a;
 
@@ -90,14 +90,14 @@ impl Device for ShardDevice {
             .pop_front()?;
         Some((
             OwnedRx::new(frame),
-            ShardTx {
+            MemberTx {
                 queues: Rc::clone(&self.queues),
             },
         ))
     }
 
     fn transmit(&mut self, _ts: SInstant) -> Option<Self::TxToken<'_>> {
-        Some(ShardTx {
+        Some(MemberTx {
             queues: Rc::clone(&self.queues),
         })
     }
@@ -107,9 +107,9 @@ impl Device for ShardDevice {
     }
 }
 
-impl SmolDevice for ShardDevice {
-    const NAME: &'static str = "shard";
-    // The sharded transport sleeps on the real device; a shard never does.
+impl SmolDevice for MemberDevice {
+    const NAME: &'static str = "member";
+    // The set sleeps on the real device; a member never does.
     const BUSY_POLL: bool = true;
 
     fn wait(&mut self, _timeout: Duration) -> io::Result<()> {
@@ -117,19 +117,19 @@ impl SmolDevice for ShardDevice {
     }
 }
 
-/// Dials from ports that route back to one shard (and, under software
+/// Dials from ports that route back to one member (and, under software
 /// steering, to this reactor).
-struct ShardPorts {
-    shard: usize,
-    shards: usize,
+struct MemberPorts {
+    member: usize,
+    members: usize,
     /// (reactors, this reactor): port `p` belongs to reactor `p % reactors`
-    /// and to shard `(p / reactors) % shards`, so the two do not collide.
+    /// and to member `(p / reactors) % members`, so the two do not collide.
     steering: (usize, usize),
     listening: Arc<Mutex<HashSet<u16>>>,
     ports: SequentialPorts,
 }
 
-impl LocalPortChooser for ShardPorts {
+impl LocalPortChooser for MemberPorts {
     fn choose(
         &mut self,
         _local: Ipv4Addr,
@@ -137,29 +137,29 @@ impl LocalPortChooser for ShardPorts {
         in_use: &dyn Fn(u16) -> bool,
     ) -> Option<u16> {
         let listening = self.listening.lock().ok()?;
-        let (shard, shards, (reactors, reactor)) = (self.shard, self.shards, self.steering);
+        let (member, members, (reactors, reactor)) = (self.member, self.members, self.steering);
         self.ports.next_matching(|p| {
             let p_ = usize::from(p);
             p_ % reactors == reactor
-                && (p_ / reactors) % shards == shard
+                && (p_ / reactors) % members == member
                 && !listening.contains(&p)
                 && !in_use(p)
         })
     }
 }
 
-/// A smoltcp transport split into shards over one device `D`.
-pub struct ShardedTransport<D: SmolDevice> {
+/// A smoltcp transport split into members over one device `D`.
+pub struct SmolSet<D: SmolDevice> {
     dev: D,
-    shards: Vec<SmolTransport<ShardDevice>>,
+    members: Vec<SmolTransport<MemberDevice>>,
     queues: Rc<RefCell<Queues>>,
     listening: Arc<Mutex<HashSet<u16>>>,
     /// Reactors sharing the device (software steering); 1 without.
     reactors: usize,
     medium: Medium,
-    /// Global stream id → (shard, the shard's stream id).
+    /// Global stream id → (member, the member's stream id).
     streams: Vec<Option<(usize, StreamId)>>,
-    /// Per shard: its stream id → global id.
+    /// Per member: its stream id → global id.
     globals: Vec<HashMap<StreamId, StreamId>>,
     free: Vec<StreamId>,
     dirty: Vec<bool>,
@@ -169,55 +169,55 @@ pub struct ShardedTransport<D: SmolDevice> {
     readable: Vec<StreamId>,
 }
 
-impl<D: SmolDevice> ShardedTransport<D> {
-    /// `shards` interfaces over `dev`, each set up from `cfg` (the listen
-    /// backlog is per shard, so keep it small). Under software steering
+impl<D: SmolDevice> SmolSet<D> {
+    /// `members` interfaces over `dev`, each set up from `cfg` (the listen
+    /// backlog is per member, so keep it small). Under software steering
     /// ([`super::steer`]), `steering` is (reactors, this reactor): our ports
     /// are then also chosen to steer back to this reactor.
     pub fn new(
         dev: D,
         cfg: SmolConfig,
-        shards: usize,
+        members: usize,
         steering: Option<(usize, usize)>,
     ) -> Result<Self, SmolError> {
         let steering = steering.unwrap_or((1, 0));
-        let shards = shards.max(1);
+        let members = members.max(1);
         let caps = dev.capabilities();
         let queues = Rc::new(RefCell::new(Queues {
-            rx: (0..shards).map(|_| VecDeque::new()).collect(),
+            rx: (0..members).map(|_| VecDeque::new()).collect(),
             tx: VecDeque::new(),
         }));
         let listening = Arc::new(Mutex::new(HashSet::new()));
         let mut list = Vec::new();
-        for i in 0..shards {
+        for i in 0..members {
             let mut c = cfg.clone();
             c.random_seed = cfg.random_seed.wrapping_add(i as u64 * 0x9e37_79b9);
-            let dev = ShardDevice {
+            let dev = MemberDevice {
                 index: i,
                 queues: Rc::clone(&queues),
                 caps: caps.clone(),
             };
             let mut t = SmolTransport::new(dev, c)?;
-            t.set_port_chooser(Box::new(ShardPorts {
-                shard: i,
-                shards,
+            t.set_port_chooser(Box::new(MemberPorts {
+                member: i,
+                members,
                 steering,
                 listening: Arc::clone(&listening),
                 ports: SequentialPorts::ephemeral(),
             }));
             list.push(t);
         }
-        Ok(ShardedTransport {
+        Ok(SmolSet {
             reactors: steering.0.max(1),
             medium: caps.medium,
             dev,
-            shards: list,
+            members: list,
             queues,
             listening,
             streams: Vec::new(),
-            globals: (0..shards).map(|_| HashMap::new()).collect(),
+            globals: (0..members).map(|_| HashMap::new()).collect(),
             free: Vec::new(),
-            dirty: vec![true; shards],
+            dirty: vec![true; members],
             next_dial: 0,
             last_tick: Instant::now(),
             events: Vec::new(),
@@ -225,13 +225,13 @@ impl<D: SmolDevice> ShardedTransport<D> {
         })
     }
 
-    /// Number of shards.
-    pub fn shard_count(&self) -> usize {
-        self.shards.len()
+    /// Number of members.
+    pub fn interface_count(&self) -> usize {
+        self.members.len()
     }
 
-    fn global(&mut self, shard: usize, local: StreamId) -> StreamId {
-        if let Some(g) = self.globals[shard].get(&local) {
+    fn global(&mut self, member: usize, local: StreamId) -> StreamId {
+        if let Some(g) = self.globals[member].get(&local) {
             return *g;
         }
         let g = match self.free.pop() {
@@ -241,13 +241,13 @@ impl<D: SmolDevice> ShardedTransport<D> {
                 self.streams.len() - 1
             }
         };
-        self.streams[g] = Some((shard, local));
-        self.globals[shard].insert(local, g);
+        self.streams[g] = Some((member, local));
+        self.globals[member].insert(local, g);
         g
     }
 
     fn route(&self, frame: &[u8]) -> Route {
-        let k = self.shards.len();
+        let k = self.members.len();
         if let Some(flow) = inbound_flow(frame, self.medium) {
             let listening = self
                 .listening
@@ -263,14 +263,14 @@ impl<D: SmolDevice> ShardedTransport<D> {
                 (usize::from(flow.local_port) / self.reactors) % k
             });
         }
-        // ARP request (EtherType 0x0806, opcode 1): one shard answers.
+        // ARP request (EtherType 0x0806, opcode 1): one member answers.
         if frame.get(12..14) == Some(&[0x08, 0x06]) && frame.get(20..22) == Some(&[0, 1]) {
             return Route::One(0);
         }
         Route::All
     }
 
-    /// Takes frames from the device and queues them for their shards.
+    /// Takes frames from the device and queues them for their members.
     fn ingress(&mut self, ts: SInstant) -> bool {
         let mut any = false;
         for _ in 0..INGRESS_BATCH {
@@ -296,7 +296,7 @@ impl<D: SmolDevice> ShardedTransport<D> {
         any
     }
 
-    /// Sends what the shards queued.
+    /// Sends what the members queued.
     fn egress(&mut self, ts: SInstant) {
         loop {
             let Some(frame) = self.queues.borrow_mut().tx.pop_front() else {
@@ -313,7 +313,7 @@ impl<D: SmolDevice> ShardedTransport<D> {
         self.dev.after_poll();
     }
 
-    fn shard_of(&self, stream: StreamId) -> io::Result<(usize, StreamId)> {
+    fn member_of(&self, stream: StreamId) -> io::Result<(usize, StreamId)> {
         self.streams
             .get(stream)
             .copied()
@@ -327,7 +327,7 @@ enum Route {
     All,
 }
 
-impl<D: SmolDevice> Transport for ShardedTransport<D> {
+impl<D: SmolDevice> Transport for SmolSet<D> {
     fn name(&self) -> &'static str {
         D::NAME
     }
@@ -337,16 +337,16 @@ impl<D: SmolDevice> Transport for ShardedTransport<D> {
             l.insert(addr.port());
         }
         let mut bound = addr;
-        for s in &mut self.shards {
+        for s in &mut self.members {
             bound = s.listen(addr)?;
         }
         Ok(bound)
     }
 
     fn connect(&mut self, addr: SocketAddr) -> io::Result<StreamId> {
-        let s = self.next_dial % self.shards.len();
+        let s = self.next_dial % self.members.len();
         self.next_dial = self.next_dial.wrapping_add(1);
-        let local = self.shards[s].connect(addr)?;
+        let local = self.members[s].connect(addr)?;
         self.dirty[s] = true;
         Ok(self.global(s, local))
     }
@@ -363,14 +363,14 @@ impl<D: SmolDevice> Transport for ShardedTransport<D> {
         if tick {
             self.last_tick = now;
         }
-        for s in 0..self.shards.len() {
+        for s in 0..self.members.len() {
             if !(tick || self.dirty[s]) {
                 continue;
             }
             self.dirty[s] = false;
             self.events.clear();
             self.readable.clear();
-            progress |= self.shards[s].poll(now, &mut self.events, &mut self.readable);
+            progress |= self.members[s].poll(now, &mut self.events, &mut self.readable);
             let (evs, rds) = (
                 std::mem::take(&mut self.events),
                 std::mem::take(&mut self.readable),
@@ -411,7 +411,7 @@ impl<D: SmolDevice> Transport for ShardedTransport<D> {
             }
             self.events = evs;
             self.readable = rds;
-            // Frames the shard could not take yet keep it dirty.
+            // Frames the member could not take yet keep it dirty.
             if !self.queues.borrow().rx[s].is_empty() {
                 self.dirty[s] = true;
             }
@@ -425,21 +425,21 @@ impl<D: SmolDevice> Transport for ShardedTransport<D> {
         stream: StreamId,
         consume: &mut dyn FnMut(&[u8]) -> usize,
     ) -> io::Result<usize> {
-        let (s, local) = self.shard_of(stream)?;
+        let (s, local) = self.member_of(stream)?;
         self.dirty[s] = true;
-        self.shards[s].read(local, consume)
+        self.members[s].read(local, consume)
     }
 
     fn write(&mut self, stream: StreamId, data: &[u8]) -> io::Result<usize> {
-        let (s, local) = self.shard_of(stream)?;
+        let (s, local) = self.member_of(stream)?;
         self.dirty[s] = true;
-        self.shards[s].write(local, data)
+        self.members[s].write(local, data)
     }
 
     fn close(&mut self, stream: StreamId) {
-        if let Ok((s, local)) = self.shard_of(stream) {
+        if let Ok((s, local)) = self.member_of(stream) {
             self.dirty[s] = true;
-            self.shards[s].close(local);
+            self.members[s].close(local);
         }
     }
 
@@ -458,22 +458,21 @@ mod tests {
 
     const ME: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 
-    impl ShardedTransport<Loopback> {
-        fn shard_streams(&self) -> Vec<usize> {
-            self.shards.iter().map(|s| s.stream_count()).collect()
+    impl SmolSet<Loopback> {
+        fn member_streams(&self) -> Vec<usize> {
+            self.members.iter().map(|s| s.stream_count()).collect()
         }
     }
 
-    /// 48 connections over 4 shards on one loopback interface: all accepted,
-    /// spread over the shards, and every byte arrives on its stream.
+    /// 48 connections over 4 members on one loopback interface: all accepted,
+    /// spread over the members, and every byte arrives on its stream.
     #[test]
-    fn connections_spread_over_shards_and_carry_their_bytes() {
+    fn connections_spread_over_members_and_carry_their_bytes() {
         let mut cfg = SmolConfig::new([2, 0, 0, 0, 0, 1], ME, 8);
         cfg.listen_backlog = 4;
         cfg.rx_buffer = 16 * 1024;
         cfg.tx_buffer = 16 * 1024;
-        let mut t = ShardedTransport::new(Loopback::new(Medium::Ethernet), cfg, 4, None)
-            .expect("transport");
+        let mut t = SmolSet::new(Loopback::new(Medium::Ethernet), cfg, 4, None).expect("transport");
         let addr = SocketAddr::from((ME, 6800));
         t.listen(addr).expect("listen");
         let dialed: Vec<StreamId> = (0..48).map(|_| t.connect(addr).expect("connect")).collect();
@@ -502,10 +501,10 @@ mod tests {
         }
         assert_eq!(accepted.len(), 48, "all connects accepted");
         assert_eq!(connected.len(), 48);
-        let per_shard = t.shard_streams();
+        let per_member = t.member_streams();
         assert!(
-            per_shard.iter().all(|n| *n >= 8),
-            "connections spread over every shard: {per_shard:?}"
+            per_member.iter().all(|n| *n >= 8),
+            "connections spread over every member: {per_member:?}"
         );
         // Each dialed stream sends its own index; the accepted side gets it.
         for (i, s) in dialed.iter().enumerate() {

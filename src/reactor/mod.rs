@@ -1,9 +1,15 @@
-//! One reactor: a thread pinned to a core that owns a transport, a
-//! [`Driver`] and an application, and runs them to completion with no locks
-//! on the data path (design: "reactor"; style card 7).
+//! The reactor layer: [`driver::Driver`] runs sans-IO msgr2 connections over
+//! any [`Transport`], and a reactor is a thread pinned to a core that owns a
+//! transport, a [`Driver`] and an application, and runs them to completion
+//! with no locks on the data path (design: "reactor"; style card 7).
+//!
+//! Arrows point down only: the reactor uses `net` (the transports, below it)
+//! and `proto`; `pool` (the messenger, above it) implements [`ReactorApp`].
 //!
 //! Other threads reach the reactor only through its mailbox: a crossbeam
 //! channel of closures that run on the reactor thread between polls.
+
+pub mod driver;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, Sender};
 
-use crate::net::driver::{ConnId, Driver};
 use crate::net::transport::Transport;
 use crate::proto::Event;
+use driver::{ConnId, Driver};
 
 /// What runs on a reactor: it sets up listeners and connections, and
 /// handles every connection event of its driver.
@@ -35,14 +41,7 @@ pub trait ReactorApp<T: Transport>: Send + 'static {
 /// A closure run on the reactor thread with its driver and app.
 pub type Mail<T, A> = Box<dyn FnOnce(&mut Driver<T>, &mut A) + Send>;
 
-/// How a reactor waits when idle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdlePolicy {
-    /// Never sleep (DPDK): poll the device continuously.
-    BusyPoll,
-    /// Sleep in the transport's wait for up to this long when nothing happens.
-    Sleep(Duration),
-}
+pub use crate::net::transport::IdlePolicy;
 
 /// A handle to a running reactor.
 pub struct ReactorHandle<T: Transport, A> {

@@ -13,8 +13,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::guard::Guard;
-use super::transport::{StreamEvent, StreamId, Transport};
+use crate::net::guard::Guard;
+use crate::net::kernel::KernelTransport;
+use crate::net::transport::{StreamEvent, StreamId, Transport};
 use crate::proto::{Connection, Event, Outgoing, SessionDecision, SessionRegistry};
 use crate::wire::addr::EntityAddr;
 
@@ -385,7 +386,7 @@ impl<T: Transport> Driver<T> {
         if !progressed && out.is_empty() {
             if self.guard.trim_due() {
                 // Idle, and connections let go of megabytes: give them back.
-                super::heap::release_free_memory();
+                crate::net::heap::release_free_memory();
             }
             let mut wait = self
                 .next_deadline()
@@ -907,9 +908,12 @@ impl<T: Transport> Driver<T> {
     }
 }
 
-impl Driver<super::kernel::KernelTransport> {
+/// The msgr2 driver over kernel TCP.
+pub type KernelDriver = Driver<KernelTransport>;
+
+impl Driver<KernelTransport> {
     /// A driver over kernel TCP.
     pub fn new() -> io::Result<Self> {
-        Ok(Self::with_transport(super::kernel::KernelTransport::new()?))
+        Ok(Self::with_transport(KernelTransport::new()?))
     }
 }

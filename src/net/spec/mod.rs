@@ -1,0 +1,723 @@
+//! The transport seam: one [`TransportSpec`] names a transport and its
+//! options, and is the one place that turns that choice into transports.
+//! Every CLI verb, test helper and benchmark chooses its transport here, so
+//! adding a transport means adding a variant here (and to [`AnyTransport`]).
+//!
+//! Opening is two steps, because some set-up is per process and the rest per
+//! reactor: [`TransportSpec::prepare`] does the process-wide part (a network
+//! namespace, the DPDK EAL and mempool, the software-steering links of a
+//! shared TAP) and returns [`Transports`]; [`Transports::factory`] then gives
+//! each reactor a closure that opens its transport on the reactor's own
+//! thread (device queues and TAP descriptors belong to the thread that polls
+//! them), and [`Transports::open`] opens one on the calling thread.
+//!
+//! The transports:
+//! - kernel: kernel TCP sockets.
+//! - TAP: smoltcp over one TAP device shared by every reactor, with software
+//!   flow steering (`net::steer`): reactor 0 owns the device and switches
+//!   frames by flow; each reactor spreads its sockets over a
+//!   [`crate::net::smol_set::SmolSet`]. The TAP's kernel side (`link.1`)
+//!   goes into a network namespace, ours is `link.2`.
+//! - DPDK memif: smoltcp over DPDK `net_memif`, one port per reactor; the
+//!   server is the memif server on socket r. Reactor r's link is
+//!   169.254.(120+r).0/24: .1 serves, .2 loads. Memif is the closest thing to
+//!   a NIC on a machine without one (design: dpdk-env).
+//! - DPDK net_tap: smoltcp over one DPDK `net_tap` port (one reactor), its
+//!   kernel side moved into a network namespace like the TAP's.
+
+pub mod any;
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use smoltcp::phy::{Medium, TunTapInterface};
+
+pub use self::any::{AnyTransport, TapSetTransport};
+use super::dpdk::{memif_vdev, open, tap_vdev, DpdkOptions, MemifRole};
+use super::kernel::KernelTransport;
+use super::smol::{SmolConfig, SmolError};
+use super::smol_set::SmolSet;
+use super::steer::{all_links, Links, SteerTable, Steered, Switch};
+use super::tap::{unique_name, Namespace};
+use super::transport::IdlePolicy;
+
+/// TCP socket buffers on memif links: room for 32 x 64 KiB in flight (with
+/// smoltcp's default 256 KiB, 64 KiB messages were window-bound at 0.65 GB/s;
+/// with these, 3.5 GB/s).
+pub const MEMIF_SOCKET_BUFFER: usize = 4 << 20;
+
+/// The TAP link `serve` uses: 169.254.100.0/24 (kernel side .1, ours .2).
+pub const SERVE_TAP_LINK: [u8; 3] = [169, 254, 100];
+
+/// The link a client's TAP or net_tap uses unless told otherwise
+/// (`mon-command --link`): 169.254.78.0/24.
+pub const CLIENT_LINK: [u8; 3] = [169, 254, 78];
+
+/// A smoltcp-over-TAP reactor waits at most this long when idle.
+const TAP_MAX_WAIT: Duration = Duration::from_millis(1);
+
+/// How long a reactor's steered port waits for reactor 0's switch.
+const STEER_PORT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Where a TAP's kernel side goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Netns {
+    /// A fresh namespace, removed when the [`Transports`] are dropped.
+    Create,
+    /// An existing namespace someone else created and removes.
+    Existing(String),
+}
+
+impl Netns {
+    /// `Existing(name)` if a name is given, else `Create`.
+    pub fn from_option(name: Option<&str>) -> Self {
+        name.map_or(Netns::Create, |n| Netns::Existing(n.to_owned()))
+    }
+}
+
+/// smoltcp over a TAP device whose kernel side is in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapSpec {
+    /// Where the kernel side goes.
+    pub netns: Netns,
+    /// The link's /24 as A.B.C: the kernel side is .1, we are .2.
+    pub link: [u8; 3],
+    /// Route beyond the link through the kernel side (to reach a mon on
+    /// another interface of the namespace).
+    pub gateway: bool,
+    /// smoltcp interfaces per reactor (`serve --smol-shards`).
+    pub interfaces: usize,
+}
+
+/// smoltcp over DPDK `net_memif`, one port per reactor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemifSpec {
+    /// Our side of every link.
+    pub role: MemifRole,
+    /// The socket of each reactor's link: the server's, for a client; `None`
+    /// for a server picks fresh paths (removed with the [`Transports`]).
+    pub sockets: Option<Vec<String>>,
+}
+
+/// smoltcp over one DPDK `net_tap` port whose kernel side is in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpdkTapSpec {
+    /// Where the kernel side goes.
+    pub netns: Netns,
+    /// The link's /24 as A.B.C: the kernel side is .1, we are .2.
+    pub link: [u8; 3],
+    /// Route beyond the link through the kernel side.
+    pub gateway: bool,
+    /// Ask the port for checksum offloads.
+    pub checksum_offload: bool,
+}
+
+/// A transport and its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportSpec {
+    /// Kernel TCP.
+    Kernel,
+    /// smoltcp over a TAP device.
+    Tap(TapSpec),
+    /// smoltcp over DPDK net_memif.
+    DpdkMemif(MemifSpec),
+    /// smoltcp over DPDK net_tap.
+    DpdkTap(DpdkTapSpec),
+}
+
+/// The transport a user picks (`--transport kernel|tap|dpdk`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// Kernel TCP.
+    Kernel,
+    /// smoltcp over a TAP device.
+    Tap,
+    /// smoltcp over a DPDK port.
+    Dpdk,
+}
+
+/// Which DPDK port a [`TransportKind::Dpdk`] choice means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DpdkPort {
+    /// `net_memif`, one port per reactor.
+    Memif(MemifSpec),
+    /// One `net_tap` port whose kernel side is in the namespace.
+    NetTap,
+}
+
+/// The options of a userspace transport, as a CLI verb or test gathers
+/// them; [`TransportSpec::choose`] keeps those the chosen kind uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportOptions {
+    /// Where a TAP's (or net_tap's) kernel side goes.
+    pub netns: Netns,
+    /// The link's /24 as A.B.C: the kernel side is .1, we are .2.
+    pub link: [u8; 3],
+    /// Route beyond the link through the kernel side.
+    pub gateway: bool,
+    /// smoltcp interfaces per reactor over TAP.
+    pub interfaces: usize,
+    /// The DPDK port.
+    pub dpdk: DpdkPort,
+}
+
+impl TransportSpec {
+    /// The one place a transport choice becomes a spec.
+    pub fn choose(kind: TransportKind, opts: TransportOptions) -> TransportSpec {
+        match kind {
+            TransportKind::Kernel => TransportSpec::Kernel,
+            TransportKind::Tap => TransportSpec::Tap(TapSpec {
+                netns: opts.netns,
+                link: opts.link,
+                gateway: opts.gateway,
+                interfaces: opts.interfaces.max(1),
+            }),
+            TransportKind::Dpdk => match opts.dpdk {
+                DpdkPort::Memif(m) => TransportSpec::DpdkMemif(m),
+                DpdkPort::NetTap => TransportSpec::DpdkTap(DpdkTapSpec {
+                    netns: opts.netns,
+                    link: opts.link,
+                    gateway: opts.gateway,
+                    checksum_offload: true,
+                }),
+            },
+        }
+    }
+}
+
+/// Why transports could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// Creating or populating a namespace, a TAP or a smoltcp stack failed.
+    #[error("{what}: {source}")]
+    Setup {
+        /// What was being set up.
+        what: String,
+        /// Why it failed.
+        source: SmolError,
+    },
+    /// The DPDK environment could not be set up.
+    #[error("DPDK {what}: {source}")]
+    Dpdk {
+        /// "EAL" or "mempool".
+        what: &'static str,
+        /// Why it failed.
+        source: dpdk_env::Error,
+    },
+    /// Endpoint `index` would listen past port 65535.
+    #[error("listen port {base} + endpoint {index} exceeds 65535")]
+    PortOverflow {
+        /// The base listen port.
+        base: u16,
+        /// The endpoint's index.
+        index: usize,
+    },
+    /// Opening a transport failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being opened.
+        what: &'static str,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// A memif client needs the server's sockets.
+    #[error("a DPDK memif client needs the server's memif sockets")]
+    NoMemifSockets,
+    /// A factory for reactor `reactor` was asked twice, or beyond the count prepared.
+    #[error("no transport left for reactor {reactor}")]
+    NoSuchReactor {
+        /// The reactor.
+        reactor: usize,
+    },
+}
+
+/// `A.B.C.host`.
+fn on_link(link: [u8; 3], host: u8) -> Ipv4Addr {
+    Ipv4Addr::new(link[0], link[1], link[2], host)
+}
+
+/// Reactor r's memif link: (serving address, loading address).
+pub fn memif_addrs(r: usize) -> (Ipv4Addr, Ipv4Addr) {
+    let n = 120u8.wrapping_add(r as u8);
+    (Ipv4Addr::new(169, 254, n, 1), Ipv4Addr::new(169, 254, n, 2))
+}
+
+/// The socket address endpoint `i` listens on over a smoltcp transport:
+/// address `addr` and base port + i (6800 if `base_port` is 0).
+pub fn smol_listen(addr: Ipv4Addr, base_port: u16, i: usize) -> SocketAddr {
+    let base = if base_port == 0 { 6800 } else { base_port };
+    SocketAddr::new(addr.into(), base.wrapping_add(i as u16))
+}
+
+/// A locally administered MAC for our smoltcp side, from the pid.
+fn local_mac() -> [u8; 6] {
+    let pid = std::process::id().to_be_bytes();
+    [0x02, pid[1], pid[2], pid[3], 0, 0x02]
+}
+
+impl TransportSpec {
+    /// The short name reports use: "kernel", "tap" or "dpdk".
+    pub fn name(&self) -> &'static str {
+        match self {
+            TransportSpec::Kernel => "kernel",
+            TransportSpec::Tap(_) => "tap",
+            TransportSpec::DpdkMemif(_) | TransportSpec::DpdkTap(_) => "dpdk",
+        }
+    }
+
+    /// How many reactors this transport can feed, if it limits them: one
+    /// per memif socket for a memif client, one for net_tap.
+    pub fn max_reactors(&self) -> Option<usize> {
+        match self {
+            TransportSpec::DpdkMemif(MemifSpec {
+                sockets: Some(s), ..
+            }) => Some(s.len()),
+            TransportSpec::DpdkTap(_) => Some(1),
+            _ => None,
+        }
+    }
+
+    /// How a reactor over this transport idles: DPDK busy-polls; kernel
+    /// sleeps up to `sleep`; TAP at most 1 ms (smoltcp's timers run only
+    /// when polled).
+    pub fn idle(&self, sleep: Duration) -> IdlePolicy {
+        match self {
+            TransportSpec::Kernel => IdlePolicy::Sleep(sleep),
+            TransportSpec::Tap(_) => IdlePolicy::Sleep(sleep.min(TAP_MAX_WAIT)),
+            TransportSpec::DpdkMemif(_) | TransportSpec::DpdkTap(_) => IdlePolicy::BusyPoll,
+        }
+    }
+
+    /// Reactor r's own address on a userspace link (`None` over kernel TCP).
+    pub fn our_addr(&self, r: usize) -> Option<Ipv4Addr> {
+        match self {
+            TransportSpec::Kernel => None,
+            // One shared TAP: every reactor answers on its address.
+            TransportSpec::Tap(t) => Some(on_link(t.link, 2)),
+            TransportSpec::DpdkMemif(m) => {
+                let (serve, load) = memif_addrs(r);
+                Some(match m.role {
+                    MemifRole::Server => serve,
+                    MemifRole::Client => load,
+                })
+            }
+            TransportSpec::DpdkTap(t) => Some(on_link(t.link, 2)),
+        }
+    }
+
+    /// Where endpoint `i` on reactor `r` listens: over kernel TCP `base`
+    /// with its port + i (0 stays 0: any port); over smoltcp reactor r's
+    /// address and `base`'s port + i (6800 + i if 0).
+    pub fn listen_addr(
+        &self,
+        r: usize,
+        i: usize,
+        base: SocketAddr,
+    ) -> Result<SocketAddr, SpecError> {
+        match self.our_addr(r) {
+            None => {
+                let mut sock = base;
+                if sock.port() != 0 {
+                    let port = u16::try_from(usize::from(sock.port()) + i).map_err(|_| {
+                        SpecError::PortOverflow {
+                            base: base.port(),
+                            index: i,
+                        }
+                    })?;
+                    sock.set_port(port);
+                }
+                Ok(sock)
+            }
+            Some(ours) => Ok(smol_listen(ours, base.port(), i)),
+        }
+    }
+
+    /// True if reactor r can reach `target`: over memif only the serving
+    /// side of its own link; elsewhere anything.
+    pub fn reaches(&self, r: usize, target: SocketAddr) -> bool {
+        match self {
+            TransportSpec::DpdkMemif(_) => target.ip() == IpAddr::V4(memif_addrs(r).0),
+            _ => true,
+        }
+    }
+
+    /// Does the process-wide set-up for `reactors` reactors whose listening
+    /// ports are `listeners` (port, reactor): the namespace, the EAL, the
+    /// steering links. Call once per process for a DPDK transport (the EAL
+    /// initializes once).
+    pub fn prepare(
+        &self,
+        reactors: usize,
+        listeners: impl IntoIterator<Item = (u16, usize)>,
+    ) -> Result<Transports, SpecError> {
+        let reactors = reactors.max(1);
+        let prepared = match self {
+            TransportSpec::Kernel => Prepared::Kernel,
+            TransportSpec::Tap(spec) => {
+                let table = SteerTable::new(reactors, listeners);
+                let links = all_links(table.clone()).into_iter().map(Some).collect();
+                Prepared::Tap {
+                    ns: Arc::new(namespace(&spec.netns, "tap namespace")?),
+                    spec: spec.clone(),
+                    table,
+                    links,
+                }
+            }
+            TransportSpec::DpdkMemif(spec) => {
+                let (sockets, created) = match (&spec.sockets, spec.role) {
+                    (Some(s), _) => (s.clone(), false),
+                    (None, MemifRole::Server) => (
+                        (0..reactors)
+                            .map(|_| format!("/run/{}.sock", unique_name("pmmemif")))
+                            .collect(),
+                        true,
+                    ),
+                    (None, MemifRole::Client) => return Err(SpecError::NoMemifSockets),
+                };
+                let vdevs = sockets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| memif_vdev(i as u16, spec.role, s))
+                    .collect();
+                let (eal, pool) = dpdk_env_up(vdevs, 512, "pollmsgr_pool", 32767)?;
+                Prepared::Memif {
+                    eal,
+                    pool,
+                    role: spec.role,
+                    sockets,
+                    created,
+                    opened: vec![false; reactors],
+                }
+            }
+            TransportSpec::DpdkTap(spec) => {
+                let ifname = unique_name("pmdtap");
+                let (eal, pool) =
+                    dpdk_env_up(vec![tap_vdev(0, &ifname)], 256, "pollmsgr_tap_pool", 8191)?;
+                Prepared::DpdkTap {
+                    eal,
+                    pool,
+                    ifname,
+                    ns: Arc::new(namespace(&spec.netns, "net_tap namespace")?),
+                    spec: spec.clone(),
+                    opened: false,
+                }
+            }
+        };
+        Ok(Transports {
+            name: self.name(),
+            prepared,
+        })
+    }
+}
+
+/// Creates or names the namespace `netns`.
+fn namespace(netns: &Netns, what: &str) -> Result<Namespace, SpecError> {
+    match netns {
+        Netns::Existing(name) => Ok(Namespace::existing(name)),
+        Netns::Create => Namespace::new("pmns").map_err(|source| SpecError::Setup {
+            what: what.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Initializes the EAL (once per process) with `vdevs` and a mempool.
+fn dpdk_env_up(
+    vdevs: Vec<String>,
+    memory_mb: u64,
+    pool_name: &str,
+    mbufs: u32,
+) -> Result<(dpdk_env::Eal, dpdk_env::Mempool), SpecError> {
+    let cfg = dpdk_env::EalConfig {
+        memory_mb,
+        vdevs,
+        log_level: Some("*:error".into()),
+        ..dpdk_env::EalConfig::default()
+    };
+    let eal = dpdk_env::Eal::init(&cfg).map_err(|source| SpecError::Dpdk {
+        what: "EAL",
+        source,
+    })?;
+    let pool =
+        dpdk_env::Mempool::new(&eal, pool_name, mbufs, 256).map_err(|source| SpecError::Dpdk {
+            what: "mempool",
+            source,
+        })?;
+    Ok((eal, pool))
+}
+
+/// What [`TransportSpec::prepare`] set up, per transport.
+enum Prepared {
+    Kernel,
+    Tap {
+        ns: Arc<Namespace>,
+        spec: TapSpec,
+        table: SteerTable,
+        /// Each reactor's steering links, taken by its factory.
+        links: Vec<Option<Links>>,
+    },
+    Memif {
+        eal: dpdk_env::Eal,
+        pool: dpdk_env::Mempool,
+        role: MemifRole,
+        sockets: Vec<String>,
+        /// The sockets are ours to remove (we are the server and made them).
+        created: bool,
+        opened: Vec<bool>,
+    },
+    DpdkTap {
+        eal: dpdk_env::Eal,
+        pool: dpdk_env::Mempool,
+        ifname: String,
+        ns: Arc<Namespace>,
+        spec: DpdkTapSpec,
+        opened: bool,
+    },
+}
+
+/// Opens one reactor's transport on the thread that runs it.
+pub type TransportFactory = Box<dyn FnOnce() -> io::Result<AnyTransport> + Send>;
+
+/// The process-wide part of a transport, ready to open one per reactor.
+/// Dropping it removes what it created (a namespace, memif sockets).
+pub struct Transports {
+    name: &'static str,
+    prepared: Prepared,
+}
+
+impl Transports {
+    /// The transport's short name ("kernel", "tap", "dpdk").
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The namespace holding a TAP's (or net_tap's) kernel side.
+    pub fn netns(&self) -> Option<&Namespace> {
+        match &self.prepared {
+            Prepared::Tap { ns, .. } => Some(ns),
+            Prepared::DpdkTap { ns, .. } => Some(ns),
+            _ => None,
+        }
+    }
+
+    /// The memif socket of each reactor (empty for other transports).
+    pub fn memif_sockets(&self) -> &[String] {
+        match &self.prepared {
+            Prepared::Memif { sockets, .. } => sockets,
+            _ => &[],
+        }
+    }
+
+    /// What `serve`'s ready line says about the transport.
+    pub fn describe(&self) -> serde_json::Value {
+        match &self.prepared {
+            Prepared::Kernel => serde_json::json!({ "transport": "kernel" }),
+            Prepared::Tap { ns, .. } => serde_json::json!({
+                "transport": "tap", "steering": "software", "netns": ns.name()
+            }),
+            Prepared::Memif { sockets, .. } => {
+                serde_json::json!({ "transport": "dpdk", "memif": sockets })
+            }
+            Prepared::DpdkTap { ns, .. } => {
+                serde_json::json!({ "transport": "dpdk", "net_tap": ns.name() })
+            }
+        }
+    }
+
+    /// The factory that opens reactor r's transport on the reactor's thread.
+    /// Each reactor's is taken once. A DPDK net_tap port opens on the thread
+    /// that prepared the EAL: use [`Transports::open`] for it.
+    pub fn factory(&mut self, r: usize) -> Result<TransportFactory, SpecError> {
+        let gone = SpecError::NoSuchReactor { reactor: r };
+        Ok(match &mut self.prepared {
+            Prepared::Kernel => Box::new(|| Ok(AnyTransport::Kernel(KernelTransport::new()?))),
+            Prepared::Tap {
+                ns,
+                spec,
+                table,
+                links,
+            } => {
+                let l = links.get_mut(r).and_then(Option::take).ok_or(gone)?;
+                let (ns, spec, table) = (Arc::clone(ns), spec.clone(), table.clone());
+                Box::new(move || open_tap(&ns, &spec, table, l, r).map(AnyTransport::Tap))
+            }
+            Prepared::Memif {
+                eal,
+                pool,
+                role,
+                opened,
+                ..
+            } => {
+                let slot = opened.get_mut(r).filter(|o| !**o).ok_or(gone)?;
+                *slot = true;
+                let (eal, pool, role) = (*eal, *pool, *role);
+                Box::new(move || open_memif(eal, pool, role, r).map(AnyTransport::Dpdk))
+            }
+            Prepared::DpdkTap {
+                eal,
+                pool,
+                ifname,
+                ns,
+                spec,
+                opened,
+            } => {
+                if *opened || r != 0 {
+                    return Err(gone);
+                }
+                *opened = true;
+                let (eal, pool, ifname, ns, spec) =
+                    (*eal, *pool, ifname.clone(), Arc::clone(ns), spec.clone());
+                Box::new(move || {
+                    // Registered for the thread's whole life, as for memif.
+                    std::mem::forget(eal.register_thread().map_err(io::Error::other)?);
+                    open_dpdk_tap(eal, pool, &ifname, &ns, &spec)
+                        .map(AnyTransport::Dpdk)
+                        .map_err(io::Error::other)
+                })
+            }
+        })
+    }
+
+    /// Opens reactor r's transport on the calling thread (for a DPDK
+    /// net_tap port: the thread that prepared the EAL).
+    pub fn open(&mut self, r: usize) -> Result<AnyTransport, SpecError> {
+        if let Prepared::DpdkTap {
+            eal,
+            pool,
+            ifname,
+            ns,
+            spec,
+            opened,
+        } = &mut self.prepared
+        {
+            if *opened || r != 0 {
+                return Err(SpecError::NoSuchReactor { reactor: r });
+            }
+            *opened = true;
+            return open_dpdk_tap(*eal, *pool, ifname, ns, spec).map(AnyTransport::Dpdk);
+        }
+        let f = self.factory(r)?;
+        f().map_err(|source| SpecError::Io {
+            what: "opening the transport",
+            source,
+        })
+    }
+}
+
+impl Drop for Transports {
+    fn drop(&mut self) {
+        if let Prepared::Memif {
+            sockets,
+            created: true,
+            ..
+        } = &self.prepared
+        {
+            for s in sockets {
+                let _ = std::fs::remove_file(s);
+            }
+        }
+    }
+}
+
+/// Reactor r's TAP transport: reactor 0 opens the TAP (its kernel side into
+/// `ns`) and switches frames by flow, the others get theirs through it. All
+/// use the link's address and reactor 0's MAC, and dial from ports steered
+/// back to them; each spreads its sockets over `spec.interfaces` smoltcp
+/// interfaces, so per-packet work follows one.
+fn open_tap(
+    ns: &Namespace,
+    spec: &TapSpec,
+    table: SteerTable,
+    links: Links,
+    r: usize,
+) -> io::Result<TapSetTransport> {
+    let (kernel_side, ours) = (on_link(spec.link, 1), on_link(spec.link, 2));
+    let dev = match links {
+        Links::Switch(sl) => {
+            let ifname = unique_name("pmtap");
+            let tap = TunTapInterface::new(&ifname, Medium::Ethernet)?;
+            ns.adopt(&ifname, kernel_side, 24)
+                .map_err(io::Error::other)?;
+            Steered::Switch(Switch::new(tap, sl))
+        }
+        Links::Port(pl) => Steered::Port(pl.into_port(STEER_PORT_TIMEOUT)?),
+    };
+    let interfaces = spec.interfaces.max(1);
+    let mut cfg = SmolConfig::new(local_mac(), ours, 24);
+    cfg.gateway = spec.gateway.then_some(kernel_side);
+    // The listen backlog is per interface.
+    cfg.listen_backlog = (cfg.listen_backlog / interfaces).max(2);
+    // Our ports: reactor p % R (steering), interface (p / R) % K.
+    SmolSet::new(dev, cfg, interfaces, Some((table.reactors(), r))).map_err(io::Error::other)
+}
+
+/// Reactor r's memif transport, on the reactor's thread: starts port
+/// `net_memif<r>` and registers the thread with the EAL.
+fn open_memif(
+    eal: dpdk_env::Eal,
+    pool: dpdk_env::Mempool,
+    role: MemifRole,
+    r: usize,
+) -> io::Result<super::dpdk::DpdkTransport> {
+    // Registered for the thread's whole life: the reactor polls until it ends.
+    std::mem::forget(eal.register_thread().map_err(io::Error::other)?);
+    let (serve_addr, load_addr) = memif_addrs(r);
+    let ours = match role {
+        MemifRole::Server => serve_addr,
+        MemifRole::Client => load_addr,
+    };
+    let opts = DpdkOptions {
+        checksum_offload: false,
+        ..DpdkOptions::default()
+    };
+    let (port, t) = open(&eal, &format!("net_memif{r}"), pool, ours, 24, &opts, |c| {
+        c.rx_buffer = MEMIF_SOCKET_BUFFER;
+        c.tx_buffer = MEMIF_SOCKET_BUFFER;
+    })
+    .map_err(io::Error::other)?;
+    if role == MemifRole::Client {
+        port.wait_link_up(Duration::from_secs(10))
+            .map_err(io::Error::other)?;
+    }
+    // The port lives as long as the process: the transport polls its queue.
+    std::mem::forget(port);
+    Ok(t)
+}
+
+/// Starts DPDK port `net_tap0` with our side on `spec.link`.2 and moves its
+/// kernel side (`ifname`) into `ns` as `spec.link`.1.
+fn open_dpdk_tap(
+    eal: dpdk_env::Eal,
+    pool: dpdk_env::Mempool,
+    ifname: &str,
+    ns: &Namespace,
+    spec: &DpdkTapSpec,
+) -> Result<super::dpdk::DpdkTransport, SpecError> {
+    let kernel_side = on_link(spec.link, 1);
+    let opts = DpdkOptions {
+        checksum_offload: spec.checksum_offload,
+        ..DpdkOptions::default()
+    };
+    let gateway = spec.gateway.then_some(kernel_side);
+    let ours = on_link(spec.link, 2);
+    let (port, t) = open(&eal, "net_tap0", pool, ours, 24, &opts, |c| {
+        c.gateway = gateway
+    })
+    .map_err(|source| SpecError::Setup {
+        what: "DPDK net_tap".into(),
+        source,
+    })?;
+    // The port lives as long as the process: the transport polls its queue.
+    std::mem::forget(port);
+    ns.adopt(ifname, kernel_side, 24)
+        .map_err(|source| SpecError::Setup {
+            what: format!("moving {ifname} into {}", ns.name()),
+            source,
+        })?;
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests;

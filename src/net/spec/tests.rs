@@ -1,0 +1,107 @@
+//! The spec's addressing rules and the kernel path end to end.
+
+use super::*;
+use crate::net::transport::Transport;
+
+fn tap() -> TransportSpec {
+    TransportSpec::Tap(TapSpec {
+        netns: Netns::Create,
+        link: SERVE_TAP_LINK,
+        gateway: false,
+        interfaces: 2,
+    })
+}
+
+fn memif(role: MemifRole) -> TransportSpec {
+    TransportSpec::DpdkMemif(MemifSpec {
+        role,
+        sockets: Some(vec!["/run/a.sock".into(), "/run/b.sock".into()]),
+    })
+}
+
+#[test]
+fn listen_addresses_follow_the_transport() {
+    let base: SocketAddr = "10.1.2.3:7000".parse().expect("addr");
+    let any: SocketAddr = "10.1.2.3:0".parse().expect("addr");
+    let k = TransportSpec::Kernel;
+    assert_eq!(
+        k.listen_addr(1, 3, base).expect("kernel"),
+        "10.1.2.3:7003".parse().expect("addr")
+    );
+    assert_eq!(k.listen_addr(1, 3, any).expect("kernel any"), any);
+    let high: SocketAddr = "10.1.2.3:65535".parse().expect("addr");
+    assert!(matches!(
+        k.listen_addr(0, 1, high),
+        Err(SpecError::PortOverflow {
+            base: 65535,
+            index: 1
+        })
+    ));
+    // Every TAP endpoint is on the shared link's .2, whatever the reactor.
+    assert_eq!(
+        tap().listen_addr(1, 2, any).expect("tap"),
+        "169.254.100.2:6802".parse().expect("addr")
+    );
+    // memif: the serving side of reactor r's own link.
+    assert_eq!(
+        memif(MemifRole::Server)
+            .listen_addr(1, 0, base)
+            .expect("memif"),
+        "169.254.121.1:7000".parse().expect("addr")
+    );
+}
+
+#[test]
+fn memif_reactors_reach_only_their_own_link() {
+    let m = memif(MemifRole::Client);
+    let on0: SocketAddr = "169.254.120.1:6800".parse().expect("addr");
+    let on1: SocketAddr = "169.254.121.1:6800".parse().expect("addr");
+    assert!(m.reaches(0, on0) && !m.reaches(0, on1) && m.reaches(1, on1));
+    assert!(TransportSpec::Kernel.reaches(0, on1));
+    assert_eq!(m.max_reactors(), Some(2));
+    assert_eq!(m.our_addr(1), Some(Ipv4Addr::new(169, 254, 121, 2)));
+    assert_eq!(TransportSpec::Kernel.max_reactors(), None);
+}
+
+#[test]
+fn idle_policy_and_names() {
+    let five = Duration::from_millis(5);
+    assert_eq!(TransportSpec::Kernel.idle(five), IdlePolicy::Sleep(five));
+    assert_eq!(
+        tap().idle(five),
+        IdlePolicy::Sleep(Duration::from_millis(1))
+    );
+    assert_eq!(memif(MemifRole::Server).idle(five), IdlePolicy::BusyPoll);
+    assert_eq!(
+        [
+            TransportSpec::Kernel.name(),
+            tap().name(),
+            memif(MemifRole::Client).name()
+        ],
+        ["kernel", "tap", "dpdk"]
+    );
+}
+
+#[test]
+fn a_memif_client_without_sockets_is_refused() {
+    let spec = TransportSpec::DpdkMemif(MemifSpec {
+        role: MemifRole::Client,
+        sockets: None,
+    });
+    assert!(matches!(
+        spec.prepare(1, []),
+        Err(SpecError::NoMemifSockets)
+    ));
+}
+
+#[test]
+fn kernel_transports_open_once_per_reactor() {
+    let mut ts = TransportSpec::Kernel.prepare(2, []).expect("prepare");
+    assert_eq!(ts.describe(), serde_json::json!({ "transport": "kernel" }));
+    assert!(ts.netns().is_none() && ts.memif_sockets().is_empty());
+    let mut t = ts.factory(1).expect("factory")().expect("open");
+    assert_eq!(t.name(), "kernel");
+    t.listen("127.0.0.1:0".parse().expect("addr"))
+        .expect("listen");
+    assert_eq!(ts.open(0).expect("open").name(), "kernel");
+}

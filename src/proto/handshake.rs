@@ -106,7 +106,9 @@ impl Connection {
     /// Encodes a control frame (segment 0 only) onto the transmit buffer.
     pub(super) fn send_control(&mut self, tag: Tag, payload: &[u8]) -> Result<(), ConnError> {
         let Some(encoder) = self.t.encoder.as_mut() else {
-            return Err(PeerMisbehaved::Invalid("frame before banner exchange").into());
+            return Err(ConnError::Internal(
+                "a frame was sent before the banner exchange",
+            ));
         };
         let log = &mut self.t.tx_log;
         // Control frames are built in the chain's owned tail, so the exact
@@ -190,9 +192,7 @@ impl Connection {
             (State::ExpectServerIdent | State::ExpectReconnectReply, Tag::Wait) => {
                 WaitFrame::parse(payload)?;
                 self.waited = true;
-                Err(ConnError::TransportClosed(
-                    "peer asked us to WAIT: its own connection to us wins the race".into(),
-                ))
+                Err(ConnError::Wait)
             }
             (State::ExpectReconnectReply, Tag::SessionReconnectOk) => {
                 let ok = SessionReconnectOkFrame::parse(payload)?;
@@ -508,7 +508,7 @@ impl Connection {
 
 /// An impossible role mismatch: each `Side` only reaches its own handlers.
 fn unreachable_role<T>() -> Result<T, ConnError> {
-    Err(PeerMisbehaved::Invalid("frame handled by the wrong role").into())
+    Err(ConnError::Internal("a frame was handled by the wrong role"))
 }
 
 fn check_pre_auth(len: usize, limit: usize) -> Result<(), ConnError> {

@@ -23,7 +23,9 @@ impl Connection {
 
     pub(super) fn send_client_ident(&mut self) -> Result<(), ConnError> {
         let Side::Connector { target, policy, .. } = &self.side else {
-            return Err(PeerMisbehaved::Invalid("CLIENT_IDENT from an acceptor").into());
+            return Err(ConnError::Internal(
+                "an acceptor tried to send CLIENT_IDENT",
+            ));
         };
         let ident = ClientIdentFrame {
             addrs: self.config.my_addrs.clone(),
@@ -61,7 +63,7 @@ impl Connection {
             target, peer_type, ..
         } = &self.side
         else {
-            return Err(PeerMisbehaved::Invalid("SERVER_IDENT to an acceptor").into());
+            return Err(ConnError::Internal("an acceptor handled SERVER_IDENT"));
         };
         if !ident.addrs.0.contains(target) {
             return Err(PeerMisbehaved::WrongPeerAddr {
@@ -262,8 +264,9 @@ impl Connection {
                 self.send_control(Tag::SessionRetryGlobal, &frame_bytes(|o| f.emit(o)))
             }
             (_, D::Wait) => self.send_control(Tag::Wait, &frame_bytes(|o| WaitFrame.emit(o))),
-            (_, D::Close) | (SessionRequest::Ident { .. }, _) => Err(ConnError::TransportClosed(
-                "replaced by another connection of the same peer".into(),
+            (_, D::Close) => Err(ConnError::SessionReplaced),
+            (SessionRequest::Ident { .. }, _) => Err(ConnError::Internal(
+                "the messenger answered CLIENT_IDENT with a decision only SESSION_RECONNECT takes",
             )),
         }
     }

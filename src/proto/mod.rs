@@ -14,6 +14,8 @@ mod message;
 mod ready;
 mod registry;
 mod session;
+#[cfg(test)]
+mod tests;
 mod tx;
 
 pub use config::{ConnectionConfig, Dial, Policies, Policy};

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use rand::RngCore;
 
-use super::config::{ConnectionConfig, Dial, Policies, Policy};
+use super::config::{ConnectionConfig, Policies, Policy};
 use super::error::ConnError;
 use super::frame::{FrameDecoder, FrameEncoder};
 use super::message::Message;
@@ -368,43 +368,6 @@ impl Connection {
             policy,
         };
         Self::new(config, side, rng, now)
-    }
-
-    /// Builds a connection from a [`Dial`] description.
-    pub fn from_dial(
-        config: ConnectionConfig,
-        dial: Dial,
-        client_auth: Option<Box<dyn AuthClient>>,
-        server_auth: Option<Box<dyn AuthServer>>,
-        rng: Box<dyn RngCore + Send>,
-        now: Instant,
-    ) -> Option<Self> {
-        match dial {
-            Dial::Connect {
-                target,
-                peer_type,
-                policy,
-            } => Some(Self::connect(
-                config,
-                target,
-                peer_type,
-                policy,
-                client_auth?,
-                rng,
-                now,
-            )),
-            Dial::Accept {
-                peer_socket,
-                policies,
-            } => Some(Self::accept(
-                config,
-                peer_socket,
-                policies,
-                server_auth?,
-                rng,
-                now,
-            )),
-        }
     }
 
     fn new(
@@ -865,7 +828,7 @@ impl Connection {
     /// Test hook: sets the secure-mode TX nonce counter of the current
     /// transport (reference 4.2), to bring it near the wrap point. False if
     /// the transport is not in secure mode.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn set_tx_nonce_counter_for_test(&mut self, v: u64) -> bool {
         self.t
             .encoder
@@ -876,7 +839,7 @@ impl Connection {
     /// Test hook: sets the secure-mode RX nonce counter of the current
     /// transport, to follow a peer whose TX counter a test moved. False if
     /// the transport is not in secure mode.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn set_rx_nonce_counter_for_test(&mut self, v: u64) -> bool {
         self.t
             .decoder

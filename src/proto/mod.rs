@@ -18,7 +18,7 @@ mod session;
 mod tests;
 mod tx;
 
-pub use config::{ConnectionConfig, Dial, Policies, Policy};
+pub use config::{ConnectionConfig, Policies, Policy};
 pub use connection::{Connection, Established, Event, SessionDecision, SessionRequest};
 pub use error::{ConnError, PeerIncompatible, PeerMisbehaved};
 pub use message::{Message, HEADER2_FLAGS_USERLAND, PRIO_DEFAULT, PRIO_HIGH};

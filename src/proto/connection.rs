@@ -1,4 +1,10 @@
-//! The sans-IO msgr2 connection (msgr2 reference sections 2, 7 and 9).
+//! [`Connection`], the one sans-IO msgr2 connection (msgr2 reference
+//! sections 2, 7 and 9), over the two parts crimson splits it into: the
+//! handshake ([`super::handshake`], a state enum per role whose variants
+//! carry their data) and the READY I/O part ([`super::io::Io`], which owns
+//! the frame codec). What outlives a transport (the session, backoff,
+//! global seq) stays here; what belongs to one transport is its [`Link`]
+//! and its [`Phase`].
 //!
 //! # Call order
 //! 1. Build with [`Connection::connect`] or [`Connection::accept`] when the
@@ -23,14 +29,18 @@ use std::time::{Duration, Instant};
 use rand::RngCore;
 
 use super::config::{ConnectionConfig, Policies, Policy};
-use super::error::ConnError;
-use super::frame::{FrameDecoder, FrameEncoder};
+use super::error::{ConnError, PeerMisbehaved};
+use super::frame::{Decoded, FrameDecoder, FrameEncoder};
+use super::handshake::acceptor::{Acceptor, AcceptorStep};
+use super::handshake::connector::{Connector, ConnectorStep};
+use super::handshake::{check_pre_auth, frame_bytes, Authed, Input, Step, Transcripts};
+use super::io::Io;
 use super::message::Message;
 use super::session::Session;
 use super::tx::TxChain;
-use crate::auth::{AuthClient, AuthOutcome, AuthServer};
+use crate::auth::{AuthClient, AuthServer};
 use crate::wire::addr::{EntityAddr, EntityAddrVec};
-use crate::wire::banner::{self, BannerRepr};
+use crate::wire::banner::{self, BannerError, BannerRepr};
 use crate::wire::control::Keepalive2Frame;
 use crate::wire::entity::{EntityName, EntityType};
 use crate::wire::utime::UTime;
@@ -170,24 +180,14 @@ pub enum SessionDecision {
     Close,
 }
 
-/// Where the connection is, named for what it expects next (style card 4).
-#[derive(Debug)]
-pub(super) enum State {
-    ExpectBanner,
-    ExpectHello,
-    ExpectAuthReply,
-    ExpectAuthRequest,
-    ExpectAuthRequestMore {
-        mode: ConMode,
-    },
-    ExpectAuthSignature,
-    ExpectServerIdent,
-    ExpectReconnectReply,
-    ExpectIdentOrReconnect,
-    AwaitSessionDecision {
-        request: SessionRequest,
-    },
-    Ready,
+/// Where one role's connection is: in the handshake (the role's own step
+/// enum), READY, waiting to reconnect, or finished.
+// READY holds the codec inline: the phase already lives in the boxed role,
+// and a box of its own would cost a pointer chase on every frame.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Phase<H> {
+    Handshake(H),
+    Ready(Io),
     /// Transport gone; a lossless connector waits for backoff (or a message, in standby).
     Faulted {
         reconnect_at: Option<Instant>,
@@ -196,64 +196,237 @@ pub(super) enum State {
     Closed,
 }
 
-impl State {
-    pub(super) fn name(&self) -> &'static str {
+/// Where a connection is, whatever its role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Status {
+    Handshake,
+    Ready,
+    Faulted { reconnect_at: Option<Instant> },
+    Closed,
+}
+
+/// How a transport ends, whatever the role.
+pub(super) enum End {
+    Faulted { reconnect_at: Option<Instant> },
+    Closed,
+}
+
+impl<H: Step> Phase<H> {
+    /// Every transition of a connection goes through here.
+    pub(super) fn enter(&mut self, next: Phase<H>) {
+        *self = next;
+    }
+
+    /// Takes the handshake step out to consume it (the phase is `Closed`
+    /// until the next [`Phase::enter`]); `None` outside the handshake.
+    pub(super) fn take_step(&mut self) -> Option<H> {
+        match std::mem::replace(self, Phase::Closed) {
+            Phase::Handshake(step) => Some(step),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+
+    fn status(&self) -> Status {
         match self {
-            State::ExpectBanner => "expecting the banner",
-            State::ExpectHello => "expecting HELLO",
-            State::ExpectAuthReply => "expecting an auth reply",
-            State::ExpectAuthRequest => "expecting AUTH_REQUEST",
-            State::ExpectAuthRequestMore { .. } => "expecting AUTH_REQUEST_MORE",
-            State::ExpectAuthSignature => "expecting AUTH_SIGNATURE",
-            State::ExpectServerIdent => "expecting SERVER_IDENT",
-            State::ExpectReconnectReply => "expecting a reconnect reply",
-            State::ExpectIdentOrReconnect => "expecting CLIENT_IDENT or SESSION_RECONNECT",
-            State::AwaitSessionDecision { .. } => "awaiting a session decision",
-            State::Ready => "ready",
-            State::Faulted { .. } => "faulted",
-            State::Closed => "closed",
+            Phase::Handshake(_) => Status::Handshake,
+            Phase::Ready(_) => Status::Ready,
+            Phase::Faulted { reconnect_at } => Status::Faulted {
+                reconnect_at: *reconnect_at,
+            },
+            Phase::Closed => Status::Closed,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Phase::Handshake(step) => step.name(),
+            Phase::Ready(_) => "ready",
+            Phase::Faulted { .. } => "faulted",
+            Phase::Closed => "closed",
+        }
+    }
+
+    fn decoder(&self) -> Option<&FrameDecoder> {
+        match self {
+            Phase::Handshake(step) => step.codec().map(|c| &c.decoder),
+            Phase::Ready(io) => Some(&io.codec.decoder),
+            _ => None,
+        }
+    }
+
+    fn transcripts(&self) -> Option<&Transcripts> {
+        match self {
+            Phase::Handshake(step) => step.transcripts(),
+            _ => None,
+        }
+    }
+
+    fn mode(&self) -> Option<ConMode> {
+        match self {
+            Phase::Handshake(step) => step.mode(),
+            Phase::Ready(io) => Some(io.mode),
+            _ => None,
+        }
+    }
+
+    fn end(&mut self, end: End) {
+        self.enter(match end {
+            End::Faulted { reconnect_at } => Phase::Faulted { reconnect_at },
+            End::Closed => Phase::Closed,
+        });
+    }
+}
+
+/// The role, with its phase inside: a connector's handshake steps cannot
+/// meet an acceptor's state.
+pub(super) enum Role {
+    Connector(Box<Connector>),
+    Acceptor(Box<Acceptor>),
+}
+
+/// Runs `$body` with `$p` bound to the role's phase (whatever its step type).
+macro_rules! with_phase {
+    ($role:expr, $p:ident => $body:expr) => {
+        match $role {
+            Role::Connector(c) => {
+                let $p = &c.phase;
+                $body
+            }
+            Role::Acceptor(a) => {
+                let $p = &a.phase;
+                $body
+            }
+        }
+    };
+}
+
+impl Role {
+    fn status(&self) -> Status {
+        with_phase!(self, p => p.status())
+    }
+
+    fn io_mut(&mut self) -> Option<&mut Io> {
+        match self {
+            Role::Connector(c) => match &mut c.phase {
+                Phase::Ready(io) => Some(io),
+                _ => None,
+            },
+            Role::Acceptor(a) => match &mut a.phase {
+                Phase::Ready(io) => Some(io),
+                _ => None,
+            },
+        }
+    }
+
+    fn end(&mut self, end: End) {
+        match self {
+            Role::Connector(c) => c.phase.end(end),
+            Role::Acceptor(a) => a.phase.end(end),
+        }
+    }
+
+    /// A new transport: back to expecting the banner, with fresh transcripts.
+    fn restart(&mut self, log: Transcripts) {
+        match self {
+            Role::Connector(c) => c
+                .phase
+                .enter(Phase::Handshake(ConnectorStep::ExpectBanner { log })),
+            Role::Acceptor(a) => a
+                .phase
+                .enter(Phase::Handshake(AcceptorStep::ExpectBanner { log })),
+        }
+    }
+
+    fn expects_banner(&self) -> bool {
+        match self {
+            Role::Connector(c) => matches!(&c.phase, Phase::Handshake(s) if s.expects_banner()),
+            Role::Acceptor(a) => matches!(&a.phase, Phase::Handshake(s) if s.expects_banner()),
+        }
+    }
+
+    fn awaits_decision(&self) -> bool {
+        match &self {
+            Role::Connector(_) => false,
+            Role::Acceptor(a) => matches!(&a.phase, Phase::Handshake(s) if s.awaits_decision()),
+        }
+    }
+
+    /// The decoder and the received transcript (while recorded), to parse input.
+    fn rx_parts(&mut self) -> (Option<&mut FrameDecoder>, Option<&mut Vec<u8>>) {
+        let (codec, log) = match self {
+            Role::Connector(c) => match &mut c.phase {
+                Phase::Handshake(s) => s.parts(),
+                Phase::Ready(io) => (Some(&mut io.codec), None),
+                _ => (None, None),
+            },
+            Role::Acceptor(a) => match &mut a.phase {
+                Phase::Handshake(s) => s.parts(),
+                Phase::Ready(io) => (Some(&mut io.codec), None),
+                _ => (None, None),
+            },
+        };
+        (codec.map(|c| &mut c.decoder), log.map(|l| &mut l.rx))
+    }
+
+    #[cfg(any(test, feature = "test-support"))]
+    fn encoder_mut(&mut self) -> Option<&mut FrameEncoder> {
+        let codec = match self {
+            Role::Connector(c) => match &mut c.phase {
+                Phase::Handshake(s) => s.parts().0,
+                Phase::Ready(io) => Some(&mut io.codec),
+                _ => None,
+            },
+            Role::Acceptor(a) => match &mut a.phase {
+                Phase::Handshake(s) => s.parts().0,
+                Phase::Ready(io) => Some(&mut io.codec),
+                _ => None,
+            },
+        };
+        codec.map(|c| &mut c.encoder)
+    }
+
+    #[cfg(any(test, feature = "test-support"))]
+    fn decoder_mut(&mut self) -> Option<&mut FrameDecoder> {
+        self.rx_parts().0
+    }
+}
+
+/// What a handshake learned about the peer, for [`Established`].
+pub(super) struct PeerFacts {
+    /// The peer's entity type (HELLO).
+    pub(super) ty: EntityType,
+    /// The peer's name, from its IDENT frame; unknown on a reconnect.
+    pub(super) name: Option<EntityName>,
+    /// Features both sides support; 0 when unknown (a reconnect).
+    pub(super) features: u64,
+    /// The peer's addresses; empty when unknown.
+    pub(super) addrs: EntityAddrVec,
+}
+
+impl PeerFacts {
+    /// Nothing learned beyond the type (SESSION_RECONNECT_OK).
+    pub(super) fn unknown(ty: EntityType) -> Self {
+        PeerFacts {
+            ty,
+            name: None,
+            features: 0,
+            addrs: EntityAddrVec(Vec::new()),
         }
     }
 }
 
-/// The role-specific pieces.
-pub(super) enum Side {
-    Connector {
-        target: EntityAddr,
-        peer_type: EntityType,
-        policy: Policy,
-        auth: Box<dyn AuthClient>,
-        offered_modes: Vec<ConMode>,
-    },
-    Acceptor {
-        peer_socket: std::net::SocketAddr,
-        policies: Policies,
-        auth: Box<dyn AuthServer>,
-        policy: Policy,
-    },
-}
-
-/// Per-transport state, rebuilt on every reconnect.
-pub(super) struct Transport {
-    pub(super) state: State,
+/// Per-transport buffers and clocks, rebuilt on every reconnect.
+pub(super) struct Link {
+    /// Received bytes; `rx[rx_pos..]` are not parsed yet.
     pub(super) rx: Vec<u8>,
     pub(super) rx_pos: usize,
+    /// Bytes to send.
     pub(super) tx: TxChain,
-    pub(super) encoder: Option<FrameEncoder>,
-    pub(super) decoder: Option<FrameDecoder>,
-    pub(super) revision: Revision,
-    /// Pre-auth transcripts, recorded until AUTH_DONE (reference 7.3).
-    pub(super) rx_log: Option<Vec<u8>>,
-    pub(super) tx_log: Option<Vec<u8>>,
-    /// The TX transcript the peer's AUTH_SIGNATURE must match.
-    pub(super) signed_tx: Option<Vec<u8>>,
-    pub(super) handshake_deadline: Option<Instant>,
-    pub(super) auth: Option<AuthOutcome>,
-    pub(super) mode: ConMode,
-    pub(super) peer_type: Option<EntityType>,
-    pub(super) peer_features: u64,
-    pub(super) peer_name: Option<EntityName>,
-    pub(super) peer_addrs: EntityAddrVec,
+    /// When the transport opened (the handshake deadline counts from it).
+    pub(super) opened: Instant,
     /// Received bytes were left unparsed: the per-call frame cap was reached,
     /// or replies are over the back-pressure bound.
     pub(super) backlog: bool,
@@ -270,26 +443,13 @@ pub(super) struct Transport {
     pub(super) input_paused: bool,
 }
 
-impl Transport {
-    fn new(now: Instant, deadline: Instant) -> Self {
-        Transport {
-            state: State::ExpectBanner,
+impl Link {
+    fn new(now: Instant) -> Self {
+        Link {
             rx: Vec::new(),
             rx_pos: 0,
             tx: TxChain::default(),
-            encoder: None,
-            decoder: None,
-            revision: Revision::V2_1,
-            rx_log: Some(Vec::new()),
-            tx_log: Some(Vec::new()),
-            signed_tx: None,
-            handshake_deadline: Some(deadline),
-            auth: None,
-            mode: ConMode::Crc,
-            peer_type: None,
-            peer_features: 0,
-            peer_name: None,
-            peer_addrs: EntityAddrVec(Vec::new()),
+            opened: now,
             backlog: false,
             last_rx: now,
             last_activity: now,
@@ -298,15 +458,20 @@ impl Transport {
             input_paused: false,
         }
     }
+
+    /// Received bytes not parsed yet.
+    fn unparsed(&self) -> usize {
+        self.rx.len() - self.rx_pos
+    }
 }
 
-/// One msgr2 connection and the session it carries.
-pub struct Connection {
+/// Everything of a connection but its role: what outlives a transport, and
+/// the current transport's [`Link`].
+pub(super) struct Core {
     pub(super) config: ConnectionConfig,
-    pub(super) side: Side,
     pub(super) rng: Box<dyn RngCore + Send>,
     pub(super) session: Session,
-    pub(super) t: Transport,
+    pub(super) link: Link,
     pub(super) events: VecDeque<Event>,
     pub(super) backoff: Duration,
     pub(super) established: Option<Established>,
@@ -319,12 +484,106 @@ pub struct Connection {
     pub(super) last_now: Instant,
 }
 
+impl Core {
+    /// Encodes a control frame (segment 0 only) onto the transmit chain,
+    /// recording it in the sent transcript `log` before AUTH_DONE.
+    pub(super) fn send_control(
+        &mut self,
+        encoder: &mut FrameEncoder,
+        mut log: Option<&mut Vec<u8>>,
+        tag: Tag,
+        payload: &[u8],
+    ) -> Result<(), ConnError> {
+        // Control frames are built in the chain's owned tail, so the exact
+        // bytes sent can be recorded for the pre-auth signature.
+        self.link.tx.with_tail(|tail| {
+            let start = tail.len();
+            encoder.encode(tag, &[payload], tail)?;
+            if let Some(log) = log.as_deref_mut() {
+                log.extend_from_slice(tail.get(start..).unwrap_or(&[]));
+            }
+            Ok::<(), ConnError>(())
+        })?;
+        if let Some(log) = log {
+            check_pre_auth(log.len(), self.config.max_pre_auth_bytes)?;
+        }
+        Ok(())
+    }
+
+    /// The handshake is over: publishes [`Event::Established`] and hands
+    /// the codec to the READY part.
+    pub(super) fn become_ready(
+        &mut self,
+        authed: Authed,
+        peer: PeerFacts,
+        reconnected: bool,
+    ) -> Io {
+        self.backoff = self.config.initial_backoff;
+        let previous = self.established.take();
+        let peer_name = peer
+            .name
+            .or_else(|| previous.as_ref().map(|e| e.peer_name))
+            .unwrap_or(EntityName {
+                ty: peer.ty,
+                num: u64::MAX,
+            });
+        let mut peer_addrs = peer.addrs;
+        if peer_addrs.0.is_empty() {
+            if let Some(p) = &previous {
+                peer_addrs = p.peer_addrs.clone();
+            }
+        }
+        let established = Established {
+            peer_name,
+            peer_addrs,
+            mode: authed.mode,
+            revision: authed.codec.encoder.revision(),
+            features: if peer.features != 0 {
+                peer.features
+            } else {
+                previous.map(|p| p.features).unwrap_or(0)
+            },
+            lossy: self.session.lossy,
+            global_id: authed.auth.global_id,
+            reconnected,
+            peer_auth: authed.auth.peer.clone(),
+        };
+        self.established = Some(established.clone());
+        self.events.push_back(Event::Established(established));
+        Io {
+            codec: authed.codec,
+            mode: authed.mode,
+        }
+    }
+
+    /// True while input waits because the replies queued for the peer are
+    /// over the back-pressure bound (only when READY).
+    fn replies_held(&self, ready: bool) -> bool {
+        let link = &self.link;
+        ready
+            && (link.tx.len() >= self.config.max_pending_bytes
+                || (blocked_for(link) >= HOLD_AFTER_BLOCKED && link.tx.len() >= HOLD_WHEN_BLOCKED))
+    }
+}
+
+fn blocked_for(link: &Link) -> Duration {
+    link.tx_blocked_since.map_or(Duration::ZERO, |since| {
+        link.tx_blocked_seen.saturating_duration_since(since)
+    })
+}
+
+/// One msgr2 connection and the session it carries.
+pub struct Connection {
+    core: Core,
+    role: Role,
+}
+
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("state", &self.t.state.name())
-            .field("in_seq", &self.session.in_seq)
-            .field("out_seq", &self.session.out_seq)
+            .field("state", &self.state_name())
+            .field("in_seq", &self.core.session.in_seq)
+            .field("out_seq", &self.core.session.out_seq)
             .finish()
     }
 }
@@ -337,18 +596,28 @@ impl Connection {
         peer_type: EntityType,
         policy: Policy,
         auth: Box<dyn AuthClient>,
-        rng: Box<dyn RngCore + Send>,
+        mut rng: Box<dyn RngCore + Send>,
         now: Instant,
     ) -> Self {
         let offered_modes = auth.method_and_modes().1;
-        let side = Side::Connector {
+        let session = Session {
+            lossy: policy.lossy,
+            client_cookie: if policy.lossy {
+                0
+            } else {
+                nonzero(rng.as_mut())
+            },
+            ..Session::default()
+        };
+        let role = Role::Connector(Box::new(Connector {
             target,
             peer_type,
             policy,
             auth,
             offered_modes,
-        };
-        Self::new(config, side, rng, now)
+            phase: Phase::Closed,
+        }));
+        Self::new(config, role, session, rng, now)
     }
 
     /// An acceptor on a freshly accepted transport; queues our banner.
@@ -361,36 +630,28 @@ impl Connection {
         now: Instant,
     ) -> Self {
         let policy = policies.default;
-        let side = Side::Acceptor {
+        let role = Role::Acceptor(Box::new(Acceptor {
             peer_socket,
             policies,
             auth,
             policy,
-        };
-        Self::new(config, side, rng, now)
+            phase: Phase::Closed,
+        }));
+        Self::new(config, role, Session::default(), rng, now)
     }
 
     fn new(
         config: ConnectionConfig,
-        side: Side,
-        mut rng: Box<dyn RngCore + Send>,
+        role: Role,
+        session: Session,
+        rng: Box<dyn RngCore + Send>,
         now: Instant,
     ) -> Self {
-        let mut session = Session::default();
-        if let Side::Connector { policy, .. } = &side {
-            session.lossy = policy.lossy;
-            session.client_cookie = if policy.lossy {
-                0
-            } else {
-                nonzero(rng.as_mut())
-            };
-        }
-        let mut conn = Connection {
+        let core = Core {
             backoff: config.initial_backoff,
             global_seq: config.global_seq,
-            t: Transport::new(now, now + config.handshake_timeout),
+            link: Link::new(now),
             config,
-            side,
             rng,
             session,
             events: VecDeque::new(),
@@ -399,168 +660,174 @@ impl Connection {
             wake_sent: false,
             last_now: now,
         };
+        let mut conn = Connection { core, role };
         conn.start_transport(now);
         conn
     }
 
+    /// A new transport: fresh buffers, our banner queued (and recorded).
     fn start_transport(&mut self, now: Instant) {
-        self.t = Transport::new(now, now + self.config.handshake_timeout);
+        self.core.link = Link::new(now);
         let banner = BannerRepr {
-            supported: self.config.msgr2_supported,
-            required: self.config.msgr2_required,
+            supported: self.core.config.msgr2_supported,
+            required: self.core.config.msgr2_required,
         };
         let mut bytes = Vec::with_capacity(banner::BANNER_LEN);
         banner.emit(&mut bytes);
-        self.queue_raw(&bytes);
+        self.core.link.tx.push(&bytes);
+        let log = Transcripts {
+            rx: Vec::new(),
+            tx: bytes,
+        };
+        self.role.restart(log);
     }
 
     /// The address a connector dialed (None for an acceptor).
     pub fn target(&self) -> Option<&EntityAddr> {
-        match &self.side {
-            Side::Connector { target, .. } => Some(target),
-            Side::Acceptor { .. } => None,
+        match &self.role {
+            Role::Connector(c) => Some(&c.target),
+            Role::Acceptor(_) => None,
         }
     }
 
     /// The policy in force: the connector's own, or the acceptor's for the
     /// peer's type (chosen at HELLO).
     pub fn policy(&self) -> Policy {
-        match &self.side {
-            Side::Connector { policy, .. } | Side::Acceptor { policy, .. } => *policy,
+        match &self.role {
+            Role::Connector(c) => c.policy,
+            Role::Acceptor(a) => a.policy,
         }
     }
 
     /// True for the side that dialed.
     pub fn is_connector(&self) -> bool {
-        matches!(self.side, Side::Connector { .. })
+        matches!(self.role, Role::Connector(_))
     }
 
     /// The session (seqs, queues) this connection carries.
     pub fn session(&self) -> &Session {
-        &self.session
+        &self.core.session
     }
 
     /// Takes the session out (to hand it to a newer transport of the same
     /// peer); this connection is closed afterwards.
     pub fn take_session(&mut self) -> Session {
-        self.set_state(State::Closed);
-        std::mem::take(&mut self.session)
+        self.role.end(End::Closed);
+        std::mem::take(&mut self.core.session)
     }
 
     /// The established facts, once READY has been reached.
     pub fn established(&self) -> Option<&Established> {
-        self.established.as_ref()
+        self.core.established.as_ref()
     }
 
     /// True when messages flow.
     pub fn is_ready(&self) -> bool {
-        matches!(self.t.state, State::Ready)
+        self.role.status() == Status::Ready
     }
 
     /// True once the connection is finished for good.
     pub fn is_closed(&self) -> bool {
-        matches!(self.t.state, State::Closed)
+        self.role.status() == Status::Closed
     }
 
     /// A short name of the current state, for logs and tests.
     pub fn state_name(&self) -> &'static str {
-        self.t.state.name()
+        with_phase!(&self.role, p => p.name())
     }
 
     /// Bytes waiting to be written to the transport.
     pub fn tx_pending(&self) -> &[u8] {
-        self.t.tx.pending()
+        self.core.link.tx.pending()
     }
 
     /// Reports that the first `n` bytes of [`Connection::tx_pending`] were written.
     pub fn tx_consumed(&mut self, n: usize) {
-        let now = self.last_now;
+        let now = self.core.last_now;
         self.tx_consumed_at(n, now);
     }
 
     /// [`Connection::tx_consumed`] at time `now`: the drain and idle
     /// deadlines count from the last write that took bytes.
     pub fn tx_consumed_at(&mut self, n: usize, now: Instant) {
-        self.t.tx.consumed(n);
+        let link = &mut self.core.link;
+        link.tx.consumed(n);
         if n > 0 {
-            self.t.tx_blocked_since = None;
-            self.t.last_activity = now;
+            link.tx_blocked_since = None;
+            link.last_activity = now;
         }
     }
 
     /// The transport took none of [`Connection::tx_pending`] at `now` (its
     /// send buffer is full: the peer is not reading). Starts the drain deadline.
     pub fn note_tx_blocked(&mut self, now: Instant) {
-        if !self.t.tx.pending().is_empty() && self.t.tx_blocked_since.is_none() {
-            self.t.tx_blocked_since = Some(now);
+        let link = &mut self.core.link;
+        if !link.tx.pending().is_empty() && link.tx_blocked_since.is_none() {
+            link.tx_blocked_since = Some(now);
         }
-        self.t.tx_blocked_seen = now;
+        link.tx_blocked_seen = now;
     }
 
     /// True while the connection takes new input: it is live, has no
     /// unparsed backlog, and its replies are under the back-pressure bound
     /// (a peer that does not read its replies is not read either).
     pub fn wants_input(&self) -> bool {
-        !matches!(self.t.state, State::Closed | State::Faulted { .. })
-            && !self.t.backlog
-            && self.t.tx.len() < self.config.max_pending_bytes
+        self.is_live()
+            && !self.core.link.backlog
+            && self.core.link.tx.len() < self.core.config.max_pending_bytes
     }
 
     /// True if received bytes wait to be parsed and parsing can go on now
     /// (call [`Connection::handle_input`] with no new bytes to continue).
     pub fn has_backlog(&self) -> bool {
-        self.t.backlog && self.is_live() && !self.replies_held()
+        self.core.link.backlog && self.is_live() && !self.replies_held()
     }
 
     /// True while input waits because the replies queued for the peer are
     /// over the back-pressure bound (the peer is not reading them).
     pub fn replies_held(&self) -> bool {
-        self.is_ready()
-            && (self.t.tx.len() >= self.config.max_pending_bytes
-                || (self.tx_blocked_for() >= HOLD_AFTER_BLOCKED
-                    && self.t.tx.len() >= HOLD_WHEN_BLOCKED))
+        self.core.replies_held(self.is_ready())
     }
 
     /// How long the transport has taken none of our pending bytes, as of
     /// the last attempt ([`Connection::note_tx_blocked`]); zero if it is not blocked.
     pub fn tx_blocked_for(&self) -> Duration {
-        self.t.tx_blocked_since.map_or(Duration::ZERO, |since| {
-            self.t.tx_blocked_seen.saturating_duration_since(since)
-        })
+        blocked_for(&self.core.link)
     }
 
     /// True while a transport is open (neither faulted nor closed).
     pub fn is_live(&self) -> bool {
-        !matches!(self.t.state, State::Closed | State::Faulted { .. })
+        matches!(self.role.status(), Status::Handshake | Status::Ready)
     }
 
     /// Bytes this connection holds for its current transport: received and
     /// not yet parsed (including a partial frame), segments of the frame
     /// being received, pre-auth transcripts, and bytes queued to send.
     pub fn buffered_bytes(&self) -> usize {
-        let t = &self.t;
-        let logs = t.rx_log.as_ref().map_or(0, Vec::len) + t.tx_log.as_ref().map_or(0, Vec::len);
-        (t.rx.len() - t.rx_pos)
-            + t.decoder.as_ref().map_or(0, FrameDecoder::buffered_len)
-            + logs
-            + t.tx.len()
+        let link = &self.core.link;
+        let (decoded, logs) = with_phase!(&self.role, p => (
+            p.decoder().map_or(0, FrameDecoder::buffered_len),
+            p.transcripts().map_or(0, Transcripts::len),
+        ));
+        link.unparsed() + decoded + logs + link.tx.len()
     }
 
     /// The driver stops (`true`) or resumes reading this connection for a
     /// memory budget. While paused, the frame-progress deadline is held.
     pub fn set_input_paused(&mut self, paused: bool, now: Instant) {
-        if self.t.input_paused && !paused {
-            self.t.last_rx = now;
+        let link = &mut self.core.link;
+        if link.input_paused && !paused {
+            link.last_rx = now;
         }
-        self.t.input_paused = paused;
+        link.input_paused = paused;
     }
 
     /// Closes the current transport with `error` (decided by the driver,
     /// e.g. [`ConnError::OverBudget`]); a lossless session survives as
     /// after any fault.
     pub fn abort(&mut self, error: ConnError, now: Instant) {
-        self.last_now = now;
-        if matches!(self.t.state, State::Closed | State::Faulted { .. }) {
+        self.core.last_now = now;
+        if !self.is_live() {
             return;
         }
         self.fault(error, now);
@@ -568,42 +835,38 @@ impl Connection {
 
     /// The peer's socket address: the one we accepted from, or dialed.
     pub fn peer_socket(&self) -> Option<std::net::SocketAddr> {
-        match &self.side {
-            Side::Acceptor { peer_socket, .. } => Some(*peer_socket),
-            Side::Connector { target, .. } => target.addr,
+        match &self.role {
+            Role::Acceptor(a) => Some(a.peer_socket),
+            Role::Connector(c) => c.target.addr,
         }
     }
 
     /// True while part of a frame (or banner) has arrived and the rest has not.
     fn mid_frame(&self) -> bool {
-        self.t.rx.len() > self.t.rx_pos
-            || self
-                .t
-                .decoder
-                .as_ref()
-                .is_some_and(|d| !d.at_frame_boundary())
+        self.core.link.unparsed() > 0
+            || with_phase!(&self.role, p => p.decoder().is_some_and(|d| !d.at_frame_boundary()))
     }
 
     /// The earliest progress deadline and the error it fires with.
     fn progress_deadline(&self) -> Option<(Instant, ConnError)> {
-        if matches!(self.t.state, State::Closed | State::Faulted { .. }) {
+        if !self.is_live() {
             return None;
         }
+        let link = &self.core.link;
+        let config = &self.core.config;
         let mut best: Option<(Instant, ConnError)> = None;
         let mut consider = |at: Instant, err: ConnError| {
             if best.as_ref().is_none_or(|(b, _)| at < *b) {
                 best = Some((at, err));
             }
         };
-        if let Some(w) = self.config.frame_timeout {
-            if !self.t.input_paused && !self.t.backlog && self.mid_frame() {
-                let declared_rest = self
-                    .t
-                    .decoder
-                    .as_ref()
-                    .map_or(0, FrameDecoder::frame_rest_len);
+        if let Some(w) = config.frame_timeout {
+            if !link.input_paused && !link.backlog && self.mid_frame() {
+                let declared_rest = with_phase!(&self.role, p => p
+                    .decoder()
+                    .map_or(0, FrameDecoder::frame_rest_len));
                 consider(
-                    self.t.last_rx + w,
+                    link.last_rx + w,
                     ConnError::FrameStalled {
                         waited: w,
                         declared_rest,
@@ -611,38 +874,44 @@ impl Connection {
                 );
             }
         }
-        if let (Some(w), Some(since)) = (self.config.drain_timeout, self.t.tx_blocked_since) {
-            if !self.t.tx.pending().is_empty() {
+        if let (Some(w), Some(since)) = (config.drain_timeout, link.tx_blocked_since) {
+            if !link.tx.pending().is_empty() {
                 consider(
                     since + w,
                     ConnError::PeerNotDraining {
                         waited: w,
-                        pending: self.t.tx.len(),
+                        pending: link.tx.len(),
                     },
                 );
             }
         }
-        if let Some(w) = self.config.idle_timeout {
+        if let Some(w) = config.idle_timeout {
             if self.is_ready() {
-                consider(self.t.last_activity + w, ConnError::Idle(w));
+                consider(link.last_activity + w, ConnError::Idle(w));
             }
         }
         best
     }
 
+    /// The handshake deadline, while the handshake runs.
+    fn handshake_deadline(&self) -> Option<Instant> {
+        (self.role.status() == Status::Handshake)
+            .then(|| self.core.link.opened + self.core.config.handshake_timeout)
+    }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.core.events.pop_front()
     }
 
     /// When [`Connection::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.t.state {
-            State::Faulted { reconnect_at } => reconnect_at,
-            State::Closed => None,
-            _ => {
+        match self.role.status() {
+            Status::Faulted { reconnect_at } => reconnect_at,
+            Status::Closed => None,
+            Status::Handshake | Status::Ready => {
                 let progress = self.progress_deadline().map(|(at, _)| at);
-                match (self.t.handshake_deadline, progress) {
+                match (self.handshake_deadline(), progress) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 }
@@ -652,19 +921,19 @@ impl Connection {
 
     /// Handles the deadline from [`Connection::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.last_now = now;
-        match self.t.state {
-            State::Faulted {
+        self.core.last_now = now;
+        match self.role.status() {
+            Status::Faulted {
                 reconnect_at: Some(at),
             } if now >= at => {
-                self.t.state = State::Faulted { reconnect_at: None };
-                self.wake_sent = true;
-                self.events.push_back(Event::ReconnectDue);
+                self.role.end(End::Faulted { reconnect_at: None });
+                self.core.wake_sent = true;
+                self.core.events.push_back(Event::ReconnectDue);
             }
-            State::Faulted { .. } | State::Closed => {}
-            _ => {
-                if self.t.handshake_deadline.is_some_and(|d| now >= d) {
-                    let err = ConnError::HandshakeTimeout(self.config.handshake_timeout);
+            Status::Faulted { .. } | Status::Closed => {}
+            Status::Handshake | Status::Ready => {
+                if self.handshake_deadline().is_some_and(|d| now >= d) {
+                    let err = ConnError::HandshakeTimeout(self.core.config.handshake_timeout);
                     self.fault(err, now);
                 } else if let Some((at, err)) = self.progress_deadline() {
                     if now >= at {
@@ -677,50 +946,139 @@ impl Connection {
 
     /// Feeds bytes received from the transport.
     pub fn handle_input(&mut self, data: &[u8], now: Instant) {
-        self.last_now = now;
-        if matches!(self.t.state, State::Closed | State::Faulted { .. }) {
+        self.core.last_now = now;
+        if !self.is_live() {
             return;
         }
+        let link = &mut self.core.link;
         if !data.is_empty() {
-            self.t.last_rx = now;
-            self.t.last_activity = now;
+            link.last_rx = now;
+            link.last_activity = now;
         }
-        if let Some(log) = self.t.rx_log.as_ref() {
+        let rx_log = with_phase!(&self.role, p => p.transcripts().map(|t| t.rx.len()));
+        if let Some(logged) = rx_log {
             // The pre-auth cap counts bytes as they arrive, not as frames complete.
-            let held = log.len() + (self.t.rx.len() - self.t.rx_pos) + data.len();
-            if held > self.config.max_pre_auth_bytes {
-                let limit = self.config.max_pre_auth_bytes;
+            let held = logged + link.unparsed() + data.len();
+            let limit = self.core.config.max_pre_auth_bytes;
+            if held > limit {
                 self.fault(ConnError::PreAuthTooLarge { limit }, now);
                 return;
             }
         }
-        self.t.rx.extend_from_slice(data);
+        link.rx.extend_from_slice(data);
         if let Err(e) = self.process_input() {
             self.fault(e, now);
             return;
         }
+        let link = &mut self.core.link;
         // Compact the receive buffer: at once when everything was parsed,
         // else once the parsed prefix is half of it (a backlog parsed a few
         // frames per call is not moved on every call).
-        if self.t.rx_pos > 0
-            && (self.t.rx_pos == self.t.rx.len() || self.t.rx_pos * 2 >= self.t.rx.len())
-        {
-            self.t.rx.drain(..self.t.rx_pos);
-            self.t.rx_pos = 0;
+        if link.rx_pos > 0 && (link.rx_pos == link.rx.len() || link.rx_pos * 2 >= link.rx.len()) {
+            link.rx.drain(..link.rx_pos);
+            link.rx_pos = 0;
         }
         // A large frame grew the buffer; once it is parsed, give the memory
         // back instead of holding the peak for the connection's lifetime.
-        if self.t.rx.capacity() > RX_KEEP_CAPACITY && self.t.rx.len() < RX_KEEP_CAPACITY {
-            self.t.rx.shrink_to(RX_KEEP_CAPACITY);
+        if link.rx.capacity() > RX_KEEP_CAPACITY && link.rx.len() < RX_KEEP_CAPACITY {
+            link.rx.shrink_to(RX_KEEP_CAPACITY);
         }
         if self.is_ready() {
             self.flush_ready();
         }
     }
 
+    /// Parses what was received, a bounded number of frames per call.
+    fn process_input(&mut self) -> Result<(), ConnError> {
+        self.core.link.backlog = false;
+        let mut frames = 0usize;
+        loop {
+            let status = self.role.status();
+            if self.core.link.unparsed() > 0
+                && (frames >= self.core.config.max_frames_per_input
+                    || self.core.replies_held(status == Status::Ready))
+            {
+                // A bounded share per call, and no more replies than the
+                // back-pressure bound: the rest waits in the receive buffer
+                // (and the driver stops reading) until the peer drains.
+                self.core.link.backlog = true;
+                return Ok(());
+            }
+            if !matches!(status, Status::Handshake | Status::Ready) || self.role.awaits_decision() {
+                return Ok(());
+            }
+            let link = &mut self.core.link;
+            let avail = &link.rx[link.rx_pos..];
+            if self.role.expects_banner() {
+                let len = match banner::banner_len(avail) {
+                    Ok(len) if len <= avail.len() => len,
+                    Ok(_) | Err(BannerError::Truncated { .. }) => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                };
+                let raw = avail[..len].to_vec();
+                link.rx_pos += len;
+                if let (_, Some(log)) = self.role.rx_parts() {
+                    log.extend_from_slice(&raw);
+                    check_pre_auth(log.len(), self.core.config.max_pre_auth_bytes)?;
+                }
+                self.handle(Input::Banner(&raw))?;
+                continue;
+            }
+            let (Some(decoder), log) = self.role.rx_parts() else {
+                return Ok(());
+            };
+            let (consumed, decoded) = decoder.decode(avail)?;
+            let declared_rest = decoder.frame_rest_len();
+            if consumed > 0 {
+                let start = link.rx_pos;
+                link.rx_pos += consumed;
+                if let Some(log) = log {
+                    log.extend_from_slice(&link.rx[start..start + consumed]);
+                    let limit = self.core.config.max_pre_auth_bytes;
+                    check_pre_auth(log.len(), limit)?;
+                    // Refuse a frame by its preamble: what it declares must
+                    // fit too, before any of it is buffered.
+                    if log.len().saturating_add(declared_rest) > limit {
+                        return Err(ConnError::PreAuthFrameTooLarge {
+                            declared: declared_rest,
+                            limit,
+                        });
+                    }
+                }
+            }
+            match decoded {
+                Decoded::NeedMore => {
+                    if consumed == 0 {
+                        return Ok(());
+                    }
+                }
+                Decoded::Aborted => {}
+                Decoded::Frame(frame) => {
+                    frames += 1;
+                    let tag =
+                        Tag::from_u8(frame.tag).ok_or(PeerMisbehaved::UnknownTag(frame.tag))?;
+                    // READY frames go to the I/O part in place (the hot path).
+                    if let Some(io) = self.role.io_mut() {
+                        io.handle_frame(&mut self.core, tag, frame)?;
+                    } else {
+                        self.handle(Input::Frame(tag, frame))?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands handshake input to the role's current step.
+    fn handle(&mut self, input: Input<'_>) -> Result<(), ConnError> {
+        match &mut self.role {
+            Role::Connector(c) => c.handle(&mut self.core, input),
+            Role::Acceptor(a) => a.handle(&mut self.core, input),
+        }
+    }
+
     /// The transport closed or failed under us.
     pub fn handle_transport_closed(&mut self, reason: &str, now: Instant) {
-        if matches!(self.t.state, State::Closed | State::Faulted { .. }) {
+        if !self.is_live() {
             return;
         }
         self.fault(ConnError::TransportClosed(reason.to_owned()), now);
@@ -734,13 +1092,15 @@ impl Connection {
             return;
         }
         msg.seq = 0;
-        self.session.out_queue.push_back(msg);
-        match self.t.state {
-            State::Ready => self.flush_ready(),
-            State::Faulted { reconnect_at: None } if self.is_connector() && !self.wake_sent => {
+        self.core.session.out_queue.push_back(msg);
+        match self.role.status() {
+            Status::Ready => self.flush_ready(),
+            Status::Faulted { reconnect_at: None }
+                if self.is_connector() && !self.core.wake_sent =>
+            {
                 // Standby: a new message is what wakes the session.
-                self.wake_sent = true;
-                self.events.push_back(Event::ReconnectDue);
+                self.core.wake_sent = true;
+                self.core.events.push_back(Event::ReconnectDue);
             }
             _ => {}
         }
@@ -749,8 +1109,9 @@ impl Connection {
     /// True while the connection has room under its back-pressure bounds
     /// (bytes waiting for the transport, messages queued or unacknowledged).
     pub fn has_room(&self) -> bool {
-        self.t.tx.len() < self.config.max_pending_bytes
-            && self.session.out_queue.len() + self.session.sent.len() < self.config.max_pending_msgs
+        let session = &self.core.session;
+        self.core.link.tx.len() < self.core.config.max_pending_bytes
+            && session.out_queue.len() + session.sent.len() < self.core.config.max_pending_msgs
     }
 
     /// Queues `msg` unless the connection is over its back-pressure bounds,
@@ -766,17 +1127,21 @@ impl Connection {
 
     /// Queues a KEEPALIVE2 carrying `stamp` (only when READY).
     pub fn send_keepalive(&mut self, stamp: UTime) -> bool {
-        if !self.is_ready() {
+        let Some(io) = self.role.io_mut() else {
             return false;
-        }
+        };
         let frame = Keepalive2Frame { stamp };
-        self.send_control(Tag::Keepalive2, &frame_bytes(|o| frame.emit(o)))
-            .is_ok()
+        io.send_control(
+            &mut self.core,
+            Tag::Keepalive2,
+            &frame_bytes(|o| frame.emit(o)),
+        )
+        .is_ok()
     }
 
     /// The mode negotiated on the current transport, once AUTH_DONE passed.
     pub fn current_mode(&self) -> Option<ConMode> {
-        self.t.auth.as_ref().map(|_| self.t.mode)
+        with_phase!(&self.role, p => p.mode())
     }
 
     /// Applies a new mode policy at runtime: `modes` are the allowed modes in
@@ -792,20 +1157,15 @@ impl Connection {
     /// If a connector's auth method cannot offer any of `modes` (auth none
     /// asked for secure-only), the session is closed for good instead.
     pub fn set_mode_policy(&mut self, modes: &[ConMode], now: Instant) -> bool {
-        self.last_now = now;
+        self.core.last_now = now;
         if self.is_closed() {
             return false;
         }
-        if let Side::Connector {
-            auth,
-            offered_modes,
-            ..
-        } = &mut self.side
-        {
-            if auth.set_modes(modes.to_vec()) {
-                *offered_modes = modes.to_vec();
+        if let Role::Connector(c) = &mut self.role {
+            if c.auth.set_modes(modes.to_vec()) {
+                c.offered_modes = modes.to_vec();
             } else {
-                let method = auth.method_and_modes().0;
+                let method = c.auth.method_and_modes().0;
                 self.fault(
                     ConnError::Auth(crate::auth::AuthError::NoAcceptableMethod {
                         methods: vec![method],
@@ -816,13 +1176,14 @@ impl Connection {
                 return true;
             }
         }
-        let live = !matches!(self.t.state, State::Closed | State::Faulted { .. });
-        if live && self.t.auth.is_some() && !modes.contains(&self.t.mode) {
-            let mode = self.t.mode.name();
-            self.fault(ConnError::PolicyChanged { mode }, now);
-            return true;
+        match self.current_mode() {
+            Some(mode) if self.is_live() && !modes.contains(&mode) => {
+                let mode = mode.name();
+                self.fault(ConnError::PolicyChanged { mode }, now);
+                true
+            }
+            _ => false,
         }
-        false
     }
 
     /// Test hook: sets the secure-mode TX nonce counter of the current
@@ -830,9 +1191,8 @@ impl Connection {
     /// the transport is not in secure mode.
     #[cfg(any(test, feature = "test-support"))]
     pub fn set_tx_nonce_counter_for_test(&mut self, v: u64) -> bool {
-        self.t
-            .encoder
-            .as_mut()
+        self.role
+            .encoder_mut()
             .is_some_and(|e| e.set_tx_counter_for_test(v))
     }
 
@@ -841,18 +1201,17 @@ impl Connection {
     /// the transport is not in secure mode.
     #[cfg(any(test, feature = "test-support"))]
     pub fn set_rx_nonce_counter_for_test(&mut self, v: u64) -> bool {
-        self.t
-            .decoder
-            .as_mut()
+        self.role
+            .decoder_mut()
             .is_some_and(|d| d.set_rx_counter_for_test(v))
     }
 
     /// Marks the connection down: no reconnect, queues dropped.
     pub fn mark_down(&mut self) {
         if !self.is_closed() {
-            self.session = Session::default();
-            self.set_state(State::Closed);
-            self.events.push_back(Event::Closed {
+            self.core.session = Session::default();
+            self.role.end(End::Closed);
+            self.core.events.push_back(Event::Closed {
                 error: ConnError::MarkedDown,
                 reconnect: false,
             });
@@ -861,59 +1220,91 @@ impl Connection {
 
     /// Opens a new transport for a lossless session after [`Event::ReconnectDue`].
     pub fn reconnect(&mut self, now: Instant) {
-        self.last_now = now;
-        self.wake_sent = false;
-        self.global_seq += 1;
-        if self.session.server_cookie != 0 {
-            self.session.connect_seq += 1;
+        self.core.last_now = now;
+        self.core.wake_sent = false;
+        self.core.global_seq += 1;
+        if self.core.session.server_cookie != 0 {
+            self.core.session.connect_seq += 1;
         }
-        self.session.requeue_sent();
+        self.core.session.requeue_sent();
         self.start_transport(now);
     }
 
-    pub(super) fn set_state(&mut self, next: State) {
-        self.t.state = next;
+    /// Answers an [`Event::SessionRequest`] (acceptor only).
+    ///
+    /// If the transport failed before the answer came, nothing is applied and
+    /// an adopted session is handed back, so the caller can park it again.
+    #[must_use = "an unapplied session must be parked again, or it is lost"]
+    pub fn decide_session(&mut self, decision: SessionDecision) -> Option<Box<Session>> {
+        let applied = match &mut self.role {
+            Role::Acceptor(a) => a.decide(&mut self.core, decision),
+            Role::Connector(_) => Err(decision),
+        };
+        match applied {
+            Err(SessionDecision::Adopt(session)) => Some(session),
+            Err(_) => None,
+            Ok(Err(e)) => {
+                let now = self.core.last_now;
+                self.fault(e, now);
+                None
+            }
+            Ok(Ok(())) => {
+                if self.is_ready() {
+                    self.flush_ready();
+                }
+                None
+            }
+        }
+    }
+
+    /// Sends what the session has queued, once READY.
+    fn flush_ready(&mut self) {
+        let Some(io) = self.role.io_mut() else {
+            return;
+        };
+        if let Err(e) = io.flush(&mut self.core) {
+            let now = self.core.last_now;
+            self.fault(e, now);
+        }
     }
 
     /// Ends the current transport; lossless connectors schedule a reconnect.
-    pub(super) fn fault(&mut self, error: ConnError, now: Instant) {
-        let lossy = self.session.lossy;
-        // Only a lossless connector re-dials; servers wait for the peer (reference 9).
-        let reconnect = match &self.side {
-            Side::Connector { policy, .. } => !lossy && !policy.server && !error.is_fatal(),
-            Side::Acceptor { .. } => false,
+    fn fault(&mut self, error: ConnError, now: Instant) {
+        let core = &mut self.core;
+        let lossy = core.session.lossy;
+        let end = match &self.role {
+            // Only a lossless connector re-dials; servers wait for the peer (reference 9).
+            Role::Connector(c) if !lossy && !c.policy.server && !error.is_fatal() => {
+                core.session.requeue_sent();
+                let standby = c.policy.standby && core.session.is_idle();
+                let delay = if core.waited {
+                    core.config.max_backoff
+                } else {
+                    core.backoff
+                };
+                core.waited = false;
+                core.backoff = (core.backoff * 2).min(core.config.max_backoff);
+                let reconnect_at = if standby { None } else { Some(now + delay) };
+                End::Faulted { reconnect_at }
+            }
+            Role::Acceptor(_) if !lossy && !error.is_fatal() => {
+                // A lossless acceptor keeps the session for the peer's reconnect.
+                core.session.requeue_sent();
+                End::Faulted { reconnect_at: None }
+            }
+            _ => End::Closed,
         };
-        if reconnect {
-            self.session.requeue_sent();
-            let standby = matches!(&self.side, Side::Connector { policy, .. } if policy.standby)
-                && self.session.is_idle();
-            let delay = if self.waited {
-                self.config.max_backoff
-            } else {
-                self.backoff
-            };
-            self.waited = false;
-            self.backoff = (self.backoff * 2).min(self.config.max_backoff);
-            let reconnect_at = if standby { None } else { Some(now + delay) };
-            self.set_state(State::Faulted { reconnect_at });
-        } else if !lossy && matches!(self.side, Side::Acceptor { .. }) && !error.is_fatal() {
-            // A lossless acceptor keeps the session for the peer's reconnect.
-            self.session.requeue_sent();
-            self.set_state(State::Faulted { reconnect_at: None });
-        } else {
-            self.set_state(State::Closed);
-        }
-        self.t.tx.clear();
-        self.t.tx_blocked_since = None;
-        self.events.push_back(Event::Closed { error, reconnect });
+        let reconnect = matches!(
+            (&end, &self.role),
+            (End::Faulted { .. }, Role::Connector(_))
+        );
+        self.role.end(end);
+        self.core.link.tx.clear();
+        self.core.link.tx_blocked_since = None;
+        self.core
+            .events
+            .push_back(Event::Closed { error, reconnect });
     }
-}
-
-/// Encodes with `f` into a fresh buffer.
-pub(super) fn frame_bytes(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    let mut out = Vec::new();
-    f(&mut out);
-    out
 }
 
 /// A random non-zero u64 (cookies).

@@ -1,17 +1,23 @@
 //! The sans-IO msgr2 connection: bytes and time in, bytes and events out.
 //!
-//! [`Connection`] runs one msgr2 connection in either role; [`Session`]
-//! holds what survives a reconnect; [`frame`] encodes and decodes frames in
-//! all four formats. Nothing here touches a socket, a clock or a thread.
+//! [`Connection`] runs one msgr2 connection in either role, with one API
+//! (`handle_*` for input and timers, `poll_*` and `tx_pending` for output)
+//! over two parts, as Ceph's crimson splits `ProtocolV2` from its
+//! `IOHandler`: the handshake (`handshake`: a connector and an acceptor
+//! state enum whose variants carry their transcripts, auth outcome and
+//! mode) and the READY part (`io`, which owns the frame codec and moves
+//! messages, ACKs and keepalives). [`Session`] holds what survives a
+//! reconnect and [`SessionRegistry`] what an acceptor decides with;
+//! [`frame`] encodes and decodes frames in all four formats. Nothing here
+//! touches a socket, a clock or a thread.
 
 mod config;
 mod connection;
 mod error;
 pub mod frame;
 mod handshake;
-mod ident;
+mod io;
 mod message;
-mod ready;
 mod registry;
 mod session;
 #[cfg(test)]

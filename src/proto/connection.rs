@@ -30,21 +30,23 @@ use rand::RngCore;
 
 use super::config::{ConnectionConfig, Policies, Policy};
 use super::error::{ConnError, PeerMisbehaved};
+use super::event::{Established, Event, SessionDecision};
 use super::frame::{Decoded, FrameDecoder, FrameEncoder};
-use super::handshake::acceptor::{Acceptor, AcceptorStep};
-use super::handshake::connector::{Connector, ConnectorStep};
-use super::handshake::{check_pre_auth, frame_bytes, Authed, Input, Step, Transcripts};
+use super::handshake::acceptor::Acceptor;
+use super::handshake::connector::Connector;
+use super::handshake::{check_pre_auth, frame_bytes, Authed, Input, Transcripts};
 use super::io::Io;
+use super::link::{blocked_for, Link};
 use super::message::Message;
+use super::phase::{with_phase, End, Phase, Role, Status};
 use super::session::Session;
-use super::tx::TxChain;
 use crate::auth::{AuthClient, AuthServer};
 use crate::wire::addr::{EntityAddr, EntityAddrVec};
 use crate::wire::banner::{self, BannerError, BannerRepr};
 use crate::wire::control::Keepalive2Frame;
 use crate::wire::entity::{EntityName, EntityType};
 use crate::wire::utime::UTime;
-use crate::wire::{ConMode, Revision, Tag};
+use crate::wire::{ConMode, Tag};
 
 /// Replies queued while the transport takes none of them (the peer's
 /// receive window is full: it is not reading) above which input is held,
@@ -56,343 +58,6 @@ const HOLD_AFTER_BLOCKED: Duration = Duration::from_millis(50);
 
 /// Receive buffer capacity kept between frames; more is released once parsed.
 const RX_KEEP_CAPACITY: usize = 1 << 20;
-
-/// What the connection tells its driver.
-#[derive(Debug)]
-pub enum Event {
-    /// The handshake finished: messages flow.
-    Established(Established),
-    /// A message arrived, in order, exactly once.
-    Message(Message),
-    /// The peer answered our KEEPALIVE2 with this stamp.
-    KeepaliveAck {
-        /// The stamp we sent.
-        stamp: UTime,
-    },
-    /// Acceptor only: the peer asks for a session; answer with `decide_session`.
-    SessionRequest(SessionRequest),
-    /// The peer reset our session (full): queued messages were dropped.
-    RemoteReset,
-    /// The transport must be closed. With `reconnect`, the session lives on
-    /// and a [`Event::ReconnectDue`] follows after backoff.
-    Closed {
-        /// Why.
-        error: ConnError,
-        /// True if the session will reconnect (lossless connector).
-        reconnect: bool,
-    },
-    /// Time to open a new transport and call [`Connection::reconnect`].
-    ReconnectDue,
-}
-
-/// Facts about an established session.
-#[derive(Debug, Clone)]
-pub struct Established {
-    /// The peer's name: its HELLO type and IDENT gid.
-    pub peer_name: EntityName,
-    /// The peer's addresses from its IDENT frame.
-    pub peer_addrs: EntityAddrVec,
-    /// The negotiated connection mode.
-    pub mode: ConMode,
-    /// The frame revision in use.
-    pub revision: Revision,
-    /// Ceph features both sides support.
-    pub features: u64,
-    /// True if the session is lossy.
-    pub lossy: bool,
-    /// The global id authentication yielded.
-    pub global_id: u64,
-    /// True if this resumed an existing session (SESSION_RECONNECT).
-    pub reconnected: bool,
-    /// Accepting side: the peer's authenticated entity and caps for our
-    /// service (cephx); `None` for auth none and on the connecting side.
-    pub peer_auth: Option<crate::auth::PeerAuth>,
-}
-
-/// An acceptor's question to the messenger: which session does this peer get?
-#[derive(Debug, Clone)]
-pub enum SessionRequest {
-    /// CLIENT_IDENT: the peer wants a (new) session.
-    Ident {
-        /// The peer's name (HELLO type, IDENT gid).
-        peer_name: EntityName,
-        /// The peer's addresses.
-        peer_addrs: EntityAddrVec,
-        /// The peer's global seq.
-        global_seq: u64,
-        /// The peer's client cookie.
-        client_cookie: u64,
-    },
-    /// SESSION_RECONNECT: the peer wants to resume a session.
-    Reconnect {
-        /// The peer's name (HELLO type, gid unknown).
-        peer_type: EntityType,
-        /// The peer's addresses.
-        peer_addrs: EntityAddrVec,
-        /// The peer's client cookie.
-        client_cookie: u64,
-        /// Our cookie as the peer remembers it.
-        server_cookie: u64,
-        /// The peer's global seq.
-        global_seq: u64,
-        /// The peer's connect seq.
-        connect_seq: u64,
-        /// The last seq the peer received from us.
-        msg_seq: u64,
-    },
-}
-
-impl SessionRequest {
-    /// The peer's addresses, the key of its session.
-    pub fn peer_addrs(&self) -> &EntityAddrVec {
-        match self {
-            SessionRequest::Ident { peer_addrs, .. }
-            | SessionRequest::Reconnect { peer_addrs, .. } => peer_addrs,
-        }
-    }
-}
-
-/// The messenger's answer to a [`SessionRequest`] (reference section 9).
-#[derive(Debug)]
-pub enum SessionDecision {
-    /// Start a fresh session (CLIENT_IDENT only).
-    NewSession,
-    /// Move this existing session onto the new transport.
-    Adopt(Box<Session>),
-    /// SESSION_RESET: the client must start over with CLIENT_IDENT.
-    Reset {
-        /// Full reset (drop queues) or just the cookies and seqs.
-        full: bool,
-    },
-    /// SESSION_RETRY with our connect seq.
-    Retry {
-        /// Our current connect seq.
-        connect_seq: u64,
-    },
-    /// SESSION_RETRY_GLOBAL with the peer global seq we already saw.
-    RetryGlobal {
-        /// The peer global seq we hold.
-        global_seq: u64,
-    },
-    /// WAIT: our own connection to the peer is about to win a race.
-    Wait,
-    /// Close this transport (stale connection).
-    Close,
-}
-
-/// Where one role's connection is: in the handshake (the role's own step
-/// enum), READY, waiting to reconnect, or finished.
-// READY holds the codec inline: the phase already lives in the boxed role,
-// and a box of its own would cost a pointer chase on every frame.
-#[allow(clippy::large_enum_variant)]
-pub(super) enum Phase<H> {
-    Handshake(H),
-    Ready(Io),
-    /// Transport gone; a lossless connector waits for backoff (or a message, in standby).
-    Faulted {
-        reconnect_at: Option<Instant>,
-    },
-    /// Final.
-    Closed,
-}
-
-/// Where a connection is, whatever its role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Status {
-    Handshake,
-    Ready,
-    Faulted { reconnect_at: Option<Instant> },
-    Closed,
-}
-
-/// How a transport ends, whatever the role.
-pub(super) enum End {
-    Faulted { reconnect_at: Option<Instant> },
-    Closed,
-}
-
-impl<H: Step> Phase<H> {
-    /// Every transition of a connection goes through here.
-    pub(super) fn enter(&mut self, next: Phase<H>) {
-        *self = next;
-    }
-
-    /// Takes the handshake step out to consume it (the phase is `Closed`
-    /// until the next [`Phase::enter`]); `None` outside the handshake.
-    pub(super) fn take_step(&mut self) -> Option<H> {
-        match std::mem::replace(self, Phase::Closed) {
-            Phase::Handshake(step) => Some(step),
-            other => {
-                *self = other;
-                None
-            }
-        }
-    }
-
-    fn status(&self) -> Status {
-        match self {
-            Phase::Handshake(_) => Status::Handshake,
-            Phase::Ready(_) => Status::Ready,
-            Phase::Faulted { reconnect_at } => Status::Faulted {
-                reconnect_at: *reconnect_at,
-            },
-            Phase::Closed => Status::Closed,
-        }
-    }
-
-    fn name(&self) -> &'static str {
-        match self {
-            Phase::Handshake(step) => step.name(),
-            Phase::Ready(_) => "ready",
-            Phase::Faulted { .. } => "faulted",
-            Phase::Closed => "closed",
-        }
-    }
-
-    fn decoder(&self) -> Option<&FrameDecoder> {
-        match self {
-            Phase::Handshake(step) => step.codec().map(|c| &c.decoder),
-            Phase::Ready(io) => Some(&io.codec.decoder),
-            _ => None,
-        }
-    }
-
-    fn transcripts(&self) -> Option<&Transcripts> {
-        match self {
-            Phase::Handshake(step) => step.transcripts(),
-            _ => None,
-        }
-    }
-
-    fn mode(&self) -> Option<ConMode> {
-        match self {
-            Phase::Handshake(step) => step.mode(),
-            Phase::Ready(io) => Some(io.mode),
-            _ => None,
-        }
-    }
-
-    fn end(&mut self, end: End) {
-        self.enter(match end {
-            End::Faulted { reconnect_at } => Phase::Faulted { reconnect_at },
-            End::Closed => Phase::Closed,
-        });
-    }
-}
-
-/// The role, with its phase inside: a connector's handshake steps cannot
-/// meet an acceptor's state.
-pub(super) enum Role {
-    Connector(Box<Connector>),
-    Acceptor(Box<Acceptor>),
-}
-
-/// Runs `$body` with `$p` bound to the role's phase (whatever its step type).
-macro_rules! with_phase {
-    ($role:expr, $p:ident => $body:expr) => {
-        match $role {
-            Role::Connector(c) => {
-                let $p = &c.phase;
-                $body
-            }
-            Role::Acceptor(a) => {
-                let $p = &a.phase;
-                $body
-            }
-        }
-    };
-}
-
-impl Role {
-    fn status(&self) -> Status {
-        with_phase!(self, p => p.status())
-    }
-
-    fn io_mut(&mut self) -> Option<&mut Io> {
-        match self {
-            Role::Connector(c) => match &mut c.phase {
-                Phase::Ready(io) => Some(io),
-                _ => None,
-            },
-            Role::Acceptor(a) => match &mut a.phase {
-                Phase::Ready(io) => Some(io),
-                _ => None,
-            },
-        }
-    }
-
-    fn end(&mut self, end: End) {
-        match self {
-            Role::Connector(c) => c.phase.end(end),
-            Role::Acceptor(a) => a.phase.end(end),
-        }
-    }
-
-    /// A new transport: back to expecting the banner, with fresh transcripts.
-    fn restart(&mut self, log: Transcripts) {
-        match self {
-            Role::Connector(c) => c
-                .phase
-                .enter(Phase::Handshake(ConnectorStep::ExpectBanner { log })),
-            Role::Acceptor(a) => a
-                .phase
-                .enter(Phase::Handshake(AcceptorStep::ExpectBanner { log })),
-        }
-    }
-
-    fn expects_banner(&self) -> bool {
-        match self {
-            Role::Connector(c) => matches!(&c.phase, Phase::Handshake(s) if s.expects_banner()),
-            Role::Acceptor(a) => matches!(&a.phase, Phase::Handshake(s) if s.expects_banner()),
-        }
-    }
-
-    fn awaits_decision(&self) -> bool {
-        match &self {
-            Role::Connector(_) => false,
-            Role::Acceptor(a) => matches!(&a.phase, Phase::Handshake(s) if s.awaits_decision()),
-        }
-    }
-
-    /// The decoder and the received transcript (while recorded), to parse input.
-    fn rx_parts(&mut self) -> (Option<&mut FrameDecoder>, Option<&mut Vec<u8>>) {
-        let (codec, log) = match self {
-            Role::Connector(c) => match &mut c.phase {
-                Phase::Handshake(s) => s.parts(),
-                Phase::Ready(io) => (Some(&mut io.codec), None),
-                _ => (None, None),
-            },
-            Role::Acceptor(a) => match &mut a.phase {
-                Phase::Handshake(s) => s.parts(),
-                Phase::Ready(io) => (Some(&mut io.codec), None),
-                _ => (None, None),
-            },
-        };
-        (codec.map(|c| &mut c.decoder), log.map(|l| &mut l.rx))
-    }
-
-    #[cfg(any(test, feature = "test-support"))]
-    fn encoder_mut(&mut self) -> Option<&mut FrameEncoder> {
-        let codec = match self {
-            Role::Connector(c) => match &mut c.phase {
-                Phase::Handshake(s) => s.parts().0,
-                Phase::Ready(io) => Some(&mut io.codec),
-                _ => None,
-            },
-            Role::Acceptor(a) => match &mut a.phase {
-                Phase::Handshake(s) => s.parts().0,
-                Phase::Ready(io) => Some(&mut io.codec),
-                _ => None,
-            },
-        };
-        codec.map(|c| &mut c.encoder)
-    }
-
-    #[cfg(any(test, feature = "test-support"))]
-    fn decoder_mut(&mut self) -> Option<&mut FrameDecoder> {
-        self.rx_parts().0
-    }
-}
 
 /// What a handshake learned about the peer, for [`Established`].
 pub(super) struct PeerFacts {
@@ -415,53 +80,6 @@ impl PeerFacts {
             features: 0,
             addrs: EntityAddrVec(Vec::new()),
         }
-    }
-}
-
-/// Per-transport buffers and clocks, rebuilt on every reconnect.
-pub(super) struct Link {
-    /// Received bytes; `rx[rx_pos..]` are not parsed yet.
-    pub(super) rx: Vec<u8>,
-    pub(super) rx_pos: usize,
-    /// Bytes to send.
-    pub(super) tx: TxChain,
-    /// When the transport opened (the handshake deadline counts from it).
-    pub(super) opened: Instant,
-    /// Received bytes were left unparsed: the per-call frame cap was reached,
-    /// or replies are over the back-pressure bound.
-    pub(super) backlog: bool,
-    /// When a byte last arrived (the frame-progress deadline counts from it).
-    pub(super) last_rx: Instant,
-    /// When a byte last moved either way (the idle deadline counts from it).
-    pub(super) last_activity: Instant,
-    /// Since when the transport has taken none of our pending bytes.
-    pub(super) tx_blocked_since: Option<Instant>,
-    /// The last time the transport was found blocked.
-    pub(super) tx_blocked_seen: Instant,
-    /// The driver stopped reading us (memory budget): the frame-progress
-    /// deadline does not run, the driver's own budget deadline does.
-    pub(super) input_paused: bool,
-}
-
-impl Link {
-    fn new(now: Instant) -> Self {
-        Link {
-            rx: Vec::new(),
-            rx_pos: 0,
-            tx: TxChain::default(),
-            opened: now,
-            backlog: false,
-            last_rx: now,
-            last_activity: now,
-            tx_blocked_since: None,
-            tx_blocked_seen: now,
-            input_paused: false,
-        }
-    }
-
-    /// Received bytes not parsed yet.
-    fn unparsed(&self) -> usize {
-        self.rx.len() - self.rx_pos
     }
 }
 
@@ -564,12 +182,6 @@ impl Core {
             && (link.tx.len() >= self.config.max_pending_bytes
                 || (blocked_for(link) >= HOLD_AFTER_BLOCKED && link.tx.len() >= HOLD_WHEN_BLOCKED))
     }
-}
-
-fn blocked_for(link: &Link) -> Duration {
-    link.tx_blocked_since.map_or(Duration::ZERO, |since| {
-        link.tx_blocked_seen.saturating_duration_since(since)
-    })
 }
 
 /// One msgr2 connection and the session it carries.

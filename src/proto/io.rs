@@ -5,8 +5,9 @@
 
 use bytes::Bytes;
 
-use super::connection::{Core, Event};
+use super::connection::Core;
 use super::error::{ConnError, PeerMisbehaved};
+use super::event::Event;
 use super::frame::Frame;
 use super::handshake::{frame_bytes, tag_name, Codec};
 use super::message::{Message, HEADER2_FLAGS_USERLAND};

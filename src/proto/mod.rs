@@ -14,10 +14,13 @@
 mod config;
 mod connection;
 mod error;
+mod event;
 pub mod frame;
 mod handshake;
 mod io;
+mod link;
 mod message;
+mod phase;
 mod registry;
 mod session;
 #[cfg(test)]
@@ -25,8 +28,9 @@ mod tests;
 mod tx;
 
 pub use config::{ConnectionConfig, Policies, Policy};
-pub use connection::{Connection, Established, Event, SessionDecision, SessionRequest};
+pub use connection::Connection;
 pub use error::{ConnError, PeerIncompatible, PeerMisbehaved};
+pub use event::{Established, Event, SessionDecision, SessionRequest};
 pub use message::{Message, HEADER2_FLAGS_USERLAND, PRIO_DEFAULT, PRIO_HIGH};
 pub use registry::{Outgoing, SessionRegistry};
 pub use session::{InSeq, Session};

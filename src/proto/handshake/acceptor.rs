@@ -13,10 +13,10 @@ use super::{
 use crate::auth::{AuthError, AuthServer, AuthServerStep};
 use crate::crypto::Role;
 use crate::proto::config::{Policies, Policy};
-use crate::proto::connection::{
-    nonzero, Core, Event, PeerFacts, Phase, SessionDecision, SessionRequest,
-};
+use crate::proto::connection::{nonzero, Core, PeerFacts};
 use crate::proto::error::{ConnError, PeerIncompatible, PeerMisbehaved};
+use crate::proto::event::{Event, SessionDecision, SessionRequest};
+use crate::proto::phase::Phase;
 use crate::proto::session::Session;
 use crate::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use crate::wire::control::*;

@@ -10,8 +10,10 @@ use super::{
 use crate::auth::AuthClient;
 use crate::crypto::Role;
 use crate::proto::config::Policy;
-use crate::proto::connection::{Core, Event, PeerFacts, Phase};
+use crate::proto::connection::{Core, PeerFacts};
 use crate::proto::error::{ConnError, PeerIncompatible, PeerMisbehaved};
+use crate::proto::event::Event;
+use crate::proto::phase::Phase;
 use crate::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use crate::wire::control::*;
 use crate::wire::entity::{EntityName, EntityType};

@@ -19,6 +19,13 @@
 //!    [`Event::ReconnectDue`], open a new transport and call
 //!    [`Connection::reconnect`]. If the transport dies, call
 //!    [`Connection::handle_transport_closed`].
+//! 7. Back-pressure: read the transport only while
+//!    [`Connection::wants_input`]; while [`Connection::has_backlog`], call
+//!    `handle_input` with no bytes to parse what is buffered. Report writes
+//!    with [`Connection::tx_consumed_at`] and a write that took nothing with
+//!    [`Connection::note_tx_blocked`] (the drain deadline). A driver with a
+//!    memory budget reads [`Connection::buffered_bytes`] and may
+//!    [`Connection::set_input_paused`] or [`Connection::abort`].
 //!
 //! Nothing here touches a socket or a clock: time comes in as `now`, and
 //! randomness (cookies) from the injected source.
@@ -221,14 +228,14 @@ impl Connection {
             },
             ..Session::default()
         };
-        let role = Role::Connector(Box::new(Connector {
+        let role = Role::Connector(Connector {
             target,
             peer_type,
             policy,
             auth,
             offered_modes,
             phase: Phase::Closed,
-        }));
+        });
         Self::new(config, role, session, rng, now)
     }
 
@@ -242,13 +249,13 @@ impl Connection {
         now: Instant,
     ) -> Self {
         let policy = policies.default;
-        let role = Role::Acceptor(Box::new(Acceptor {
+        let role = Role::Acceptor(Acceptor {
             peer_socket,
             policies,
             auth,
             policy,
             phase: Phase::Closed,
-        }));
+        });
         Self::new(config, role, Session::default(), rng, now)
     }
 

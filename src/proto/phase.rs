@@ -15,8 +15,9 @@ use crate::wire::ConMode;
 
 /// Where one role's connection is: in the handshake (the role's own step
 /// enum), READY, waiting to reconnect, or finished.
-// READY holds the codec inline: the phase already lives in the boxed role,
-// and a box of its own would cost a pointer chase on every frame.
+// READY holds the codec inline, as the connection held it before: a box
+// would cost a pointer chase on every frame, and the handshake steps that
+// are moved hold a codec of the same size anyway.
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Phase<H> {
     Handshake(H),
@@ -116,8 +117,8 @@ impl<H: Step> Phase<H> {
 /// The role, with its phase inside: a connector's handshake steps cannot
 /// meet an acceptor's state.
 pub(super) enum Role {
-    Connector(Box<Connector>),
-    Acceptor(Box<Acceptor>),
+    Connector(Connector),
+    Acceptor(Acceptor),
 }
 
 /// Runs `$body` with `$p` bound to the role's phase (whatever its step type).

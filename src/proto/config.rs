@@ -1,10 +1,9 @@
 //! Per-connection settings and per-peer-type policies (msgr2 reference 7, 9).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::frame::FrameLimits;
-use crate::wire::addr::{EntityAddr, EntityAddrVec};
+use crate::wire::addr::EntityAddrVec;
 use crate::wire::banner::feature::REVISION_1;
 use crate::wire::entity::EntityType;
 use crate::wire::features;
@@ -173,25 +172,4 @@ impl ConnectionConfig {
             max_frames_per_input: 256,
         }
     }
-}
-
-/// The role-specific part of a new connection.
-#[derive(Debug, Clone)]
-pub enum Dial {
-    /// We dial `target` and expect a peer of type `peer_type`, under `policy`.
-    Connect {
-        /// The exact address (type, IP, port, nonce) we dial.
-        target: EntityAddr,
-        /// The entity type the peer must announce in HELLO.
-        peer_type: EntityType,
-        /// Our policy toward this peer; the acceptor's lossy flag overrides ours.
-        policy: Policy,
-    },
-    /// We accepted a transport from `peer_socket`; policy is chosen per peer type.
-    Accept {
-        /// The peer's address as our socket sees it.
-        peer_socket: SocketAddr,
-        /// Policies by peer type.
-        policies: Policies,
-    },
 }

@@ -1,4 +1,10 @@
-//! The sans-IO msgr2 connection (msgr2 reference sections 2, 7 and 9).
+//! [`Connection`], the one sans-IO msgr2 connection (msgr2 reference
+//! sections 2, 7 and 9), over the two parts crimson splits it into: the
+//! handshake ([`super::handshake`], a state enum per role whose variants
+//! carry their data) and the READY I/O part ([`super::io::Io`], which owns
+//! the frame codec). What outlives a transport (the session, backoff,
+//! global seq) stays here; what belongs to one transport is its [`Link`]
+//! and its [`Phase`].
 //!
 //! # Call order
 //! 1. Build with [`Connection::connect`] or [`Connection::accept`] when the
@@ -13,6 +19,13 @@
 //!    [`Event::ReconnectDue`], open a new transport and call
 //!    [`Connection::reconnect`]. If the transport dies, call
 //!    [`Connection::handle_transport_closed`].
+//! 7. Back-pressure: read the transport only while
+//!    [`Connection::wants_input`]; while [`Connection::has_backlog`], call
+//!    `handle_input` with no bytes to parse what is buffered. Report writes
+//!    with [`Connection::tx_consumed_at`] and a write that took nothing with
+//!    [`Connection::note_tx_blocked`] (the drain deadline). A driver with a
+//!    memory budget reads [`Connection::buffered_bytes`] and may
+//!    [`Connection::set_input_paused`] or [`Connection::abort`].
 //!
 //! Nothing here touches a socket or a clock: time comes in as `now`, and
 //! randomness (cookies) from the injected source.
@@ -22,19 +35,25 @@ use std::time::{Duration, Instant};
 
 use rand::RngCore;
 
-use super::config::{ConnectionConfig, Dial, Policies, Policy};
-use super::error::ConnError;
-use super::frame::{FrameDecoder, FrameEncoder};
+use super::config::{ConnectionConfig, Policies, Policy};
+use super::error::{ConnError, PeerMisbehaved};
+use super::event::{Established, Event, SessionDecision};
+use super::frame::{Decoded, FrameDecoder, FrameEncoder};
+use super::handshake::acceptor::Acceptor;
+use super::handshake::connector::Connector;
+use super::handshake::{check_pre_auth, frame_bytes, Authed, Input, Transcripts};
+use super::io::Io;
+use super::link::{blocked_for, Link};
 use super::message::Message;
+use super::phase::{with_phase, End, Phase, Role, Status};
 use super::session::Session;
-use super::tx::TxChain;
-use crate::auth::{AuthClient, AuthOutcome, AuthServer};
+use crate::auth::{AuthClient, AuthServer};
 use crate::wire::addr::{EntityAddr, EntityAddrVec};
-use crate::wire::banner::{self, BannerRepr};
+use crate::wire::banner::{self, BannerError, BannerRepr};
 use crate::wire::control::Keepalive2Frame;
 use crate::wire::entity::{EntityName, EntityType};
 use crate::wire::utime::UTime;
-use crate::wire::{ConMode, Revision, Tag};
+use crate::wire::{ConMode, Tag};
 
 /// Replies queued while the transport takes none of them (the peer's
 /// receive window is full: it is not reading) above which input is held,
@@ -47,266 +66,37 @@ const HOLD_AFTER_BLOCKED: Duration = Duration::from_millis(50);
 /// Receive buffer capacity kept between frames; more is released once parsed.
 const RX_KEEP_CAPACITY: usize = 1 << 20;
 
-/// What the connection tells its driver.
-#[derive(Debug)]
-pub enum Event {
-    /// The handshake finished: messages flow.
-    Established(Established),
-    /// A message arrived, in order, exactly once.
-    Message(Message),
-    /// The peer answered our KEEPALIVE2 with this stamp.
-    KeepaliveAck {
-        /// The stamp we sent.
-        stamp: UTime,
-    },
-    /// Acceptor only: the peer asks for a session; answer with `decide_session`.
-    SessionRequest(SessionRequest),
-    /// The peer reset our session (full): queued messages were dropped.
-    RemoteReset,
-    /// The transport must be closed. With `reconnect`, the session lives on
-    /// and a [`Event::ReconnectDue`] follows after backoff.
-    Closed {
-        /// Why.
-        error: ConnError,
-        /// True if the session will reconnect (lossless connector).
-        reconnect: bool,
-    },
-    /// Time to open a new transport and call [`Connection::reconnect`].
-    ReconnectDue,
+/// What a handshake learned about the peer, for [`Established`].
+pub(super) struct PeerFacts {
+    /// The peer's entity type (HELLO).
+    pub(super) ty: EntityType,
+    /// The peer's name, from its IDENT frame; unknown on a reconnect.
+    pub(super) name: Option<EntityName>,
+    /// Features both sides support; 0 when unknown (a reconnect).
+    pub(super) features: u64,
+    /// The peer's addresses; empty when unknown.
+    pub(super) addrs: EntityAddrVec,
 }
 
-/// Facts about an established session.
-#[derive(Debug, Clone)]
-pub struct Established {
-    /// The peer's name: its HELLO type and IDENT gid.
-    pub peer_name: EntityName,
-    /// The peer's addresses from its IDENT frame.
-    pub peer_addrs: EntityAddrVec,
-    /// The negotiated connection mode.
-    pub mode: ConMode,
-    /// The frame revision in use.
-    pub revision: Revision,
-    /// Ceph features both sides support.
-    pub features: u64,
-    /// True if the session is lossy.
-    pub lossy: bool,
-    /// The global id authentication yielded.
-    pub global_id: u64,
-    /// True if this resumed an existing session (SESSION_RECONNECT).
-    pub reconnected: bool,
-    /// Accepting side: the peer's authenticated entity and caps for our
-    /// service (cephx); `None` for auth none and on the connecting side.
-    pub peer_auth: Option<crate::auth::PeerAuth>,
-}
-
-/// An acceptor's question to the messenger: which session does this peer get?
-#[derive(Debug, Clone)]
-pub enum SessionRequest {
-    /// CLIENT_IDENT: the peer wants a (new) session.
-    Ident {
-        /// The peer's name (HELLO type, IDENT gid).
-        peer_name: EntityName,
-        /// The peer's addresses.
-        peer_addrs: EntityAddrVec,
-        /// The peer's global seq.
-        global_seq: u64,
-        /// The peer's client cookie.
-        client_cookie: u64,
-    },
-    /// SESSION_RECONNECT: the peer wants to resume a session.
-    Reconnect {
-        /// The peer's name (HELLO type, gid unknown).
-        peer_type: EntityType,
-        /// The peer's addresses.
-        peer_addrs: EntityAddrVec,
-        /// The peer's client cookie.
-        client_cookie: u64,
-        /// Our cookie as the peer remembers it.
-        server_cookie: u64,
-        /// The peer's global seq.
-        global_seq: u64,
-        /// The peer's connect seq.
-        connect_seq: u64,
-        /// The last seq the peer received from us.
-        msg_seq: u64,
-    },
-}
-
-impl SessionRequest {
-    /// The peer's addresses, the key of its session.
-    pub fn peer_addrs(&self) -> &EntityAddrVec {
-        match self {
-            SessionRequest::Ident { peer_addrs, .. }
-            | SessionRequest::Reconnect { peer_addrs, .. } => peer_addrs,
+impl PeerFacts {
+    /// Nothing learned beyond the type (SESSION_RECONNECT_OK).
+    pub(super) fn unknown(ty: EntityType) -> Self {
+        PeerFacts {
+            ty,
+            name: None,
+            features: 0,
+            addrs: EntityAddrVec(Vec::new()),
         }
     }
 }
 
-/// The messenger's answer to a [`SessionRequest`] (reference section 9).
-#[derive(Debug)]
-pub enum SessionDecision {
-    /// Start a fresh session (CLIENT_IDENT only).
-    NewSession,
-    /// Move this existing session onto the new transport.
-    Adopt(Box<Session>),
-    /// SESSION_RESET: the client must start over with CLIENT_IDENT.
-    Reset {
-        /// Full reset (drop queues) or just the cookies and seqs.
-        full: bool,
-    },
-    /// SESSION_RETRY with our connect seq.
-    Retry {
-        /// Our current connect seq.
-        connect_seq: u64,
-    },
-    /// SESSION_RETRY_GLOBAL with the peer global seq we already saw.
-    RetryGlobal {
-        /// The peer global seq we hold.
-        global_seq: u64,
-    },
-    /// WAIT: our own connection to the peer is about to win a race.
-    Wait,
-    /// Close this transport (stale connection).
-    Close,
-}
-
-/// Where the connection is, named for what it expects next (style card 4).
-#[derive(Debug)]
-pub(super) enum State {
-    ExpectBanner,
-    ExpectHello,
-    ExpectAuthReply,
-    ExpectAuthRequest,
-    ExpectAuthRequestMore {
-        mode: ConMode,
-    },
-    ExpectAuthSignature,
-    ExpectServerIdent,
-    ExpectReconnectReply,
-    ExpectIdentOrReconnect,
-    AwaitSessionDecision {
-        request: SessionRequest,
-    },
-    Ready,
-    /// Transport gone; a lossless connector waits for backoff (or a message, in standby).
-    Faulted {
-        reconnect_at: Option<Instant>,
-    },
-    /// Final.
-    Closed,
-}
-
-impl State {
-    pub(super) fn name(&self) -> &'static str {
-        match self {
-            State::ExpectBanner => "expecting the banner",
-            State::ExpectHello => "expecting HELLO",
-            State::ExpectAuthReply => "expecting an auth reply",
-            State::ExpectAuthRequest => "expecting AUTH_REQUEST",
-            State::ExpectAuthRequestMore { .. } => "expecting AUTH_REQUEST_MORE",
-            State::ExpectAuthSignature => "expecting AUTH_SIGNATURE",
-            State::ExpectServerIdent => "expecting SERVER_IDENT",
-            State::ExpectReconnectReply => "expecting a reconnect reply",
-            State::ExpectIdentOrReconnect => "expecting CLIENT_IDENT or SESSION_RECONNECT",
-            State::AwaitSessionDecision { .. } => "awaiting a session decision",
-            State::Ready => "ready",
-            State::Faulted { .. } => "faulted",
-            State::Closed => "closed",
-        }
-    }
-}
-
-/// The role-specific pieces.
-pub(super) enum Side {
-    Connector {
-        target: EntityAddr,
-        peer_type: EntityType,
-        policy: Policy,
-        auth: Box<dyn AuthClient>,
-        offered_modes: Vec<ConMode>,
-    },
-    Acceptor {
-        peer_socket: std::net::SocketAddr,
-        policies: Policies,
-        auth: Box<dyn AuthServer>,
-        policy: Policy,
-    },
-}
-
-/// Per-transport state, rebuilt on every reconnect.
-pub(super) struct Transport {
-    pub(super) state: State,
-    pub(super) rx: Vec<u8>,
-    pub(super) rx_pos: usize,
-    pub(super) tx: TxChain,
-    pub(super) encoder: Option<FrameEncoder>,
-    pub(super) decoder: Option<FrameDecoder>,
-    pub(super) revision: Revision,
-    /// Pre-auth transcripts, recorded until AUTH_DONE (reference 7.3).
-    pub(super) rx_log: Option<Vec<u8>>,
-    pub(super) tx_log: Option<Vec<u8>>,
-    /// The TX transcript the peer's AUTH_SIGNATURE must match.
-    pub(super) signed_tx: Option<Vec<u8>>,
-    pub(super) handshake_deadline: Option<Instant>,
-    pub(super) auth: Option<AuthOutcome>,
-    pub(super) mode: ConMode,
-    pub(super) peer_type: Option<EntityType>,
-    pub(super) peer_features: u64,
-    pub(super) peer_name: Option<EntityName>,
-    pub(super) peer_addrs: EntityAddrVec,
-    /// Received bytes were left unparsed: the per-call frame cap was reached,
-    /// or replies are over the back-pressure bound.
-    pub(super) backlog: bool,
-    /// When a byte last arrived (the frame-progress deadline counts from it).
-    pub(super) last_rx: Instant,
-    /// When a byte last moved either way (the idle deadline counts from it).
-    pub(super) last_activity: Instant,
-    /// Since when the transport has taken none of our pending bytes.
-    pub(super) tx_blocked_since: Option<Instant>,
-    /// The last time the transport was found blocked.
-    pub(super) tx_blocked_seen: Instant,
-    /// The driver stopped reading us (memory budget): the frame-progress
-    /// deadline does not run, the driver's own budget deadline does.
-    pub(super) input_paused: bool,
-}
-
-impl Transport {
-    fn new(now: Instant, deadline: Instant) -> Self {
-        Transport {
-            state: State::ExpectBanner,
-            rx: Vec::new(),
-            rx_pos: 0,
-            tx: TxChain::default(),
-            encoder: None,
-            decoder: None,
-            revision: Revision::V2_1,
-            rx_log: Some(Vec::new()),
-            tx_log: Some(Vec::new()),
-            signed_tx: None,
-            handshake_deadline: Some(deadline),
-            auth: None,
-            mode: ConMode::Crc,
-            peer_type: None,
-            peer_features: 0,
-            peer_name: None,
-            peer_addrs: EntityAddrVec(Vec::new()),
-            backlog: false,
-            last_rx: now,
-            last_activity: now,
-            tx_blocked_since: None,
-            tx_blocked_seen: now,
-            input_paused: false,
-        }
-    }
-}
-
-/// One msgr2 connection and the session it carries.
-pub struct Connection {
+/// Everything of a connection but its role: what outlives a transport, and
+/// the current transport's [`Link`].
+pub(super) struct Core {
     pub(super) config: ConnectionConfig,
-    pub(super) side: Side,
     pub(super) rng: Box<dyn RngCore + Send>,
     pub(super) session: Session,
-    pub(super) t: Transport,
+    pub(super) link: Link,
     pub(super) events: VecDeque<Event>,
     pub(super) backoff: Duration,
     pub(super) established: Option<Established>,
@@ -319,12 +109,100 @@ pub struct Connection {
     pub(super) last_now: Instant,
 }
 
+impl Core {
+    /// Encodes a control frame (segment 0 only) onto the transmit chain,
+    /// recording it in the sent transcript `log` before AUTH_DONE.
+    pub(super) fn send_control(
+        &mut self,
+        encoder: &mut FrameEncoder,
+        mut log: Option<&mut Vec<u8>>,
+        tag: Tag,
+        payload: &[u8],
+    ) -> Result<(), ConnError> {
+        // Control frames are built in the chain's owned tail, so the exact
+        // bytes sent can be recorded for the pre-auth signature.
+        self.link.tx.with_tail(|tail| {
+            let start = tail.len();
+            encoder.encode(tag, &[payload], tail)?;
+            if let Some(log) = log.as_deref_mut() {
+                log.extend_from_slice(tail.get(start..).unwrap_or(&[]));
+            }
+            Ok::<(), ConnError>(())
+        })?;
+        if let Some(log) = log {
+            check_pre_auth(log.len(), self.config.max_pre_auth_bytes)?;
+        }
+        Ok(())
+    }
+
+    /// The handshake is over: publishes [`Event::Established`] and hands
+    /// the codec to the READY part.
+    pub(super) fn become_ready(
+        &mut self,
+        authed: Authed,
+        peer: PeerFacts,
+        reconnected: bool,
+    ) -> Io {
+        self.backoff = self.config.initial_backoff;
+        let previous = self.established.take();
+        let peer_name = peer
+            .name
+            .or_else(|| previous.as_ref().map(|e| e.peer_name))
+            .unwrap_or(EntityName {
+                ty: peer.ty,
+                num: u64::MAX,
+            });
+        let mut peer_addrs = peer.addrs;
+        if peer_addrs.0.is_empty() {
+            if let Some(p) = &previous {
+                peer_addrs = p.peer_addrs.clone();
+            }
+        }
+        let established = Established {
+            peer_name,
+            peer_addrs,
+            mode: authed.mode,
+            revision: authed.codec.encoder.revision(),
+            features: if peer.features != 0 {
+                peer.features
+            } else {
+                previous.map(|p| p.features).unwrap_or(0)
+            },
+            lossy: self.session.lossy,
+            global_id: authed.auth.global_id,
+            reconnected,
+            peer_auth: authed.auth.peer.clone(),
+        };
+        self.established = Some(established.clone());
+        self.events.push_back(Event::Established(established));
+        Io {
+            codec: authed.codec,
+            mode: authed.mode,
+        }
+    }
+
+    /// True while input waits because the replies queued for the peer are
+    /// over the back-pressure bound (only when READY).
+    fn replies_held(&self, ready: bool) -> bool {
+        let link = &self.link;
+        ready
+            && (link.tx.len() >= self.config.max_pending_bytes
+                || (blocked_for(link) >= HOLD_AFTER_BLOCKED && link.tx.len() >= HOLD_WHEN_BLOCKED))
+    }
+}
+
+/// One msgr2 connection and the session it carries.
+pub struct Connection {
+    core: Core,
+    role: Role,
+}
+
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("state", &self.t.state.name())
-            .field("in_seq", &self.session.in_seq)
-            .field("out_seq", &self.session.out_seq)
+            .field("state", &self.state_name())
+            .field("in_seq", &self.core.session.in_seq)
+            .field("out_seq", &self.core.session.out_seq)
             .finish()
     }
 }
@@ -337,18 +215,28 @@ impl Connection {
         peer_type: EntityType,
         policy: Policy,
         auth: Box<dyn AuthClient>,
-        rng: Box<dyn RngCore + Send>,
+        mut rng: Box<dyn RngCore + Send>,
         now: Instant,
     ) -> Self {
         let offered_modes = auth.method_and_modes().1;
-        let side = Side::Connector {
+        let session = Session {
+            lossy: policy.lossy,
+            client_cookie: if policy.lossy {
+                0
+            } else {
+                nonzero(rng.as_mut())
+            },
+            ..Session::default()
+        };
+        let role = Role::Connector(Connector {
             target,
             peer_type,
             policy,
             auth,
             offered_modes,
-        };
-        Self::new(config, side, rng, now)
+            phase: Phase::Closed,
+        });
+        Self::new(config, role, session, rng, now)
     }
 
     /// An acceptor on a freshly accepted transport; queues our banner.
@@ -361,73 +249,28 @@ impl Connection {
         now: Instant,
     ) -> Self {
         let policy = policies.default;
-        let side = Side::Acceptor {
+        let role = Role::Acceptor(Acceptor {
             peer_socket,
             policies,
             auth,
             policy,
-        };
-        Self::new(config, side, rng, now)
-    }
-
-    /// Builds a connection from a [`Dial`] description.
-    pub fn from_dial(
-        config: ConnectionConfig,
-        dial: Dial,
-        client_auth: Option<Box<dyn AuthClient>>,
-        server_auth: Option<Box<dyn AuthServer>>,
-        rng: Box<dyn RngCore + Send>,
-        now: Instant,
-    ) -> Option<Self> {
-        match dial {
-            Dial::Connect {
-                target,
-                peer_type,
-                policy,
-            } => Some(Self::connect(
-                config,
-                target,
-                peer_type,
-                policy,
-                client_auth?,
-                rng,
-                now,
-            )),
-            Dial::Accept {
-                peer_socket,
-                policies,
-            } => Some(Self::accept(
-                config,
-                peer_socket,
-                policies,
-                server_auth?,
-                rng,
-                now,
-            )),
-        }
+            phase: Phase::Closed,
+        });
+        Self::new(config, role, Session::default(), rng, now)
     }
 
     fn new(
         config: ConnectionConfig,
-        side: Side,
-        mut rng: Box<dyn RngCore + Send>,
+        role: Role,
+        session: Session,
+        rng: Box<dyn RngCore + Send>,
         now: Instant,
     ) -> Self {
-        let mut session = Session::default();
-        if let Side::Connector { policy, .. } = &side {
-            session.lossy = policy.lossy;
-            session.client_cookie = if policy.lossy {
-                0
-            } else {
-                nonzero(rng.as_mut())
-            };
-        }
-        let mut conn = Connection {
+        let core = Core {
             backoff: config.initial_backoff,
             global_seq: config.global_seq,
-            t: Transport::new(now, now + config.handshake_timeout),
+            link: Link::new(now),
             config,
-            side,
             rng,
             session,
             events: VecDeque::new(),
@@ -436,168 +279,174 @@ impl Connection {
             wake_sent: false,
             last_now: now,
         };
+        let mut conn = Connection { core, role };
         conn.start_transport(now);
         conn
     }
 
+    /// A new transport: fresh buffers, our banner queued (and recorded).
     fn start_transport(&mut self, now: Instant) {
-        self.t = Transport::new(now, now + self.config.handshake_timeout);
+        self.core.link = Link::new(now);
         let banner = BannerRepr {
-            supported: self.config.msgr2_supported,
-            required: self.config.msgr2_required,
+            supported: self.core.config.msgr2_supported,
+            required: self.core.config.msgr2_required,
         };
         let mut bytes = Vec::with_capacity(banner::BANNER_LEN);
         banner.emit(&mut bytes);
-        self.queue_raw(&bytes);
+        self.core.link.tx.push(&bytes);
+        let log = Transcripts {
+            rx: Vec::new(),
+            tx: bytes,
+        };
+        self.role.restart(log);
     }
 
     /// The address a connector dialed (None for an acceptor).
     pub fn target(&self) -> Option<&EntityAddr> {
-        match &self.side {
-            Side::Connector { target, .. } => Some(target),
-            Side::Acceptor { .. } => None,
+        match &self.role {
+            Role::Connector(c) => Some(&c.target),
+            Role::Acceptor(_) => None,
         }
     }
 
     /// The policy in force: the connector's own, or the acceptor's for the
     /// peer's type (chosen at HELLO).
     pub fn policy(&self) -> Policy {
-        match &self.side {
-            Side::Connector { policy, .. } | Side::Acceptor { policy, .. } => *policy,
+        match &self.role {
+            Role::Connector(c) => c.policy,
+            Role::Acceptor(a) => a.policy,
         }
     }
 
     /// True for the side that dialed.
     pub fn is_connector(&self) -> bool {
-        matches!(self.side, Side::Connector { .. })
+        matches!(self.role, Role::Connector(_))
     }
 
     /// The session (seqs, queues) this connection carries.
     pub fn session(&self) -> &Session {
-        &self.session
+        &self.core.session
     }
 
     /// Takes the session out (to hand it to a newer transport of the same
     /// peer); this connection is closed afterwards.
     pub fn take_session(&mut self) -> Session {
-        self.set_state(State::Closed);
-        std::mem::take(&mut self.session)
+        self.role.end(End::Closed);
+        std::mem::take(&mut self.core.session)
     }
 
     /// The established facts, once READY has been reached.
     pub fn established(&self) -> Option<&Established> {
-        self.established.as_ref()
+        self.core.established.as_ref()
     }
 
     /// True when messages flow.
     pub fn is_ready(&self) -> bool {
-        matches!(self.t.state, State::Ready)
+        self.role.status() == Status::Ready
     }
 
     /// True once the connection is finished for good.
     pub fn is_closed(&self) -> bool {
-        matches!(self.t.state, State::Closed)
+        self.role.status() == Status::Closed
     }
 
     /// A short name of the current state, for logs and tests.
     pub fn state_name(&self) -> &'static str {
-        self.t.state.name()
+        with_phase!(&self.role, p => p.name())
     }
 
     /// Bytes waiting to be written to the transport.
     pub fn tx_pending(&self) -> &[u8] {
-        self.t.tx.pending()
+        self.core.link.tx.pending()
     }
 
     /// Reports that the first `n` bytes of [`Connection::tx_pending`] were written.
     pub fn tx_consumed(&mut self, n: usize) {
-        let now = self.last_now;
+        let now = self.core.last_now;
         self.tx_consumed_at(n, now);
     }
 
     /// [`Connection::tx_consumed`] at time `now`: the drain and idle
     /// deadlines count from the last write that took bytes.
     pub fn tx_consumed_at(&mut self, n: usize, now: Instant) {
-        self.t.tx.consumed(n);
+        let link = &mut self.core.link;
+        link.tx.consumed(n);
         if n > 0 {
-            self.t.tx_blocked_since = None;
-            self.t.last_activity = now;
+            link.tx_blocked_since = None;
+            link.last_activity = now;
         }
     }
 
     /// The transport took none of [`Connection::tx_pending`] at `now` (its
     /// send buffer is full: the peer is not reading). Starts the drain deadline.
     pub fn note_tx_blocked(&mut self, now: Instant) {
-        if !self.t.tx.pending().is_empty() && self.t.tx_blocked_since.is_none() {
-            self.t.tx_blocked_since = Some(now);
+        let link = &mut self.core.link;
+        if !link.tx.pending().is_empty() && link.tx_blocked_since.is_none() {
+            link.tx_blocked_since = Some(now);
         }
-        self.t.tx_blocked_seen = now;
+        link.tx_blocked_seen = now;
     }
 
     /// True while the connection takes new input: it is live, has no
     /// unparsed backlog, and its replies are under the back-pressure bound
     /// (a peer that does not read its replies is not read either).
     pub fn wants_input(&self) -> bool {
-        !matches!(self.t.state, State::Closed | State::Faulted { .. })
-            && !self.t.backlog
-            && self.t.tx.len() < self.config.max_pending_bytes
+        self.is_live()
+            && !self.core.link.backlog
+            && self.core.link.tx.len() < self.core.config.max_pending_bytes
     }
 
     /// True if received bytes wait to be parsed and parsing can go on now
     /// (call [`Connection::handle_input`] with no new bytes to continue).
     pub fn has_backlog(&self) -> bool {
-        self.t.backlog && self.is_live() && !self.replies_held()
+        self.core.link.backlog && self.is_live() && !self.replies_held()
     }
 
     /// True while input waits because the replies queued for the peer are
     /// over the back-pressure bound (the peer is not reading them).
     pub fn replies_held(&self) -> bool {
-        self.is_ready()
-            && (self.t.tx.len() >= self.config.max_pending_bytes
-                || (self.tx_blocked_for() >= HOLD_AFTER_BLOCKED
-                    && self.t.tx.len() >= HOLD_WHEN_BLOCKED))
+        self.core.replies_held(self.is_ready())
     }
 
     /// How long the transport has taken none of our pending bytes, as of
     /// the last attempt ([`Connection::note_tx_blocked`]); zero if it is not blocked.
     pub fn tx_blocked_for(&self) -> Duration {
-        self.t.tx_blocked_since.map_or(Duration::ZERO, |since| {
-            self.t.tx_blocked_seen.saturating_duration_since(since)
-        })
+        blocked_for(&self.core.link)
     }
 
     /// True while a transport is open (neither faulted nor closed).
     pub fn is_live(&self) -> bool {
-        !matches!(self.t.state, State::Closed | State::Faulted { .. })
+        matches!(self.role.status(), Status::Handshake | Status::Ready)
     }
 
     /// Bytes this connection holds for its current transport: received and
     /// not yet parsed (including a partial frame), segments of the frame
     /// being received, pre-auth transcripts, and bytes queued to send.
     pub fn buffered_bytes(&self) -> usize {
-        let t = &self.t;
-        let logs = t.rx_log.as_ref().map_or(0, Vec::len) + t.tx_log.as_ref().map_or(0, Vec::len);
-        (t.rx.len() - t.rx_pos)
-            + t.decoder.as_ref().map_or(0, FrameDecoder::buffered_len)
-            + logs
-            + t.tx.len()
+        let link = &self.core.link;
+        let (decoded, logs) = with_phase!(&self.role, p => (
+            p.decoder().map_or(0, FrameDecoder::buffered_len),
+            p.transcripts().map_or(0, Transcripts::len),
+        ));
+        link.unparsed() + decoded + logs + link.tx.len()
     }
 
     /// The driver stops (`true`) or resumes reading this connection for a
     /// memory budget. While paused, the frame-progress deadline is held.
     pub fn set_input_paused(&mut self, paused: bool, now: Instant) {
-        if self.t.input_paused && !paused {
-            self.t.last_rx = now;
+        let link = &mut self.core.link;
+        if link.input_paused && !paused {
+            link.last_rx = now;
         }
-        self.t.input_paused = paused;
+        link.input_paused = paused;
     }
 
     /// Closes the current transport with `error` (decided by the driver,
     /// e.g. [`ConnError::OverBudget`]); a lossless session survives as
     /// after any fault.
     pub fn abort(&mut self, error: ConnError, now: Instant) {
-        self.last_now = now;
-        if matches!(self.t.state, State::Closed | State::Faulted { .. }) {
+        self.core.last_now = now;
+        if !self.is_live() {
             return;
         }
         self.fault(error, now);
@@ -605,42 +454,38 @@ impl Connection {
 
     /// The peer's socket address: the one we accepted from, or dialed.
     pub fn peer_socket(&self) -> Option<std::net::SocketAddr> {
-        match &self.side {
-            Side::Acceptor { peer_socket, .. } => Some(*peer_socket),
-            Side::Connector { target, .. } => target.addr,
+        match &self.role {
+            Role::Acceptor(a) => Some(a.peer_socket),
+            Role::Connector(c) => c.target.addr,
         }
     }
 
     /// True while part of a frame (or banner) has arrived and the rest has not.
     fn mid_frame(&self) -> bool {
-        self.t.rx.len() > self.t.rx_pos
-            || self
-                .t
-                .decoder
-                .as_ref()
-                .is_some_and(|d| !d.at_frame_boundary())
+        self.core.link.unparsed() > 0
+            || with_phase!(&self.role, p => p.decoder().is_some_and(|d| !d.at_frame_boundary()))
     }
 
     /// The earliest progress deadline and the error it fires with.
     fn progress_deadline(&self) -> Option<(Instant, ConnError)> {
-        if matches!(self.t.state, State::Closed | State::Faulted { .. }) {
+        if !self.is_live() {
             return None;
         }
+        let link = &self.core.link;
+        let config = &self.core.config;
         let mut best: Option<(Instant, ConnError)> = None;
         let mut consider = |at: Instant, err: ConnError| {
             if best.as_ref().is_none_or(|(b, _)| at < *b) {
                 best = Some((at, err));
             }
         };
-        if let Some(w) = self.config.frame_timeout {
-            if !self.t.input_paused && !self.t.backlog && self.mid_frame() {
-                let declared_rest = self
-                    .t
-                    .decoder
-                    .as_ref()
-                    .map_or(0, FrameDecoder::frame_rest_len);
+        if let Some(w) = config.frame_timeout {
+            if !link.input_paused && !link.backlog && self.mid_frame() {
+                let declared_rest = with_phase!(&self.role, p => p
+                    .decoder()
+                    .map_or(0, FrameDecoder::frame_rest_len));
                 consider(
-                    self.t.last_rx + w,
+                    link.last_rx + w,
                     ConnError::FrameStalled {
                         waited: w,
                         declared_rest,
@@ -648,38 +493,44 @@ impl Connection {
                 );
             }
         }
-        if let (Some(w), Some(since)) = (self.config.drain_timeout, self.t.tx_blocked_since) {
-            if !self.t.tx.pending().is_empty() {
+        if let (Some(w), Some(since)) = (config.drain_timeout, link.tx_blocked_since) {
+            if !link.tx.pending().is_empty() {
                 consider(
                     since + w,
                     ConnError::PeerNotDraining {
                         waited: w,
-                        pending: self.t.tx.len(),
+                        pending: link.tx.len(),
                     },
                 );
             }
         }
-        if let Some(w) = self.config.idle_timeout {
+        if let Some(w) = config.idle_timeout {
             if self.is_ready() {
-                consider(self.t.last_activity + w, ConnError::Idle(w));
+                consider(link.last_activity + w, ConnError::Idle(w));
             }
         }
         best
     }
 
+    /// The handshake deadline, while the handshake runs.
+    fn handshake_deadline(&self) -> Option<Instant> {
+        (self.role.status() == Status::Handshake)
+            .then(|| self.core.link.opened + self.core.config.handshake_timeout)
+    }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.core.events.pop_front()
     }
 
     /// When [`Connection::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.t.state {
-            State::Faulted { reconnect_at } => reconnect_at,
-            State::Closed => None,
-            _ => {
+        match self.role.status() {
+            Status::Faulted { reconnect_at } => reconnect_at,
+            Status::Closed => None,
+            Status::Handshake | Status::Ready => {
                 let progress = self.progress_deadline().map(|(at, _)| at);
-                match (self.t.handshake_deadline, progress) {
+                match (self.handshake_deadline(), progress) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 }
@@ -689,19 +540,19 @@ impl Connection {
 
     /// Handles the deadline from [`Connection::poll_timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.last_now = now;
-        match self.t.state {
-            State::Faulted {
+        self.core.last_now = now;
+        match self.role.status() {
+            Status::Faulted {
                 reconnect_at: Some(at),
             } if now >= at => {
-                self.t.state = State::Faulted { reconnect_at: None };
-                self.wake_sent = true;
-                self.events.push_back(Event::ReconnectDue);
+                self.role.end(End::Faulted { reconnect_at: None });
+                self.core.wake_sent = true;
+                self.core.events.push_back(Event::ReconnectDue);
             }
-            State::Faulted { .. } | State::Closed => {}
-            _ => {
-                if self.t.handshake_deadline.is_some_and(|d| now >= d) {
-                    let err = ConnError::HandshakeTimeout(self.config.handshake_timeout);
+            Status::Faulted { .. } | Status::Closed => {}
+            Status::Handshake | Status::Ready => {
+                if self.handshake_deadline().is_some_and(|d| now >= d) {
+                    let err = ConnError::HandshakeTimeout(self.core.config.handshake_timeout);
                     self.fault(err, now);
                 } else if let Some((at, err)) = self.progress_deadline() {
                     if now >= at {
@@ -714,50 +565,139 @@ impl Connection {
 
     /// Feeds bytes received from the transport.
     pub fn handle_input(&mut self, data: &[u8], now: Instant) {
-        self.last_now = now;
-        if matches!(self.t.state, State::Closed | State::Faulted { .. }) {
+        self.core.last_now = now;
+        if !self.is_live() {
             return;
         }
+        let link = &mut self.core.link;
         if !data.is_empty() {
-            self.t.last_rx = now;
-            self.t.last_activity = now;
+            link.last_rx = now;
+            link.last_activity = now;
         }
-        if let Some(log) = self.t.rx_log.as_ref() {
+        let rx_log = with_phase!(&self.role, p => p.transcripts().map(|t| t.rx.len()));
+        if let Some(logged) = rx_log {
             // The pre-auth cap counts bytes as they arrive, not as frames complete.
-            let held = log.len() + (self.t.rx.len() - self.t.rx_pos) + data.len();
-            if held > self.config.max_pre_auth_bytes {
-                let limit = self.config.max_pre_auth_bytes;
+            let held = logged + link.unparsed() + data.len();
+            let limit = self.core.config.max_pre_auth_bytes;
+            if held > limit {
                 self.fault(ConnError::PreAuthTooLarge { limit }, now);
                 return;
             }
         }
-        self.t.rx.extend_from_slice(data);
+        link.rx.extend_from_slice(data);
         if let Err(e) = self.process_input() {
             self.fault(e, now);
             return;
         }
+        let link = &mut self.core.link;
         // Compact the receive buffer: at once when everything was parsed,
         // else once the parsed prefix is half of it (a backlog parsed a few
         // frames per call is not moved on every call).
-        if self.t.rx_pos > 0
-            && (self.t.rx_pos == self.t.rx.len() || self.t.rx_pos * 2 >= self.t.rx.len())
-        {
-            self.t.rx.drain(..self.t.rx_pos);
-            self.t.rx_pos = 0;
+        if link.rx_pos > 0 && (link.rx_pos == link.rx.len() || link.rx_pos * 2 >= link.rx.len()) {
+            link.rx.drain(..link.rx_pos);
+            link.rx_pos = 0;
         }
         // A large frame grew the buffer; once it is parsed, give the memory
         // back instead of holding the peak for the connection's lifetime.
-        if self.t.rx.capacity() > RX_KEEP_CAPACITY && self.t.rx.len() < RX_KEEP_CAPACITY {
-            self.t.rx.shrink_to(RX_KEEP_CAPACITY);
+        if link.rx.capacity() > RX_KEEP_CAPACITY && link.rx.len() < RX_KEEP_CAPACITY {
+            link.rx.shrink_to(RX_KEEP_CAPACITY);
         }
         if self.is_ready() {
             self.flush_ready();
         }
     }
 
+    /// Parses what was received, a bounded number of frames per call.
+    fn process_input(&mut self) -> Result<(), ConnError> {
+        self.core.link.backlog = false;
+        let mut frames = 0usize;
+        loop {
+            let status = self.role.status();
+            if self.core.link.unparsed() > 0
+                && (frames >= self.core.config.max_frames_per_input
+                    || self.core.replies_held(status == Status::Ready))
+            {
+                // A bounded share per call, and no more replies than the
+                // back-pressure bound: the rest waits in the receive buffer
+                // (and the driver stops reading) until the peer drains.
+                self.core.link.backlog = true;
+                return Ok(());
+            }
+            if !matches!(status, Status::Handshake | Status::Ready) || self.role.awaits_decision() {
+                return Ok(());
+            }
+            let link = &mut self.core.link;
+            let avail = &link.rx[link.rx_pos..];
+            if self.role.expects_banner() {
+                let len = match banner::banner_len(avail) {
+                    Ok(len) if len <= avail.len() => len,
+                    Ok(_) | Err(BannerError::Truncated { .. }) => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                };
+                let raw = avail[..len].to_vec();
+                link.rx_pos += len;
+                if let (_, Some(log)) = self.role.rx_parts() {
+                    log.extend_from_slice(&raw);
+                    check_pre_auth(log.len(), self.core.config.max_pre_auth_bytes)?;
+                }
+                self.handle(Input::Banner(&raw))?;
+                continue;
+            }
+            let (Some(decoder), log) = self.role.rx_parts() else {
+                return Ok(());
+            };
+            let (consumed, decoded) = decoder.decode(avail)?;
+            let declared_rest = decoder.frame_rest_len();
+            if consumed > 0 {
+                let start = link.rx_pos;
+                link.rx_pos += consumed;
+                if let Some(log) = log {
+                    log.extend_from_slice(&link.rx[start..start + consumed]);
+                    let limit = self.core.config.max_pre_auth_bytes;
+                    check_pre_auth(log.len(), limit)?;
+                    // Refuse a frame by its preamble: what it declares must
+                    // fit too, before any of it is buffered.
+                    if log.len().saturating_add(declared_rest) > limit {
+                        return Err(ConnError::PreAuthFrameTooLarge {
+                            declared: declared_rest,
+                            limit,
+                        });
+                    }
+                }
+            }
+            match decoded {
+                Decoded::NeedMore => {
+                    if consumed == 0 {
+                        return Ok(());
+                    }
+                }
+                Decoded::Aborted => {}
+                Decoded::Frame(frame) => {
+                    frames += 1;
+                    let tag =
+                        Tag::from_u8(frame.tag).ok_or(PeerMisbehaved::UnknownTag(frame.tag))?;
+                    // READY frames go to the I/O part in place (the hot path).
+                    if let Some(io) = self.role.io_mut() {
+                        io.handle_frame(&mut self.core, tag, frame)?;
+                    } else {
+                        self.handle(Input::Frame(tag, frame))?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands handshake input to the role's current step.
+    fn handle(&mut self, input: Input<'_>) -> Result<(), ConnError> {
+        match &mut self.role {
+            Role::Connector(c) => c.handle(&mut self.core, input),
+            Role::Acceptor(a) => a.handle(&mut self.core, input),
+        }
+    }
+
     /// The transport closed or failed under us.
     pub fn handle_transport_closed(&mut self, reason: &str, now: Instant) {
-        if matches!(self.t.state, State::Closed | State::Faulted { .. }) {
+        if !self.is_live() {
             return;
         }
         self.fault(ConnError::TransportClosed(reason.to_owned()), now);
@@ -771,13 +711,15 @@ impl Connection {
             return;
         }
         msg.seq = 0;
-        self.session.out_queue.push_back(msg);
-        match self.t.state {
-            State::Ready => self.flush_ready(),
-            State::Faulted { reconnect_at: None } if self.is_connector() && !self.wake_sent => {
+        self.core.session.out_queue.push_back(msg);
+        match self.role.status() {
+            Status::Ready => self.flush_ready(),
+            Status::Faulted { reconnect_at: None }
+                if self.is_connector() && !self.core.wake_sent =>
+            {
                 // Standby: a new message is what wakes the session.
-                self.wake_sent = true;
-                self.events.push_back(Event::ReconnectDue);
+                self.core.wake_sent = true;
+                self.core.events.push_back(Event::ReconnectDue);
             }
             _ => {}
         }
@@ -786,8 +728,9 @@ impl Connection {
     /// True while the connection has room under its back-pressure bounds
     /// (bytes waiting for the transport, messages queued or unacknowledged).
     pub fn has_room(&self) -> bool {
-        self.t.tx.len() < self.config.max_pending_bytes
-            && self.session.out_queue.len() + self.session.sent.len() < self.config.max_pending_msgs
+        let session = &self.core.session;
+        self.core.link.tx.len() < self.core.config.max_pending_bytes
+            && session.out_queue.len() + session.sent.len() < self.core.config.max_pending_msgs
     }
 
     /// Queues `msg` unless the connection is over its back-pressure bounds,
@@ -803,17 +746,21 @@ impl Connection {
 
     /// Queues a KEEPALIVE2 carrying `stamp` (only when READY).
     pub fn send_keepalive(&mut self, stamp: UTime) -> bool {
-        if !self.is_ready() {
+        let Some(io) = self.role.io_mut() else {
             return false;
-        }
+        };
         let frame = Keepalive2Frame { stamp };
-        self.send_control(Tag::Keepalive2, &frame_bytes(|o| frame.emit(o)))
-            .is_ok()
+        io.send_control(
+            &mut self.core,
+            Tag::Keepalive2,
+            &frame_bytes(|o| frame.emit(o)),
+        )
+        .is_ok()
     }
 
     /// The mode negotiated on the current transport, once AUTH_DONE passed.
     pub fn current_mode(&self) -> Option<ConMode> {
-        self.t.auth.as_ref().map(|_| self.t.mode)
+        with_phase!(&self.role, p => p.mode())
     }
 
     /// Applies a new mode policy at runtime: `modes` are the allowed modes in
@@ -829,20 +776,15 @@ impl Connection {
     /// If a connector's auth method cannot offer any of `modes` (auth none
     /// asked for secure-only), the session is closed for good instead.
     pub fn set_mode_policy(&mut self, modes: &[ConMode], now: Instant) -> bool {
-        self.last_now = now;
+        self.core.last_now = now;
         if self.is_closed() {
             return false;
         }
-        if let Side::Connector {
-            auth,
-            offered_modes,
-            ..
-        } = &mut self.side
-        {
-            if auth.set_modes(modes.to_vec()) {
-                *offered_modes = modes.to_vec();
+        if let Role::Connector(c) = &mut self.role {
+            if c.auth.set_modes(modes.to_vec()) {
+                c.offered_modes = modes.to_vec();
             } else {
-                let method = auth.method_and_modes().0;
+                let method = c.auth.method_and_modes().0;
                 self.fault(
                     ConnError::Auth(crate::auth::AuthError::NoAcceptableMethod {
                         methods: vec![method],
@@ -853,45 +795,42 @@ impl Connection {
                 return true;
             }
         }
-        let live = !matches!(self.t.state, State::Closed | State::Faulted { .. });
-        if live && self.t.auth.is_some() && !modes.contains(&self.t.mode) {
-            let mode = self.t.mode.name();
-            self.fault(ConnError::PolicyChanged { mode }, now);
-            return true;
+        match self.current_mode() {
+            Some(mode) if self.is_live() && !modes.contains(&mode) => {
+                let mode = mode.name();
+                self.fault(ConnError::PolicyChanged { mode }, now);
+                true
+            }
+            _ => false,
         }
-        false
     }
 
     /// Test hook: sets the secure-mode TX nonce counter of the current
     /// transport (reference 4.2), to bring it near the wrap point. False if
     /// the transport is not in secure mode.
-    #[doc(hidden)]
     #[cfg(any(test, feature = "test-support"))]
     pub fn set_tx_nonce_counter_for_test(&mut self, v: u64) -> bool {
-        self.t
-            .encoder
-            .as_mut()
+        self.role
+            .encoder_mut()
             .is_some_and(|e| e.set_tx_counter_for_test(v))
     }
 
     /// Test hook: sets the secure-mode RX nonce counter of the current
     /// transport, to follow a peer whose TX counter a test moved. False if
     /// the transport is not in secure mode.
-    #[doc(hidden)]
     #[cfg(any(test, feature = "test-support"))]
     pub fn set_rx_nonce_counter_for_test(&mut self, v: u64) -> bool {
-        self.t
-            .decoder
-            .as_mut()
+        self.role
+            .decoder_mut()
             .is_some_and(|d| d.set_rx_counter_for_test(v))
     }
 
     /// Marks the connection down: no reconnect, queues dropped.
     pub fn mark_down(&mut self) {
         if !self.is_closed() {
-            self.session = Session::default();
-            self.set_state(State::Closed);
-            self.events.push_back(Event::Closed {
+            self.core.session = Session::default();
+            self.role.end(End::Closed);
+            self.core.events.push_back(Event::Closed {
                 error: ConnError::MarkedDown,
                 reconnect: false,
             });
@@ -900,59 +839,91 @@ impl Connection {
 
     /// Opens a new transport for a lossless session after [`Event::ReconnectDue`].
     pub fn reconnect(&mut self, now: Instant) {
-        self.last_now = now;
-        self.wake_sent = false;
-        self.global_seq += 1;
-        if self.session.server_cookie != 0 {
-            self.session.connect_seq += 1;
+        self.core.last_now = now;
+        self.core.wake_sent = false;
+        self.core.global_seq += 1;
+        if self.core.session.server_cookie != 0 {
+            self.core.session.connect_seq += 1;
         }
-        self.session.requeue_sent();
+        self.core.session.requeue_sent();
         self.start_transport(now);
     }
 
-    pub(super) fn set_state(&mut self, next: State) {
-        self.t.state = next;
+    /// Answers an [`Event::SessionRequest`] (acceptor only).
+    ///
+    /// If the transport failed before the answer came, nothing is applied and
+    /// an adopted session is handed back, so the caller can park it again.
+    #[must_use = "an unapplied session must be parked again, or it is lost"]
+    pub fn decide_session(&mut self, decision: SessionDecision) -> Option<Box<Session>> {
+        let applied = match &mut self.role {
+            Role::Acceptor(a) => a.decide(&mut self.core, decision),
+            Role::Connector(_) => Err(decision),
+        };
+        match applied {
+            Err(SessionDecision::Adopt(session)) => Some(session),
+            Err(_) => None,
+            Ok(Err(e)) => {
+                let now = self.core.last_now;
+                self.fault(e, now);
+                None
+            }
+            Ok(Ok(())) => {
+                if self.is_ready() {
+                    self.flush_ready();
+                }
+                None
+            }
+        }
+    }
+
+    /// Sends what the session has queued, once READY.
+    fn flush_ready(&mut self) {
+        let Some(io) = self.role.io_mut() else {
+            return;
+        };
+        if let Err(e) = io.flush(&mut self.core) {
+            let now = self.core.last_now;
+            self.fault(e, now);
+        }
     }
 
     /// Ends the current transport; lossless connectors schedule a reconnect.
-    pub(super) fn fault(&mut self, error: ConnError, now: Instant) {
-        let lossy = self.session.lossy;
-        // Only a lossless connector re-dials; servers wait for the peer (reference 9).
-        let reconnect = match &self.side {
-            Side::Connector { policy, .. } => !lossy && !policy.server && !error.is_fatal(),
-            Side::Acceptor { .. } => false,
+    fn fault(&mut self, error: ConnError, now: Instant) {
+        let core = &mut self.core;
+        let lossy = core.session.lossy;
+        let end = match &self.role {
+            // Only a lossless connector re-dials; servers wait for the peer (reference 9).
+            Role::Connector(c) if !lossy && !c.policy.server && !error.is_fatal() => {
+                core.session.requeue_sent();
+                let standby = c.policy.standby && core.session.is_idle();
+                let delay = if core.waited {
+                    core.config.max_backoff
+                } else {
+                    core.backoff
+                };
+                core.waited = false;
+                core.backoff = (core.backoff * 2).min(core.config.max_backoff);
+                let reconnect_at = if standby { None } else { Some(now + delay) };
+                End::Faulted { reconnect_at }
+            }
+            Role::Acceptor(_) if !lossy && !error.is_fatal() => {
+                // A lossless acceptor keeps the session for the peer's reconnect.
+                core.session.requeue_sent();
+                End::Faulted { reconnect_at: None }
+            }
+            _ => End::Closed,
         };
-        if reconnect {
-            self.session.requeue_sent();
-            let standby = matches!(&self.side, Side::Connector { policy, .. } if policy.standby)
-                && self.session.is_idle();
-            let delay = if self.waited {
-                self.config.max_backoff
-            } else {
-                self.backoff
-            };
-            self.waited = false;
-            self.backoff = (self.backoff * 2).min(self.config.max_backoff);
-            let reconnect_at = if standby { None } else { Some(now + delay) };
-            self.set_state(State::Faulted { reconnect_at });
-        } else if !lossy && matches!(self.side, Side::Acceptor { .. }) && !error.is_fatal() {
-            // A lossless acceptor keeps the session for the peer's reconnect.
-            self.session.requeue_sent();
-            self.set_state(State::Faulted { reconnect_at: None });
-        } else {
-            self.set_state(State::Closed);
-        }
-        self.t.tx.clear();
-        self.t.tx_blocked_since = None;
-        self.events.push_back(Event::Closed { error, reconnect });
+        let reconnect = matches!(
+            (&end, &self.role),
+            (End::Faulted { .. }, Role::Connector(_))
+        );
+        self.role.end(end);
+        self.core.link.tx.clear();
+        self.core.link.tx_blocked_since = None;
+        self.core
+            .events
+            .push_back(Event::Closed { error, reconnect });
     }
-}
-
-/// Encodes with `f` into a fresh buffer.
-pub(super) fn frame_bytes(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    let mut out = Vec::new();
-    f(&mut out);
-    out
 }
 
 /// A random non-zero u64 (cookies).

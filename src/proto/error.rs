@@ -140,6 +140,22 @@ pub enum ConnError {
     /// The transport closed or failed underneath the connection.
     #[error("transport closed: {0}")]
     TransportClosed(String),
+    /// The acceptor answered WAIT: its own connection to us wins the
+    /// connect race (reference 9). A fault: a lossless connector reconnects
+    /// after the longest backoff, by when the peer's connection has won.
+    #[error(
+        "peer asked us to WAIT: its own connection to us wins the race; retrying after the longest backoff"
+    )]
+    Wait,
+    /// The messenger closed this transport because another transport of
+    /// the same peer carries (or will carry) the session
+    /// ([`super::SessionDecision::Close`]).
+    #[error("replaced by another connection of the same peer")]
+    SessionReplaced,
+    /// A bug on this side (a state or decision the connection cannot be
+    /// in): the connection is closed rather than the process; report it.
+    #[error("internal error (a pollmsgr bug, please report it): {0}")]
+    Internal(&'static str),
     /// The session was reset by the peer (SESSION_RESET) or locally.
     #[error("session reset by peer")]
     SessionReset,
@@ -177,6 +193,9 @@ impl ConnError {
             ConnError::PeerNotDraining { .. } => "peer_not_draining",
             ConnError::OverBudget { .. } => "over_budget",
             ConnError::TransportClosed(_) => "transport_closed",
+            ConnError::Wait => "wait",
+            ConnError::SessionReplaced => "session_replaced",
+            ConnError::Internal(_) => "internal",
             ConnError::SessionReset => "session_reset",
             ConnError::MarkedDown => "marked_down",
             ConnError::PolicyChanged { .. } => "policy_changed",
@@ -251,9 +270,26 @@ mod tests {
                 got: 5,
             }),
             ConnError::MarkedDown,
+            ConnError::Wait,
+            ConnError::SessionReplaced,
+            ConnError::Internal("test"),
         ];
         for e in &no {
             assert!(!e.is_integrity_failure(), "{e}");
+        }
+    }
+
+    #[test]
+    fn wait_replacement_and_local_bugs_are_typed_faults() {
+        let errs = [
+            (ConnError::Wait, "wait", "WAIT"),
+            (ConnError::SessionReplaced, "session_replaced", "replaced"),
+            (ConnError::Internal("no encoder"), "internal", "no encoder"),
+        ];
+        for (e, reason, says) in &errs {
+            assert_eq!(e.reason(), *reason);
+            assert!(e.to_string().contains(says), "{e}");
+            assert!(!e.is_fatal(), "{e}: a lossless session must survive it");
         }
     }
 }

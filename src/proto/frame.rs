@@ -1,13 +1,19 @@
 //! The msgr2 frame codec for all four formats: msgr2.0 / msgr2.1 × crc /
 //! secure (reference sections 3.1–3.8, 4.2).
 //!
-//! [`FrameEncoder`] appends whole frames to a `Vec<u8>`. [`FrameDecoder`] is
-//! sans-IO and incremental: it consumes whole *stages* (preamble block, a
-//! segment, the epilogue, an encrypted chunk) from the front of its input and
-//! says how many bytes it needs next ([`FrameDecoder::next_need`]), so a driver
-//! can ask the transport for exactly that much (style card item 6). The bytes
-//! it reports as consumed are the raw on-wire bytes, which is what the pre-auth
-//! HMAC transcript records (reference 7.3).
+//! [`FrameEncoder`] appends whole frames to a [`FrameOut`]: a `Vec<u8>`, or
+//! the connection's transmit chain, which takes large crc-mode payloads by
+//! reference. [`FrameDecoder`] is sans-IO and incremental: it consumes whole
+//! *stages* (preamble block, a segment, the epilogue, an encrypted chunk)
+//! from the front of whatever input it is given and keeps nothing of a stage
+//! that is not complete, so the connection buffers the rest and calls again
+//! when more arrived. [`FrameDecoder::next_need`] tells how many bytes the
+//! current stage takes and [`FrameDecoder::frame_rest_len`] how many the
+//! frame still declares (the connection refuses an oversized pre-auth frame
+//! and reports a stalled one with it); no driver reads exact byte counts
+//! from the transport with them today. The bytes it reports as
+//! consumed are the raw on-wire bytes, which is what the pre-auth HMAC
+//! transcript records (reference 7.3).
 
 #![deny(unsafe_code)]
 
@@ -196,7 +202,6 @@ impl FrameEncoder {
 
     /// Test hook: sets the TX nonce counter (see
     /// [`TxCipher::set_counter_for_test`]); false in crc mode.
-    #[doc(hidden)]
     #[cfg(any(test, feature = "test-support"))]
     pub fn set_tx_counter_for_test(&mut self, v: u64) -> bool {
         match self.cipher.as_mut() {
@@ -462,8 +467,8 @@ impl Frame {
 /// What one [`FrameDecoder::decode`] call produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decoded {
-    /// The next stage is not complete in the input; supply at least
-    /// [`FrameDecoder::next_need`] bytes.
+    /// The next stage is not complete in the input: call again with it
+    /// once at least [`FrameDecoder::next_need`] bytes of it are there.
     NeedMore,
     /// A complete, verified frame.
     Frame(Frame),
@@ -587,7 +592,6 @@ impl FrameDecoder {
 
     /// Test hook: sets the RX nonce counter (see
     /// [`RxCipher::set_counter_for_test`]); false in crc mode.
-    #[doc(hidden)]
     #[cfg(any(test, feature = "test-support"))]
     pub fn set_rx_counter_for_test(&mut self, v: u64) -> bool {
         match self.cipher.as_mut() {

@@ -1,24 +1,36 @@
 //! The sans-IO msgr2 connection: bytes and time in, bytes and events out.
 //!
-//! [`Connection`] runs one msgr2 connection in either role; [`Session`]
-//! holds what survives a reconnect; [`frame`] encodes and decodes frames in
-//! all four formats. Nothing here touches a socket, a clock or a thread.
+//! [`Connection`] runs one msgr2 connection in either role, with one API
+//! (`handle_*` for input and timers, `poll_*` and `tx_pending` for output)
+//! over two parts, as Ceph's crimson splits `ProtocolV2` from its
+//! `IOHandler`: the handshake (`handshake`: a connector and an acceptor
+//! state enum whose variants carry their transcripts, auth outcome and
+//! mode) and the READY part (`io`, which owns the frame codec and moves
+//! messages, ACKs and keepalives). [`Session`] holds what survives a
+//! reconnect and [`SessionRegistry`] what an acceptor decides with;
+//! [`frame`] encodes and decodes frames in all four formats. Nothing here
+//! touches a socket, a clock or a thread.
 
 mod config;
 mod connection;
 mod error;
+mod event;
 pub mod frame;
 mod handshake;
-mod ident;
+mod io;
+mod link;
 mod message;
-mod ready;
+mod phase;
 mod registry;
 mod session;
+#[cfg(test)]
+mod tests;
 mod tx;
 
-pub use config::{ConnectionConfig, Dial, Policies, Policy};
-pub use connection::{Connection, Established, Event, SessionDecision, SessionRequest};
+pub use config::{ConnectionConfig, Policies, Policy};
+pub use connection::Connection;
 pub use error::{ConnError, PeerIncompatible, PeerMisbehaved};
+pub use event::{Established, Event, SessionDecision, SessionRequest};
 pub use message::{Message, HEADER2_FLAGS_USERLAND, PRIO_DEFAULT, PRIO_HIGH};
 pub use registry::{Outgoing, SessionRegistry};
 pub use session::{InSeq, Session};

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::connection::{SessionDecision, SessionRequest};
+use super::event::{SessionDecision, SessionRequest};
 use super::session::Session;
 use crate::wire::addr::{EntityAddr, EntityAddrVec};
 

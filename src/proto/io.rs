@@ -1,0 +1,141 @@
+//! The READY part of a connection (msgr2 reference sections 6 and 9), as
+//! crimson's `IOHandler` is to its `ProtocolV2`: it owns the frame codec
+//! the handshake handed over and moves MESSAGE, ACK and KEEPALIVE2 frames
+//! between the session's queues and the transport.
+
+use bytes::Bytes;
+
+use super::connection::Core;
+use super::error::{ConnError, PeerMisbehaved};
+use super::event::Event;
+use super::frame::Frame;
+use super::handshake::{frame_bytes, tag_name, Codec};
+use super::message::{Message, HEADER2_FLAGS_USERLAND};
+use super::session::InSeq;
+use crate::wire::control::{AckFrame, Keepalive2AckFrame, Keepalive2Frame};
+use crate::wire::header2::MsgHeader2Repr;
+use crate::wire::{ConMode, Tag};
+
+/// A READY transport: its codec and the mode it was negotiated in.
+pub(super) struct Io {
+    pub(super) codec: Codec,
+    pub(super) mode: ConMode,
+}
+
+impl Io {
+    /// Handles one frame received while READY.
+    pub(super) fn handle_frame(
+        &mut self,
+        core: &mut Core,
+        tag: Tag,
+        frame: Frame,
+    ) -> Result<(), ConnError> {
+        match tag {
+            Tag::Message => handle_message(core, frame),
+            Tag::Ack => {
+                let ack = AckFrame::parse(&frame.segments[0])?;
+                Ok(core.session.handle_ack(ack.seq)?)
+            }
+            Tag::Keepalive2 => {
+                let k = Keepalive2Frame::parse(&frame.segments[0])?;
+                let ack = Keepalive2AckFrame { stamp: k.stamp };
+                self.send_control(core, Tag::Keepalive2Ack, &frame_bytes(|o| ack.emit(o)))
+            }
+            Tag::Keepalive2Ack => {
+                let k = Keepalive2AckFrame::parse(&frame.segments[0])?;
+                core.events
+                    .push_back(Event::KeepaliveAck { stamp: k.stamp });
+                Ok(())
+            }
+            tag => Err(PeerMisbehaved::UnexpectedFrame {
+                tag: tag_name(tag),
+                state: "ready",
+            }
+            .into()),
+        }
+    }
+
+    /// Encodes a control frame onto the transmit chain.
+    pub(super) fn send_control(
+        &mut self,
+        core: &mut Core,
+        tag: Tag,
+        payload: &[u8],
+    ) -> Result<(), ConnError> {
+        core.send_control(&mut self.codec.encoder, None, tag, payload)
+    }
+
+    /// Sends every queued message, then an ACK if the peer has not yet been
+    /// told our `in_seq` (lossless sessions only).
+    pub(super) fn flush(&mut self, core: &mut Core) -> Result<(), ConnError> {
+        let session = &mut core.session;
+        let tx = &mut core.link.tx;
+        let encoder = &mut self.codec.encoder;
+        while let Some(mut msg) = session.out_queue.pop_front() {
+            session.assign_seq(&mut msg);
+            let header = MsgHeader2Repr {
+                seq: msg.seq,
+                tid: msg.tid,
+                ty: msg.ty,
+                priority: msg.priority,
+                version: msg.version,
+                data_pre_padding_len: 0,
+                data_off: msg.data_off,
+                ack_seq: session.in_seq,
+                flags: HEADER2_FLAGS_USERLAND,
+                compat_version: msg.compat_version,
+                reserved: 0,
+            };
+            let head = frame_bytes(|o| header.emit(o));
+            let segments: [&[u8]; 4] = [&head, &msg.front, &msg.middle, &msg.data];
+            // Large payloads go to the transport by reference (crc mode).
+            tx.lend([
+                None,
+                Some(msg.front.clone()),
+                Some(msg.middle.clone()),
+                Some(msg.data.clone()),
+            ]);
+            let res = encoder.encode_to(Tag::Message, &segments, tx);
+            tx.lend(Default::default());
+            if let Err(e) = res {
+                session.out_queue.push_front(msg);
+                return Err(e.into());
+            }
+            session.acked_in_seq = session.in_seq;
+            if !session.lossy {
+                session.sent.push_back(msg);
+            }
+        }
+        if !core.session.lossy && core.session.in_seq > core.session.acked_in_seq {
+            let ack = AckFrame {
+                seq: core.session.in_seq,
+            };
+            self.send_control(core, Tag::Ack, &frame_bytes(|o| ack.emit(o)))?;
+            core.session.acked_in_seq = core.session.in_seq;
+        }
+        Ok(())
+    }
+}
+
+fn handle_message(core: &mut Core, mut frame: Frame) -> Result<(), ConnError> {
+    let header = MsgHeader2Repr::parse(&frame.segments[0])?;
+    // ack_seq piggy-backs an ACK (reference 6).
+    core.session.handle_ack(header.ack_seq)?;
+    if core.session.receive_seq(header.seq)? == InSeq::Duplicate {
+        return Ok(());
+    }
+    let [_, front, middle, data] = std::mem::take(&mut frame.segments);
+    core.events.push_back(Event::Message(Message {
+        ty: header.ty,
+        tid: header.tid,
+        priority: header.priority,
+        version: header.version,
+        compat_version: header.compat_version,
+        data_off: header.data_off,
+        seq: header.seq,
+        front: Bytes::from(front),
+        middle: Bytes::from(middle),
+        data: Bytes::from(data),
+    }));
+    Ok(())
+}

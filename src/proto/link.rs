@@ -1,0 +1,62 @@
+//! The state of one transport under a connection: its receive buffer, its
+//! transmit chain and the clocks its deadlines count from. A reconnect
+//! builds a new one.
+
+use std::time::{Duration, Instant};
+
+use super::tx::TxChain;
+
+/// Per-transport buffers and clocks, rebuilt on every reconnect.
+pub(super) struct Link {
+    /// Received bytes; `rx[rx_pos..]` are not parsed yet.
+    pub(super) rx: Vec<u8>,
+    pub(super) rx_pos: usize,
+    /// Bytes to send.
+    pub(super) tx: TxChain,
+    /// When the transport opened (the handshake deadline counts from it).
+    pub(super) opened: Instant,
+    /// Received bytes were left unparsed: the per-call frame cap was reached,
+    /// or replies are over the back-pressure bound.
+    pub(super) backlog: bool,
+    /// When a byte last arrived (the frame-progress deadline counts from it).
+    pub(super) last_rx: Instant,
+    /// When a byte last moved either way (the idle deadline counts from it).
+    pub(super) last_activity: Instant,
+    /// Since when the transport has taken none of our pending bytes.
+    pub(super) tx_blocked_since: Option<Instant>,
+    /// The last time the transport was found blocked.
+    pub(super) tx_blocked_seen: Instant,
+    /// The driver stopped reading us (memory budget): the frame-progress
+    /// deadline does not run, the driver's own budget deadline does.
+    pub(super) input_paused: bool,
+}
+
+impl Link {
+    pub(super) fn new(now: Instant) -> Self {
+        Link {
+            rx: Vec::new(),
+            rx_pos: 0,
+            tx: TxChain::default(),
+            opened: now,
+            backlog: false,
+            last_rx: now,
+            last_activity: now,
+            tx_blocked_since: None,
+            tx_blocked_seen: now,
+            input_paused: false,
+        }
+    }
+
+    /// Received bytes not parsed yet.
+    pub(super) fn unparsed(&self) -> usize {
+        self.rx.len() - self.rx_pos
+    }
+}
+
+/// How long the transport has taken none of our pending bytes, as of the
+/// last attempt; zero if it is not blocked.
+pub(super) fn blocked_for(link: &Link) -> Duration {
+    link.tx_blocked_since.map_or(Duration::ZERO, |since| {
+        link.tx_blocked_seen.saturating_duration_since(since)
+    })
+}

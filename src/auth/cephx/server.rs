@@ -1,6 +1,6 @@
 //! The cephx acceptor of a daemon: verifying authorizers
 //! ([`CephxServiceServer`], reference 8.4). The test monitor that mints
-//! tickets is [`super::test_mon`] (test support).
+//! tickets is `super::test_mon` (test support).
 //!
 //! Ceph sources: `src/auth/cephx/CephxProtocol.cc` (`cephx_verify_authorizer`,
 //! `cephx_build_service_ticket_blob/_reply`), `CephxServiceHandler.cc`

@@ -9,9 +9,6 @@
 //!   each carries 2 messages each way.
 //! - `raw_stream_over_tap`: 4 MiB each way byte-exact through the
 //!   `Transport` API directly.
-//! - `msgr2_sessions_over_a_tap_spec`: the same through `net::spec`
-//!   (`TransportSpec::Tap`: the steered TAP and a set of 4 smoltcp
-//!   interfaces that `serve` and `mon-command` use), 16 sessions.
 //!
 //! The kernel side is this test binary re-executed inside the namespace
 //! (`kernel_peer_helper`, see `transport_common`). Needs root. Addresses:
@@ -22,13 +19,10 @@ mod transport_common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pollmsgr::net::spec::{Netns, TapSpec, TransportSpec};
 use pollmsgr::net::tap::tap_transport;
 use pollmsgr::net::transport::Transport;
 use pollmsgr::reactor::driver::Driver;
-use transport_common::{
-    msgr2_over_spec, osd_acceptor, osd_addr, peer_main, serve_msgr2, serve_raw, Peer,
-};
+use transport_common::{osd_acceptor, osd_addr, peer_main, serve_msgr2, serve_raw, Peer};
 
 fn require_root() {
     assert!(
@@ -101,16 +95,4 @@ fn raw_stream_over_tap() {
     assert_eq!(result["tx_sha256"], got.digest().as_str());
     drop(t);
     drop(setup);
-}
-
-#[test]
-fn msgr2_sessions_over_a_tap_spec() {
-    require_root();
-    let spec = TransportSpec::Tap(TapSpec {
-        netns: Netns::Create,
-        link: [169, 254, 81],
-        gateway: false,
-        interfaces: 4,
-    });
-    assert_eq!(msgr2_over_spec(&spec, 16, 20), "tap");
 }

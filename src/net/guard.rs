@@ -15,7 +15,7 @@ use std::time::Instant;
 
 /// Reasons a connection can be refused, closed or fail, in counter order:
 /// every [`crate::proto::ConnError::reason`] plus the driver's own.
-pub const REASONS: [&str; 22] = [
+pub const REASONS: [&str; 25] = [
     "decode",
     "frame",
     "banner",
@@ -33,6 +33,12 @@ pub const REASONS: [&str; 22] = [
     "session_reset",
     "marked_down",
     "policy_changed",
+    // msgr2 WAIT (a connect race the peer won) and a session replaced by a
+    // newer connection: ordinary ends, like transport_closed.
+    "wait",
+    "session_replaced",
+    // A local bug caught instead of a panic (the connection is closed).
+    "internal",
     // Driver: an accepted stream closed at once because of `max_conns`.
     "refused_max_conns",
     // Transport: accept failed for want of descriptors or memory (EMFILE,
@@ -46,11 +52,13 @@ pub const REASONS: [&str; 22] = [
 ];
 
 /// Reasons that are an ordinary end of a connection, not logged.
-const QUIET: [&str; 4] = [
+const QUIET: [&str; 6] = [
     "transport_closed",
     "marked_down",
     "session_reset",
     "policy_changed",
+    "wait",
+    "session_replaced",
 ];
 
 /// Bytes connections must have let go of before memory is given back.
@@ -272,6 +280,9 @@ mod tests {
             ConnError::MarkedDown,
             ConnError::SessionReset,
             ConnError::TransportClosed(String::new()),
+            ConnError::Wait,
+            ConnError::SessionReplaced,
+            ConnError::Internal("test"),
         ];
         for e in errs {
             assert!(REASONS.contains(&e.reason()), "{}", e.reason());

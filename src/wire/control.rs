@@ -2,8 +2,8 @@
 //! MESSAGE (msgr2 reference section 5; Ceph `src/msg/async/frames_v2.h`).
 //!
 //! Each frame is a `Repr` struct with `TAG`, `parse` (strict: the payload
-//! must be consumed exactly), `buffer_len` and `emit`. [`ControlFrame`]
-//! dispatches on the tag.
+//! must be consumed exactly), `buffer_len` and `emit`. `ControlFrame` (tests and
+//! fuzzing only) dispatches on the tag.
 
 use super::addr::{EntityAddr, EntityAddrVec};
 use super::utime::UTime;
@@ -524,170 +524,182 @@ impl Keepalive2AckFrame {
     }
 }
 
-/// Any control frame, for dispatch on the tag. MESSAGE (17) is not a control
-/// frame and is rejected by [`ControlFrame::parse`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(missing_docs)]
-pub enum ControlFrame {
-    Hello(HelloFrame),
-    AuthRequest(AuthRequestFrame),
-    AuthBadMethod(AuthBadMethodFrame),
-    AuthReplyMore(AuthReplyMoreFrame),
-    AuthRequestMore(AuthRequestMoreFrame),
-    AuthDone(AuthDoneFrame),
-    AuthSignature(AuthSignatureFrame),
-    ClientIdent(ClientIdentFrame),
-    ServerIdent(ServerIdentFrame),
-    IdentMissingFeatures(IdentMissingFeaturesFrame),
-    SessionReconnect(SessionReconnectFrame),
-    SessionReset(SessionResetFrame),
-    SessionRetry(SessionRetryFrame),
-    SessionRetryGlobal(SessionRetryGlobalFrame),
-    SessionReconnectOk(SessionReconnectOkFrame),
-    Wait(WaitFrame),
-    Keepalive2(Keepalive2Frame),
-    Keepalive2Ack(Keepalive2AckFrame),
-    Ack(AckFrame),
-}
+/// Every control frame as one enum (fuzzing and tests dispatch on the tag
+/// with it; the connection itself parses the one frame each state expects).
+#[cfg(any(test, feature = "test-support"))]
+pub use any::ControlFrame;
 
-macro_rules! dispatch {
-    ($self:expr, $f:ident => $e:expr) => {
-        match $self {
-            ControlFrame::Hello($f) => $e,
-            ControlFrame::AuthRequest($f) => $e,
-            ControlFrame::AuthBadMethod($f) => $e,
-            ControlFrame::AuthReplyMore($f) => $e,
-            ControlFrame::AuthRequestMore($f) => $e,
-            ControlFrame::AuthDone($f) => $e,
-            ControlFrame::AuthSignature($f) => $e,
-            ControlFrame::ClientIdent($f) => $e,
-            ControlFrame::ServerIdent($f) => $e,
-            ControlFrame::IdentMissingFeatures($f) => $e,
-            ControlFrame::SessionReconnect($f) => $e,
-            ControlFrame::SessionReset($f) => $e,
-            ControlFrame::SessionRetry($f) => $e,
-            ControlFrame::SessionRetryGlobal($f) => $e,
-            ControlFrame::SessionReconnectOk($f) => $e,
-            ControlFrame::Wait($f) => $e,
-            ControlFrame::Keepalive2($f) => $e,
-            ControlFrame::Keepalive2Ack($f) => $e,
-            ControlFrame::Ack($f) => $e,
+#[cfg(any(test, feature = "test-support"))]
+mod any {
+    use super::*;
+
+    /// Any control frame, for dispatch on the tag. MESSAGE (17) is not a control
+    /// frame and is rejected by [`ControlFrame::parse`].
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    #[allow(missing_docs)]
+    pub enum ControlFrame {
+        Hello(HelloFrame),
+        AuthRequest(AuthRequestFrame),
+        AuthBadMethod(AuthBadMethodFrame),
+        AuthReplyMore(AuthReplyMoreFrame),
+        AuthRequestMore(AuthRequestMoreFrame),
+        AuthDone(AuthDoneFrame),
+        AuthSignature(AuthSignatureFrame),
+        ClientIdent(ClientIdentFrame),
+        ServerIdent(ServerIdentFrame),
+        IdentMissingFeatures(IdentMissingFeaturesFrame),
+        SessionReconnect(SessionReconnectFrame),
+        SessionReset(SessionResetFrame),
+        SessionRetry(SessionRetryFrame),
+        SessionRetryGlobal(SessionRetryGlobalFrame),
+        SessionReconnectOk(SessionReconnectOkFrame),
+        Wait(WaitFrame),
+        Keepalive2(Keepalive2Frame),
+        Keepalive2Ack(Keepalive2AckFrame),
+        Ack(AckFrame),
+    }
+
+    macro_rules! dispatch {
+        ($self:expr, $f:ident => $e:expr) => {
+            match $self {
+                ControlFrame::Hello($f) => $e,
+                ControlFrame::AuthRequest($f) => $e,
+                ControlFrame::AuthBadMethod($f) => $e,
+                ControlFrame::AuthReplyMore($f) => $e,
+                ControlFrame::AuthRequestMore($f) => $e,
+                ControlFrame::AuthDone($f) => $e,
+                ControlFrame::AuthSignature($f) => $e,
+                ControlFrame::ClientIdent($f) => $e,
+                ControlFrame::ServerIdent($f) => $e,
+                ControlFrame::IdentMissingFeatures($f) => $e,
+                ControlFrame::SessionReconnect($f) => $e,
+                ControlFrame::SessionReset($f) => $e,
+                ControlFrame::SessionRetry($f) => $e,
+                ControlFrame::SessionRetryGlobal($f) => $e,
+                ControlFrame::SessionReconnectOk($f) => $e,
+                ControlFrame::Wait($f) => $e,
+                ControlFrame::Keepalive2($f) => $e,
+                ControlFrame::Keepalive2Ack($f) => $e,
+                ControlFrame::Ack($f) => $e,
+            }
+        };
+    }
+
+    impl ControlFrame {
+        /// Parses the payload of a control frame with tag `tag`.
+        pub fn parse(tag: Tag, payload: &[u8]) -> Result<Self, DecodeError> {
+            use ControlFrame as C;
+            Ok(match tag {
+                Tag::Hello => C::Hello(HelloFrame::parse(payload)?),
+                Tag::AuthRequest => C::AuthRequest(AuthRequestFrame::parse(payload)?),
+                Tag::AuthBadMethod => C::AuthBadMethod(AuthBadMethodFrame::parse(payload)?),
+                Tag::AuthReplyMore => C::AuthReplyMore(AuthReplyMoreFrame::parse(payload)?),
+                Tag::AuthRequestMore => C::AuthRequestMore(AuthRequestMoreFrame::parse(payload)?),
+                Tag::AuthDone => C::AuthDone(AuthDoneFrame::parse(payload)?),
+                Tag::AuthSignature => C::AuthSignature(AuthSignatureFrame::parse(payload)?),
+                Tag::ClientIdent => C::ClientIdent(ClientIdentFrame::parse(payload)?),
+                Tag::ServerIdent => C::ServerIdent(ServerIdentFrame::parse(payload)?),
+                Tag::IdentMissingFeatures => {
+                    C::IdentMissingFeatures(IdentMissingFeaturesFrame::parse(payload)?)
+                }
+                Tag::SessionReconnect => {
+                    C::SessionReconnect(SessionReconnectFrame::parse(payload)?)
+                }
+                Tag::SessionReset => C::SessionReset(SessionResetFrame::parse(payload)?),
+                Tag::SessionRetry => C::SessionRetry(SessionRetryFrame::parse(payload)?),
+                Tag::SessionRetryGlobal => {
+                    C::SessionRetryGlobal(SessionRetryGlobalFrame::parse(payload)?)
+                }
+                Tag::SessionReconnectOk => {
+                    C::SessionReconnectOk(SessionReconnectOkFrame::parse(payload)?)
+                }
+                Tag::Wait => C::Wait(WaitFrame::parse(payload)?),
+                Tag::Keepalive2 => C::Keepalive2(Keepalive2Frame::parse(payload)?),
+                Tag::Keepalive2Ack => C::Keepalive2Ack(Keepalive2AckFrame::parse(payload)?),
+                Tag::Ack => C::Ack(AckFrame::parse(payload)?),
+                Tag::Message => {
+                    return Err(DecodeError::InvalidValue {
+                        what: "control frame tag",
+                        value: Tag::Message as u64,
+                    })
+                }
+            })
         }
-    };
-}
 
-impl ControlFrame {
-    /// Parses the payload of a control frame with tag `tag`.
-    pub fn parse(tag: Tag, payload: &[u8]) -> Result<Self, DecodeError> {
-        use ControlFrame as C;
-        Ok(match tag {
-            Tag::Hello => C::Hello(HelloFrame::parse(payload)?),
-            Tag::AuthRequest => C::AuthRequest(AuthRequestFrame::parse(payload)?),
-            Tag::AuthBadMethod => C::AuthBadMethod(AuthBadMethodFrame::parse(payload)?),
-            Tag::AuthReplyMore => C::AuthReplyMore(AuthReplyMoreFrame::parse(payload)?),
-            Tag::AuthRequestMore => C::AuthRequestMore(AuthRequestMoreFrame::parse(payload)?),
-            Tag::AuthDone => C::AuthDone(AuthDoneFrame::parse(payload)?),
-            Tag::AuthSignature => C::AuthSignature(AuthSignatureFrame::parse(payload)?),
-            Tag::ClientIdent => C::ClientIdent(ClientIdentFrame::parse(payload)?),
-            Tag::ServerIdent => C::ServerIdent(ServerIdentFrame::parse(payload)?),
-            Tag::IdentMissingFeatures => {
-                C::IdentMissingFeatures(IdentMissingFeaturesFrame::parse(payload)?)
-            }
-            Tag::SessionReconnect => C::SessionReconnect(SessionReconnectFrame::parse(payload)?),
-            Tag::SessionReset => C::SessionReset(SessionResetFrame::parse(payload)?),
-            Tag::SessionRetry => C::SessionRetry(SessionRetryFrame::parse(payload)?),
-            Tag::SessionRetryGlobal => {
-                C::SessionRetryGlobal(SessionRetryGlobalFrame::parse(payload)?)
-            }
-            Tag::SessionReconnectOk => {
-                C::SessionReconnectOk(SessionReconnectOkFrame::parse(payload)?)
-            }
-            Tag::Wait => C::Wait(WaitFrame::parse(payload)?),
-            Tag::Keepalive2 => C::Keepalive2(Keepalive2Frame::parse(payload)?),
-            Tag::Keepalive2Ack => C::Keepalive2Ack(Keepalive2AckFrame::parse(payload)?),
-            Tag::Ack => C::Ack(AckFrame::parse(payload)?),
-            Tag::Message => {
-                return Err(DecodeError::InvalidValue {
-                    what: "control frame tag",
-                    value: Tag::Message as u64,
-                })
-            }
-        })
+        /// The frame's tag.
+        pub fn tag(&self) -> Tag {
+            dispatch!(self, f => f.tag_of())
+        }
+
+        /// Encoded payload size.
+        pub fn buffer_len(&self) -> usize {
+            dispatch!(self, f => f.buffer_len())
+        }
+
+        /// Appends the payload.
+        pub fn emit(&self, out: &mut Vec<u8>) {
+            dispatch!(self, f => f.emit(out))
+        }
     }
 
-    /// The frame's tag.
-    pub fn tag(&self) -> Tag {
-        dispatch!(self, f => f.tag_of())
+    /// Gives `dispatch!` access to each frame's `TAG`.
+    trait TagOf {
+        fn tag_of(&self) -> Tag;
     }
-
-    /// Encoded payload size.
-    pub fn buffer_len(&self) -> usize {
-        dispatch!(self, f => f.buffer_len())
+    macro_rules! tag_of {
+        ($($ty:ident),*) => {
+            $(impl TagOf for $ty { fn tag_of(&self) -> Tag { Self::TAG } })*
+        };
     }
+    tag_of!(
+        HelloFrame,
+        AuthRequestFrame,
+        AuthBadMethodFrame,
+        AuthReplyMoreFrame,
+        AuthRequestMoreFrame,
+        AuthDoneFrame,
+        AuthSignatureFrame,
+        ClientIdentFrame,
+        ServerIdentFrame,
+        IdentMissingFeaturesFrame,
+        SessionReconnectFrame,
+        SessionResetFrame,
+        SessionRetryFrame,
+        SessionRetryGlobalFrame,
+        SessionReconnectOkFrame,
+        WaitFrame,
+        Keepalive2Frame,
+        Keepalive2AckFrame,
+        AckFrame
+    );
 
-    /// Appends the payload.
-    pub fn emit(&self, out: &mut Vec<u8>) {
-        dispatch!(self, f => f.emit(out))
+    macro_rules! from_frame {
+        ($($ty:ident => $v:ident),*) => {
+            $(impl From<$ty> for ControlFrame { fn from(f: $ty) -> Self { ControlFrame::$v(f) } })*
+        };
     }
+    from_frame!(
+        HelloFrame => Hello,
+        AuthRequestFrame => AuthRequest,
+        AuthBadMethodFrame => AuthBadMethod,
+        AuthReplyMoreFrame => AuthReplyMore,
+        AuthRequestMoreFrame => AuthRequestMore,
+        AuthDoneFrame => AuthDone,
+        AuthSignatureFrame => AuthSignature,
+        ClientIdentFrame => ClientIdent,
+        ServerIdentFrame => ServerIdent,
+        IdentMissingFeaturesFrame => IdentMissingFeatures,
+        SessionReconnectFrame => SessionReconnect,
+        SessionResetFrame => SessionReset,
+        SessionRetryFrame => SessionRetry,
+        SessionRetryGlobalFrame => SessionRetryGlobal,
+        SessionReconnectOkFrame => SessionReconnectOk,
+        WaitFrame => Wait,
+        Keepalive2Frame => Keepalive2,
+        Keepalive2AckFrame => Keepalive2Ack,
+        AckFrame => Ack
+    );
 }
-
-/// Gives `dispatch!` access to each frame's `TAG`.
-trait TagOf {
-    fn tag_of(&self) -> Tag;
-}
-macro_rules! tag_of {
-    ($($ty:ident),*) => {
-        $(impl TagOf for $ty { fn tag_of(&self) -> Tag { Self::TAG } })*
-    };
-}
-tag_of!(
-    HelloFrame,
-    AuthRequestFrame,
-    AuthBadMethodFrame,
-    AuthReplyMoreFrame,
-    AuthRequestMoreFrame,
-    AuthDoneFrame,
-    AuthSignatureFrame,
-    ClientIdentFrame,
-    ServerIdentFrame,
-    IdentMissingFeaturesFrame,
-    SessionReconnectFrame,
-    SessionResetFrame,
-    SessionRetryFrame,
-    SessionRetryGlobalFrame,
-    SessionReconnectOkFrame,
-    WaitFrame,
-    Keepalive2Frame,
-    Keepalive2AckFrame,
-    AckFrame
-);
-
-macro_rules! from_frame {
-    ($($ty:ident => $v:ident),*) => {
-        $(impl From<$ty> for ControlFrame { fn from(f: $ty) -> Self { ControlFrame::$v(f) } })*
-    };
-}
-from_frame!(
-    HelloFrame => Hello,
-    AuthRequestFrame => AuthRequest,
-    AuthBadMethodFrame => AuthBadMethod,
-    AuthReplyMoreFrame => AuthReplyMore,
-    AuthRequestMoreFrame => AuthRequestMore,
-    AuthDoneFrame => AuthDone,
-    AuthSignatureFrame => AuthSignature,
-    ClientIdentFrame => ClientIdent,
-    ServerIdentFrame => ServerIdent,
-    IdentMissingFeaturesFrame => IdentMissingFeatures,
-    SessionReconnectFrame => SessionReconnect,
-    SessionResetFrame => SessionReset,
-    SessionRetryFrame => SessionRetry,
-    SessionRetryGlobalFrame => SessionRetryGlobal,
-    SessionReconnectOkFrame => SessionReconnectOk,
-    WaitFrame => Wait,
-    Keepalive2Frame => Keepalive2,
-    Keepalive2AckFrame => Keepalive2Ack,
-    AckFrame => Ack
-);
 
 #[cfg(test)]
 mod tests {

@@ -328,7 +328,10 @@ fn restart_osd(c: &CephCluster, pid: u32) -> u32 {
 
 #[test]
 fn interop_rados_bench_survives_osd_stop_and_restart() {
-    let c = cluster_with("osd fast shutdown = false");
+    // A 12 s 4 KiB write bench on a fast machine writes ~300 MB: past the
+    // harness's 256 MiB memstore the OSD goes full and (rightly) stops
+    // applying writes, so this test's store is larger.
+    let c = cluster_with("osd fast shutdown = false\nmemstore device bytes = 2147483648");
     make_pool(&c, "survive", 8);
     let conf = c.conf_path.clone();
     let osd_pid = c

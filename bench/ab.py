@@ -8,7 +8,8 @@ median of each build and B/A. For "behaviour unchanged, figures within noise": t
 spread of A's own rounds is the noise the B/A ratio is read against.
 
     bench/ab.py OLD_BIN NEW_BIN [--transports kernel,dpdk] [--modes crc,secure]
-                [--rounds 3] [--duration 3] [--out bench/results/ab.json]
+                [--workloads 4k_d32,64k_d32,4k_d1] [--rounds 3] [--duration 3]
+                [--out bench/results/ab.json]
 
 Build the old one from a checkout of its commit (cargo build --release) and pass both
 binaries; the CPU model and the one-core AES-GCM rate (target/release/crypto, if built)
@@ -57,6 +58,7 @@ def main():
     ap.add_argument("new")
     ap.add_argument("--transports", default="kernel,dpdk")
     ap.add_argument("--modes", default="crc,secure")
+    ap.add_argument("--workloads", default=",".join(w[0] for w in run.WORKLOADS))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--out", default=os.path.join(run.ROOT, "bench", "results", "ab.json"))
@@ -69,6 +71,8 @@ def main():
         for transport in a.transports.split(","):
             for mode in a.modes.split(","):
                 for name, size, depth in run.WORKLOADS:
+                    if name not in a.workloads.split(","):
+                        continue
                     samples = {"A": [], "B": []}
                     for i in range(a.rounds):
                         # Alternate which build goes first in each round.

@@ -96,3 +96,28 @@ fn raw_stream_over_tap() {
     drop(t);
     drop(setup);
 }
+
+/// The steered TAP that `serve --transport tap` uses, through
+/// `TransportSpec::Tap` with 4 smoltcp interfaces, 16 sessions, repeated:
+/// a reproducer for an intermittent stalled frame (run with --ignored).
+#[test]
+#[ignore]
+fn msgr2_over_tap_spec_four_interfaces_repeated() {
+    use pollmsgr::net::spec::{Netns, TapSpec, TransportSpec};
+    require_root();
+    let runs: usize = std::env::var("TAP_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12);
+    for i in 0..runs {
+        let t = std::time::Instant::now();
+        let spec = TransportSpec::Tap(TapSpec {
+            netns: Netns::Create,
+            link: [169, 254, 81],
+            gateway: false,
+            interfaces: 4,
+        });
+        transport_common::msgr2_over_spec(&spec, 16, 20);
+        eprintln!("run {i}: {:?}", t.elapsed());
+    }
+}

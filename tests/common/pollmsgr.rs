@@ -112,12 +112,19 @@ impl Serve {
         if let Some(mut s) = self.stdout.take() {
             let _ = s.read_to_string(&mut out);
         }
-        let _ = child.wait();
-        let err = self
+        let status = child.wait();
+        let mut err = self
             .stderr
             .take()
             .and_then(|t| t.join().ok())
             .unwrap_or_default();
+        // How it ended, for failures that find no summary (a crash by
+        // signal prints nothing of its own).
+        match status {
+            Ok(s) if s.success() => {}
+            Ok(s) => err.push_str(&format!("[serve ended: {s}]\n")),
+            Err(e) => err.push_str(&format!("[serve: wait failed: {e}]\n")),
+        }
         (out, err)
     }
 }

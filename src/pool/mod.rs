@@ -21,8 +21,10 @@ use std::time::Instant;
 use rand::SeedableRng;
 
 use crate::net::transport::Transport;
-use crate::proto::{Connection, ConnectionConfig, Established, Event, Message, Policies};
-use crate::reactor::driver::{AcceptFn, ConnId, Driver};
+use crate::proto::{
+    Connection, ConnectionConfig, Established, Event, Message, Policies, SessionRegistry,
+};
+use crate::reactor::driver::{AcceptFn, ConnId, Driver, Listening};
 use crate::reactor::ReactorApp;
 use crate::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use crate::wire::entity::{EntityName, EntityType};
@@ -381,7 +383,8 @@ impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
             let auth = self.auth.clone();
             let nonce = ep.nonce;
             let mut dial_config = None;
-            let bound = driver.listen_bound(ep.listen, |bound| {
+            // Each endpoint keeps its own sessions under Pacific's rules.
+            let bound = driver.listen_with(ep.listen, |bound| {
                 // The address peers dial: the bound address with our nonce.
                 let my_addr = EntityAddr {
                     ty: AddrType::Msgr2,
@@ -400,7 +403,11 @@ impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
                         now,
                     )
                 });
-                (my_addr, accept)
+                Listening {
+                    my_addr,
+                    accept,
+                    sessions: Box::new(SessionRegistry::new()),
+                }
             })?;
             ep.bound = Some(bound);
             ep.dial_config = dial_config;

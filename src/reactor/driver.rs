@@ -3,8 +3,10 @@
 //! One [`Driver`] is single-threaded and owns its transport and connections
 //! outright. It dials and re-dials connectors (lossless sessions reconnect
 //! after backoff), accepts on any number of listeners (one per local
-//! endpoint, each with its own [`SessionRegistry`]), answers acceptors'
-//! session requests, and hands every other [`Event`] to the caller.
+//! endpoint), asks each listener's [`SessionPolicy`] (chosen by its owner:
+//! the pool gives every endpoint its own [`SessionRegistry`]) which session
+//! an accepting connection gets, and hands every other [`Event`] to the
+//! caller.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -16,8 +18,10 @@ use std::time::{Duration, Instant};
 use crate::net::guard::Guard;
 use crate::net::kernel::KernelTransport;
 use crate::net::transport::{StreamEvent, StreamId, Transport};
-use crate::proto::{Connection, Event, Outgoing, SessionDecision, SessionRegistry};
-use crate::wire::addr::EntityAddr;
+use crate::proto::{
+    Connection, Event, Outgoing, Session, SessionDecision, SessionRegistry, SessionRequest,
+};
+use crate::wire::addr::{EntityAddr, EntityAddrVec};
 
 /// How often streams whose reads are held or paused are looked at again.
 const UNREAD_RECHECK: Duration = Duration::from_millis(10);
@@ -37,12 +41,62 @@ pub type ConnId = usize;
 /// Builds the acceptor [`Connection`] for a newly accepted stream from `peer`.
 pub type AcceptFn = Box<dyn FnMut(SocketAddr, Instant) -> Connection + Send>;
 
+/// An endpoint's policy for the sessions of its accepted connections:
+/// which session a peer that asks for one gets, and where the session of a
+/// faulted lossless peer waits for that peer's SESSION_RECONNECT. The owner
+/// of the listener chooses it (the pool gives each endpoint Pacific's rules,
+/// a [`SessionRegistry`]); the driver only asks, adding the one fact it
+/// knows: whether it is itself dialing that peer (a connect race).
+pub trait SessionPolicy: Send {
+    /// Which session `req` gets; `outgoing` says whether this driver has a
+    /// dial to the same peer in flight.
+    fn decide(
+        &mut self,
+        req: &SessionRequest,
+        my_addr: &EntityAddr,
+        outgoing: Outgoing,
+        i_am_server: bool,
+    ) -> SessionDecision;
+    /// Keeps `session`, of the faulted lossless peer at `peer_addrs`, for
+    /// the peer's reconnect.
+    fn park(&mut self, peer_addrs: &EntityAddrVec, session: Session);
+}
+
+/// Pacific's rules (`ProtocolV2::handle_existing_connection` and
+/// `reuse_connection`, as `proto::SessionRegistry` implements them).
+impl SessionPolicy for SessionRegistry {
+    fn decide(
+        &mut self,
+        req: &SessionRequest,
+        my_addr: &EntityAddr,
+        outgoing: Outgoing,
+        i_am_server: bool,
+    ) -> SessionDecision {
+        SessionRegistry::decide(self, req, my_addr, outgoing, i_am_server)
+    }
+
+    fn park(&mut self, peer_addrs: &EntityAddrVec, session: Session) {
+        SessionRegistry::park(self, peer_addrs, session, true);
+    }
+}
+
+/// What a listener is: its msgr2 address, how it builds acceptor
+/// connections, and its session policy.
+pub struct Listening {
+    /// The address peers dial (the bound socket address and our nonce).
+    pub my_addr: EntityAddr,
+    /// Builds the acceptor connection of each accepted stream.
+    pub accept: AcceptFn,
+    /// Decides and keeps the sessions of its accepted connections.
+    pub sessions: Box<dyn SessionPolicy>,
+}
+
 /// One listening endpoint.
 struct Listener {
     bound: SocketAddr,
     my_addr: EntityAddr,
     accept: AcceptFn,
-    registry: SessionRegistry,
+    sessions: Box<dyn SessionPolicy>,
 }
 
 struct Slot {
@@ -270,18 +324,40 @@ impl<T: Transport> Driver<T> {
 
     /// Listens on `addr` and, once bound (a port of 0 is resolved), asks
     /// `build` for the endpoint's msgr2 address and accept function.
+    /// Its sessions follow Pacific's rules (a fresh [`SessionRegistry`]).
     pub fn listen_bound(
         &mut self,
         addr: SocketAddr,
         build: impl FnOnce(SocketAddr) -> (EntityAddr, AcceptFn),
     ) -> io::Result<SocketAddr> {
+        self.listen_with(addr, |bound| {
+            let (my_addr, accept) = build(bound);
+            Listening {
+                my_addr,
+                accept,
+                sessions: Box::new(SessionRegistry::new()),
+            }
+        })
+    }
+
+    /// Listens on `addr` and, once bound, asks `build` for the listener:
+    /// its address, accept function and session policy.
+    pub fn listen_with(
+        &mut self,
+        addr: SocketAddr,
+        build: impl FnOnce(SocketAddr) -> Listening,
+    ) -> io::Result<SocketAddr> {
         let bound = self.transport.listen(addr)?;
-        let (my_addr, accept) = build(bound);
+        let Listening {
+            my_addr,
+            accept,
+            sessions,
+        } = build(bound);
         self.listeners.push(Listener {
             bound,
             my_addr,
             accept,
-            registry: SessionRegistry::new(),
+            sessions,
         });
         Ok(bound)
     }
@@ -785,7 +861,7 @@ impl<T: Transport> Driver<T> {
                     .unwrap_or_default();
                 let session = slot.conn.take_session();
                 if let Some(l) = slot.listener.and_then(|i| self.listeners.get_mut(i)) {
-                    l.registry.park(&addrs, session, true);
+                    l.sessions.park(&addrs, session);
                 }
             }
             // Its bytes leave the process's shared memory budget with it.
@@ -846,12 +922,12 @@ impl<T: Transport> Driver<T> {
                         return any;
                     };
                     let decision = match slot.listener.and_then(|i| self.listeners.get_mut(i)) {
-                        Some(l) => l.registry.decide(&req, &l.my_addr, outgoing, i_am_server),
+                        Some(l) => l.sessions.decide(&req, &l.my_addr, outgoing, i_am_server),
                         None => SessionDecision::NewSession,
                     };
                     if let Some(unapplied) = slot.conn.decide_session(decision) {
                         if let Some(l) = slot.listener.and_then(|i| self.listeners.get_mut(i)) {
-                            l.registry.park(req.peer_addrs(), *unapplied, true);
+                            l.sessions.park(req.peer_addrs(), *unapplied);
                         }
                     }
                 }

@@ -88,6 +88,36 @@ pub enum AuthError {
     /// The exchange went on past where this method ends, or out of order.
     #[error("unexpected auth step: {0}")]
     UnexpectedStep(&'static str),
+    /// cephx refused the exchange or one of its checks failed; the cephx
+    /// error says which (a bad proof, a replayed authorizer, a global id
+    /// mismatch, a missing key or ticket, the peer's refusal...).
+    #[error("cephx: {0}")]
+    Cephx(cephx::CephxError),
+}
+
+impl AuthError {
+    /// The errno of a refusal (negative, as the peer sent it or as cephx
+    /// maps a missing key or ticket: `-EACCES`); `None` for failures that
+    /// are not a refusal of our credentials (bad bytes, failed crypto
+    /// checks, a replay, protocol steps).
+    pub fn refusal_errno(&self) -> Option<i32> {
+        use crate::wire::errno::EACCES;
+        use cephx::CephxError as C;
+        match self {
+            AuthError::Refused { errno, .. } => Some(*errno),
+            AuthError::Cephx(C::Status { status, .. }) => Some(*status),
+            AuthError::Cephx(C::Refused { errno, .. }) => Some(-errno.abs()),
+            AuthError::Cephx(
+                C::Keyring { .. }
+                | C::NoKey(_)
+                | C::NoTicket(_)
+                | C::NoSecret { .. }
+                | C::TicketExpired { .. }
+                | C::GlobalIdMismatch { .. },
+            ) => Some(-EACCES),
+            _ => None,
+        }
+    }
 }
 
 /// The connector side of one authentication exchange.

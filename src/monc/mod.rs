@@ -207,24 +207,24 @@ impl MonClientError {
     pub fn is_fatal(&self) -> bool {
         match self {
             MonClientError::Config(_) | MonClientError::NeedsCephx(_) => true,
-            MonClientError::Closed(e) => matches!(
-                e,
-                ConnError::PeerIncompatible(_)
-                    | ConnError::Auth(AuthError::NoAcceptableMethod { .. })
-                    | ConnError::Auth(AuthError::ModeNotOffered { .. })
-                    | ConnError::Auth(AuthError::Refused {
-                        errno: EACCES | EPERM,
-                        ..
-                    })
-            ),
+            MonClientError::Closed(e) => {
+                matches!(
+                    e,
+                    ConnError::PeerIncompatible(_)
+                        | ConnError::Auth(AuthError::NoAcceptableMethod { .. })
+                        | ConnError::Auth(AuthError::ModeNotOffered { .. })
+                ) || matches!(e, ConnError::Auth(a) if rejects_credentials(a))
+            }
             _ => false,
         }
     }
 }
 
-/// `-EACCES` and `-EPERM`: a real mon's answer to credentials it rejects.
-const EACCES: i32 = -13;
-const EPERM: i32 = -1;
+/// `-EACCES` or `-EPERM`: a real mon's answer to credentials it rejects.
+fn rejects_credentials(e: &AuthError) -> bool {
+    use crate::wire::errno::{EACCES, EPERM};
+    matches!(e.refusal_errno(), Some(n) if n == -EACCES || n == -EPERM)
+}
 
 /// What one [`MonClient::hunt_round`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

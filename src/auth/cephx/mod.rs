@@ -183,31 +183,12 @@ pub enum CephxError {
 pub use crate::wire::errno::{EACCES, EINVAL, EPERM};
 
 impl From<CephxError> for AuthError {
+    /// Bad bytes stay a decode error; everything else keeps its cephx cause
+    /// ([`AuthError::refusal_errno`] says which are refusals).
     fn from(e: CephxError) -> AuthError {
         match e {
             CephxError::Decode(d) => AuthError::Decode(d),
-            CephxError::Cipher(_)
-            | CephxError::BadMagic { .. }
-            | CephxError::BadKey(_)
-            | CephxError::BadProof
-            | CephxError::Replay(_) => AuthError::Crypto(e.to_string()),
-            CephxError::Status { status, .. } => AuthError::Refused {
-                errno: status,
-                reason: e.to_string(),
-            },
-            CephxError::Refused { errno, reason } => AuthError::Refused {
-                errno: -errno.abs(),
-                reason,
-            },
-            CephxError::Keyring { .. }
-            | CephxError::NoKey(_)
-            | CephxError::NoTicket(_)
-            | CephxError::NoSecret { .. }
-            | CephxError::TicketExpired { .. }
-            | CephxError::GlobalIdMismatch { .. } => AuthError::Refused {
-                errno: -EACCES,
-                reason: e.to_string(),
-            },
+            other => AuthError::Cephx(other),
         }
     }
 }

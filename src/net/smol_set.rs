@@ -30,7 +30,7 @@ use smoltcp::time::Instant as SInstant;
 
 use super::smol::flow::inbound_flow;
 use super::smol::{
-    LocalPortChooser, SequentialPorts, SmolConfig, SmolDevice, SmolError, SmolTransport,
+    LocalPortChooser, SequentialPorts, SmolConfig, SmolDevice, SmolError, SmolStats, SmolTransport,
 };
 use super::steer::{Frame, OwnedRx};
 use super::transport::{StreamEvent, StreamId, Transport};
@@ -228,6 +228,22 @@ impl<D: SmolDevice> SmolSet<D> {
     /// Number of members.
     pub fn interface_count(&self) -> usize {
         self.members.len()
+    }
+
+    /// The members' counters, summed.
+    pub fn stats(&self) -> SmolStats {
+        self.members
+            .iter()
+            .map(SmolTransport::stats)
+            .fold(SmolStats::default(), |a, b| SmolStats {
+                rx_frames: a.rx_frames + b.rx_frames,
+                egress_walks: a.egress_walks + b.egress_walks,
+                sweeps: a.sweeps + b.sweeps,
+                accepted: a.accepted + b.accepted,
+                connected: a.connected + b.connected,
+                listen_refills: a.listen_refills + b.listen_refills,
+                handshakes_dropped: a.handshakes_dropped + b.handshakes_dropped,
+            })
     }
 
     fn global(&mut self, member: usize, local: StreamId) -> StreamId {

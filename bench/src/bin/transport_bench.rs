@@ -3,34 +3,35 @@
 //! flight; the acceptor (`osd.0`) answers each request with a 4 KiB reply.
 //! The client counts replies for `--seconds` after a 0.5 s warm-up.
 //!
-//! - `kernel_loopback`: `KernelDriver` both ends, 127.0.0.1, two threads.
+//! Every case opens its transports through `pollmsgr::net::spec` (one
+//! [`TransportSpec`] each, chosen in [`spec_of`]) and runs in its own
+//! process, this binary re-executed with `--case NAME SECONDS` (the DPDK EAL
+//! initializes once per process):
+//! - `kernel_loopback`: kernel TCP both ends, 127.0.0.1, two threads.
 //! - `smoltcp_tap`: acceptor on smoltcp over a kernel TAP; client: kernel TCP
-//!   (`KernelDriver`) inside a namespace, this binary re-executed there.
+//!   inside the TAP's namespace, this binary re-executed there.
 //! - `smoltcp_dpdk_tap`: acceptor on smoltcp over DPDK `net_tap`; same client.
 //! - `smoltcp_dpdk_memif`: smoltcp over DPDK memif at both ends, two threads
-//!   (server and client role of one memif socket), both busy-polling.
+//!   (server and client port of one memif socket), both busy-polling.
 //!
 //! Needs root (TAP, namespaces). Addresses: 127.0.0.1, and link-local
-//! 169.254.78.0/24 / 169.254.79.0/24 that exist only inside the namespaces
+//! 169.254.78.0/24 / 169.254.120.0/24 that exist only inside the namespaces
 //! this program creates and removes (or only inside the smoltcp stacks).
 //!
 //! Usage: `transport_bench [--seconds S] [--only NAME,...]` (default 3 s, all).
 #![deny(unsafe_code)]
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use dpdk_env::{Eal, EalConfig, Mempool};
 use pollmsgr::auth::none::{NoneClient, NoneServer};
-use pollmsgr::net::dpdk::{memif_vdev, open, tap_vdev, DpdkOptions, MemifRole};
-use pollmsgr::net::tap::{tap_transport, unique_name, TapSetup};
+use pollmsgr::net::spec::{AnyTransport, DpdkTapSpec, Netns, TapSpec, TransportSpec, CLIENT_LINK};
 use pollmsgr::net::transport::Transport;
 use pollmsgr::proto::{Connection, ConnectionConfig, Event, Message, Policies, Policy};
 use pollmsgr::reactor::driver::Driver;
-use pollmsgr::reactor::driver::KernelDriver;
 use pollmsgr::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use pollmsgr::wire::entity::EntityType;
 use rand::SeedableRng;
@@ -167,27 +168,147 @@ fn client<T: Transport>(driver: &mut Driver<T>, target: SocketAddr, seconds: f64
     })
 }
 
-fn kernel_loopback(seconds: f64) -> Value {
-    // A free port on 127.0.0.1: bind, read it, release.
+/// The cases, in the order they run.
+const CASES: [&str; 4] = [
+    "kernel_loopback",
+    "smoltcp_tap",
+    "smoltcp_dpdk_tap",
+    "smoltcp_dpdk_memif",
+];
+
+/// How a case runs: both ends in this process, or the acceptor here and a
+/// kernel client in the transport's namespace.
+enum Layout {
+    TwoReactors,
+    KernelPeer,
+}
+
+/// The one place a case's transport is chosen: its spec, layout and setup
+/// description.
+fn spec_of(case: &str) -> Option<(TransportSpec, Layout, &'static str)> {
+    Some(match case {
+        "kernel_loopback" => (
+            TransportSpec::Kernel,
+            Layout::TwoReactors,
+            "kernel TCP over loopback, both ends in this process",
+        ),
+        "smoltcp_tap" => (
+            TransportSpec::Tap(TapSpec {
+                netns: Netns::Create,
+                link: CLIENT_LINK,
+                gateway: false,
+                interfaces: 1,
+            }),
+            Layout::KernelPeer,
+            "acceptor: smoltcp over kernel TAP; client: kernel TCP in a namespace",
+        ),
+        "smoltcp_dpdk_tap" => (
+            TransportSpec::DpdkTap(DpdkTapSpec {
+                netns: Netns::Create,
+                link: CLIENT_LINK,
+                gateway: false,
+                checksum_offload: true,
+            }),
+            Layout::KernelPeer,
+            "acceptor: smoltcp over DPDK net_tap (busy poll); client: kernel TCP in a namespace",
+        ),
+        "smoltcp_dpdk_memif" => (
+            TransportSpec::DpdkMemifPair,
+            Layout::TwoReactors,
+            "smoltcp over DPDK memif at both ends, one busy-polling thread each (2 cores total)",
+        ),
+        _ => return None,
+    })
+}
+
+/// Runs `case` in this process.
+fn run_case(case: &str, seconds: f64) -> Result<Value, String> {
+    let (spec, layout, setup) = spec_of(case).ok_or_else(|| format!("no case {case}"))?;
+    let r = match layout {
+        Layout::TwoReactors => two_reactors(&spec, seconds)?,
+        Layout::KernelPeer => against_kernel_peer(&spec, seconds)?,
+    };
+    Ok(with_peer(r, setup))
+}
+
+/// Reactor 0 serves on its own thread, reactor 1 (this thread) loads.
+fn two_reactors(spec: &TransportSpec, seconds: f64) -> Result<Value, String> {
+    // A free port on 127.0.0.1 (bind, read it, release): loopback is shared
+    // with the machine. smoltcp stacks use the same port on their own link.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
-        .expect("free port")
+        .map_err(|e| format!("free port: {e}"))?
         .port();
-    let sock: SocketAddr = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port);
+    let sock = spec
+        .listen_addr(0, 0, SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port))
+        .map_err(|e| e.to_string())?;
+    let mut transports = spec
+        .prepare(2, [(sock.port(), 0)])
+        .map_err(|e| format!("prepare: {e}"))?;
+    let open_server = transports.factory(0).map_err(|e| e.to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
+    let (opened_tx, opened_rx) = mpsc::channel();
     let server = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            let mut d = KernelDriver::new().expect("driver");
+            let t = match open_server() {
+                Ok(t) => t,
+                Err(e) => {
+                    let _ = opened_tx.send(Err(format!("opening the server: {e}")));
+                    return None;
+                }
+            };
+            let _ = opened_tx.send(Ok(()));
+            let mut d = Driver::with_transport(t);
             serve(&mut d, sock, || stop.load(Ordering::Relaxed));
+            server_stats(d.transport())
         })
     };
+    // The client's port opens after the server's (a memif client connects
+    // to the server's socket).
+    opened_rx
+        .recv()
+        .map_err(|_| "the server thread ended".to_owned())??;
     std::thread::sleep(Duration::from_millis(50));
-    let mut d = KernelDriver::new().expect("driver");
-    let r = client(&mut d, sock, seconds);
+    let opened = transports
+        .open(1)
+        .map_err(|e| format!("opening the client: {e}"));
+    let r = opened.map(|t| client(&mut Driver::with_transport(t), sock, seconds));
     stop.store(true, Ordering::Relaxed);
-    let _ = server.join();
-    with_peer(r, "kernel TCP over loopback, both ends in this process")
+    let stats = server
+        .join()
+        .map_err(|_| "the server panicked".to_owned())?;
+    Ok(with_stats(r?, stats))
+}
+
+/// The acceptor over `spec` here, a kernel client in its namespace.
+fn against_kernel_peer(spec: &TransportSpec, seconds: f64) -> Result<Value, String> {
+    let sock = spec
+        .listen_addr(0, 0, SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 6800))
+        .map_err(|e| e.to_string())?;
+    let mut transports = spec
+        .prepare(1, [(sock.port(), 0)])
+        .map_err(|e| format!("prepare: {e}"))?;
+    let t = transports
+        .open(0)
+        .map_err(|e| format!("opening the server: {e}"))?;
+    let netns = transports
+        .netns()
+        .ok_or("the transport has no namespace")?
+        .name()
+        .to_owned();
+    let mut d = Driver::with_transport(t);
+    let r = serve_for_child(&mut d, &netns, sock, seconds)?;
+    Ok(with_stats(r, server_stats(d.transport())))
+}
+
+/// The server's smoltcp counters (summed over a TAP set's interfaces).
+fn server_stats(t: &AnyTransport) -> Option<String> {
+    match t {
+        AnyTransport::Kernel(_) => None,
+        AnyTransport::Tap(t) => Some(format!("{:?}", t.stats())),
+        AnyTransport::Dpdk(t) => Some(format!("{:?}", t.stats())),
+    }
 }
 
 fn with_peer(mut r: Value, what: &str) -> Value {
@@ -197,67 +318,79 @@ fn with_peer(mut r: Value, what: &str) -> Value {
     r
 }
 
-/// Runs the server over `driver` while a kernel client runs inside `ns`.
-fn serve_for_child<T: Transport>(
-    driver: &mut Driver<T>,
+fn with_stats(mut r: Value, stats: Option<String>) -> Value {
+    if let (Value::Object(m), Some(stats)) = (&mut r, stats) {
+        m.insert("server_transport_stats".into(), json!(stats));
+    }
+    r
+}
+
+/// The JSON a child printed on its `RESULT ` line.
+fn result_of(child: Child) -> Result<Value, String> {
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("child output: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .and_then(|j| serde_json::from_str(j).ok())
+        .ok_or_else(|| format!("child printed no result ({}): {text}", out.status))
+}
+
+/// Runs the server over `driver` while a kernel client runs inside `netns`.
+fn serve_for_child(
+    driver: &mut Driver<AnyTransport>,
     netns: &str,
     sock: SocketAddr,
     seconds: f64,
-) -> Value {
-    let exe = std::env::current_exe().expect("exe");
+) -> Result<Value, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("exe: {e}"))?;
     let mut child = Command::new("ip")
         .args(["netns", "exec", netns])
         .arg(exe)
         .args(["--client", &sock.to_string(), &seconds.to_string()])
         .stdout(Stdio::piped())
         .spawn()
-        .expect("spawn the client");
+        .map_err(|e| format!("spawn the client: {e}"))?;
     let t0 = Instant::now();
     serve(driver, sock, || {
         matches!(child.try_wait(), Ok(Some(_))) || t0.elapsed() > Duration::from_secs(60)
     });
     // Our own child, by its handle.
     let _ = child.kill();
-    let out = child.wait_with_output().expect("client output");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .and_then(|j| serde_json::from_str(j).ok())
-        .unwrap_or_else(|| json!({ "error": format!("client printed no result: {text}") }))
+    result_of(child)
 }
 
-fn smoltcp_tap(seconds: f64) -> Value {
-    let (setup, t) = tap_transport(|_| {}).expect("TAP + namespace");
-    let sock = SocketAddr::new(setup.our_addr().into(), 6800);
-    let mut d = Driver::with_transport(t);
-    let r = serve_for_child(&mut d, setup.netns().name(), sock, seconds);
-    let stats = d.transport().stats();
-    with_peer(
-        with_stats(r, format!("{stats:?}")),
-        "acceptor: smoltcp over kernel TAP; client: kernel TCP in a namespace",
-    )
-}
-
-fn with_stats(mut r: Value, stats: String) -> Value {
-    if let Value::Object(m) = &mut r {
-        m.insert("server_transport_stats".into(), json!(stats));
-    }
-    r
+/// Prints `r` (or its error) as the `RESULT ` line a parent reads.
+fn print_result(r: Result<Value, String>) {
+    let r = r.unwrap_or_else(|e| json!({ "error": e }));
+    println!("RESULT {r}");
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--client") {
-        // Kernel-side client, re-executed inside a namespace.
-        let target: SocketAddr = args
-            .get(1)
-            .and_then(|s| s.parse().ok())
-            .expect("--client ADDR SECONDS");
-        let seconds: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3.0);
-        let mut d = KernelDriver::new().expect("driver");
-        let r = client(&mut d, target, seconds);
-        println!("RESULT {r}");
-        return;
+    let seconds_at = |i: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    match args.first().map(String::as_str) {
+        Some("--client") => {
+            // Kernel-side client, re-executed inside a namespace.
+            let target: SocketAddr = args
+                .get(1)
+                .and_then(|s| s.parse().ok())
+                .expect("--client ADDR SECONDS");
+            let seconds = seconds_at(2);
+            let opened = TransportSpec::Kernel
+                .prepare(1, [])
+                .and_then(|mut ts| ts.open(0))
+                .map_err(|e| format!("kernel transport: {e}"));
+            print_result(opened.map(|t| client(&mut Driver::with_transport(t), target, seconds)));
+            return;
+        }
+        Some("--case") => {
+            let case = args.get(1).expect("--case NAME SECONDS");
+            print_result(run_case(case, seconds_at(2)));
+            return;
+        }
+        _ => {}
     }
     let mut seconds = 3.0f64;
     let mut only: Option<Vec<String>> = None;
@@ -274,38 +407,16 @@ fn main() {
         dpdk_env::testkit::is_root(),
         "transport_bench needs root (TAP devices, network namespaces)"
     );
+    let exe = std::env::current_exe().expect("exe");
     let mut results = serde_json::Map::new();
-    if want("kernel_loopback") {
-        results.insert("kernel_loopback".into(), kernel_loopback(seconds));
-    }
-    if want("smoltcp_tap") {
-        results.insert("smoltcp_tap".into(), smoltcp_tap(seconds));
-    }
-    if want("smoltcp_dpdk_tap") || want("smoltcp_dpdk_memif") {
-        let sock_path = format!("/run/{}.sock", unique_name("pmtbench"));
-        let tap_if = unique_name("pmdtap");
-        let cfg = EalConfig {
-            memory_mb: 512,
-            vdevs: vec![
-                memif_vdev(0, MemifRole::Server, &sock_path),
-                memif_vdev(1, MemifRole::Client, &sock_path),
-                tap_vdev(0, &tap_if),
-            ],
-            log_level: Some("*:error".into()),
-            ..EalConfig::default()
-        };
-        let eal = Eal::init(&cfg).expect("EAL init");
-        let pool = Mempool::new(&eal, "tbench_pool", 32767, 256).expect("mempool");
-        if want("smoltcp_dpdk_tap") {
-            results.insert(
-                "smoltcp_dpdk_tap".into(),
-                dpdk_tap(&eal, pool, &tap_if, seconds),
-            );
-        }
-        if want("smoltcp_dpdk_memif") {
-            results.insert("smoltcp_dpdk_memif".into(), dpdk_memif(eal, pool, seconds));
-        }
-        let _ = std::fs::remove_file(&sock_path);
+    for case in CASES.into_iter().filter(|c| want(c)) {
+        let r = Command::new(&exe)
+            .args(["--case", case, &seconds.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawn the case: {e}"))
+            .and_then(result_of);
+        results.insert(case.into(), r.unwrap_or_else(|e| json!({ "error": e })));
     }
     let doc = json!({
         "bench": "transport_bench",
@@ -318,66 +429,4 @@ fn main() {
         "{}",
         serde_json::to_string_pretty(&doc).expect("JSON of plain values")
     );
-}
-
-fn dpdk_tap(eal: &Eal, pool: Mempool, ifname: &str, seconds: f64) -> Value {
-    let (kernel, ours) = (
-        Ipv4Addr::new(169, 254, 78, 1),
-        Ipv4Addr::new(169, 254, 78, 2),
-    );
-    let (_port, t) = open(
-        eal,
-        "net_tap0",
-        pool,
-        ours,
-        24,
-        &DpdkOptions::default(),
-        |_| {},
-    )
-    .expect("net_tap transport");
-    let setup = TapSetup::adopt(ifname, kernel, ours, 24).expect("namespace");
-    let mut d = Driver::with_transport(t);
-    let sock = SocketAddr::new(ours.into(), 6800);
-    let r = serve_for_child(&mut d, setup.netns().name(), sock, seconds);
-    let stats = d.transport().stats();
-    with_peer(
-        with_stats(r, format!("{stats:?}")),
-        "acceptor: smoltcp over DPDK net_tap (busy poll); client: kernel TCP in a namespace",
-    )
-}
-
-fn dpdk_memif(eal: Eal, pool: Mempool, seconds: f64) -> Value {
-    let (a, b) = (
-        Ipv4Addr::new(169, 254, 79, 1),
-        Ipv4Addr::new(169, 254, 79, 2),
-    );
-    let opts = DpdkOptions {
-        checksum_offload: false,
-        ..DpdkOptions::default()
-    };
-    let (pa, ta) = open(&eal, "net_memif0", pool, a, 24, &opts, |_| {}).expect("memif0");
-    let (pb, tb) = open(&eal, "net_memif1", pool, b, 24, &opts, |_| {}).expect("memif1");
-    pa.wait_link_up(Duration::from_secs(5)).expect("memif link");
-    pb.wait_link_up(Duration::from_secs(5)).expect("memif link");
-    let sock = SocketAddr::new(a.into(), 6800);
-    let stop = Arc::new(AtomicBool::new(false));
-    let server = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let _reg = eal.register_thread().expect("register thread");
-            let mut d = Driver::with_transport(ta);
-            serve(&mut d, sock, || stop.load(Ordering::Relaxed));
-            format!("{:?}", d.transport().stats())
-        })
-    };
-    std::thread::sleep(Duration::from_millis(50));
-    let _reg = eal.register_thread().ok();
-    let mut d = Driver::with_transport(tb);
-    let r = client(&mut d, sock, seconds);
-    stop.store(true, Ordering::Relaxed);
-    let stats = server.join().unwrap_or_default();
-    with_peer(
-        with_stats(r, stats),
-        "smoltcp over DPDK memif at both ends, one busy-polling thread each (2 cores total)",
-    )
 }

@@ -24,6 +24,9 @@
 //!   a NIC on a machine without one (design: dpdk-env).
 //! - DPDK net_tap: smoltcp over one DPDK `net_tap` port (one reactor), its
 //!   kernel side moved into a network namespace like the TAP's.
+//! - DPDK memif pair: both ends of one memif link in this process (for
+//!   benchmarks): reactor 0 is the memif server and serves on
+//!   169.254.120.1, reactor 1 the client and loads from .2.
 
 pub mod any;
 mod open;
@@ -121,6 +124,10 @@ pub enum TransportSpec {
     DpdkMemif(MemifSpec),
     /// smoltcp over DPDK net_tap.
     DpdkTap(DpdkTapSpec),
+    /// smoltcp over both ends of one DPDK net_memif link in this process
+    /// (one EAL holds both ports): reactor 0 is the memif server on
+    /// [`memif_addrs`]`(0).0`, reactor 1 the client on `.1`.
+    DpdkMemifPair,
 }
 
 /// The transport a user picks (`--transport kernel|tap|dpdk`).
@@ -247,6 +254,17 @@ pub fn smol_listen(addr: Ipv4Addr, base_port: u16, i: usize) -> SocketAddr {
     SocketAddr::new(addr.into(), base.wrapping_add(i as u16))
 }
 
+/// Reactor r's side of a [`TransportSpec::DpdkMemifPair`]: reactor 0
+/// serves, any other loads (only reactors 0 and 1 open).
+fn memif_pair_end(r: usize) -> (MemifRole, Ipv4Addr) {
+    let (serve, load) = memif_addrs(0);
+    if r == 0 {
+        (MemifRole::Server, serve)
+    } else {
+        (MemifRole::Client, load)
+    }
+}
+
 /// A locally administered MAC for our smoltcp side, from the pid.
 fn local_mac() -> [u8; 6] {
     let pid = std::process::id().to_be_bytes();
@@ -259,18 +277,22 @@ impl TransportSpec {
         match self {
             TransportSpec::Kernel => "kernel",
             TransportSpec::Tap(_) => "tap",
-            TransportSpec::DpdkMemif(_) | TransportSpec::DpdkTap(_) => "dpdk",
+            TransportSpec::DpdkMemif(_)
+            | TransportSpec::DpdkTap(_)
+            | TransportSpec::DpdkMemifPair => "dpdk",
         }
     }
 
     /// How many reactors this transport can feed, if it limits them: one
-    /// per memif socket for a memif client, one for net_tap.
+    /// per memif socket for a memif client, one for net_tap, two (the two
+    /// ends) for a memif pair.
     pub fn max_reactors(&self) -> Option<usize> {
         match self {
             TransportSpec::DpdkMemif(MemifSpec {
                 sockets: Some(s), ..
             }) => Some(s.len()),
             TransportSpec::DpdkTap(_) => Some(1),
+            TransportSpec::DpdkMemifPair => Some(2),
             _ => None,
         }
     }
@@ -282,7 +304,9 @@ impl TransportSpec {
         match self {
             TransportSpec::Kernel => IdlePolicy::Sleep(sleep),
             TransportSpec::Tap(_) => IdlePolicy::Sleep(sleep.min(TAP_MAX_WAIT)),
-            TransportSpec::DpdkMemif(_) | TransportSpec::DpdkTap(_) => IdlePolicy::BusyPoll,
+            TransportSpec::DpdkMemif(_)
+            | TransportSpec::DpdkTap(_)
+            | TransportSpec::DpdkMemifPair => IdlePolicy::BusyPoll,
         }
     }
 
@@ -300,6 +324,7 @@ impl TransportSpec {
                 })
             }
             TransportSpec::DpdkTap(t) => Some(on_link(t.link, 2)),
+            TransportSpec::DpdkMemifPair => Some(memif_pair_end(r).1),
         }
     }
 
@@ -331,10 +356,12 @@ impl TransportSpec {
     }
 
     /// True if reactor r can reach `target`: over memif only the serving
-    /// side of its own link; elsewhere anything.
+    /// side of its own link (of the one link, for a pair); elsewhere
+    /// anything.
     pub fn reaches(&self, r: usize, target: SocketAddr) -> bool {
         match self {
             TransportSpec::DpdkMemif(_) => target.ip() == IpAddr::V4(memif_addrs(r).0),
+            TransportSpec::DpdkMemifPair => target.ip() == IpAddr::V4(memif_addrs(0).0),
             _ => true,
         }
     }
@@ -378,13 +405,35 @@ impl TransportSpec {
                     .map(|(i, s)| memif_vdev(i as u16, spec.role, s))
                     .collect();
                 let (eal, pool) = dpdk_env_up(vdevs, 512, "pollmsgr_pool", 32767)?;
+                let ends = (0..reactors)
+                    .map(|r| {
+                        let (serve, load) = memif_addrs(r);
+                        Some(match spec.role {
+                            MemifRole::Server => (MemifRole::Server, serve),
+                            MemifRole::Client => (MemifRole::Client, load),
+                        })
+                    })
+                    .collect();
                 Prepared::Memif {
                     eal,
                     pool,
-                    role: spec.role,
+                    ends,
                     sockets,
                     created,
-                    opened: vec![false; reactors],
+                }
+            }
+            TransportSpec::DpdkMemifPair => {
+                let socket = format!("/run/{}.sock", unique_name("pmmemif"));
+                let vdevs = (0..2)
+                    .map(|r| memif_vdev(r as u16, memif_pair_end(r).0, &socket))
+                    .collect();
+                let (eal, pool) = dpdk_env_up(vdevs, 512, "pollmsgr_pool", 32767)?;
+                Prepared::Memif {
+                    eal,
+                    pool,
+                    ends: (0..2).map(|r| Some(memif_pair_end(r))).collect(),
+                    sockets: vec![socket],
+                    created: true,
                 }
             }
             TransportSpec::DpdkTap(spec) => {

@@ -2,15 +2,14 @@
 //! process, and the opening of each reactor's transport from it.
 
 use std::io;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use smoltcp::phy::{Medium, TunTapInterface};
 
 use super::any::{AnyTransport, TapSetTransport};
-use super::{
-    local_mac, memif_addrs, on_link, DpdkTapSpec, SpecError, TapSpec, MEMIF_SOCKET_BUFFER,
-};
+use super::{local_mac, on_link, DpdkTapSpec, SpecError, TapSpec, MEMIF_SOCKET_BUFFER};
 use crate::net::dpdk::{open, DpdkOptions, DpdkTransport, MemifRole};
 use crate::net::kernel::KernelTransport;
 use crate::net::smol::SmolConfig;
@@ -37,11 +36,12 @@ pub(super) enum Prepared {
     Memif {
         eal: dpdk_env::Eal,
         pool: dpdk_env::Mempool,
-        role: MemifRole,
+        /// Reactor r's port `net_memif<r>`: its role and our address on
+        /// its link, taken by its factory.
+        ends: Vec<Option<(MemifRole, Ipv4Addr)>>,
         sockets: Vec<String>,
         /// The sockets are ours to remove (we are the server and made them).
         created: bool,
-        opened: Vec<bool>,
     },
     DpdkTap {
         eal: dpdk_env::Eal,
@@ -120,16 +120,11 @@ impl Transports {
                 Box::new(move || open_tap(&ns, &spec, table, l, r).map(AnyTransport::Tap))
             }
             Prepared::Memif {
-                eal,
-                pool,
-                role,
-                opened,
-                ..
+                eal, pool, ends, ..
             } => {
-                let slot = opened.get_mut(r).filter(|o| !**o).ok_or(gone)?;
-                *slot = true;
-                let (eal, pool, role) = (*eal, *pool, *role);
-                Box::new(move || open_memif(eal, pool, role, r).map(AnyTransport::Dpdk))
+                let (role, ours) = ends.get_mut(r).and_then(Option::take).ok_or(gone)?;
+                let (eal, pool) = (*eal, *pool);
+                Box::new(move || open_memif(eal, pool, r, role, ours).map(AnyTransport::Dpdk))
             }
             Prepared::DpdkTap {
                 eal,
@@ -230,20 +225,17 @@ fn open_tap(
 }
 
 /// Reactor r's memif transport, on the reactor's thread: starts port
-/// `net_memif<r>` and registers the thread with the EAL.
+/// `net_memif<r>` (our side `role`, address `ours`) and registers the thread
+/// with the EAL.
 fn open_memif(
     eal: dpdk_env::Eal,
     pool: dpdk_env::Mempool,
-    role: MemifRole,
     r: usize,
+    role: MemifRole,
+    ours: Ipv4Addr,
 ) -> io::Result<DpdkTransport> {
     // Registered for the thread's whole life: the reactor polls until it ends.
     std::mem::forget(eal.register_thread().map_err(io::Error::other)?);
-    let (serve_addr, load_addr) = memif_addrs(r);
-    let ours = match role {
-        MemifRole::Server => serve_addr,
-        MemifRole::Client => load_addr,
-    };
     let opts = DpdkOptions {
         checksum_offload: false,
         ..DpdkOptions::default()

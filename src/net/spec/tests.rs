@@ -105,3 +105,27 @@ fn kernel_transports_open_once_per_reactor() {
         .expect("listen");
     assert_eq!(ts.open(0).expect("open").name(), "kernel");
 }
+
+/// Both ends of one memif link: reactor 0 serves on the link's .1, reactor 1
+/// loads from .2, and both reach only the serving side.
+#[test]
+fn a_memif_pair_puts_both_ends_on_one_link() {
+    let pair = TransportSpec::DpdkMemifPair;
+    let (serve, load) = memif_addrs(0);
+    assert_eq!(
+        (pair.our_addr(0), pair.our_addr(1)),
+        (Some(serve), Some(load))
+    );
+    assert_ne!(serve, load);
+    let any: SocketAddr = "0.0.0.0:0".parse().expect("addr");
+    assert_eq!(
+        pair.listen_addr(0, 0, any).expect("pair"),
+        SocketAddr::new(serve.into(), 6800)
+    );
+    let on0 = SocketAddr::new(serve.into(), 6800);
+    let on1 = SocketAddr::new(memif_addrs(1).0.into(), 6800);
+    assert!(pair.reaches(1, on0) && pair.reaches(0, on0) && !pair.reaches(1, on1));
+    assert_eq!(pair.max_reactors(), Some(2));
+    assert_eq!(pair.idle(Duration::from_millis(5)), IdlePolicy::BusyPoll);
+    assert_eq!(pair.name(), "dpdk");
+}

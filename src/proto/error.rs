@@ -6,7 +6,7 @@ use super::frame::FrameError;
 use crate::auth::AuthError;
 use crate::crypto::CryptoError;
 use crate::wire::banner::BannerError;
-use crate::wire::DecodeError;
+use crate::wire::{DecodeError, Tag};
 
 /// The peer sent something the protocol forbids at this point.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -171,6 +171,16 @@ pub enum ConnError {
         /// The mode the closed connection used.
         mode: &'static str,
     },
+}
+
+impl PeerMisbehaved {
+    /// Frame `tag` arrived while `state` does not allow it.
+    pub fn unexpected(tag: Tag, state: &'static str) -> Self {
+        PeerMisbehaved::UnexpectedFrame {
+            tag: tag.name(),
+            state,
+        }
+    }
 }
 
 impl ConnError {

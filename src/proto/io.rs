@@ -9,7 +9,7 @@ use super::connection::Core;
 use super::error::{ConnError, PeerMisbehaved};
 use super::event::Event;
 use super::frame::Frame;
-use super::handshake::{frame_bytes, tag_name, Codec};
+use super::handshake::{frame_bytes, Codec};
 use super::message::{Message, HEADER2_FLAGS_USERLAND};
 use super::session::InSeq;
 use crate::wire::control::{AckFrame, Keepalive2AckFrame, Keepalive2Frame};
@@ -47,11 +47,7 @@ impl Io {
                     .push_back(Event::KeepaliveAck { stamp: k.stamp });
                 Ok(())
             }
-            tag => Err(PeerMisbehaved::UnexpectedFrame {
-                tag: tag_name(tag),
-                state: "ready",
-            }
-            .into()),
+            tag => Err(PeerMisbehaved::unexpected(tag, "ready").into()),
         }
     }
 

@@ -6,6 +6,7 @@
 //! fuzzing only) dispatches on the tag.
 
 use super::addr::{EntityAddr, EntityAddrVec};
+use super::entity::EntityType;
 use super::utime::UTime;
 use super::{DecodeError, Put, Reader, Tag};
 
@@ -56,6 +57,13 @@ impl HelloFrame {
         Ok(HelloFrame {
             entity_type: r.u8()?,
             peer_addr: EntityAddr::parse(r)?,
+        })
+    }
+    /// The sender's entity type; an unknown one is a decode error.
+    pub fn sender_type(&self) -> Result<EntityType, DecodeError> {
+        EntityType::from_u8(self.entity_type).ok_or(DecodeError::InvalidValue {
+            what: "HELLO entity type",
+            value: u64::from(self.entity_type),
         })
     }
     /// Encoded size (36 for IPv4).

@@ -55,6 +55,33 @@ impl Tag {
             _ => return None,
         })
     }
+
+    /// The tag's protocol name (`"AUTH_REQUEST"`), for errors and logs.
+    pub fn name(self) -> &'static str {
+        use Tag::*;
+        match self {
+            Hello => "HELLO",
+            AuthRequest => "AUTH_REQUEST",
+            AuthBadMethod => "AUTH_BAD_METHOD",
+            AuthReplyMore => "AUTH_REPLY_MORE",
+            AuthRequestMore => "AUTH_REQUEST_MORE",
+            AuthDone => "AUTH_DONE",
+            AuthSignature => "AUTH_SIGNATURE",
+            ClientIdent => "CLIENT_IDENT",
+            ServerIdent => "SERVER_IDENT",
+            IdentMissingFeatures => "IDENT_MISSING_FEATURES",
+            SessionReconnect => "SESSION_RECONNECT",
+            SessionReset => "SESSION_RESET",
+            SessionRetry => "SESSION_RETRY",
+            SessionRetryGlobal => "SESSION_RETRY_GLOBAL",
+            SessionReconnectOk => "SESSION_RECONNECT_OK",
+            Wait => "WAIT",
+            Message => "MESSAGE",
+            Keepalive2 => "KEEPALIVE2",
+            Keepalive2Ack => "KEEPALIVE2_ACK",
+            Ack => "ACK",
+        }
+    }
 }
 
 /// A connection mode as carried in AUTH_REQUEST / AUTH_DONE (reference 4.1).

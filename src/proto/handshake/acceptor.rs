@@ -7,8 +7,8 @@
 use std::net::SocketAddr;
 
 use super::{
-    check_signature, exchange_banners, finish_auth, frame_bytes, tag_name, Authed, Codec, Input,
-    Step, Transcripts,
+    check_signature, exchange_banners, finish_auth, frame_bytes, Authed, Codec, Input, Step,
+    Transcripts,
 };
 use crate::auth::{AuthError, AuthServer, AuthServerStep};
 use crate::crypto::Role;
@@ -244,11 +244,7 @@ impl Acceptor {
                     peer,
                 })
             }
-            (step, tag) => Err(PeerMisbehaved::UnexpectedFrame {
-                tag: tag_name(tag),
-                state: step.name(),
-            }
-            .into()),
+            (step, tag) => Err(PeerMisbehaved::unexpected(tag, step.name()).into()),
         }
     }
 
@@ -259,12 +255,7 @@ impl Acceptor {
         mut log: Transcripts,
         hello: HelloFrame,
     ) -> Result<AcceptorStep, ConnError> {
-        let peer_type = EntityType::from_u8(hello.entity_type).ok_or(ConnError::Decode(
-            crate::wire::DecodeError::InvalidValue {
-                what: "HELLO entity type",
-                value: u64::from(hello.entity_type),
-            },
-        ))?;
+        let peer_type = hello.sender_type()?;
         self.policy = self.policies.for_peer(peer_type);
         core.session.lossy = self.policy.lossy;
         let reply = HelloFrame {

@@ -4,8 +4,8 @@
 //! CLIENT_IDENT for a new session or SESSION_RECONNECT to resume one.
 
 use super::{
-    check_signature, exchange_banners, finish_auth, frame_bytes, tag_name, Authed, Codec, Input,
-    Step, Transcripts,
+    check_signature, exchange_banners, finish_auth, frame_bytes, Authed, Codec, Input, Step,
+    Transcripts,
 };
 use crate::auth::AuthClient;
 use crate::crypto::Role;
@@ -237,13 +237,7 @@ impl Connector {
                 }
                 self.send_client_ident(core, authed)?
             }
-            (step, tag) => {
-                return Err(PeerMisbehaved::UnexpectedFrame {
-                    tag: tag_name(tag),
-                    state: step.name(),
-                }
-                .into())
-            }
+            (step, tag) => return Err(PeerMisbehaved::unexpected(tag, step.name()).into()),
         };
         Ok(Phase::Handshake(next))
     }
@@ -255,12 +249,7 @@ impl Connector {
         mut log: Transcripts,
         hello: HelloFrame,
     ) -> Result<ConnectorStep, ConnError> {
-        let peer_type = EntityType::from_u8(hello.entity_type).ok_or(ConnError::Decode(
-            crate::wire::DecodeError::InvalidValue {
-                what: "HELLO entity type",
-                value: u64::from(hello.entity_type),
-            },
-        ))?;
+        let peer_type = hello.sender_type()?;
         if self.peer_type != peer_type {
             return Err(PeerMisbehaved::WrongPeerType {
                 expected: self.peer_type.name(),

@@ -141,29 +141,3 @@ pub(super) fn frame_bytes(f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     f(&mut out);
     out
 }
-
-/// A frame tag's protocol name, for errors.
-pub(super) fn tag_name(tag: Tag) -> &'static str {
-    match tag {
-        Tag::Hello => "HELLO",
-        Tag::AuthRequest => "AUTH_REQUEST",
-        Tag::AuthBadMethod => "AUTH_BAD_METHOD",
-        Tag::AuthReplyMore => "AUTH_REPLY_MORE",
-        Tag::AuthRequestMore => "AUTH_REQUEST_MORE",
-        Tag::AuthDone => "AUTH_DONE",
-        Tag::AuthSignature => "AUTH_SIGNATURE",
-        Tag::ClientIdent => "CLIENT_IDENT",
-        Tag::ServerIdent => "SERVER_IDENT",
-        Tag::IdentMissingFeatures => "IDENT_MISSING_FEATURES",
-        Tag::SessionReconnect => "SESSION_RECONNECT",
-        Tag::SessionReset => "SESSION_RESET",
-        Tag::SessionRetry => "SESSION_RETRY",
-        Tag::SessionRetryGlobal => "SESSION_RETRY_GLOBAL",
-        Tag::SessionReconnectOk => "SESSION_RECONNECT_OK",
-        Tag::Wait => "WAIT",
-        Tag::Message => "MESSAGE",
-        Tag::Keepalive2 => "KEEPALIVE2",
-        Tag::Keepalive2Ack => "KEEPALIVE2_ACK",
-        Tag::Ack => "ACK",
-    }
-}

@@ -584,8 +584,7 @@ impl Connection {
                 return;
             }
         }
-        link.rx.extend_from_slice(data);
-        if let Err(e) = self.process_input() {
+        if let Err(e) = self.take_input(data) {
             self.fault(e, now);
             return;
         }
@@ -607,13 +606,64 @@ impl Connection {
         }
     }
 
-    /// Parses what was received, a bounded number of frames per call.
-    fn process_input(&mut self) -> Result<(), ConnError> {
+    /// Parses `data` after what the receive buffer still holds. Bytes go to
+    /// the decoder straight from `data` (a segment lands in its message's
+    /// buffer with one copy); only what cannot be parsed yet is buffered: a
+    /// partial banner, preamble or epilogue, or a backlog past this call's
+    /// share. A buffered partial stage is completed with just the bytes it
+    /// lacks.
+    fn take_input(&mut self, data: &[u8]) -> Result<(), ConnError> {
+        let mut rest = data;
+        if self.core.link.unparsed() > 0 {
+            let unparsed = self.core.link.unparsed();
+            let top_up = match self.stage_need() {
+                Some(need) => need.saturating_sub(unparsed).min(rest.len()),
+                None => rest.len(),
+            };
+            let link = &mut self.core.link;
+            link.rx.extend_from_slice(&rest[..top_up]);
+            rest = &rest[top_up..];
+            let rx = std::mem::take(&mut link.rx);
+            let parsed = self.process_input(&rx[self.core.link.rx_pos..]);
+            let link = &mut self.core.link;
+            link.rx = rx;
+            link.rx_pos += parsed?;
+            if link.unparsed() > 0 {
+                link.rx.extend_from_slice(rest);
+                return Ok(());
+            }
+        }
+        if !rest.is_empty() {
+            let parsed = self.process_input(rest)?;
+            let link = &mut self.core.link;
+            link.rx.clear();
+            link.rx_pos = 0;
+            link.rx.extend_from_slice(&rest[parsed..]);
+        }
+        Ok(())
+    }
+
+    /// Bytes the decoder's current stage needs in one piece; `None` while
+    /// the banner (of unknown length until parsed) is expected.
+    fn stage_need(&mut self) -> Option<usize> {
+        if self.role.expects_banner() {
+            return None;
+        }
+        match self.role.rx_parts() {
+            (Some(decoder), _) => Some(decoder.next_need()),
+            (None, _) => None,
+        }
+    }
+
+    /// Parses `input`, a bounded number of frames per call; returns the
+    /// bytes it consumed.
+    fn process_input(&mut self, input: &[u8]) -> Result<usize, ConnError> {
         self.core.link.backlog = false;
         let mut frames = 0usize;
+        let mut pos = 0usize;
         loop {
             let status = self.role.status();
-            if self.core.link.unparsed() > 0
+            if pos < input.len()
                 && (frames >= self.core.config.max_frames_per_input
                     || self.core.replies_held(status == Status::Ready))
             {
@@ -621,38 +671,36 @@ impl Connection {
                 // back-pressure bound: the rest waits in the receive buffer
                 // (and the driver stops reading) until the peer drains.
                 self.core.link.backlog = true;
-                return Ok(());
+                return Ok(pos);
             }
             if !matches!(status, Status::Handshake | Status::Ready) || self.role.awaits_decision() {
-                return Ok(());
+                return Ok(pos);
             }
-            let link = &mut self.core.link;
-            let avail = &link.rx[link.rx_pos..];
+            let avail = &input[pos..];
             if self.role.expects_banner() {
                 let len = match banner::banner_len(avail) {
                     Ok(len) if len <= avail.len() => len,
-                    Ok(_) | Err(BannerError::Truncated { .. }) => return Ok(()),
+                    Ok(_) | Err(BannerError::Truncated { .. }) => return Ok(pos),
                     Err(e) => return Err(e.into()),
                 };
-                let raw = avail[..len].to_vec();
-                link.rx_pos += len;
+                let raw = &avail[..len];
+                pos += len;
                 if let (_, Some(log)) = self.role.rx_parts() {
-                    log.extend_from_slice(&raw);
+                    log.extend_from_slice(raw);
                     check_pre_auth(log.len(), self.core.config.max_pre_auth_bytes)?;
                 }
-                self.handle(Input::Banner(&raw))?;
+                self.handle(Input::Banner(raw))?;
                 continue;
             }
             let (Some(decoder), log) = self.role.rx_parts() else {
-                return Ok(());
+                return Ok(pos);
             };
             let (consumed, decoded) = decoder.decode(avail)?;
             let declared_rest = decoder.frame_rest_len();
             if consumed > 0 {
-                let start = link.rx_pos;
-                link.rx_pos += consumed;
+                pos += consumed;
                 if let Some(log) = log {
-                    log.extend_from_slice(&link.rx[start..start + consumed]);
+                    log.extend_from_slice(&avail[..consumed]);
                     let limit = self.core.config.max_pre_auth_bytes;
                     check_pre_auth(log.len(), limit)?;
                     // Refuse a frame by its preamble: what it declares must
@@ -668,7 +716,7 @@ impl Connection {
             match decoded {
                 Decoded::NeedMore => {
                     if consumed == 0 {
-                        return Ok(());
+                        return Ok(pos);
                     }
                 }
                 Decoded::Aborted => {}

@@ -481,8 +481,11 @@ pub enum Decoded {
 enum Stage {
     /// 32 bytes (crc, secure rev0) or 96 (secure rev1).
     Preamble,
-    /// Crc mode: segment `i` raw (rev1 segment 0: plus its le32 crc).
+    /// Crc mode: segment `i`'s bytes, taken as they arrive (straight into
+    /// the segment's buffer, whatever the caller's chunking).
     CrcSegment(usize),
+    /// Crc mode, rev1: segment 0's le32 crc after its bytes.
+    CrcSeg0Crc,
     /// Crc mode: the epilogue.
     CrcEpilogue,
     /// Secure rev0: Σ pad16(len) + epilogue(16) + tag(16).
@@ -497,8 +500,10 @@ enum Stage {
 ///
 /// Call order: `decode(input)` → drain `consumed` bytes from the front of
 /// your buffer → act on the result → call again with what remains plus new
-/// bytes. Each call consumes only whole stages, and returns after at most one
-/// frame. Any error is final for the connection.
+/// bytes. Each call consumes whole small stages (preamble, crc, epilogue,
+/// encrypted chunks) and crc-mode segments piecewise, straight into the
+/// segment's buffer, and returns after at most one frame. Any error is final
+/// for the connection.
 pub struct FrameDecoder {
     rev: Revision,
     limits: FrameLimits,
@@ -619,9 +624,17 @@ impl FrameDecoder {
         }
     }
 
+    /// Whether the current stage takes input piecewise (a crc-mode segment,
+    /// copied straight into its buffer): any non-empty input makes progress.
+    pub fn takes_partial_input(&self) -> bool {
+        matches!(self.stage, Stage::CrcSegment(_))
+    }
+
     /// Bytes the current stage needs before [`FrameDecoder::decode`] can make
-    /// progress: the preamble block (32, or 96 for msgr2.1 secure), a segment
-    /// (plus its CRC), the epilogue, or an encrypted chunk with its tag.
+    /// progress (or, for a stage that [takes partial
+    /// input](FrameDecoder::takes_partial_input), to complete): the preamble
+    /// block (32, or 96 for msgr2.1 secure), what a crc segment still lacks,
+    /// its CRC, the epilogue, or an encrypted chunk with its tag.
     pub fn next_need(&self) -> usize {
         let n = usize::from(self.pre.num_segments).min(MAX_SEGMENTS);
         let lens = &self.lens[..n];
@@ -630,14 +643,8 @@ impl FrameDecoder {
                 (Some(_), Revision::V2_1) => SECURE_REV1_PREAMBLE_BLOCK_LEN,
                 _ => PREAMBLE_LEN,
             },
-            Stage::CrcSegment(i) => {
-                let crc = if self.rev == Revision::V2_1 && i == 0 {
-                    4
-                } else {
-                    0
-                };
-                self.lens.get(i).copied().unwrap_or(0).saturating_add(crc)
-            }
+            Stage::CrcSegment(i) => self.segment_rest(i),
+            Stage::CrcSeg0Crc => 4,
             Stage::CrcEpilogue => EpilogueKind::new(self.rev, false).wire_len(),
             Stage::SecureRev0Rest => lens.iter().fold(SECURE_EPILOGUE_LEN + TAG_LEN, |a, &l| {
                 a.saturating_add(pad16(l))
@@ -652,8 +659,9 @@ impl FrameDecoder {
         }
     }
 
-    /// Consumes whole stages from the front of `input` and returns how many
-    /// bytes it consumed (the exact on-wire bytes) and what it produced.
+    /// Consumes whole stages (and as much of a crc segment as `input` has)
+    /// from the front of `input` and returns how many bytes it consumed (the
+    /// exact on-wire bytes) and what it produced.
     /// Returns after at most one frame; `NeedMore` may come with a non-zero
     /// count when some stages were consumed.
     pub fn decode(&mut self, input: &[u8]) -> Result<(usize, Decoded), FrameError> {
@@ -662,6 +670,19 @@ impl FrameDecoder {
         }
         let mut consumed = 0;
         loop {
+            if let Stage::CrcSegment(i) = self.stage {
+                // A segment is taken piecewise: no need to gather it first.
+                let rest = input.get(consumed..).unwrap_or_default();
+                let take = self.segment_rest(i).min(rest.len());
+                if take == 0 {
+                    return Ok((consumed, Decoded::NeedMore));
+                }
+                consumed += take;
+                if let Some(done) = self.on_crc_segment_part(i, &rest[..take]) {
+                    return Ok((consumed, done));
+                }
+                continue;
+            }
             let need = self.next_need();
             let Some(chunk) = input.get(consumed..).and_then(|rest| rest.get(..need)) else {
                 return Ok((consumed, Decoded::NeedMore));
@@ -681,7 +702,9 @@ impl FrameDecoder {
     fn advance(&mut self, chunk: &[u8]) -> Result<Option<Decoded>, FrameError> {
         match self.stage {
             Stage::Preamble => self.on_preamble(chunk),
-            Stage::CrcSegment(i) => self.on_crc_segment(i, chunk),
+            // Taken piecewise in `decode`.
+            Stage::CrcSegment(_) => Err(FrameError::Failed),
+            Stage::CrcSeg0Crc => self.on_crc_seg0_crc(chunk),
             Stage::CrcEpilogue => self.on_crc_epilogue(chunk),
             Stage::SecureRev0Rest => self.on_secure_rev0_rest(chunk),
             Stage::SecureRev1Seg0Rest => self.on_secure_rev1_seg0_rest(chunk),
@@ -742,17 +765,20 @@ impl FrameDecoder {
         };
         match self.stage {
             Stage::Preamble => 0,
-            Stage::CrcSegment(i) => (i..n)
-                .filter(|&j| self.lens[j] > 0)
-                .map(|j| {
-                    let crc = if self.rev == Revision::V2_1 && j == 0 {
-                        4
-                    } else {
-                        0
-                    };
-                    self.lens[j].saturating_add(crc)
-                })
-                .fold(crc_epilogue, usize::saturating_add),
+            Stage::CrcSegment(i) => {
+                let seg0_crc = if self.rev == Revision::V2_1 && i == 0 {
+                    4
+                } else {
+                    0
+                };
+                (i + 1..n)
+                    .map(|j| self.lens[j])
+                    .fold(crc_epilogue + seg0_crc, usize::saturating_add)
+                    .saturating_add(self.segment_rest(i))
+            }
+            Stage::CrcSeg0Crc => (1..n)
+                .map(|j| self.lens[j])
+                .fold(crc_epilogue + 4, usize::saturating_add),
             Stage::CrcEpilogue | Stage::SecureRev0Rest | Stage::SecureRev1Tail => self.next_need(),
             Stage::SecureRev1Seg0Rest => {
                 let tail = if n > 1 {
@@ -834,27 +860,44 @@ impl FrameDecoder {
         Some(self.finish())
     }
 
-    fn on_crc_segment(&mut self, i: usize, chunk: &[u8]) -> Result<Option<Decoded>, FrameError> {
-        let len = self.lens.get(i).copied().unwrap_or(0);
-        let data = get(chunk, 0, len)?;
-        let got = ceph_crc32c(SEGMENT_CRC_SEED, data);
-        if self.rev == Revision::V2_1 && i == 0 {
-            let mut c = [0u8; 4];
-            c.copy_from_slice(get(chunk, len, len + 4)?);
-            let expected = u32::from_le_bytes(c);
-            if expected != got {
-                return Err(FrameError::SegmentCrc {
-                    index: 0,
-                    expected,
-                    got,
-                });
-            }
-        }
+    /// Bytes of segment `i` still to come.
+    fn segment_rest(&self, i: usize) -> usize {
+        let have = self.segs.get(i).map_or(0, Vec::len);
+        self.lens.get(i).copied().unwrap_or(0).saturating_sub(have)
+    }
+
+    /// Crc mode: the next `part` of segment `i` (at most what is still to
+    /// come), appended and folded into its crc; the frame if it ended.
+    fn on_crc_segment_part(&mut self, i: usize, part: &[u8]) -> Option<Decoded> {
         if let (Some(seg), Some(crc)) = (self.segs.get_mut(i), self.crcs.get_mut(i)) {
-            seg.extend_from_slice(data);
-            *crc = got;
+            // ceph_crc32c chains: crc(crc(s, a), b) = crc(s, a ++ b).
+            *crc = ceph_crc32c(*crc, part);
+            seg.extend_from_slice(part);
         }
-        Ok(self.next_crc_stage(i + 1))
+        if self.segment_rest(i) > 0 {
+            return None;
+        }
+        if self.rev == Revision::V2_1 && i == 0 {
+            self.stage = Stage::CrcSeg0Crc;
+            return None;
+        }
+        self.next_crc_stage(i + 1)
+    }
+
+    /// Crc mode, rev1: segment 0's inline crc.
+    fn on_crc_seg0_crc(&mut self, chunk: &[u8]) -> Result<Option<Decoded>, FrameError> {
+        let mut c = [0u8; 4];
+        c.copy_from_slice(get(chunk, 0, 4)?);
+        let expected = u32::from_le_bytes(c);
+        let got = self.crcs[0];
+        if expected != got {
+            return Err(FrameError::SegmentCrc {
+                index: 0,
+                expected,
+                got,
+            });
+        }
+        Ok(self.next_crc_stage(1))
     }
 
     fn on_crc_epilogue(&mut self, chunk: &[u8]) -> Result<Option<Decoded>, FrameError> {
@@ -1067,8 +1110,12 @@ mod tests {
         for &b in bytes {
             buf.push(b);
             let need = d.next_need();
+            let partial = d.takes_partial_input();
             let (used, r) = d.decode(&buf)?;
-            if buf.len() < need {
+            if partial {
+                // Whatever came is taken (up to what the segment lacks).
+                assert!(used >= buf.len().min(need));
+            } else if buf.len() < need {
                 assert_eq!((used, &r), (0, &Decoded::NeedMore));
             } else {
                 assert!(used >= need);
@@ -1487,9 +1534,14 @@ mod tests {
         let f = encode(&mut e, Tag::Message, &[&[1u8; 41], &[], &[], &[3u8; 4096]]);
         assert_eq!(f.len(), 32 + 45 + 4096 + 13);
         assert_eq!(d.next_need(), 32);
-        assert_eq!(d.decode(&f[..40]).unwrap(), (32, Decoded::NeedMore));
-        assert_eq!(d.next_need(), 45);
-        let f2 = one_frame(decode_all(&mut d, &f[32..]).unwrap());
+        assert_eq!(d.decode(&f[..40]).unwrap(), (40, Decoded::NeedMore));
+        // A crc segment is taken as it arrives: 33 of its 41 bytes are still
+        // to come, then its crc, segment 3 and the epilogue.
+        assert!(d.takes_partial_input());
+        assert_eq!(d.next_need(), 33);
+        assert_eq!(d.frame_rest_len(), 33 + 4 + 4096 + 13);
+        assert_eq!(d.buffered_len(), 8);
+        let f2 = one_frame(decode_all(&mut d, &f[40..]).unwrap());
         d.recycle(f2);
     }
 

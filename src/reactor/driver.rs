@@ -114,8 +114,13 @@ struct Slot {
     last_active: Instant,
     /// Bytes of this connection counted in the process budget.
     accounted: usize,
-    /// Reads stopped for a memory budget since then.
-    paused_since: Option<Instant>,
+    /// Reads stopped for a memory budget.
+    paused: bool,
+    /// Since when this connection has held more than the budget floor
+    /// after a budget pause: the budget deadline counts from here, through
+    /// resumes (a peer cycling between paused and read, as others' memory
+    /// comes and goes, must not restart its clock).
+    pressured_since: Option<Instant>,
     /// Reads stopped until the peer drains our replies.
     held: bool,
     /// The last read used the whole share (more was waiting).
@@ -133,7 +138,8 @@ impl Slot {
             scheduled: None,
             last_active: now,
             accounted: 0,
-            paused_since: None,
+            paused: false,
+            pressured_since: None,
             held: false,
             heavy: false,
         }
@@ -157,8 +163,9 @@ pub struct DriverLimits {
     /// While the process is over its shared budget ([`Guard`]), connections
     /// holding more than this are not read.
     pub budget_floor: usize,
-    /// A connection not read for a budget this long is closed with
-    /// [`crate::proto::ConnError::OverBudget`].
+    /// A connection paused for a budget that still holds more than
+    /// `budget_floor` this long after its first pause (read or not in
+    /// between) is closed with [`crate::proto::ConnError::OverBudget`].
     pub budget_timeout: Duration,
     /// Heavy connections (that used their whole share last time) served
     /// per pass, in turn; light ones are all served every pass.
@@ -657,11 +664,12 @@ impl<T: Transport> Driver<T> {
             } else {
                 guard.budget()
             };
-            let since = *slot.paused_since.get_or_insert_with(|| {
+            if !slot.paused {
+                slot.paused = true;
                 guard.count("read_paused");
                 conn.set_input_paused(true, now);
-                now
-            });
+            }
+            let since = *slot.pressured_since.get_or_insert(now);
             let waited = now.saturating_duration_since(since);
             if waited >= limits.budget_timeout {
                 conn.abort(
@@ -678,8 +686,11 @@ impl<T: Transport> Driver<T> {
             }
         } else {
             slot.held = false;
-            if slot.paused_since.take().is_some() {
+            if std::mem::take(&mut slot.paused) {
                 conn.set_input_paused(false, now);
+            }
+            if held <= limits.budget_floor {
+                slot.pressured_since = None;
             }
             let mut left = limits.read_bytes_per_pass;
             let n = self

@@ -88,6 +88,21 @@ fn check_load(report: &serde_json::Value, summary: &serde_json::Value) {
         per.iter().all(|s| *s >= 6),
         "every endpoint served its share: {per:?}"
     );
+    // Crc mode: received bytes go from the transport straight into their
+    // segments; only partial preambles/epilogues at read boundaries (and a
+    // backlog past a pass's share) pass through a receive buffer first.
+    // Everything did before (2.0).
+    assert!(summary["rx_bytes"].as_u64().unwrap_or(0) > 0, "{summary}");
+    for (side, copies) in [
+        ("server", &summary["rx_copies_per_byte"]),
+        ("client", &report["client_rx_copies_per_byte"]),
+    ] {
+        let copies = copies.as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (1.0..=1.25).contains(&copies),
+            "{side} receive copies per byte {copies}: {summary} / {report}"
+        );
+    }
 }
 
 fn run_bench(prefix: &[&str], extra: &[&str], endpoints: &str) -> serde_json::Value {

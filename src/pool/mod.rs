@@ -24,7 +24,7 @@ use crate::net::transport::Transport;
 use crate::proto::{
     Connection, ConnectionConfig, Established, Event, Message, Policies, SessionRegistry,
 };
-use crate::reactor::driver::{AcceptFn, ConnId, Driver, Listening};
+use crate::reactor::driver::{AcceptFn, ConnId, CopyStats, Driver, Listening};
 use crate::reactor::ReactorApp;
 use crate::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use crate::wire::entity::{EntityName, EntityType};
@@ -160,6 +160,8 @@ pub struct EndpointsApp {
     last_outgoing: Option<Instant>,
     /// Outgoing messages being sent (kept to reuse its allocation).
     outgoing: Vec<Outgoing>,
+    /// The reactor's receive copy counters, taken when it stops.
+    copies: CopyStats,
 }
 
 impl EndpointsApp {
@@ -189,6 +191,7 @@ impl EndpointsApp {
             dial_auth: HashMap::new(),
             last_outgoing: None,
             outgoing: Vec::new(),
+            copies: CopyStats::default(),
         }
     }
 
@@ -204,6 +207,11 @@ impl EndpointsApp {
     pub fn with_auth(mut self, auth: ServerAuth) -> Self {
         self.auth = auth;
         self
+    }
+
+    /// The reactor's receive copy counters, once it has stopped.
+    pub fn copy_stats(&self) -> CopyStats {
+        self.copies
     }
 
     /// Per-endpoint names, bound addresses and counters.
@@ -362,6 +370,10 @@ impl EndpointsApp {
 }
 
 impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
+    fn stopped(&mut self, driver: &mut Driver<T>) {
+        self.copies = driver.copy_stats();
+    }
+
     fn on_tick(&mut self, driver: &mut Driver<T>, now: Instant) {
         if self
             .last_outgoing

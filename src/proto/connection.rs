@@ -431,6 +431,13 @@ impl Connection {
         link.unparsed() + decoded + logs + link.tx.len()
     }
 
+    /// Received bytes copied into the receive buffer since the last call
+    /// (the rest were parsed straight from the transport's bytes): the
+    /// copy a driver reports per payload byte.
+    pub fn take_rx_buffered(&mut self) -> u64 {
+        std::mem::take(&mut self.core.link.rx_buffered)
+    }
+
     /// The driver stops (`true`) or resumes reading this connection for a
     /// memory budget. While paused, the frame-progress deadline is held.
     pub fn set_input_paused(&mut self, paused: bool, now: Instant) {
@@ -621,7 +628,7 @@ impl Connection {
                 None => rest.len(),
             };
             let link = &mut self.core.link;
-            link.rx.extend_from_slice(&rest[..top_up]);
+            link.buffer(&rest[..top_up]);
             rest = &rest[top_up..];
             let rx = std::mem::take(&mut link.rx);
             let parsed = self.process_input(&rx[self.core.link.rx_pos..]);
@@ -629,7 +636,7 @@ impl Connection {
             link.rx = rx;
             link.rx_pos += parsed?;
             if link.unparsed() > 0 {
-                link.rx.extend_from_slice(rest);
+                link.buffer(rest);
                 return Ok(());
             }
         }
@@ -638,7 +645,7 @@ impl Connection {
             let link = &mut self.core.link;
             link.rx.clear();
             link.rx_pos = 0;
-            link.rx.extend_from_slice(&rest[parsed..]);
+            link.buffer(&rest[parsed..]);
         }
         Ok(())
     }

@@ -29,6 +29,9 @@ pub(super) struct Link {
     /// The driver stopped reading us (memory budget): the frame-progress
     /// deadline does not run, the driver's own budget deadline does.
     pub(super) input_paused: bool,
+    /// Received bytes copied into `rx` (not parsed straight from the
+    /// transport's bytes) since [`Link::take_rx_buffered`] last ran.
+    pub(super) rx_buffered: u64,
 }
 
 impl Link {
@@ -44,7 +47,14 @@ impl Link {
             tx_blocked_since: None,
             tx_blocked_seen: now,
             input_paused: false,
+            rx_buffered: 0,
         }
+    }
+
+    /// Copies `data` into the receive buffer, counting the copy.
+    pub(super) fn buffer(&mut self, data: &[u8]) {
+        self.rx_buffered += data.len() as u64;
+        self.rx.extend_from_slice(data);
     }
 
     /// Received bytes not parsed yet.

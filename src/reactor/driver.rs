@@ -241,6 +241,34 @@ pub struct Driver<T: Transport> {
     heavy_deferred: bool,
     /// When a light stream last made progress.
     light_active_at: Option<Instant>,
+    copies: CopyStats,
+}
+
+/// Where received bytes went above the transport, for the copies-per-byte
+/// figure (`rx_buffered_bytes / rx_bytes`): a byte parsed straight from the
+/// transport's buffer is copied once (into its segment); a buffered one
+/// twice.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopyStats {
+    /// Bytes handed to connections by the transport.
+    pub rx_bytes: u64,
+    /// Of those, bytes copied into a connection's receive buffer first (a
+    /// partial banner, preamble, epilogue or encrypted chunk, or a backlog).
+    pub rx_buffered_bytes: u64,
+}
+
+impl CopyStats {
+    /// Adds `other`'s counts.
+    pub fn add(&mut self, other: CopyStats) {
+        self.rx_bytes += other.rx_bytes;
+        self.rx_buffered_bytes += other.rx_buffered_bytes;
+    }
+
+    /// Copies above the transport per received byte: 1 when nothing is
+    /// buffered, 2 when everything is.
+    pub fn rx_copies_per_byte(&self) -> f64 {
+        1.0 + self.rx_buffered_bytes as f64 / self.rx_bytes.max(1) as f64
+    }
 }
 
 impl<T: Transport> Driver<T> {
@@ -273,7 +301,13 @@ impl<T: Transport> Driver<T> {
             heavy_refill_at: Instant::now(),
             heavy_deferred: false,
             light_active_at: None,
+            copies: CopyStats::default(),
         }
+    }
+
+    /// Where received bytes went so far (see [`CopyStats`]).
+    pub fn copy_stats(&self) -> CopyStats {
+        self.copies
     }
 
     /// Shares `guard` (the process memory budget, counters and log) with
@@ -701,6 +735,8 @@ impl<T: Transport> Driver<T> {
                     bytes.len()
                 })
                 .unwrap_or(0);
+            self.copies.rx_bytes += n as u64;
+            self.copies.rx_buffered_bytes += conn.take_rx_buffered();
             if n > 0 {
                 progressed = true;
                 slot.last_active = now;

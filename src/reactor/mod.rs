@@ -32,6 +32,9 @@ pub trait ReactorApp<T: Transport>: Send + 'static {
     fn on_event(&mut self, driver: &mut Driver<T>, conn: ConnId, event: Event, now: Instant);
     /// Called after every poll; the place for periodic work.
     fn on_tick(&mut self, _driver: &mut Driver<T>, _now: Instant) {}
+    /// Called once when the loop ends, with the driver's final state
+    /// (counters an app reports, such as [`driver::Driver::copy_stats`]).
+    fn stopped(&mut self, _driver: &mut Driver<T>) {}
     /// True when the app has finished and the reactor may stop.
     fn finished(&self) -> bool {
         false
@@ -143,5 +146,6 @@ fn run<T: Transport, A: ReactorApp<T>>(
         }
         app.on_tick(&mut driver, now);
     }
+    app.stopped(&mut driver);
     Ok(app)
 }

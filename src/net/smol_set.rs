@@ -17,8 +17,9 @@
 //! - ARP replies (and anything else not TCP) go to every member, so each
 //!   learns its neighbours; ARP requests go to member 0 alone, which answers.
 
+use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::rc::Rc;
@@ -160,7 +161,7 @@ pub struct SmolSet<D: SmolDevice> {
     /// Global stream id → (member, the member's stream id).
     streams: Vec<Option<(usize, StreamId)>>,
     /// Per member: its stream id → global id.
-    globals: Vec<HashMap<StreamId, StreamId>>,
+    globals: Vec<FxHashMap<StreamId, StreamId>>,
     free: Vec<StreamId>,
     dirty: Vec<bool>,
     next_dial: usize,
@@ -215,7 +216,7 @@ impl<D: SmolDevice> SmolSet<D> {
             queues,
             listening,
             streams: Vec::new(),
-            globals: (0..members).map(|_| HashMap::new()).collect(),
+            globals: (0..members).map(|_| FxHashMap::default()).collect(),
             free: Vec::new(),
             dirty: vec![true; members],
             next_dial: 0,
@@ -495,7 +496,7 @@ mod tests {
         let (mut ev, mut rd) = (Vec::new(), Vec::new());
         let mut accepted = Vec::new();
         let mut connected = HashSet::new();
-        let mut got: HashMap<StreamId, Vec<u8>> = HashMap::new();
+        let mut got: std::collections::HashMap<StreamId, Vec<u8>> = Default::default();
         let t0 = Instant::now();
         while (accepted.len() < 48 || connected.len() < 48)
             && t0.elapsed() < Duration::from_secs(10)

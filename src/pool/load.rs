@@ -10,7 +10,8 @@
 //! session first asks the peer's `version` (an MCommand, which every OSD
 //! answers) and loads it only if the answer names pollmsgr's messenger.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -298,7 +299,7 @@ pub struct LoadApp {
     cfg: LoadConfig,
     counters: Arc<LoadCounters>,
     payload: Bytes,
-    conns: HashMap<ConnId, ConnLoad>,
+    conns: FxHashMap<ConnId, ConnLoad>,
     next_tid: u64,
     deadline: Option<Instant>,
     established: usize,
@@ -353,7 +354,7 @@ impl LoadApp {
             payload: Bytes::from(vec![0x5au8; cfg.size]),
             cfg,
             counters,
-            conns: HashMap::new(),
+            conns: FxHashMap::default(),
             next_tid: 1,
             deadline: None,
             established: 0,

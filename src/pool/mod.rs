@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cpu;
 pub mod load;
 
+use rustc_hash::FxHashMap;
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
@@ -141,7 +142,7 @@ struct Endpoint {
 pub struct EndpointsApp {
     endpoints: Vec<Endpoint>,
     /// Which endpoint each accepted connection belongs to.
-    conn_endpoint: HashMap<ConnId, usize>,
+    conn_endpoint: FxHashMap<ConnId, usize>,
     /// bound address → endpoint index.
     by_addr: HashMap<SocketAddr, usize>,
     base_config: ConnectionConfig,
@@ -181,7 +182,7 @@ impl EndpointsApp {
                     dial_config: None,
                 })
                 .collect(),
-            conn_endpoint: HashMap::new(),
+            conn_endpoint: FxHashMap::default(),
             by_addr: HashMap::new(),
             base_config: base,
             global_ids: Arc::new(AtomicU64::new(4100)),

@@ -39,6 +39,8 @@ const SECURE_EPILOGUE_LEN: usize = 16;
 const SEGMENT_CRC_SEED: u32 = 0xFFFF_FFFF;
 /// Spare segment buffers larger than this are not kept for reuse.
 const MAX_SPARE_CAPACITY: usize = 4 << 20;
+/// Most bytes reserved for a crc segment before more of it has arrived.
+const SEGMENT_PREALLOC: usize = 64 << 10;
 
 /// The GCM nonce schedule of each frame revision (reference 4.2); `crypto`
 /// takes the schedule, not the revision, so it needs nothing from `wire`.
@@ -870,6 +872,14 @@ impl FrameDecoder {
     /// come), appended and folded into its crc; the frame if it ended.
     fn on_crc_segment_part(&mut self, i: usize, part: &[u8]) -> Option<Decoded> {
         if let (Some(seg), Some(crc)) = (self.segs.get_mut(i), self.crcs.get_mut(i)) {
+            if seg.is_empty() {
+                // A segment arriving in pieces would otherwise grow by
+                // doubling, copying what came so far at each step; start it
+                // at its length, up to a bound (memory follows bytes
+                // received, not a declared length).
+                let len = self.lens[i];
+                seg.reserve(len.min(part.len().max(SEGMENT_PREALLOC)));
+            }
             // ceph_crc32c chains: crc(crc(s, a), b) = crc(s, a ++ b).
             *crc = ceph_crc32c(*crc, part);
             seg.extend_from_slice(part);

@@ -8,8 +8,9 @@
 //! an accepting connection gets, and hands every other [`Event`] to the
 //! caller.
 
+use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -197,7 +198,7 @@ pub struct Driver<T: Transport> {
     transport: T,
     listeners: Vec<Listener>,
     slots: Vec<Option<Slot>>,
-    by_stream: HashMap<StreamId, ConnId>,
+    by_stream: FxHashMap<StreamId, ConnId>,
     stream_events: Vec<StreamEvent>,
     readable: Vec<StreamId>,
     /// Connections with possible work: I/O, caller sends, new events. Each
@@ -211,7 +212,7 @@ pub struct Driver<T: Transport> {
     limits: DriverLimits,
     /// Listener addresses of connections removed during the current poll, so
     /// the caller can still attribute their `Closed` events.
-    departed: HashMap<ConnId, SocketAddr>,
+    departed: FxHashMap<ConnId, SocketAddr>,
     /// Accepted streams refused by `max_conns`.
     refused: u64,
     next_reap: Option<Instant>,
@@ -242,6 +243,8 @@ pub struct Driver<T: Transport> {
     /// When a light stream last made progress.
     light_active_at: Option<Instant>,
     copies: CopyStats,
+    /// The time of the last pass (one clock read per pass; see [`Driver::now`]).
+    now: Instant,
 }
 
 /// Where received bytes went above the transport, for the copies-per-byte
@@ -278,7 +281,7 @@ impl<T: Transport> Driver<T> {
             transport,
             listeners: Vec::new(),
             slots: Vec::new(),
-            by_stream: HashMap::new(),
+            by_stream: FxHashMap::default(),
             stream_events: Vec::new(),
             readable: Vec::new(),
             dirty: Vec::new(),
@@ -286,7 +289,7 @@ impl<T: Transport> Driver<T> {
             free: Vec::new(),
             live: 0,
             limits: DriverLimits::default(),
-            departed: HashMap::new(),
+            departed: FxHashMap::default(),
             refused: 0,
             next_reap: None,
             guard: Arc::new(Guard::default()),
@@ -302,7 +305,14 @@ impl<T: Transport> Driver<T> {
             heavy_deferred: false,
             light_active_at: None,
             copies: CopyStats::default(),
+            now: Instant::now(),
         }
+    }
+
+    /// The time the last [`Driver::poll_once`] pass ran at: callers handling
+    /// its events use it instead of reading the clock again.
+    pub fn now(&self) -> Instant {
+        self.now
     }
 
     /// Where received bytes went so far (see [`CopyStats`]).
@@ -499,6 +509,7 @@ impl<T: Transport> Driver<T> {
         self.park_closing();
         let mut out = Vec::new();
         let now = Instant::now();
+        self.now = now;
         let progressed = self.run(now, &mut out);
         if !progressed && out.is_empty() {
             if self.guard.trim_due() {
@@ -518,7 +529,10 @@ impl<T: Transport> Driver<T> {
                 wait = wait.min(HEAVY_RECHECK);
             }
             self.transport.wait(wait)?;
-            let now = Instant::now();
+            // A busy poll does not wait: the pass's time still holds (one
+            // clock read per pass; it was about 5% of a DPDK server's time).
+            let now = if wait.is_zero() { now } else { Instant::now() };
+            self.now = now;
             self.run(now, &mut out);
         }
         Ok(out)

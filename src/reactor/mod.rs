@@ -140,7 +140,7 @@ fn run<T: Transport, A: ReactorApp<T>>(
             mail(&mut driver, &mut app);
         }
         let events = driver.poll_once(wait)?;
-        let now = Instant::now();
+        let now = driver.now();
         for (conn, event) in events {
             app.on_event(&mut driver, conn, event, now);
         }

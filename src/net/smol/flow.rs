@@ -12,12 +12,30 @@ use smoltcp::time::Instant;
 
 /// A TCP flow as seen from our side: our port and the peer's address.
 /// (The interface has one IPv4 address, so our address is implied.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
     /// Our port.
     pub local_port: u16,
     /// The peer's address and port.
     pub remote: SocketAddrV4,
+}
+
+impl FlowKey {
+    /// The whole key in one word: our port, the peer's port, its address.
+    fn packed(&self) -> u64 {
+        (u64::from(self.local_port) << 48)
+            | (u64::from(self.remote.port()) << 32)
+            | u64::from(u32::from(*self.remote.ip()))
+    }
+}
+
+/// Peers choose their addresses and ports, so flow tables keep std's keyed
+/// SipHash; the key goes in as one word (the derived impl made four writes,
+/// and hashing was about 7% of a 4 KiB DPDK server's time).
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.packed());
+    }
 }
 
 /// Parses the flow of an inbound IPv4/TCP frame (`Ethernet` or raw `Ip`

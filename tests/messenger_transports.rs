@@ -103,6 +103,20 @@ fn check_load(report: &serde_json::Value, summary: &serde_json::Value) {
             "{side} receive copies per byte {copies}: {summary} / {report}"
         );
     }
+    // The server runs smoltcp in both tests: every 1 KiB request arrived in
+    // at least one frame and replies went out in some; passes were counted.
+    let rx_per_msg = summary["rx_frames_per_message"].as_f64().unwrap_or(0.0);
+    assert!(rx_per_msg >= 1.0, "server frames per message: {summary}");
+    let tx_per_msg = summary["tx_frames_per_message"].as_f64().unwrap_or(0.0);
+    assert!(tx_per_msg > 0.0, "server frames per message: {summary}");
+    let client = &report["client_driver"];
+    for (side, d) in [("server", summary), ("client", client)] {
+        let share = d["idle_pass_share"].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            d["passes"].as_u64().unwrap_or(0) > 0 && (0.0..=1.0).contains(&share),
+            "{side} pass counters: {d}"
+        );
+    }
 }
 
 fn run_bench(prefix: &[&str], extra: &[&str], endpoints: &str) -> serde_json::Value {

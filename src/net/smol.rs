@@ -79,7 +79,7 @@ use smoltcp::time::{Duration as SDuration, Instant as SInstant};
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpListenEndpoint};
 
 use self::flow::{FlowKey, Observed};
-use super::transport::{StreamEvent, StreamId, Transport};
+use super::transport::{FrameCounts, StreamEvent, StreamId, Transport};
 
 /// Errors building a transport (the data path reports `io::Error`s, as the
 /// [`Transport`] trait asks).
@@ -329,6 +329,8 @@ impl SmolConfig {
 pub struct SmolStats {
     /// Frames smoltcp took in.
     pub rx_frames: u64,
+    /// Frames smoltcp sent.
+    pub tx_frames: u64,
     /// `poll_egress` calls (each walks every socket).
     pub egress_walks: u64,
     /// Full scans of our streams.
@@ -530,7 +532,10 @@ impl<D: SmolDevice> SmolTransport<D> {
 
     /// Counters.
     pub fn stats(&self) -> SmolStats {
-        self.stats
+        SmolStats {
+            tx_frames: self.dev.tx_frames,
+            ..self.stats
+        }
     }
 
     /// Sockets in the set: streams, listening pools, handshakes, closing.
@@ -1157,6 +1162,14 @@ impl<D: SmolDevice> Transport for SmolTransport<D> {
                 reason: "closed locally".into(),
             });
         }
+    }
+
+    fn frames(&self) -> Option<FrameCounts> {
+        let s = self.stats();
+        Some(FrameCounts {
+            rx: s.rx_frames,
+            tx: s.tx_frames,
+        })
     }
 
     fn wait(&mut self, timeout: Duration) -> io::Result<()> {

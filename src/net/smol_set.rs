@@ -34,7 +34,7 @@ use super::smol::{
     LocalPortChooser, SequentialPorts, SmolConfig, SmolDevice, SmolError, SmolStats, SmolTransport,
 };
 use super::steer::{Frame, OwnedRx};
-use super::transport::{StreamEvent, StreamId, Transport};
+use super::transport::{FrameCounts, StreamEvent, StreamId, Transport};
 
 /// Frames taken from the device per poll before the members run.
 const INGRESS_BATCH: usize = 256;
@@ -238,6 +238,7 @@ impl<D: SmolDevice> SmolSet<D> {
             .map(SmolTransport::stats)
             .fold(SmolStats::default(), |a, b| SmolStats {
                 rx_frames: a.rx_frames + b.rx_frames,
+                tx_frames: a.tx_frames + b.tx_frames,
                 egress_walks: a.egress_walks + b.egress_walks,
                 sweeps: a.sweeps + b.sweeps,
                 accepted: a.accepted + b.accepted,
@@ -458,6 +459,14 @@ impl<D: SmolDevice> Transport for SmolSet<D> {
             self.dirty[s] = true;
             self.members[s].close(local);
         }
+    }
+
+    fn frames(&self) -> Option<FrameCounts> {
+        let s = self.stats();
+        Some(FrameCounts {
+            rx: s.rx_frames,
+            tx: s.tx_frames,
+        })
     }
 
     fn wait(&mut self, timeout: Duration) -> io::Result<()> {

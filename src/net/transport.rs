@@ -58,6 +58,15 @@ pub enum IdlePolicy {
     Sleep(Duration),
 }
 
+/// Frames a userspace TCP stack took in and sent out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameCounts {
+    /// Frames received.
+    pub rx: u64,
+    /// Frames sent.
+    pub tx: u64,
+}
+
 /// A byte-stream transport driven by one thread.
 pub trait Transport {
     /// A short name for reports ("kernel", "tap", "dpdk").
@@ -115,4 +124,10 @@ pub trait Transport {
     /// transport (DPDK) returns at once; kernel and TAP transports sleep, so an
     /// idle reactor does not burn its core.
     fn wait(&mut self, timeout: Duration) -> io::Result<()>;
+
+    /// Frames (packets) received and sent so far, where this transport sees
+    /// them (the userspace TCP stacks); `None` for kernel TCP.
+    fn frames(&self) -> Option<FrameCounts> {
+        None
+    }
 }

@@ -29,7 +29,7 @@ use crate::msg::types::{COMMAND, COMMAND_REPLY, POLLMSGR_BENCH_REPLY, POLLMSGR_B
 use crate::msg::{from_message, to_message};
 use crate::net::transport::Transport;
 use crate::proto::{Connection, ConnectionConfig, Event, Message, Policy};
-use crate::reactor::driver::{ConnId, CopyStats, Driver};
+use crate::reactor::driver::{ConnId, Driver, DriverStats};
 use crate::reactor::ReactorApp;
 use crate::wire::addr::EntityAddr;
 use crate::wire::entity::EntityType;
@@ -307,8 +307,8 @@ pub struct LoadApp {
     expected: usize,
     /// Round-trip latency in nanoseconds.
     pub histogram: Histogram<u64>,
-    /// The reactor's receive copy counters, taken when it stops.
-    pub copies: CopyStats,
+    /// The reactor's driver counters, taken when it stops.
+    pub driver_stats: DriverStats,
     finished: bool,
     /// Lost lossy sessions to dial again: when, where, idle or loaded, and
     /// the losses in a row so far.
@@ -360,7 +360,7 @@ impl LoadApp {
             established: 0,
             expected,
             histogram,
-            copies: CopyStats::default(),
+            driver_stats: DriverStats::default(),
             finished: false,
             redials: Vec::new(),
             rng: rand::rngs::StdRng::from_entropy(),
@@ -569,7 +569,7 @@ fn target_socket(t: &EntityAddr) -> io::Result<SocketAddr> {
 
 impl<T: Transport + 'static> ReactorApp<T> for LoadApp {
     fn stopped(&mut self, driver: &mut Driver<T>) {
-        self.copies = driver.copy_stats();
+        self.driver_stats = driver.stats();
     }
 
     fn start(&mut self, driver: &mut Driver<T>, now: Instant) -> io::Result<()> {

@@ -25,7 +25,7 @@ use crate::net::transport::Transport;
 use crate::proto::{
     Connection, ConnectionConfig, Established, Event, Message, Policies, SessionRegistry,
 };
-use crate::reactor::driver::{AcceptFn, ConnId, CopyStats, Driver, Listening};
+use crate::reactor::driver::{AcceptFn, ConnId, Driver, DriverStats, Listening};
 use crate::reactor::ReactorApp;
 use crate::wire::addr::{AddrType, EntityAddr, EntityAddrVec};
 use crate::wire::entity::{EntityName, EntityType};
@@ -161,8 +161,8 @@ pub struct EndpointsApp {
     last_outgoing: Option<Instant>,
     /// Outgoing messages being sent (kept to reuse its allocation).
     outgoing: Vec<Outgoing>,
-    /// The reactor's receive copy counters, taken when it stops.
-    copies: CopyStats,
+    /// The reactor's driver counters, taken when it stops.
+    driver_stats: DriverStats,
 }
 
 impl EndpointsApp {
@@ -192,7 +192,7 @@ impl EndpointsApp {
             dial_auth: HashMap::new(),
             last_outgoing: None,
             outgoing: Vec::new(),
-            copies: CopyStats::default(),
+            driver_stats: DriverStats::default(),
         }
     }
 
@@ -210,9 +210,9 @@ impl EndpointsApp {
         self
     }
 
-    /// The reactor's receive copy counters, once it has stopped.
-    pub fn copy_stats(&self) -> CopyStats {
-        self.copies
+    /// The reactor's driver counters, once it has stopped.
+    pub fn driver_stats(&self) -> DriverStats {
+        self.driver_stats
     }
 
     /// Per-endpoint names, bound addresses and counters.
@@ -372,7 +372,7 @@ impl EndpointsApp {
 
 impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
     fn stopped(&mut self, driver: &mut Driver<T>) {
-        self.copies = driver.copy_stats();
+        self.driver_stats = driver.stats();
     }
 
     fn on_tick(&mut self, driver: &mut Driver<T>, now: Instant) {

@@ -16,6 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use super::stats::DriverStats;
 use crate::net::guard::Guard;
 use crate::net::kernel::KernelTransport;
 use crate::net::transport::{StreamEvent, StreamId, Transport};
@@ -242,36 +243,9 @@ pub struct Driver<T: Transport> {
     heavy_deferred: bool,
     /// When a light stream last made progress.
     light_active_at: Option<Instant>,
-    copies: CopyStats,
+    stats: DriverStats,
     /// The time of the last pass (one clock read per pass; see [`Driver::now`]).
     now: Instant,
-}
-
-/// Where received bytes went above the transport, for the copies-per-byte
-/// figure (`rx_buffered_bytes / rx_bytes`): a byte parsed straight from the
-/// transport's buffer is copied once (into its segment); a buffered one
-/// twice.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CopyStats {
-    /// Bytes handed to connections by the transport.
-    pub rx_bytes: u64,
-    /// Of those, bytes copied into a connection's receive buffer first (a
-    /// partial banner, preamble, epilogue or encrypted chunk, or a backlog).
-    pub rx_buffered_bytes: u64,
-}
-
-impl CopyStats {
-    /// Adds `other`'s counts.
-    pub fn add(&mut self, other: CopyStats) {
-        self.rx_bytes += other.rx_bytes;
-        self.rx_buffered_bytes += other.rx_buffered_bytes;
-    }
-
-    /// Copies above the transport per received byte: 1 when nothing is
-    /// buffered, 2 when everything is.
-    pub fn rx_copies_per_byte(&self) -> f64 {
-        1.0 + self.rx_buffered_bytes as f64 / self.rx_bytes.max(1) as f64
-    }
 }
 
 impl<T: Transport> Driver<T> {
@@ -304,7 +278,7 @@ impl<T: Transport> Driver<T> {
             heavy_refill_at: Instant::now(),
             heavy_deferred: false,
             light_active_at: None,
-            copies: CopyStats::default(),
+            stats: DriverStats::default(),
             now: Instant::now(),
         }
     }
@@ -315,9 +289,13 @@ impl<T: Transport> Driver<T> {
         self.now
     }
 
-    /// Where received bytes went so far (see [`CopyStats`]).
-    pub fn copy_stats(&self) -> CopyStats {
-        self.copies
+    /// This driver's counters so far (see [`DriverStats`]), with the
+    /// transport's frame counts.
+    pub fn stats(&self) -> DriverStats {
+        DriverStats {
+            frames: self.transport.frames(),
+            ..self.stats
+        }
     }
 
     /// Shares `guard` (the process memory budget, counters and log) with
@@ -511,6 +489,7 @@ impl<T: Transport> Driver<T> {
         let now = Instant::now();
         self.now = now;
         let progressed = self.run(now, &mut out);
+        self.stats.count_pass(progressed || !out.is_empty());
         if !progressed && out.is_empty() {
             if self.guard.trim_due() {
                 // Idle, and connections let go of megabytes: give them back.
@@ -533,7 +512,8 @@ impl<T: Transport> Driver<T> {
             // clock read per pass; it was about 5% of a DPDK server's time).
             let now = if wait.is_zero() { now } else { Instant::now() };
             self.now = now;
-            self.run(now, &mut out);
+            let progressed = self.run(now, &mut out);
+            self.stats.count_pass(progressed || !out.is_empty());
         }
         Ok(out)
     }
@@ -749,8 +729,8 @@ impl<T: Transport> Driver<T> {
                     bytes.len()
                 })
                 .unwrap_or(0);
-            self.copies.rx_bytes += n as u64;
-            self.copies.rx_buffered_bytes += conn.take_rx_buffered();
+            self.stats.rx_bytes += n as u64;
+            self.stats.rx_buffered_bytes += conn.take_rx_buffered();
             if n > 0 {
                 progressed = true;
                 slot.last_active = now;

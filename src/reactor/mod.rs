@@ -10,6 +10,7 @@
 //! channel of closures that run on the reactor thread between polls.
 
 pub mod driver;
+pub mod stats;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +34,7 @@ pub trait ReactorApp<T: Transport>: Send + 'static {
     /// Called after every poll; the place for periodic work.
     fn on_tick(&mut self, _driver: &mut Driver<T>, _now: Instant) {}
     /// Called once when the loop ends, with the driver's final state
-    /// (counters an app reports, such as [`driver::Driver::copy_stats`]).
+    /// (counters an app reports, such as [`driver::Driver::stats`]).
     fn stopped(&mut self, _driver: &mut Driver<T>) {}
     /// True when the app has finished and the reactor may stop.
     fn finished(&self) -> bool {

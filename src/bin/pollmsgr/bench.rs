@@ -24,7 +24,7 @@ use pollmsgr::pool::auth::ClientAuth;
 use pollmsgr::pool::cpu::CpuTimer;
 use pollmsgr::pool::load::{LoadApp, LoadConfig, LoadCounters};
 use pollmsgr::proto::ConnectionConfig;
-use pollmsgr::reactor::driver::CopyStats;
+use pollmsgr::reactor::driver::DriverStats;
 use pollmsgr::reactor::{self, IdlePolicy};
 use pollmsgr::wire::addr::{AddrType, EntityAddr};
 use pollmsgr::wire::entity::EntityType;
@@ -334,6 +334,7 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
         "mb_per_s": completed as f64 * args.size as f64 / secs / 1e6,
         "client_cpu_us_per_msg": cpu.map(|c| c * 1e6 / completed.max(1) as f64),
         "client_rx_copies_per_byte": copies.rx_copies_per_byte(),
+        "client_driver": copies.to_json(completed),
         "latency_us": {
             "p50": us(0.5), "p99": us(0.99), "p999": us(0.999),
             "max": hist.max() as f64 / 1000.0, "mean": hist.mean() / 1000.0,
@@ -381,7 +382,7 @@ fn run_load(
     counters: &Arc<LoadCounters>,
     mon_session: &mut Option<MonClient>,
     progress: &Progress<'_>,
-) -> Result<(Histogram<u64>, CopyStats), String> {
+) -> Result<(Histogram<u64>, DriverStats), String> {
     let mut handles = Vec::new();
     for (i, (core, cfg)) in configs.into_iter().enumerate() {
         let app = LoadApp::new(cfg, Arc::clone(counters)).map_err(|e| e.to_string())?;
@@ -425,12 +426,12 @@ fn run_load(
     }
     let mut hist = Histogram::<u64>::new_with_bounds(100, 60_000_000_000, 3)
         .map_err(|e| format!("histogram: {e}"))?;
-    let mut copies = CopyStats::default();
+    let mut copies = DriverStats::default();
     for h in handles {
         let app = h.join().map_err(|e| format!("load reactor failed: {e}"))?;
         hist.add(&app.histogram)
             .map_err(|e| format!("merge histograms: {e}"))?;
-        copies.add(app.copies);
+        copies.add(app.driver_stats);
     }
     Ok((hist, copies))
 }

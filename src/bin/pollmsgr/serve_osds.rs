@@ -30,7 +30,7 @@ use pollmsgr::pool::cpu::CpuTimer;
 use pollmsgr::pool::load::EchoHandler;
 use pollmsgr::pool::{EndpointSpec, EndpointsApp, Handler};
 use pollmsgr::proto::{ConnectionConfig, Policies};
-use pollmsgr::reactor::driver::{CopyStats, DriverLimits};
+use pollmsgr::reactor::driver::{DriverLimits, DriverStats};
 use pollmsgr::reactor::{self, IdlePolicy};
 use pollmsgr::wire::addr::{AddrType, EntityAddr};
 use pollmsgr::wire::entity::{EntityName, EntityType};
@@ -468,10 +468,10 @@ fn run_reactors(
     let mut per_endpoint = Vec::new();
     let (mut sessions, mut messages, mut closed) = (0u64, 0u64, 0u64);
     let mut single_report = serde_json::Value::Null;
-    let mut copies = CopyStats::default();
+    let mut copies = DriverStats::default();
     for h in handles {
         let app = h.join().map_err(|e| format!("reactor failed: {e}"))?;
-        copies.add(app.copy_stats());
+        copies.add(app.driver_stats());
         for (name, bound, s) in app.stats() {
             sessions += s.sessions;
             messages += s.messages;
@@ -502,14 +502,17 @@ fn run_reactors(
             "uptime_s": started.elapsed().as_secs_f64(),
             "endpoints": per_endpoint,
             "connections": a.limits.guard.report(),
-            "rx_bytes": copies.rx_bytes,
-            "rx_buffered_bytes": copies.rx_buffered_bytes,
-            "rx_copies_per_byte": copies.rx_copies_per_byte(),
             "limits": {
                 "nofile": nofile,
                 "max_conns_per_reactor": driver_limits.max_conns,
             },
     });
+    // Receive copies, idle passes and frames per message (see DriverStats).
+    if let (Some(s), serde_json::Value::Object(extra)) =
+        (summary.as_object_mut(), copies.to_json(messages))
+    {
+        s.extend(extra);
+    }
     if let (Some(s), Some(extra)) = (summary.as_object_mut(), control_summary.as_object()) {
         s.extend(extra.clone());
     }

@@ -76,13 +76,16 @@ pub fn inbound_flow(frame: &[u8], medium: Medium) -> Option<FlowKey> {
     })
 }
 
-/// A device wrapper that records the flow of the last frame received.
+/// A device wrapper that records the flow of the last frame received and
+/// counts the frames sent.
 #[derive(Debug)]
 pub struct Observed<D> {
     /// The wrapped device.
     pub inner: D,
     /// Flow of the last frame smoltcp consumed (taken by the transport).
     pub last: Option<FlowKey>,
+    /// Frames smoltcp has sent through this device.
+    pub tx_frames: u64,
     medium: Medium,
 }
 
@@ -93,6 +96,7 @@ impl<D: Device> Observed<D> {
         Observed {
             inner,
             last: None,
+            tx_frames: 0,
             medium,
         }
     }
@@ -123,13 +127,33 @@ impl<R: phy::RxToken> phy::RxToken for ObservedRx<'_, R> {
     }
 }
 
+/// Transmit token that counts the frame when smoltcp fills it.
+pub struct ObservedTx<'a, T> {
+    tx: T,
+    sent: &'a mut u64,
+}
+
+impl<T: phy::TxToken> phy::TxToken for ObservedTx<'_, T> {
+    fn consume<R, F>(self, len: usize, f: F) -> R
+    where
+        F: FnOnce(&mut [u8]) -> R,
+    {
+        *self.sent += 1;
+        self.tx.consume(len, f)
+    }
+
+    fn set_meta(&mut self, meta: phy::PacketMeta) {
+        self.tx.set_meta(meta);
+    }
+}
+
 impl<D: Device> Device for Observed<D> {
     type RxToken<'a>
         = ObservedRx<'a, D::RxToken<'a>>
     where
         Self: 'a;
     type TxToken<'a>
-        = D::TxToken<'a>
+        = ObservedTx<'a, D::TxToken<'a>>
     where
         Self: 'a;
 
@@ -137,6 +161,7 @@ impl<D: Device> Device for Observed<D> {
         let Observed {
             inner,
             last,
+            tx_frames,
             medium,
         } = self;
         let (rx, tx) = inner.receive(timestamp)?;
@@ -146,12 +171,22 @@ impl<D: Device> Device for Observed<D> {
                 last,
                 medium: *medium,
             },
-            tx,
+            ObservedTx {
+                tx,
+                sent: tx_frames,
+            },
         ))
     }
 
     fn transmit(&mut self, timestamp: Instant) -> Option<Self::TxToken<'_>> {
-        self.inner.transmit(timestamp)
+        let Observed {
+            inner, tx_frames, ..
+        } = self;
+        let tx = inner.transmit(timestamp)?;
+        Some(ObservedTx {
+            tx,
+            sent: tx_frames,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {

@@ -12,7 +12,7 @@ use crate::net::dpdk::DpdkTransport;
 use crate::net::kernel::KernelTransport;
 use crate::net::smol_set::SmolSet;
 use crate::net::steer::Steered;
-use crate::net::transport::{StreamEvent, StreamId, Transport};
+use crate::net::transport::{FrameCounts, StreamEvent, StreamId, Transport};
 
 /// smoltcp over a (possibly shared, software-steered) TAP device, spread
 /// over a set of interfaces.
@@ -91,6 +91,10 @@ impl Transport for AnyTransport {
 
     fn wait(&mut self, timeout: Duration) -> io::Result<()> {
         each!(self, t => t.wait(timeout))
+    }
+
+    fn frames(&self) -> Option<FrameCounts> {
+        each!(self, t => t.frames())
     }
 }
 

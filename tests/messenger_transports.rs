@@ -22,9 +22,10 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pollmsgr")
 }
 
-/// `pollmsgr serve` with 2 reactors x 16 OSD endpoints over `transport`.
-fn start_server(transport: &str) -> (Serve, serde_json::Value) {
-    let (serve, hello) = Serve::start(&[
+/// `pollmsgr serve` with 2 reactors x 16 OSD endpoints over `transport`,
+/// plus `extra` flags.
+fn start_server(transport: &str, extra: &[&str]) -> (Serve, serde_json::Value) {
+    let mut args = vec![
         "--entity",
         "osd.0",
         "--osds",
@@ -35,7 +36,9 @@ fn start_server(transport: &str) -> (Serve, serde_json::Value) {
         "0,1",
         "--transport",
         transport,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let (serve, hello) = Serve::start(&args);
     let eps = hello["endpoints"].as_array().map_or(0, Vec::len);
     assert_eq!(
         eps, 32,
@@ -158,7 +161,7 @@ fn run_bench(prefix: &[&str], extra: &[&str], endpoints: &str) -> serde_json::Va
 
 #[test]
 fn tap_two_reactors_sixteen_endpoints_two_hundred_clients() {
-    let (server, hello) = start_server("tap");
+    let (server, hello) = start_server("tap", &[]);
     let ns = hello["netns"].as_str().expect("netns").to_owned();
     let report = run_bench(&["ip", "netns", "exec", &ns], &[], &endpoints(&hello));
     let summary = stop(server);
@@ -177,7 +180,22 @@ fn tap_two_reactors_sixteen_endpoints_two_hundred_clients() {
 
 #[test]
 fn dpdk_memif_two_reactors_sixteen_endpoints_two_hundred_clients() {
-    let (server, hello) = start_server("dpdk");
+    memif_load(&[]);
+}
+
+/// The same load with both ends' smoltcp spread over 8 interfaces per
+/// reactor (`--smol-shards`): flows reach the member that owns them.
+#[test]
+fn dpdk_memif_sharded_both_ends_two_hundred_clients() {
+    memif_load(&["--smol-shards", "8"]);
+}
+
+/// 200 clients over DPDK memif against 2 reactors x 16 endpoints; `shards`
+/// flags go to both ends.
+fn memif_load(shards: &[&str]) {
+    let (server, hello) = start_server("dpdk", shards);
+    let interfaces: u64 = shards.last().map_or(1, |n| n.parse().expect("shards"));
+    assert_eq!(hello["smol_interfaces"], interfaces, "{hello}");
     let memif: Vec<String> = hello["memif"]
         .as_array()
         .expect("memif sockets")
@@ -187,7 +205,11 @@ fn dpdk_memif_two_reactors_sixteen_endpoints_two_hundred_clients() {
     assert_eq!(memif.len(), 2, "one memif link per reactor");
     let report = run_bench(
         &[],
-        &["--transport", "dpdk", "--memif", &memif.join(",")],
+        &[
+            &["--transport", "dpdk", "--memif", &memif.join(",")],
+            shards,
+        ]
+        .concat(),
         &endpoints(&hello),
     );
     let summary = stop(server);

@@ -20,9 +20,12 @@ use std::time::Duration;
 use dpdk_env::{port_by_name, DpdkDevice, Eal, Mempool, Port, PortConfig, RxOffloads, TxOffloads};
 
 use super::smol::{SmolConfig, SmolDevice, SmolError, SmolTransport};
+use super::smol_set::SmolSet;
 
 /// The transport over one DPDK queue.
 pub type DpdkTransport = SmolTransport<DpdkDevice>;
+/// smoltcp over a DPDK queue, spread over several interfaces.
+pub type DpdkSetTransport = SmolSet<DpdkDevice>;
 
 impl SmolDevice for DpdkDevice {
     const NAME: &'static str = "dpdk";
@@ -117,6 +120,25 @@ pub fn dpdk_transport(
     let mut cfg = SmolConfig::new(mac, addr, prefix_len);
     tune(&mut cfg);
     SmolTransport::new(dev, cfg)
+}
+
+/// Like [`dpdk_transport`], with the port's traffic spread over `members`
+/// smoltcp interfaces (a [`SmolSet`]): per-packet work then follows one
+/// interface's sockets, for many sessions per reactor.
+pub fn dpdk_set_transport(
+    port: &Port,
+    pool: Mempool,
+    addr: Ipv4Addr,
+    prefix_len: u8,
+    opts: &DpdkOptions,
+    members: usize,
+    tune: impl FnOnce(&mut SmolConfig),
+) -> Result<DpdkSetTransport, SmolError> {
+    let mac = port.mac()?;
+    let dev = DpdkDevice::new(port, opts.queue, pool, opts.burst)?;
+    let mut cfg = SmolConfig::new(mac, addr, prefix_len);
+    tune(&mut cfg);
+    SmolSet::new(dev, cfg, members, None)
 }
 
 /// Starts `port_name` and builds the transport on it: [`start_port`] then

@@ -308,6 +308,7 @@ fn server_stats(t: &AnyTransport) -> Option<String> {
         AnyTransport::Kernel(_) => None,
         AnyTransport::Tap(t) => Some(format!("{:?}", t.stats())),
         AnyTransport::Dpdk(t) => Some(format!("{:?}", t.stats())),
+        AnyTransport::DpdkSet(t) => Some(format!("{:?}", t.stats())),
     }
 }
 

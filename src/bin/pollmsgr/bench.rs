@@ -51,6 +51,11 @@ pub struct Args {
     /// injects faults); the endpoint's address is still what we present.
     #[arg(long)]
     via: Option<std::net::SocketAddr>,
+    /// smoltcp interfaces per load reactor over DPDK memif (as serve's
+    /// flag): with many --idle sessions, per-packet work then follows one
+    /// interface's sockets. 1: one interface.
+    #[arg(long, default_value_t = 1)]
+    smol_shards: usize,
     /// Extra sessions kept established but idle (connection-scaling runs).
     #[arg(long, default_value_t = 0)]
     idle: usize,
@@ -224,10 +229,11 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
             netns: Netns::Create,
             link: CLIENT_LINK,
             gateway: false,
-            interfaces: 1,
+            interfaces: args.smol_shards.max(1),
             dpdk: DpdkPort::Memif(MemifSpec {
                 role: MemifRole::Client,
                 sockets: Some(args.memif.clone()),
+                interfaces: args.smol_shards,
             }),
         },
     );

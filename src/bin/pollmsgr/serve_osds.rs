@@ -46,7 +46,8 @@ pub struct OsdsArgs {
     pub transport: TransportFlag,
     pub cores: String,
     pub reply_size: usize,
-    /// smoltcp interfaces per reactor over TAP (per-packet work follows one).
+    /// smoltcp interfaces per reactor over TAP and DPDK memif (per-packet
+    /// work follows one).
     pub smol_shards: usize,
     pub msgr_rev: u8,
     /// cephx settings; `None` serves with auth none (crc only).
@@ -274,6 +275,7 @@ pub fn serve_osds(a: &OsdsArgs, plan: ServePlan) -> Result<(), String> {
             dpdk: DpdkPort::Memif(MemifSpec {
                 role: MemifRole::Server,
                 sockets: None,
+                interfaces: a.smol_shards,
             }),
         },
     );

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use smoltcp::phy::TunTapInterface;
 
-use crate::net::dpdk::DpdkTransport;
+use crate::net::dpdk::{DpdkSetTransport, DpdkTransport};
 use crate::net::kernel::KernelTransport;
 use crate::net::smol_set::SmolSet;
 use crate::net::steer::Steered;
@@ -29,6 +29,8 @@ pub enum AnyTransport {
     Tap(TapSetTransport),
     /// smoltcp over a DPDK port (net_memif or net_tap).
     Dpdk(DpdkTransport),
+    /// smoltcp over a DPDK port, spread over several interfaces.
+    DpdkSet(DpdkSetTransport),
 }
 
 /// Calls `$call` on whichever transport `$self` holds.
@@ -38,6 +40,7 @@ macro_rules! each {
             AnyTransport::Kernel($t) => $call,
             AnyTransport::Tap($t) => $call,
             AnyTransport::Dpdk($t) => $call,
+            AnyTransport::DpdkSet($t) => $call,
         }
     };
 }

@@ -98,6 +98,10 @@ pub struct MemifSpec {
     /// The socket of each reactor's link: the server's, for a client; `None`
     /// for a server picks fresh paths (removed with the [`Transports`]).
     pub sockets: Option<Vec<String>>,
+    /// smoltcp interfaces per reactor (`--smol-shards`): above one, each
+    /// reactor's port feeds a [`crate::net::smol_set::SmolSet`], so
+    /// per-packet work follows one interface's sockets, not all of them.
+    pub interfaces: usize,
 }
 
 /// smoltcp over one DPDK `net_tap` port whose kernel side is in a namespace.
@@ -160,7 +164,7 @@ pub struct TransportOptions {
     pub link: [u8; 3],
     /// Route beyond the link through the kernel side.
     pub gateway: bool,
-    /// smoltcp interfaces per reactor over TAP.
+    /// smoltcp interfaces per reactor over TAP and DPDK memif.
     pub interfaces: usize,
     /// The DPDK port.
     pub dpdk: DpdkPort,
@@ -178,7 +182,10 @@ impl TransportSpec {
                 interfaces: opts.interfaces.max(1),
             }),
             TransportKind::Dpdk => match opts.dpdk {
-                DpdkPort::Memif(m) => TransportSpec::DpdkMemif(m),
+                DpdkPort::Memif(m) => TransportSpec::DpdkMemif(MemifSpec {
+                    interfaces: opts.interfaces.max(1),
+                    ..m
+                }),
                 DpdkPort::NetTap => TransportSpec::DpdkTap(DpdkTapSpec {
                     netns: opts.netns,
                     link: opts.link,
@@ -280,6 +287,17 @@ impl TransportSpec {
             TransportSpec::DpdkMemif(_)
             | TransportSpec::DpdkTap(_)
             | TransportSpec::DpdkMemifPair => "dpdk",
+        }
+    }
+
+    /// smoltcp interfaces per reactor: above one over TAP or DPDK memif
+    /// when sharded; 1 for a single stack; 0 for kernel TCP.
+    pub fn interfaces(&self) -> usize {
+        match self {
+            TransportSpec::Kernel => 0,
+            TransportSpec::Tap(t) => t.interfaces.max(1),
+            TransportSpec::DpdkMemif(m) => m.interfaces.max(1),
+            TransportSpec::DpdkTap(_) | TransportSpec::DpdkMemifPair => 1,
         }
     }
 
@@ -420,6 +438,7 @@ impl TransportSpec {
                     ends,
                     sockets,
                     created,
+                    interfaces: spec.interfaces.max(1),
                 }
             }
             TransportSpec::DpdkMemifPair => {
@@ -434,6 +453,7 @@ impl TransportSpec {
                     ends: (0..2).map(|r| Some(memif_pair_end(r))).collect(),
                     sockets: vec![socket],
                     created: true,
+                    interfaces: 1,
                 }
             }
             TransportSpec::DpdkTap(spec) => {

@@ -10,7 +10,9 @@ use smoltcp::phy::{Medium, TunTapInterface};
 
 use super::any::{AnyTransport, TapSetTransport};
 use super::{local_mac, on_link, DpdkTapSpec, SpecError, TapSpec, MEMIF_SOCKET_BUFFER};
-use crate::net::dpdk::{open, DpdkOptions, DpdkTransport, MemifRole};
+use crate::net::dpdk::{
+    dpdk_set_transport, dpdk_transport, open, start_port, DpdkOptions, DpdkTransport, MemifRole,
+};
 use crate::net::kernel::KernelTransport;
 use crate::net::smol::SmolConfig;
 use crate::net::smol_set::SmolSet;
@@ -42,6 +44,8 @@ pub(super) enum Prepared {
         sockets: Vec<String>,
         /// The sockets are ours to remove (we are the server and made them).
         created: bool,
+        /// smoltcp interfaces per reactor.
+        interfaces: usize,
     },
     DpdkTap {
         eal: dpdk_env::Eal,
@@ -90,12 +94,17 @@ impl Transports {
     pub fn describe(&self) -> serde_json::Value {
         match &self.prepared {
             Prepared::Kernel => serde_json::json!({ "transport": "kernel" }),
-            Prepared::Tap { ns, .. } => serde_json::json!({
-                "transport": "tap", "steering": "software", "netns": ns.name()
+            Prepared::Tap { ns, spec, .. } => serde_json::json!({
+                "transport": "tap", "steering": "software", "netns": ns.name(),
+                "smol_interfaces": spec.interfaces.max(1),
             }),
-            Prepared::Memif { sockets, .. } => {
-                serde_json::json!({ "transport": "dpdk", "memif": sockets })
-            }
+            Prepared::Memif {
+                sockets,
+                interfaces,
+                ..
+            } => serde_json::json!({
+                "transport": "dpdk", "memif": sockets, "smol_interfaces": interfaces,
+            }),
             Prepared::DpdkTap { ns, .. } => {
                 serde_json::json!({ "transport": "dpdk", "net_tap": ns.name() })
             }
@@ -120,11 +129,15 @@ impl Transports {
                 Box::new(move || open_tap(&ns, &spec, table, l, r).map(AnyTransport::Tap))
             }
             Prepared::Memif {
-                eal, pool, ends, ..
+                eal,
+                pool,
+                ends,
+                interfaces,
+                ..
             } => {
                 let (role, ours) = ends.get_mut(r).and_then(Option::take).ok_or(gone)?;
-                let (eal, pool) = (*eal, *pool);
-                Box::new(move || open_memif(eal, pool, r, role, ours).map(AnyTransport::Dpdk))
+                let (eal, pool, members) = (*eal, *pool, *interfaces);
+                Box::new(move || open_memif(eal, pool, r, role, ours, members))
             }
             Prepared::DpdkTap {
                 eal,
@@ -218,10 +231,15 @@ fn open_tap(
     let interfaces = spec.interfaces.max(1);
     let mut cfg = SmolConfig::new(local_mac(), ours, 24);
     cfg.gateway = spec.gateway.then_some(kernel_side);
-    // The listen backlog is per interface.
-    cfg.listen_backlog = (cfg.listen_backlog / interfaces).max(2);
+    cfg.listen_backlog = member_backlog(cfg.listen_backlog, interfaces);
     // Our ports: reactor p % R (steering), interface (p / R) % K.
     SmolSet::new(dev, cfg, interfaces, Some((table.reactors(), r))).map_err(io::Error::other)
+}
+
+/// The listen backlog of each of `members` interfaces sharing one: the
+/// backlog is per interface.
+fn member_backlog(backlog: usize, members: usize) -> usize {
+    (backlog / members.max(1)).max(2)
 }
 
 /// Reactor r's memif transport, on the reactor's thread: starts port
@@ -233,17 +251,29 @@ fn open_memif(
     r: usize,
     role: MemifRole,
     ours: Ipv4Addr,
-) -> io::Result<DpdkTransport> {
+    members: usize,
+) -> io::Result<AnyTransport> {
     // Registered for the thread's whole life: the reactor polls until it ends.
     std::mem::forget(eal.register_thread().map_err(io::Error::other)?);
     let opts = DpdkOptions {
         checksum_offload: false,
         ..DpdkOptions::default()
     };
-    let (port, t) = open(&eal, &format!("net_memif{r}"), pool, ours, 24, &opts, |c| {
+    let port =
+        start_port(&eal, &format!("net_memif{r}"), &pool, &opts).map_err(io::Error::other)?;
+    let tune = |c: &mut SmolConfig| {
         c.rx_buffer = MEMIF_SOCKET_BUFFER;
         c.tx_buffer = MEMIF_SOCKET_BUFFER;
-    })
+    };
+    let t = if members > 1 {
+        dpdk_set_transport(&port, pool, ours, 24, &opts, members, |c| {
+            tune(c);
+            c.listen_backlog = member_backlog(c.listen_backlog, members);
+        })
+        .map(AnyTransport::DpdkSet)
+    } else {
+        dpdk_transport(&port, pool, ours, 24, &opts, tune).map(AnyTransport::Dpdk)
+    }
     .map_err(io::Error::other)?;
     if role == MemifRole::Client {
         port.wait_link_up(Duration::from_secs(10))

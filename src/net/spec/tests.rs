@@ -16,6 +16,7 @@ fn memif(role: MemifRole) -> TransportSpec {
     TransportSpec::DpdkMemif(MemifSpec {
         role,
         sockets: Some(vec!["/run/a.sock".into(), "/run/b.sock".into()]),
+        interfaces: 1,
     })
 }
 
@@ -87,6 +88,7 @@ fn a_memif_client_without_sockets_is_refused() {
     let spec = TransportSpec::DpdkMemif(MemifSpec {
         role: MemifRole::Client,
         sockets: None,
+        interfaces: 1,
     });
     assert!(matches!(
         spec.prepare(1, []),
@@ -108,6 +110,36 @@ fn kernel_transports_open_once_per_reactor() {
 
 /// Both ends of one memif link: reactor 0 serves on the link's .1, reactor 1
 /// loads from .2, and both reach only the serving side.
+/// `--smol-shards` reaches a memif spec through `choose`, as it does TAP's.
+#[test]
+fn chosen_memif_and_tap_specs_carry_their_interfaces() {
+    let opts = |interfaces| TransportOptions {
+        netns: Netns::Create,
+        link: [169, 254, 1],
+        gateway: false,
+        interfaces,
+        dpdk: DpdkPort::Memif(MemifSpec {
+            role: MemifRole::Server,
+            sockets: None,
+            interfaces: 1,
+        }),
+    };
+    let memif = TransportSpec::choose(TransportKind::Dpdk, opts(8));
+    assert_eq!(memif.interfaces(), 8);
+    assert_eq!(
+        TransportSpec::choose(TransportKind::Dpdk, opts(0)).interfaces(),
+        1
+    );
+    assert_eq!(
+        TransportSpec::choose(TransportKind::Tap, opts(64)).interfaces(),
+        64
+    );
+    assert_eq!(
+        TransportSpec::choose(TransportKind::Kernel, opts(64)).interfaces(),
+        0
+    );
+}
+
 #[test]
 fn a_memif_pair_puts_both_ends_on_one_link() {
     let pair = TransportSpec::DpdkMemifPair;

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Idle sessions beside one active one over DPDK memif, sharded and not, in one run.
+
+One `serve --transport dpdk` (core 0) and one `bench` (core 1) over memif: a depth-1
+4 KiB request/reply connection, with N more sessions established and idle, for each
+(smoltcp interfaces per reactor, idle sessions) case. Both ends get the same
+--smol-shards. Prints a line per case and writes JSON (issue 11: "idle sessions cost
+nothing per packet").
+
+    bench/idle_memif.py [--cases 1:0,1:1000,64:0,64:1000,256:0,256:10000] [--duration 4]
+                        [--out bench/results/idle_memif.json]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run  # noqa: E402
+from ab import cpu_model  # noqa: E402
+
+
+def one(shards, idle, duration):
+    flags = ["--smol-shards", str(shards)]
+    cmd = [run.BIN, "serve", "--entity", "osd.0", "--osds", "1",
+           "--listen", "v2:127.0.0.1:0/100", "--cores", "0", "--transport", "dpdk", *flags]
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = server.stdout.readline()
+        if not first:
+            raise RuntimeError(f"{shlex.join(cmd)} did not start: {server.stderr.read()[-2000:]}")
+        hello = json.loads(first)
+        load = [run.BIN, "bench", "--connect", ",".join(hello["endpoints"]), "--conns", "1",
+                "--depth", "1", "--size", "4096", "--duration", str(duration), "--cores", "1",
+                "--json", "--transport", "dpdk", "--memif", ",".join(hello["memif"]), *flags]
+        if idle:
+            load += ["--idle", str(idle)]
+        r = run.run_json(load, timeout=duration + 600)
+        r["command"] = shlex.join(load)
+        r["server_command"] = shlex.join(cmd)
+        return r
+    finally:
+        server.terminate()
+        server.communicate(timeout=60)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", default="1:0,1:1000,64:0,64:1000,256:0,256:10000")
+    ap.add_argument("--duration", type=float, default=4.0)
+    ap.add_argument("--out", default=os.path.join(run.ROOT, "bench", "results", "idle_memif.json"))
+    a = ap.parse_args()
+    rows = []
+    for case in a.cases.split(","):
+        shards, idle = (int(x) for x in case.split(":"))
+        r = one(shards, idle, a.duration)
+        row = {"smol_shards": shards, "idle": idle, "round_trips_per_s": r["msgs_per_s"],
+               "p50_us": r["latency_us"]["p50"], "p99_us": r["latency_us"]["p99"],
+               "command": r["command"], "server_command": r["server_command"]}
+        rows.append(row)
+        print(f"shards {shards:5} idle {idle:6}: {row['round_trips_per_s']:9.0f} round trips/s,"
+              f" p50 {row['p50_us']:7.1f} us, p99 {row['p99_us']:7.1f} us", flush=True)
+    out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model()},
+           "duration_s": a.duration, "rows": rows}
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    with open(a.out, "w") as f:
+        json.dump(out, f, indent=1)
+    print(json.dumps({"rows": len(rows), "out": a.out}))
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,7 @@
 //! msgr2 connections on it.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -397,6 +397,34 @@ impl Transport for KernelTransport {
             }
         }
         Ok(done)
+    }
+
+    /// One `writev`: the driver calls again with what is left.
+    fn write_vectored(&mut self, stream: StreamId, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let Some(Some(s)) = self.streams.get_mut(stream) else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "no such stream",
+            ));
+        };
+        loop {
+            return match s.sock.write_vectored(bufs) {
+                Ok(n) => Ok(n),
+                // Not yet connected, or the socket buffer is full: WRITABLE wakes us.
+                Err(e)
+                    if e.kind() == io::ErrorKind::WouldBlock
+                        || e.kind() == io::ErrorKind::NotConnected =>
+                {
+                    Ok(0)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.closed.push((stream, e.to_string()));
+                    self.drop_stream(stream);
+                    Err(e)
+                }
+            };
+        }
     }
 
     fn close(&mut self, stream: StreamId) {

@@ -9,7 +9,7 @@
 //! take a slice: the one copy into the stack's transmit ring is the one the
 //! stack needs anyway.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -116,6 +116,22 @@ pub trait Transport {
 
     /// Queues as much of `data` as fits for transmission; returns how much.
     fn write(&mut self, stream: StreamId, data: &[u8]) -> io::Result<usize>;
+
+    /// Writes `bufs` in order, as [`Transport::write`] does each, stopping at
+    /// the first short write; returns the bytes taken. Kernel TCP overrides
+    /// it with one `writev` (a crc message with a lent payload is three
+    /// chunks: three syscalls without it).
+    fn write_vectored(&mut self, stream: StreamId, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let mut done = 0;
+        for b in bufs {
+            let n = self.write(stream, b)?;
+            done += n;
+            if n < b.len() {
+                break;
+            }
+        }
+        Ok(done)
+    }
 
     /// Closes `stream` gracefully; a `Closed` event follows.
     fn close(&mut self, stream: StreamId);

@@ -360,7 +360,17 @@ impl Connection {
         self.core.link.tx.pending()
     }
 
-    /// Reports that the first `n` bytes of [`Connection::tx_pending`] were written.
+    /// Fills `out` with the pending bytes, chunk by chunk, for a vectored
+    /// write (payloads lent in crc mode are their own chunks); returns how
+    /// many slices it filled. [`Connection::tx_consumed`] takes a count
+    /// across them.
+    pub fn tx_pending_slices<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
+        self.core.link.tx.pending_slices(out)
+    }
+
+    /// Reports that the first `n` pending bytes were written: at most
+    /// [`Connection::tx_pending`], or across [`Connection::tx_pending_slices`]
+    /// after a vectored write.
     pub fn tx_consumed(&mut self, n: usize) {
         let now = self.core.last_now;
         self.tx_consumed_at(n, now);

@@ -4,6 +4,7 @@
 //! buffer to the transport without a copy above the TCP stack.
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 
 use bytes::Bytes;
 
@@ -49,19 +50,37 @@ impl TxChain {
             .map_or(&[][..], |c| c.bytes().get(self.front_done..).unwrap_or(&[]))
     }
 
-    /// Marks `n` bytes of [`TxChain::pending`] as written.
+    /// Fills `out` with the pending bytes in order (the unwritten part of
+    /// the front chunk, then whole chunks), as many chunks as fit; returns
+    /// how many it filled. For a vectored write.
+    pub fn pending_slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+        let front = std::iter::once(self.pending());
+        let rest = self.chunks.iter().skip(1).map(Chunk::bytes);
+        let mut n = 0;
+        for (slot, b) in out.iter_mut().zip(front.chain(rest)) {
+            if b.is_empty() {
+                break;
+            }
+            *slot = IoSlice::new(b);
+            n += 1;
+        }
+        n
+    }
+
+    /// Marks the first `n` pending bytes as written (they may span chunks,
+    /// after a vectored write).
     pub fn consumed(&mut self, n: usize) {
-        let n = n.min(self.pending().len());
+        let n = n.min(self.len);
         self.front_done += n;
         self.len -= n;
         // No exhausted chunk stays in front: `pending` is always the next bytes.
-        while self
-            .chunks
-            .front()
-            .is_some_and(|f| self.front_done >= f.bytes().len())
-        {
+        while let Some(f) = self.chunks.front() {
+            let flen = f.bytes().len();
+            if self.front_done < flen {
+                break;
+            }
+            self.front_done -= flen;
             self.chunks.pop_front();
-            self.front_done = 0;
         }
     }
 
@@ -197,5 +216,38 @@ mod tests {
         );
         c.consumed(100);
         assert_eq!(c.pending().len(), big.len() - 100);
+    }
+
+    /// A vectored write sees every chunk in order, and a count that ends
+    /// inside a later chunk leaves exactly the rest pending.
+    #[test]
+    fn vectored_writes_span_chunks_and_partial_counts_resume() {
+        let big = Bytes::from((0..LEND_THRESHOLD).map(|i| i as u8).collect::<Vec<u8>>());
+        let mut c = TxChain::default();
+        c.push(b"head");
+        c.lend([None, None, None, Some(big.clone())]);
+        c.segment(3, &big);
+        c.bytes(b"tail");
+        let mut want = b"head".to_vec();
+        want.extend_from_slice(&big);
+        want.extend_from_slice(b"tail");
+        let mut iov = [IoSlice::new(&[]); 8];
+        assert_eq!(c.pending_slices(&mut iov), 3);
+        assert_eq!(iov[1].as_ptr(), big.as_ptr(), "the lent chunk is lent");
+        // Too few slots: as many as fit.
+        assert_eq!(c.pending_slices(&mut iov[..2]), 2);
+        let mut out = Vec::new();
+        // Writes of 7 bytes, then 9,000, then the rest: each ends mid-chunk.
+        for n in [7usize, 9_000, usize::MAX] {
+            let mut iov = [IoSlice::new(&[]); 8];
+            let k = c.pending_slices(&mut iov);
+            let flat: Vec<u8> = iov[..k].iter().flat_map(|s| s.iter().copied()).collect();
+            let n = n.min(flat.len());
+            out.extend_from_slice(&flat[..n]);
+            c.consumed(n);
+        }
+        assert_eq!(out, want);
+        let mut none = [IoSlice::new(&[]); 8];
+        assert_eq!((c.len(), c.pending_slices(&mut none)), (0, 0));
     }
 }

@@ -11,7 +11,7 @@
 use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +36,9 @@ const INTERACTIVE_BYTES: usize = 4096;
 const LIGHT_RECENT: Duration = Duration::from_millis(20);
 /// Most time credit heavy streams bank while idle (ns).
 const HEAVY_CREDIT_MAX_NS: i64 = 2_000_000;
+/// Most chunks one vectored write takes (a few messages' worth; the rest
+/// goes in the next write of the same flush).
+const MAX_IOV: usize = 64;
 
 /// Identifies one connection of a driver.
 pub type ConnId = usize;
@@ -924,8 +927,15 @@ impl<T: Transport> Driver<T> {
         let Some(stream) = slot.stream else {
             return;
         };
-        while !slot.conn.tx_pending().is_empty() {
-            match self.transport.write(stream, slot.conn.tx_pending()) {
+        loop {
+            // Every pending chunk in one vectored write (one `writev` on
+            // kernel TCP): a crc message with a lent payload is three chunks.
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let filled = slot.conn.tx_pending_slices(&mut iov);
+            if filled == 0 {
+                return;
+            }
+            match self.transport.write_vectored(stream, &iov[..filled]) {
                 Ok(0) => {
                     slot.conn.note_tx_blocked(now);
                     return;

@@ -2,7 +2,7 @@
 //! one type, so a reactor, a driver or a `MonClient` is built once for all of
 //! them. Each call is one predictable branch to the concrete transport.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -86,6 +86,10 @@ impl Transport for AnyTransport {
 
     fn write(&mut self, stream: StreamId, data: &[u8]) -> io::Result<usize> {
         each!(self, t => t.write(stream, data))
+    }
+
+    fn write_vectored(&mut self, stream: StreamId, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        each!(self, t => t.write_vectored(stream, bufs))
     }
 
     fn close(&mut self, stream: StreamId) {

@@ -104,10 +104,15 @@ def main():
     out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "old": a.old, "new": a.new, "rounds": a.rounds, "duration_s": a.duration,
            "machine": facts, "rows": rows}
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(out, f, indent=1)
-    print(json.dumps({"rows": len(rows), "out": a.out}))
+    write_results(a.out, out)
+
+
+def write_results(path, doc):
+    """Writes a benchmark's JSON document to `path` and says where."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
+    print(json.dumps({"rows": len(doc["rows"]), "out": path}))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402
-from ab import cpu_model  # noqa: E402
+from ab import cpu_model, write_results  # noqa: E402
 
 
 def one(shards, idle, duration):
@@ -67,10 +67,7 @@ def main():
     out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model()},
            "duration_s": a.duration, "rows": rows}
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(out, f, indent=1)
-    print(json.dumps({"rows": len(rows), "out": a.out}))
+    write_results(a.out, out)
 
 
 if __name__ == "__main__":

@@ -115,11 +115,24 @@ pub fn dpdk_transport(
     opts: &DpdkOptions,
     tune: impl FnOnce(&mut SmolConfig),
 ) -> Result<DpdkTransport, SmolError> {
-    let mac = port.mac()?;
-    let dev = DpdkDevice::new(port, opts.queue, pool, opts.burst)?;
-    let mut cfg = SmolConfig::new(mac, addr, prefix_len);
-    tune(&mut cfg);
+    let (dev, cfg) = device_and_config(port, pool, addr, prefix_len, opts, tune)?;
     SmolTransport::new(dev, cfg)
+}
+
+/// The device on queue `opts.queue` of `port` and the smoltcp settings for
+/// our address on it (the port's own MAC), adjusted by `tune`.
+fn device_and_config(
+    port: &Port,
+    pool: Mempool,
+    addr: Ipv4Addr,
+    prefix_len: u8,
+    opts: &DpdkOptions,
+    tune: impl FnOnce(&mut SmolConfig),
+) -> Result<(DpdkDevice, SmolConfig), SmolError> {
+    let dev = DpdkDevice::new(port, opts.queue, pool, opts.burst)?;
+    let mut cfg = SmolConfig::new(port.mac()?, addr, prefix_len);
+    tune(&mut cfg);
+    Ok((dev, cfg))
 }
 
 /// Like [`dpdk_transport`], with the port's traffic spread over `members`
@@ -134,10 +147,7 @@ pub fn dpdk_set_transport(
     members: usize,
     tune: impl FnOnce(&mut SmolConfig),
 ) -> Result<DpdkSetTransport, SmolError> {
-    let mac = port.mac()?;
-    let dev = DpdkDevice::new(port, opts.queue, pool, opts.burst)?;
-    let mut cfg = SmolConfig::new(mac, addr, prefix_len);
-    tune(&mut cfg);
+    let (dev, cfg) = device_and_config(port, pool, addr, prefix_len, opts, tune)?;
     SmolSet::new(dev, cfg, members, None)
 }
 

@@ -369,31 +369,13 @@ impl Transport for KernelTransport {
         Ok(total)
     }
 
+    /// Writes until the socket buffer is full (one `writev` per turn).
     fn write(&mut self, stream: StreamId, data: &[u8]) -> io::Result<usize> {
-        let Some(Some(s)) = self.streams.get_mut(stream) else {
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "no such stream",
-            ));
-        };
         let mut done = 0;
         while done < data.len() {
-            match s.sock.write(&data[done..]) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                // Not yet connected, or the socket buffer is full: WRITABLE wakes us.
-                Err(e)
-                    if e.kind() == io::ErrorKind::WouldBlock
-                        || e.kind() == io::ErrorKind::NotConnected =>
-                {
-                    break
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.closed.push((stream, e.to_string()));
-                    self.drop_stream(stream);
-                    return Err(e);
-                }
+            match self.write_vectored(stream, &[IoSlice::new(&data[done..])])? {
+                0 => break,
+                n => done += n,
             }
         }
         Ok(done)

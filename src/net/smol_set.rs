@@ -150,8 +150,8 @@ impl LocalPortChooser for MemberPorts {
 }
 
 /// Members with work: a flag each and the list of those set, so a busy-polling
-/// pass costs the members with work, not all of them (with 256 members,
-/// scanning every flag per pass was a quarter of a DPDK reactor's time).
+/// pass costs the members with work, not all of them (with 256 members, the
+/// set's poll, flag scan included, was 27% of a DPDK reactor's profile).
 struct DirtyMembers {
     flag: Vec<bool>,
     list: Vec<usize>,
@@ -281,16 +281,7 @@ impl<D: SmolDevice> SmolSet<D> {
         self.members
             .iter()
             .map(SmolTransport::stats)
-            .fold(SmolStats::default(), |a, b| SmolStats {
-                rx_frames: a.rx_frames + b.rx_frames,
-                tx_frames: a.tx_frames + b.tx_frames,
-                egress_walks: a.egress_walks + b.egress_walks,
-                sweeps: a.sweeps + b.sweeps,
-                accepted: a.accepted + b.accepted,
-                connected: a.connected + b.connected,
-                listen_refills: a.listen_refills + b.listen_refills,
-                handshakes_dropped: a.handshakes_dropped + b.handshakes_dropped,
-            })
+            .fold(SmolStats::default(), |a, b| a + b)
     }
 
     fn global(&mut self, member: usize, local: StreamId) -> StreamId {
@@ -509,11 +500,7 @@ impl<D: SmolDevice> Transport for SmolSet<D> {
     }
 
     fn frames(&self) -> Option<FrameCounts> {
-        let s = self.stats();
-        Some(FrameCounts {
-            rx: s.rx_frames,
-            tx: s.tx_frames,
-        })
+        Some(self.stats().frames())
     }
 
     fn wait(&mut self, timeout: Duration) -> io::Result<()> {

@@ -303,7 +303,7 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
         started,
     };
     let mut transports = spec.prepare(reactors, []).map_err(|e| e.to_string())?;
-    let (hist, copies) = run_load(
+    let (hist, driver_stats) = run_load(
         configs,
         spec.idle(Duration::from_millis(1)),
         &mut transports,
@@ -339,8 +339,8 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
         "msgs_per_s": completed as f64 / secs,
         "mb_per_s": completed as f64 * args.size as f64 / secs / 1e6,
         "client_cpu_us_per_msg": cpu.map(|c| c * 1e6 / completed.max(1) as f64),
-        "client_rx_copies_per_byte": copies.rx_copies_per_byte(),
-        "client_driver": copies.to_json(completed),
+        "client_rx_copies_per_byte": driver_stats.rx_copies_per_byte(),
+        "client_driver": driver_stats.to_json(completed),
         "latency_us": {
             "p50": us(0.5), "p99": us(0.99), "p999": us(0.999),
             "max": hist.max() as f64 / 1000.0, "mean": hist.mean() / 1000.0,
@@ -432,14 +432,14 @@ fn run_load(
     }
     let mut hist = Histogram::<u64>::new_with_bounds(100, 60_000_000_000, 3)
         .map_err(|e| format!("histogram: {e}"))?;
-    let mut copies = DriverStats::default();
+    let mut driver_stats = DriverStats::default();
     for h in handles {
         let app = h.join().map_err(|e| format!("load reactor failed: {e}"))?;
         hist.add(&app.histogram)
             .map_err(|e| format!("merge histograms: {e}"))?;
-        copies.add(app.driver_stats);
+        driver_stats.add(app.driver_stats);
     }
-    Ok((hist, copies))
+    Ok((hist, driver_stats))
 }
 
 fn print_text(r: &serde_json::Value) {

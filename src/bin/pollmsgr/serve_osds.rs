@@ -470,10 +470,10 @@ fn run_reactors(
     let mut per_endpoint = Vec::new();
     let (mut sessions, mut messages, mut closed) = (0u64, 0u64, 0u64);
     let mut single_report = serde_json::Value::Null;
-    let mut copies = DriverStats::default();
+    let mut driver_stats = DriverStats::default();
     for h in handles {
         let app = h.join().map_err(|e| format!("reactor failed: {e}"))?;
-        copies.add(app.driver_stats());
+        driver_stats.add(app.driver_stats());
         for (name, bound, s) in app.stats() {
             sessions += s.sessions;
             messages += s.messages;
@@ -511,7 +511,7 @@ fn run_reactors(
     });
     // Receive copies, idle passes and frames per message (see DriverStats).
     if let (Some(s), serde_json::Value::Object(extra)) =
-        (summary.as_object_mut(), copies.to_json(messages))
+        (summary.as_object_mut(), driver_stats.to_json(messages))
     {
         s.extend(extra);
     }

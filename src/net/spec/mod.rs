@@ -148,7 +148,8 @@ pub enum TransportKind {
 /// Which DPDK port a [`TransportKind::Dpdk`] choice means.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DpdkPort {
-    /// `net_memif`, one port per reactor.
+    /// `net_memif`, one port per reactor; [`TransportSpec::choose`] sets
+    /// its `interfaces` from [`TransportOptions::interfaces`].
     Memif(MemifSpec),
     /// One `net_tap` port whose kernel side is in the namespace.
     NetTap,

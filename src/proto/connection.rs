@@ -441,9 +441,10 @@ impl Connection {
         link.unparsed() + decoded + logs + link.tx.len()
     }
 
-    /// Received bytes copied into the receive buffer since the last call
-    /// (the rest were parsed straight from the transport's bytes): the
-    /// copy a driver reports per payload byte.
+    /// Received bytes copied a second time since the last call: into the
+    /// receive buffer (the rest were parsed straight from the transport's
+    /// bytes) or out of a decrypted chunk: the copy a driver reports per
+    /// payload byte.
     pub fn take_rx_buffered(&mut self) -> u64 {
         std::mem::take(&mut self.core.link.rx_buffered)
     }
@@ -714,6 +715,8 @@ impl Connection {
             };
             let (consumed, decoded) = decoder.decode(avail)?;
             let declared_rest = decoder.frame_rest_len();
+            // Plaintext moved out of a decrypted chunk is a second copy too.
+            self.core.link.rx_buffered += decoder.take_recopied();
             if consumed > 0 {
                 pos += consumed;
                 if let Some(log) = log {

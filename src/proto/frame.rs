@@ -3,11 +3,14 @@
 //!
 //! [`FrameEncoder`] appends whole frames to a [`FrameOut`]: a `Vec<u8>`, or
 //! the connection's transmit chain, which takes large crc-mode payloads by
-//! reference. [`FrameDecoder`] is sans-IO and incremental: it consumes whole
-//! *stages* (preamble block, a segment, the epilogue, an encrypted chunk)
-//! from the front of whatever input it is given and keeps nothing of a stage
-//! that is not complete, so the connection buffers the rest and calls again
-//! when more arrived. [`FrameDecoder::next_need`] tells how many bytes the
+//! reference. [`FrameDecoder`] is sans-IO and incremental: it takes segments
+//! (crc mode) and encrypted chunks (secure mode) piecewise, straight into the
+//! buffers they end in, and consumes the small *stages* (preamble block, a
+//! crc, the epilogue) whole from the front of whatever input it is given,
+//! keeping nothing of a small stage that is not complete, so the connection
+//! buffers those few bytes and calls again when more arrived. Secure chunks
+//! are decrypted in place once their tag arrived; nothing is zeroed first.
+//! [`FrameDecoder::next_need`] tells how many bytes the
 //! current stage takes and [`FrameDecoder::frame_rest_len`] how many the
 //! frame still declares (the connection refuses an oversized pre-auth frame
 //! and reports a stalled one with it); no driver reads exact byte counts
@@ -41,6 +44,10 @@ const SEGMENT_CRC_SEED: u32 = 0xFFFF_FFFF;
 const MAX_SPARE_CAPACITY: usize = 4 << 20;
 /// Most bytes reserved for a crc segment before more of it has arrived.
 const SEGMENT_PREALLOC: usize = 64 << 10;
+/// Most bytes reserved for an encrypted chunk before more of it has arrived:
+/// a [`SEGMENT_PREALLOC`] payload plus the chunk's secure epilogue and tag,
+/// so a 64 KiB message is gathered without a realloc.
+const CHUNK_PREALLOC: usize = SEGMENT_PREALLOC + SECURE_EPILOGUE_LEN + TAG_LEN;
 
 /// The GCM nonce schedule of each frame revision (reference 4.2); `crypto`
 /// takes the schedule, not the revision, so it needs nothing from `wire`.
@@ -490,22 +497,27 @@ enum Stage {
     CrcSeg0Crc,
     /// Crc mode: the epilogue.
     CrcEpilogue,
-    /// Secure rev0: Σ pad16(len) + epilogue(16) + tag(16).
+    /// Secure rev0: Σ pad16(len) + epilogue(16) + tag(16), gathered as it
+    /// arrives after the preamble's ciphertext (one GCM operation covers both).
     SecureRev0Rest,
-    /// Secure rev1: pad16(len0) - 48 + tag(16).
+    /// Secure rev1: pad16(len0) - 48 + tag(16), gathered as it arrives into
+    /// segment 0's buffer after the inline bytes.
     SecureRev1Seg0Rest,
-    /// Secure rev1: Σ_{i≥1} pad16(len) + epilogue(16) + tag(16).
-    SecureRev1Tail,
+    /// Secure rev1: Σ_{i≥1} pad16(len) + epilogue(16) + tag(16), gathered as
+    /// it arrives into the buffer of the first non-empty segment ≥ 1 (the
+    /// field names it), whose plaintext starts the chunk.
+    SecureRev1Tail(usize),
 }
 
 /// Incremental, sans-IO frame decoder (reference 3.8).
 ///
 /// Call order: `decode(input)` → drain `consumed` bytes from the front of
 /// your buffer → act on the result → call again with what remains plus new
-/// bytes. Each call consumes whole small stages (preamble, crc, epilogue,
-/// encrypted chunks) and crc-mode segments piecewise, straight into the
-/// segment's buffer, and returns after at most one frame. Any error is final
-/// for the connection.
+/// bytes. Each call consumes whole small stages (preamble, crc, epilogue)
+/// and takes crc-mode segments and encrypted chunks piecewise, straight into
+/// the buffer they end in (an encrypted chunk is decrypted there in place
+/// once its tag arrived), and returns after at most one frame. Any error is
+/// final for the connection.
 pub struct FrameDecoder {
     rev: Revision,
     limits: FrameLimits,
@@ -518,6 +530,11 @@ pub struct FrameDecoder {
     rev0_ct: [u8; PREAMBLE_LEN],
     scratch: Vec<u8>,
     spare: [Vec<u8>; 4],
+    /// Bytes of the current encrypted chunk gathered so far.
+    gathered: usize,
+    /// Plaintext bytes moved out of a decrypted chunk into another segment's
+    /// buffer (a second copy), since [`FrameDecoder::take_recopied`].
+    recopied: u64,
     failed: bool,
 }
 
@@ -541,6 +558,14 @@ fn get(chunk: &[u8], from: usize, to: usize) -> Result<&[u8], FrameError> {
             needed: to,
             available: chunk.len(),
         }))
+}
+
+/// Removes the GCM tag from the end of a gathered chunk.
+fn split_tag(buf: &mut Vec<u8>) -> Result<[u8; TAG_LEN], FrameError> {
+    let (body, tag) = tag_of(buf)?;
+    let body_len = body.len();
+    buf.truncate(body_len);
+    Ok(tag)
 }
 
 fn tag_of(chunk: &[u8]) -> Result<(&[u8], [u8; TAG_LEN]), FrameError> {
@@ -577,6 +602,8 @@ impl FrameDecoder {
             rev0_ct: [0; PREAMBLE_LEN],
             scratch: Vec::new(),
             spare: Default::default(),
+            gathered: 0,
+            recopied: 0,
             failed: false,
         }
     }
@@ -618,28 +645,38 @@ impl FrameDecoder {
     /// Hands a decoded frame's buffers back for reuse by later frames.
     pub fn recycle(&mut self, frame: Frame) {
         for (spare, seg) in self.spare.iter_mut().zip(frame.segments) {
-            // The length is kept: a buffer that is decrypted into is resized,
-            // not refilled, so stale bytes spare a memset (they are all overwritten).
             if seg.capacity() > spare.capacity() && seg.capacity() <= MAX_SPARE_CAPACITY {
                 *spare = seg;
             }
         }
     }
 
+    /// Plaintext bytes copied a second time since the last call: segments
+    /// after the first one of a decrypted chunk are moved out of the buffer
+    /// the chunk was decrypted in (msgr2.0 secure: every segment).
+    pub fn take_recopied(&mut self) -> u64 {
+        std::mem::take(&mut self.recopied)
+    }
+
     /// Whether the current stage takes input piecewise (a crc-mode segment,
-    /// copied straight into its buffer): any non-empty input makes progress.
+    /// or an encrypted chunk, copied straight into the buffer it ends in):
+    /// any non-empty input makes progress.
     pub fn takes_partial_input(&self) -> bool {
-        matches!(self.stage, Stage::CrcSegment(_))
+        matches!(
+            self.stage,
+            Stage::CrcSegment(_)
+                | Stage::SecureRev0Rest
+                | Stage::SecureRev1Seg0Rest
+                | Stage::SecureRev1Tail(_)
+        )
     }
 
     /// Bytes the current stage needs before [`FrameDecoder::decode`] can make
     /// progress (or, for a stage that [takes partial
     /// input](FrameDecoder::takes_partial_input), to complete): the preamble
     /// block (32, or 96 for msgr2.1 secure), what a crc segment still lacks,
-    /// its CRC, the epilogue, or an encrypted chunk with its tag.
+    /// its CRC, the epilogue, or what an encrypted chunk with its tag lacks.
     pub fn next_need(&self) -> usize {
-        let n = usize::from(self.pre.num_segments).min(MAX_SEGMENTS);
-        let lens = &self.lens[..n];
         match self.stage {
             Stage::Preamble => match (&self.cipher, self.rev) {
                 (Some(_), Revision::V2_1) => SECURE_REV1_PREAMBLE_BLOCK_LEN,
@@ -648,16 +685,28 @@ impl FrameDecoder {
             Stage::CrcSegment(i) => self.segment_rest(i),
             Stage::CrcSeg0Crc => 4,
             Stage::CrcEpilogue => EpilogueKind::new(self.rev, false).wire_len(),
-            Stage::SecureRev0Rest => lens.iter().fold(SECURE_EPILOGUE_LEN + TAG_LEN, |a, &l| {
-                a.saturating_add(pad16(l))
-            }),
-            Stage::SecureRev1Seg0Rest => pad16(self.lens[0]).saturating_sub(INLINE_LEN) + TAG_LEN,
-            Stage::SecureRev1Tail => lens
-                .iter()
-                .skip(1)
+            Stage::SecureRev0Rest | Stage::SecureRev1Seg0Rest | Stage::SecureRev1Tail(_) => {
+                self.chunk_len().saturating_sub(self.gathered)
+            }
+        }
+    }
+
+    /// The whole encrypted chunk (with its tag) of the current secure stage;
+    /// 0 in other stages.
+    fn chunk_len(&self) -> usize {
+        let lens = &self.lens[..self.n()];
+        let padded = |skip: usize| {
+            lens.iter()
+                .skip(skip)
                 .fold(SECURE_EPILOGUE_LEN + TAG_LEN, |a, &l| {
                     a.saturating_add(pad16(l))
-                }),
+                })
+        };
+        match self.stage {
+            Stage::SecureRev0Rest => padded(0),
+            Stage::SecureRev1Seg0Rest => pad16(self.lens[0]).saturating_sub(INLINE_LEN) + TAG_LEN,
+            Stage::SecureRev1Tail(_) => padded(1),
+            _ => 0,
         }
     }
 
@@ -672,24 +721,21 @@ impl FrameDecoder {
         }
         let mut consumed = 0;
         loop {
-            if let Stage::CrcSegment(i) = self.stage {
-                // A segment is taken piecewise: no need to gather it first.
-                let rest = input.get(consumed..).unwrap_or_default();
-                let take = self.segment_rest(i).min(rest.len());
-                if take == 0 {
-                    return Ok((consumed, Decoded::NeedMore));
-                }
-                consumed += take;
-                if let Some(done) = self.on_crc_segment_part(i, &rest[..take]) {
-                    return Ok((consumed, done));
-                }
-                continue;
-            }
             let need = self.next_need();
-            let Some(chunk) = input.get(consumed..).and_then(|rest| rest.get(..need)) else {
-                return Ok((consumed, Decoded::NeedMore));
+            let rest = input.get(consumed..).unwrap_or_default();
+            let chunk = if self.takes_partial_input() {
+                // Taken piecewise: no need to gather it in the caller's buffer first.
+                match need.min(rest.len()) {
+                    0 => return Ok((consumed, Decoded::NeedMore)),
+                    take => &rest[..take],
+                }
+            } else {
+                match rest.get(..need) {
+                    Some(chunk) => chunk,
+                    None => return Ok((consumed, Decoded::NeedMore)),
+                }
             };
-            consumed += need;
+            consumed += chunk.len();
             match self.advance(chunk) {
                 Ok(None) => continue,
                 Ok(Some(done)) => return Ok((consumed, done)),
@@ -704,13 +750,12 @@ impl FrameDecoder {
     fn advance(&mut self, chunk: &[u8]) -> Result<Option<Decoded>, FrameError> {
         match self.stage {
             Stage::Preamble => self.on_preamble(chunk),
-            // Taken piecewise in `decode`.
-            Stage::CrcSegment(_) => Err(FrameError::Failed),
+            Stage::CrcSegment(i) => Ok(self.on_crc_segment_part(i, chunk)),
             Stage::CrcSeg0Crc => self.on_crc_seg0_crc(chunk),
             Stage::CrcEpilogue => self.on_crc_epilogue(chunk),
-            Stage::SecureRev0Rest => self.on_secure_rev0_rest(chunk),
-            Stage::SecureRev1Seg0Rest => self.on_secure_rev1_seg0_rest(chunk),
-            Stage::SecureRev1Tail => self.on_secure_rev1_tail(chunk),
+            Stage::SecureRev0Rest | Stage::SecureRev1Seg0Rest | Stage::SecureRev1Tail(_) => {
+                self.on_secure_part(chunk)
+            }
         }
     }
 
@@ -737,15 +782,11 @@ impl FrameDecoder {
         for c in self.crcs.iter_mut().take(n) {
             *c = SEGMENT_CRC_SEED;
         }
-        let secure = self.cipher.is_some();
-        // The first non-empty segment >= 1 receives the whole rev1 secure tail.
-        let tail_owner = lens.iter().skip(1).position(|&l| l > 0).map(|p| p + 1);
+        self.gathered = 0;
         let slots = self.segs.iter_mut().zip(self.spare.iter_mut());
-        for (i, (seg, spare)) in slots.enumerate().take(n) {
+        for (seg, spare) in slots.take(n) {
             let mut buf = std::mem::take(spare);
-            if !(secure && self.rev == Revision::V2_1 && Some(i) == tail_owner) {
-                buf.clear();
-            }
+            buf.clear();
             // Nothing is reserved for the declared length: a buffer grows as
             // the segment's bytes arrive, so memory follows bytes received
             // (a peer declaring 64 MiB and sending nothing costs nothing).
@@ -781,7 +822,9 @@ impl FrameDecoder {
             Stage::CrcSeg0Crc => (1..n)
                 .map(|j| self.lens[j])
                 .fold(crc_epilogue + 4, usize::saturating_add),
-            Stage::CrcEpilogue | Stage::SecureRev0Rest | Stage::SecureRev1Tail => self.next_need(),
+            Stage::CrcEpilogue | Stage::SecureRev0Rest | Stage::SecureRev1Tail(_) => {
+                self.next_need()
+            }
             Stage::SecureRev1Seg0Rest => {
                 let tail = if n > 1 {
                     self.next_need_tail().saturating_add(TAG_LEN)
@@ -825,6 +868,9 @@ impl FrameDecoder {
                 let plain = c.peek_preamble_rev0(&ct);
                 self.rev0_ct = ct;
                 self.accept_preamble(&plain)?;
+                // The rest is gathered after the preamble's ciphertext.
+                self.scratch.clear();
+                self.scratch.extend_from_slice(&self.rev0_ct);
                 self.stage = Stage::SecureRev0Rest;
                 Ok(None)
             }
@@ -841,7 +887,7 @@ impl FrameDecoder {
                     self.stage = Stage::SecureRev1Seg0Rest;
                     Ok(None)
                 } else {
-                    Ok(self.after_secure_rev1_seg0())
+                    self.after_secure_rev1_seg0()
                 }
             }
         }
@@ -945,20 +991,55 @@ impl FrameDecoder {
         }
     }
 
-    fn on_secure_rev0_rest(&mut self, chunk: &[u8]) -> Result<Option<Decoded>, FrameError> {
-        let (body, tag) = tag_of(chunk)?;
+    /// The buffer the current secure stage's chunk is gathered and
+    /// decrypted in.
+    fn chunk_buf(&mut self) -> Result<&mut Vec<u8>, FrameError> {
+        match self.stage {
+            Stage::SecureRev0Rest => Ok(&mut self.scratch),
+            Stage::SecureRev1Seg0Rest => Ok(&mut self.segs[0]),
+            Stage::SecureRev1Tail(owner) => self.segs.get_mut(owner).ok_or(FrameError::Failed),
+            _ => Err(FrameError::Failed),
+        }
+    }
+
+    /// Secure mode: the next `part` of the current encrypted chunk (at most
+    /// what it still lacks), appended to the buffer it decrypts in; once the
+    /// chunk is whole, it is verified and decrypted there in place.
+    fn on_secure_part(&mut self, part: &[u8]) -> Result<Option<Decoded>, FrameError> {
+        let total = self.chunk_len();
+        let first = self.gathered == 0;
+        let buf = self.chunk_buf()?;
+        if first {
+            // As for crc segments: reserve the chunk up to a bound, so it is
+            // not regrown by doubling, yet memory follows bytes received.
+            buf.reserve(total.min(part.len().max(CHUNK_PREALLOC)));
+        }
+        buf.extend_from_slice(part);
+        self.gathered += part.len();
+        if self.gathered < total {
+            return Ok(None);
+        }
+        self.gathered = 0;
+        match self.stage {
+            Stage::SecureRev0Rest => self.open_secure_rev0_rest(),
+            Stage::SecureRev1Seg0Rest => self.open_secure_rev1_seg0_rest(),
+            Stage::SecureRev1Tail(owner) => self.open_secure_rev1_tail(owner),
+            _ => Err(FrameError::Failed),
+        }
+    }
+
+    /// msgr2.0: one GCM operation over the preamble and everything after it
+    /// (3.5), gathered in `scratch`; the segments are copied out of it.
+    fn open_secure_rev0_rest(&mut self) -> Result<Option<Decoded>, FrameError> {
+        let tag = split_tag(&mut self.scratch)?;
         let c = self.cipher.as_mut().ok_or(FrameError::Failed)?;
-        // One GCM operation over the preamble and everything after it (3.5).
-        self.scratch.clear();
-        self.scratch.reserve(PREAMBLE_LEN + body.len());
-        self.scratch.extend_from_slice(&self.rev0_ct);
-        self.scratch.extend_from_slice(body);
         c.open_in_place(&mut self.scratch, &tag)?;
         let mut off = PREAMBLE_LEN;
         for i in 0..self.n() {
             let len = self.lens[i];
             let src = get(&self.scratch, off, off + len)?;
             self.segs[i].extend_from_slice(src);
+            self.recopied += len as u64;
             off += pad16(len);
         }
         let epi = EpilogueRepr::parse(
@@ -972,42 +1053,40 @@ impl FrameDecoder {
         self.finish_with(epi)
     }
 
-    fn after_secure_rev1_seg0(&mut self) -> Option<Decoded> {
-        if self.n() > 1 {
-            self.stage = Stage::SecureRev1Tail;
-            None
-        } else {
-            Some(self.finish())
+    fn after_secure_rev1_seg0(&mut self) -> Result<Option<Decoded>, FrameError> {
+        if self.n() == 1 {
+            return Ok(Some(self.finish()));
         }
-    }
-
-    fn on_secure_rev1_seg0_rest(&mut self, chunk: &[u8]) -> Result<Option<Decoded>, FrameError> {
-        let (body, tag) = tag_of(chunk)?;
-        let c = self.cipher.as_mut().ok_or(FrameError::Failed)?;
-        let seg = &mut self.segs[0];
-        seg.extend_from_slice(body);
-        c.open_in_place(seg.get_mut(INLINE_LEN..).unwrap_or_default(), &tag)?;
-        seg.truncate(self.lens[0]);
-        Ok(self.after_secure_rev1_seg0())
-    }
-
-    fn on_secure_rev1_tail(&mut self, chunk: &[u8]) -> Result<Option<Decoded>, FrameError> {
-        let (body, tag) = tag_of(chunk)?;
-        let n = self.n();
         // Segments before the first non-empty one contribute no bytes, so its
-        // plaintext starts at offset 0: decrypt straight into its buffer.
-        let owner = (1..n)
+        // plaintext starts the tail: the tail is gathered into its buffer.
+        let owner = (1..self.n())
             .find(|&i| self.lens[i] > 0)
             .ok_or(FrameError::EmptyLastSegment)?;
+        self.stage = Stage::SecureRev1Tail(owner);
+        Ok(None)
+    }
+
+    fn open_secure_rev1_seg0_rest(&mut self) -> Result<Option<Decoded>, FrameError> {
+        let c = self.cipher.as_mut().ok_or(FrameError::Failed)?;
+        let seg = &mut self.segs[0];
+        let tag = split_tag(seg)?;
+        c.open_in_place(seg.get_mut(INLINE_LEN..).unwrap_or_default(), &tag)?;
+        seg.truncate(self.lens[0]);
+        self.after_secure_rev1_seg0()
+    }
+
+    fn open_secure_rev1_tail(&mut self, owner: usize) -> Result<Option<Decoded>, FrameError> {
+        let n = self.n();
         let c = self.cipher.as_mut().ok_or(FrameError::Failed)?;
         let mut buf = std::mem::take(&mut self.segs[owner]);
-        buf.resize(body.len(), 0);
-        c.open_to(body, &tag, &mut buf)?;
+        let tag = split_tag(&mut buf)?;
+        c.open_in_place(&mut buf, &tag)?;
         let mut off = pad16(self.lens[owner]);
         for i in owner + 1..n {
             let len = self.lens[i];
             let src = get(&buf, off, off + len)?;
             self.segs[i].extend_from_slice(src);
+            self.recopied += len as u64;
             off += pad16(len);
         }
         let epi = EpilogueRepr::parse(
@@ -1034,7 +1113,7 @@ impl FrameDecoder {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::crypto::{session_ciphers, Role};
     use proptest::prelude::*;
@@ -1065,12 +1144,12 @@ mod tests {
     }
 
     #[derive(Debug, Clone, Copy)]
-    enum Format {
+    pub(in crate::proto) enum Format {
         Crc(Revision),
         Secure(Revision),
     }
 
-    const FORMATS: [Format; 4] = [
+    pub(in crate::proto) const FORMATS: [Format; 4] = [
         Format::Crc(Revision::V2_0),
         Format::Crc(Revision::V2_1),
         Format::Secure(Revision::V2_0),
@@ -1078,7 +1157,7 @@ mod tests {
     ];
 
     /// A connector-side encoder and an acceptor-side decoder of one format.
-    fn pair(f: Format, limits: FrameLimits) -> (FrameEncoder, FrameDecoder) {
+    pub(in crate::proto) fn pair(f: Format, limits: FrameLimits) -> (FrameEncoder, FrameDecoder) {
         match f {
             Format::Crc(rev) => (FrameEncoder::new(rev), FrameDecoder::new(rev, limits)),
             Format::Secure(rev) => {
@@ -1093,7 +1172,7 @@ mod tests {
         }
     }
 
-    fn encode(e: &mut FrameEncoder, tag: Tag, segs: &[&[u8]]) -> Vec<u8> {
+    pub(in crate::proto) fn encode(e: &mut FrameEncoder, tag: Tag, segs: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
         e.encode(tag, segs, &mut out).unwrap();
         out

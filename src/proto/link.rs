@@ -29,8 +29,9 @@ pub(super) struct Link {
     /// The driver stopped reading us (memory budget): the frame-progress
     /// deadline does not run, the driver's own budget deadline does.
     pub(super) input_paused: bool,
-    /// Received bytes copied into `rx` (not parsed straight from the
-    /// transport's bytes) since [`Link::take_rx_buffered`] last ran.
+    /// Received bytes copied a second time since the driver last took the
+    /// count: into `rx` (not parsed straight from the transport's bytes), or
+    /// out of a decrypted chunk into another segment's buffer.
     pub(super) rx_buffered: u64,
 }
 

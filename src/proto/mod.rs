@@ -16,6 +16,8 @@ mod connection;
 mod error;
 mod event;
 pub mod frame;
+#[cfg(test)]
+mod frame_rx_tests;
 mod handshake;
 mod io;
 mod link;

@@ -11,9 +11,10 @@ use crate::net::transport::FrameCounts;
 pub struct DriverStats {
     /// Bytes handed to connections by the transport.
     pub rx_bytes: u64,
-    /// Of those, bytes copied into a connection's receive buffer first (a
-    /// partial banner, preamble, epilogue or encrypted chunk, or a backlog);
-    /// the rest were parsed straight from the transport's buffer.
+    /// Bytes copied a second time: into a connection's receive buffer first
+    /// (a partial banner, preamble or epilogue, or a backlog), or out of a
+    /// decrypted chunk into a later segment's buffer; the rest went straight
+    /// from the transport's buffer into the buffer they end in.
     pub rx_buffered_bytes: u64,
     /// Reactor passes (`poll_once` runs one, or two around a wait).
     pub passes: u64,

@@ -1,8 +1,9 @@
-//! `pollmsgr rados put/get` and `pollmsgr ping` over smoltcp on TAP devices
-//! (`--transport tap`, through `net::spec`) against a real Ceph 16.2 cluster
-//! (a ceph-mon and a memstore ceph-osd, cephx) inside a network namespace
-//! this test creates and removes (issue 9: the RADOS client on the
-//! userspace transports).
+//! `pollmsgr rados put/get/bench` and `pollmsgr ping` over smoltcp on TAP
+//! devices (`--transport tap`) and on a DPDK net_tap port (`--transport
+//! dpdk`), through `net::spec`, against a real Ceph 16.2 cluster (a ceph-mon
+//! and a memstore ceph-osd, cephx) inside a network namespace each test
+//! creates and removes (issue 9: the RADOS client on the userspace
+//! transports).
 //!
 //! The daemons bind 169.254.77.1 on the namespace's loopback; pollmsgr's mon
 //! session and objecter each get a TAP whose kernel side is moved into the
@@ -18,21 +19,37 @@ use std::process::{Command, Output, Stdio};
 use common::netns::{MonNamespace, MON_IP};
 use common::{pollmsgr_bin, require_ceph, Auth, CephCluster, ClusterOpts};
 
-/// `pollmsgr rados -c CONF -p POOL --transport tap --netns NS ARGS`, bounded in time.
-fn pm_tap(c: &CephCluster, ns: &str, args: &[&str]) -> Output {
+/// `pollmsgr rados -c CONF -p POOL --transport T --netns NS --link L ARGS`,
+/// bounded in time.
+fn pm_over(c: &CephCluster, net: &Net, args: &[&str]) -> Output {
     Command::new("timeout")
         .args(["-k", "5", "120"])
         .arg(pollmsgr_bin())
         .arg("rados")
         .arg("-c")
         .arg(&c.conf_path)
-        .args(["-p", "tapp", "--transport", "tap", "--netns", ns])
-        .args(["--link", "169.254.78"])
+        .args([
+            "-p",
+            "tapp",
+            "--transport",
+            net.transport,
+            "--netns",
+            &net.ns,
+        ])
+        .args(["--link", net.link])
         .args(args)
         .env_remove("CEPH_CONF")
         .stdin(Stdio::null())
         .output()
         .expect("run pollmsgr rados")
+}
+
+/// How pollmsgr reaches the cluster in a test.
+struct Net {
+    transport: &'static str,
+    ns: String,
+    /// The mon session's /24 (the data path takes the next one).
+    link: &'static str,
 }
 
 /// The real `rados -c CONF -p POOL ARGS`, inside the namespace.
@@ -71,14 +88,8 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-#[test]
-fn interop_rados_and_ping_over_smoltcp_tap() {
-    require_ceph();
-    assert!(
-        dpdk_env::testkit::is_root(),
-        "this test needs root (TAP devices, network namespaces)"
-    );
-    let ns = MonNamespace::new("r");
+/// A cluster with pool `tapp` in a namespace of its own.
+fn cluster_in(ns: &MonNamespace) -> CephCluster {
     let c = CephCluster::start_at(
         ClusterOpts {
             auth: Auth::Cephx,
@@ -92,42 +103,47 @@ fn interop_rados_and_ping_over_smoltcp_tap() {
     .unwrap_or_else(|e| panic!("cluster in {} did not start: {e}", ns.name));
     c.ceph_ok(&["osd", "pool", "create", "tapp", "8"])
         .expect("pool create");
+    c
+}
 
-    // pollmsgr writes over TAP; the real rados reads it back.
+/// pollmsgr writes and the real rados reads back, and the reverse.
+fn objects_cross_read(c: &CephCluster, net: &Net) {
+    let how = net.transport;
     let ours = c.dir.join("ours.in");
     std::fs::write(&ours, payload(1)).expect("write input");
     ok(
-        "pollmsgr rados put over tap",
-        &pm_tap(&c, &ns.name, &["put", "by-pollmsgr", path(&ours)]),
+        &format!("pollmsgr rados put over {how}"),
+        &pm_over(c, net, &["put", "by-pollmsgr", path(&ours)]),
     );
     let back = c.dir.join("ours.out");
     ok(
         "rados get",
-        &real_in(&c, &ns.name, &["get", "by-pollmsgr", path(&back)]),
+        &real_in(c, &net.ns, &["get", "by-pollmsgr", path(&back)]),
     );
     assert!(
         std::fs::read(&back).expect("read back") == payload(1),
-        "the object pollmsgr wrote over TAP reads back different with the real rados"
+        "the object pollmsgr wrote over {how} reads back different with the real rados"
     );
-
-    // The real rados writes; pollmsgr reads it over TAP.
     let theirs = c.dir.join("theirs.in");
     std::fs::write(&theirs, payload(2)).expect("write input");
     ok(
         "rados put",
-        &real_in(&c, &ns.name, &["put", "by-rados", path(&theirs)]),
+        &real_in(c, &net.ns, &["put", "by-rados", path(&theirs)]),
     );
     let got = c.dir.join("theirs.out");
     ok(
-        "pollmsgr rados get over tap",
-        &pm_tap(&c, &ns.name, &["get", "by-rados", path(&got)]),
+        &format!("pollmsgr rados get over {how}"),
+        &pm_over(c, net, &["get", "by-rados", path(&got)]),
     );
     assert!(
         std::fs::read(&got).expect("read got") == payload(2),
-        "pollmsgr over TAP read an object different from the one the real rados wrote"
+        "pollmsgr over {how} read an object different from the one the real rados wrote"
     );
+}
 
-    // ping: the mon session and an OSD session with a cephx authorizer, over TAP.
+/// `pollmsgr ping`: the mon session and an OSD session with a cephx
+/// authorizer, five keepalive round trips.
+fn ping_over(c: &CephCluster, net: &Net, link: &str) {
     let osd = c.osd0_addr.clone().expect("osd.0 address");
     let keyring = c.dir.join("keyring");
     let out = Command::new("timeout")
@@ -150,15 +166,78 @@ fn interop_rados_and_ping_over_smoltcp_tap() {
             "--timeout",
             "30",
         ])
-        .args(["--json", "--transport", "tap", "--netns", &ns.name])
-        .args(["--link", "169.254.80"])
+        .args(["--json", "--transport", net.transport, "--netns", &net.ns])
+        .args(["--link", link])
         .stdin(Stdio::null())
         .output()
         .expect("run pollmsgr ping");
-    ok("pollmsgr ping over tap", &out);
+    ok(&format!("pollmsgr ping over {}", net.transport), &out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ping JSON");
     assert_eq!(v["count"], 5, "{v}");
     assert_eq!(v["lost"], 0, "{v}");
+}
+
+fn require_root() {
+    require_ceph();
+    assert!(
+        dpdk_env::testkit::is_root(),
+        "this test needs root (TAP devices, network namespaces)"
+    );
+}
+
+#[test]
+fn interop_rados_and_ping_over_smoltcp_tap() {
+    require_root();
+    let ns = MonNamespace::new("r");
+    let c = cluster_in(&ns);
+    let net = Net {
+        transport: "tap",
+        ns: ns.name.clone(),
+        link: "169.254.78",
+    };
+    objects_cross_read(&c, &net);
+    ping_over(&c, &net, "169.254.80");
+    drop(c);
+    drop(ns);
+}
+
+/// The objecter on a DPDK net_tap port (the mon session on a TAP): objects
+/// cross-read with the real rados, and a `rados bench` write run, whose
+/// several workloads in one process (the run, its metadata object, the
+/// cleanup) share the one DPDK port through one objecter reactor.
+#[test]
+fn interop_rados_bench_and_ping_over_dpdk_net_tap() {
+    require_root();
+    let ns = MonNamespace::new("d");
+    let c = cluster_in(&ns);
+    let net = Net {
+        transport: "dpdk",
+        ns: ns.name.clone(),
+        link: "169.254.82",
+    };
+    objects_cross_read(&c, &net);
+    let out = pm_over(
+        &c,
+        &net,
+        &["--json", "bench", "2", "write", "-b", "4096", "-t", "4"],
+    );
+    ok("pollmsgr rados bench over dpdk", &out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench JSON");
+    assert_eq!(v["transport"], "dpdk", "{v}");
+    assert!(v["total_ops"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert_eq!(v["errors"], 0, "{v}");
+    assert_eq!(v["objecter"]["failed"], 0, "{v}");
+    // The cleanup (a later workload on the same port) removed every object
+    // the run wrote: only the two cross-read objects are left.
+    let ls = real_in(&c, &net.ns, &["ls"]);
+    ok("rados ls", &ls);
+    let mut names: Vec<String> = String::from_utf8_lossy(&ls.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["by-pollmsgr", "by-rados"], "left after the bench");
+    ping_over(&c, &net, "169.254.84");
     drop(c);
     drop(ns);
 }

@@ -24,6 +24,7 @@
 pub mod app;
 pub mod maps;
 mod op;
+pub mod turns;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -140,6 +141,28 @@ pub struct ObjecterStats {
     pub stale_replies: u64,
     /// Maps applied.
     pub maps: u64,
+}
+
+impl ObjecterStats {
+    /// What was counted since `earlier` (a snapshot of the same objecter):
+    /// one run's share of a long-lived objecter's counters.
+    pub fn since(&self, earlier: &ObjecterStats) -> ObjecterStats {
+        let d = |now: u64, then: u64| now.saturating_sub(then);
+        ObjecterStats {
+            submitted: d(self.submitted, earlier.submitted),
+            replied: d(self.replied, earlier.replied),
+            failed: d(self.failed, earlier.failed),
+            resends: d(self.resends, earlier.resends),
+            map_resends: d(self.map_resends, earlier.map_resends),
+            reset_resends: d(self.reset_resends, earlier.reset_resends),
+            eagain_resends: d(self.eagain_resends, earlier.eagain_resends),
+            sessions: d(self.sessions, earlier.sessions),
+            session_resets: d(self.session_resets, earlier.session_resets),
+            unknown_replies: d(self.unknown_replies, earlier.unknown_replies),
+            stale_replies: d(self.stale_replies, earlier.stale_replies),
+            maps: d(self.maps, earlier.maps),
+        }
+    }
 }
 
 struct InFlight {

@@ -8,6 +8,7 @@ mod net_args;
 mod ping;
 mod rados;
 mod rados_bench;
+mod rados_cluster;
 mod serve;
 mod serve_join;
 mod serve_osds;

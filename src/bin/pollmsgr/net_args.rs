@@ -1,55 +1,58 @@
 //! How `pollmsgr rados` and `pollmsgr ping` reach the cluster:
-//! `--transport kernel|tap` through `net::spec`. Over TAP the mon session
-//! and the data path (the objecter, the OSD session) each get a TAP device
-//! whose kernel side is moved into `--netns` (where the cluster's network
-//! is) as their gateway: the mon session on `--link`, the data path on the
-//! next /24, so the two stacks never share an address.
+//! `--transport kernel|tap|dpdk` through `net::spec`. Over TAP the mon
+//! session and the data path (the objecter, the OSD sessions) each get a
+//! TAP device whose kernel side is moved into `--netns` (where the
+//! cluster's network is) as their gateway: the mon session on `--link`, the
+//! data path on the next /24, so the two stacks never share an address.
+//! Over DPDK the data path is a DPDK net_tap port instead (its kernel side
+//! moved the same way) and the mon session stays on a TAP device.
 
 use clap::Args as ClapArgs;
 
-use pollmsgr::net::spec::{DpdkPort, Netns, TransportOptions, TransportSpec};
+use pollmsgr::net::spec::{DpdkPort, Netns, TransportKind, TransportOptions, TransportSpec};
 
 use crate::common::{parse_link, TransportFlag};
 
 /// The transport flags of `rados` and `ping`.
 #[derive(ClapArgs, Debug, Clone)]
 pub struct NetArgs {
-    /// How to reach the cluster: kernel TCP, or smoltcp over TAP devices
-    /// whose kernel sides are moved into --netns.
+    /// How to reach the cluster: kernel TCP, smoltcp over TAP devices whose
+    /// kernel sides are moved into --netns, or (dpdk) the data path over a
+    /// DPDK net_tap port moved the same way and the mon session over TAP.
     #[arg(long, value_enum, default_value = "kernel")]
     pub transport: TransportFlag,
-    /// With --transport tap: the existing network namespace where the
-    /// cluster's network is.
+    /// With --transport tap or dpdk: the existing network namespace where
+    /// the cluster's network is.
     #[arg(long)]
     pub netns: Option<String>,
-    /// With --transport tap: the mon session's link as A.B.C (kernel side .1,
-    /// ours .2); the data path's is A.B.(C+1).
+    /// With --transport tap or dpdk: the mon session's link as A.B.C (kernel
+    /// side .1, ours .2); the data path's is A.B.(C+1).
     #[arg(long, default_value = "169.254.78")]
     pub link: String,
 }
 
 impl NetArgs {
     /// The specs of the mon session's transport and of the data path's.
+    /// Over DPDK the data path (the objecter, the OSD sessions) is a DPDK
+    /// net_tap port and the mon session rides smoltcp over a plain TAP:
+    /// one EAL per process holds one port, and the control plane does not
+    /// need a poll-mode queue.
     pub fn specs(&self) -> Result<(TransportSpec, TransportSpec), String> {
-        if self.transport == TransportFlag::Dpdk {
-            // One EAL per process: the two net_tap ports would have to come
-            // from one spec, and a port cannot be reopened for each run.
-            return Err("--transport dpdk is not supported here yet (kernel or tap)".into());
-        }
         let netns = match (&self.netns, self.transport) {
             (_, TransportFlag::Kernel) => Netns::Create,
             (Some(ns), _) => Netns::Existing(ns.clone()),
             (None, _) => {
                 return Err(
-                    "--transport tap needs --netns NS (where the cluster's network is)".into(),
+                    "--transport tap and dpdk need --netns NS (where the cluster's network is)"
+                        .into(),
                 )
             }
         };
         let link = parse_link(&self.link)?;
         let data_link = [link[0], link[1], link[2].wrapping_add(1)];
-        let spec = |link| {
+        let spec = |kind, link| {
             TransportSpec::choose(
-                self.transport.kind(),
+                kind,
                 TransportOptions {
                     netns: netns.clone(),
                     link,
@@ -59,6 +62,11 @@ impl NetArgs {
                 },
             )
         };
-        Ok((spec(link), spec(data_link)))
+        let data = self.transport.kind();
+        let control = match data {
+            TransportKind::Dpdk => TransportKind::Tap,
+            other => other,
+        };
+        Ok((spec(control, link), spec(data, data_link)))
     }
 }

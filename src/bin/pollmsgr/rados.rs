@@ -2,39 +2,25 @@
 //! objecter, with the flags and output of Ceph's `rados` tool: `put`, `get`,
 //! `stat`, `rm`, `ls` and `bench`.
 //!
-//! The main thread holds the mon session (cephx tickets, the osdmap
-//! subscription, ticket renewal) and posts each new osdmap to the reactor
-//! that runs the objecter; nothing on the reactor waits on the mon.
+//! [`Cluster`] holds the mon session and the objecter's reactor.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use clap::{Args as ClapArgs, Subcommand, ValueEnum};
-use pollmsgr::conf::{CephConf, ModeOption};
-use pollmsgr::monc::{MonAuth, MonClient, MonClientConfig};
-use pollmsgr::msg::osd_mon::MOsdMap;
 use pollmsgr::msg::osd_op::{flag, op, HObject, ObjectLocator, OsdOp, PgId, PgNlsResponse};
-use pollmsgr::msg::subscribe::MonSubscribe;
-use pollmsgr::msg::{from_message, types};
-use pollmsgr::net::spec::{AnyTransport, TransportSpec, Transports};
-use pollmsgr::objecter::app::{RadosApp, Workload};
-use pollmsgr::objecter::maps::MapTracker;
-use pollmsgr::objecter::{Completion, ObjectRequest, Objecter, ObjecterConfig, OpReply};
+use pollmsgr::objecter::app::Workload;
+use pollmsgr::objecter::{Completion, ObjectRequest, OpReply};
 use pollmsgr::osdmap::PgPool;
-use pollmsgr::pool::auth::ClientAuth;
-use pollmsgr::proto::ConnectionConfig;
-use pollmsgr::reactor::{self, driver::Driver};
-use pollmsgr::wire::addr::EntityAddr;
-use pollmsgr::wire::entity::EntityType;
 use pollmsgr::wire::utime::UTime;
 use pollmsgr::wire::Reader;
 
-use crate::common::{fail, key_from_keyring, msgr2_features, parse_auth_name};
+use crate::common::fail;
 use crate::net_args::NetArgs;
 use crate::rados_bench;
+use crate::rados_cluster::Cluster;
 
 /// Flags of `rados` (Ceph's names where Ceph's tool has them).
 #[derive(ClapArgs, Debug)]
@@ -279,185 +265,6 @@ fn write_output(file: &str, data: &[u8]) -> Result<(), String> {
             .map_err(|e| format!("stdout: {e}"))
     } else {
         std::fs::write(file, data).map_err(|e| format!("{file}: {e}"))
-    }
-}
-
-/// The mon session, the current osdmap and what the objecter needs to
-/// reach the OSDs.
-pub struct Cluster {
-    mc: MonClient<AnyTransport>,
-    /// The objecter's transport, opened afresh for each run.
-    data: TransportSpec,
-    /// The mon session's transport set-up, kept while the session lives.
-    _control: Transports,
-    /// The osdmap, kept current from the mon's MOSDMaps.
-    pub tracker: MapTracker,
-    objecter: ObjecterConfig,
-    core: Option<usize>,
-}
-
-impl Cluster {
-    /// Reads the conf and keyring, authenticates with the first mon that
-    /// answers, subscribes to the osdmap and waits for the first map.
-    pub fn connect(args: &Args) -> Result<Self, String> {
-        let conf = CephConf::from_env_or(args.conf.as_deref())
-            .map_err(|e| e.to_string())?
-            .unwrap_or_default();
-        let name = match (&args.name, &args.id) {
-            (Some(n), _) => parse_auth_name(n)?,
-            (None, Some(id)) => parse_auth_name(&format!("client.{id}"))?,
-            (None, None) => parse_auth_name("client.admin")?,
-        };
-        let mons: Vec<EntityAddr> = match &args.mon {
-            Some(m) => vec![m.parse().map_err(|e| format!("--mon {m}: {e}"))?],
-            None => conf
-                .mon_host(&name)
-                .map_err(|e| e.to_string())?
-                .iter()
-                .filter_map(|v| v.msgr2().copied())
-                .collect(),
-        };
-        if mons.is_empty() {
-            return Err("no msgr2 monitor address: set mon_host in ceph.conf (-c) or -m".into());
-        }
-        let keyring = match &args.keyring {
-            Some(k) => Some(k.clone()),
-            None => conf.keyring(&name).map(|p| p.display().to_string()),
-        };
-        let auth = match keyring {
-            Some(k) => MonAuth::Cephx(key_from_keyring(&k, &name)?),
-            None => MonAuth::None,
-        };
-        let cephx = matches!(auth, MonAuth::Cephx(_));
-        let mut cfg = MonClientConfig::new(mons[0], name.clone(), auth);
-        cfg.modes = conf
-            .con_modes(&name, ModeOption::MonClient)
-            .map_err(|e| e.to_string())?;
-        cfg.rev1 = args.msgr_rev == 1;
-        cfg.want_keys = EntityType::Mon.service_id() | EntityType::Osd.service_id();
-        let (control_spec, data) = args.net.specs()?;
-        let mut control = control_spec.prepare(1, []).map_err(|e| e.to_string())?;
-        let t = control.open(0).map_err(|e| e.to_string())?;
-        let mut mc = MonClient::connect_first_over(Driver::with_transport(t), &mons, &cfg, None)
-            .map_err(|e| e.to_string())?;
-        let osd_modes = conf
-            .con_modes(&name, ModeOption::Client)
-            .map_err(|e| e.to_string())?;
-        let client_auth = if cephx {
-            let store = mc
-                .tickets()
-                .ok_or("the mon session has no cephx tickets")?
-                .clone();
-            if store.get(EntityType::Osd.service_id()).is_none() {
-                return Err(format!("the mon issued no OSD ticket to {name}"));
-            }
-            ClientAuth::cephx(EntityType::Osd.service_id(), store, osd_modes)
-        } else {
-            ClientAuth::None
-        };
-        let mut sub = MonSubscribe::default();
-        sub.want("osdmap", 0, 0);
-        mc.subscribe(&sub);
-        let mut tracker = MapTracker::new();
-        let first = mc
-            .wait_for("osdmap", |m| m.ty == types::OSD_MAP)
-            .map_err(|e| format!("first osdmap: {e}"))?;
-        let maps = from_message::<MOsdMap>(&first).map_err(|e| format!("osdmap message: {e}"))?;
-        tracker.handle(&maps).map_err(|e| format!("osdmap: {e}"))?;
-        if tracker.epoch() == 0 {
-            return Err("the mon sent no full osdmap".into());
-        }
-        let mut base = ConnectionConfig::new(EntityType::Client);
-        base.msgr2_supported = msgr2_features(args.msgr_rev);
-        let mut objecter = ObjecterConfig::new(base, client_auth, mc.global_id());
-        objecter.op_timeout = Duration::from_secs_f64(args.op_timeout.max(0.1));
-        Ok(Cluster {
-            mc,
-            tracker,
-            objecter,
-            core: args.core,
-            data,
-            _control: control,
-        })
-    }
-
-    /// Runs `workload` on a reactor until it is done, keeping the map
-    /// current and calling `tick` about once a second with the time since
-    /// the start.
-    pub fn run<W: Workload>(
-        &mut self,
-        workload: W,
-        mut tick: impl FnMut(Duration),
-    ) -> Result<RadosApp<W>, String> {
-        let app = RadosApp::new(Objecter::new(self.objecter.clone()), workload);
-        // Kept until the reactor is joined (a namespace it created, if any).
-        let mut net = self.data.prepare(1, []).map_err(|e| e.to_string())?;
-        let handle = reactor::spawn(
-            "rados".into(),
-            self.core,
-            self.data.idle(Duration::from_millis(1)),
-            net.factory(0).map_err(|e| e.to_string())?,
-            app,
-        )
-        .map_err(|e| format!("start reactor: {e}"))?;
-        let post = |map: Arc<dyn pollmsgr::objecter::Placement>| {
-            handle.post(move |d, app: &mut RadosApp<W>| {
-                app.set_map(d, map, Instant::now());
-            })
-        };
-        if let Some(p) = self.tracker.placement() {
-            post(p);
-        }
-        let started = Instant::now();
-        let mut last_tick = started;
-        while !handle.is_finished() {
-            match self.mc.poll_messages(Duration::from_millis(50)) {
-                Ok(msgs) => {
-                    for m in msgs.iter().filter(|m| m.ty == types::OSD_MAP) {
-                        match from_message::<MOsdMap>(m) {
-                            Ok(maps) => match self.tracker.handle(&maps) {
-                                Ok(true) => {
-                                    if let Some(p) = self.tracker.placement() {
-                                        post(p);
-                                    }
-                                }
-                                Ok(false) => {}
-                                Err(e) => eprintln!("rados: osdmap: {e}"),
-                            },
-                            Err(e) => eprintln!("rados: osdmap message: {e}"),
-                        }
-                    }
-                }
-                Err(e) => eprintln!("rados: mon session: {e}"),
-            }
-            if let Err(e) = self.mc.renew_if_due() {
-                eprintln!("rados: ticket renewal: {e}");
-            }
-            if last_tick.elapsed() >= Duration::from_secs(1) {
-                last_tick = Instant::now();
-                tick(started.elapsed());
-            }
-        }
-        let app = handle
-            .join()
-            .map_err(|e| format!("objecter reactor: {e}"))?;
-        // Tids go on from this run: the OSDs would take a reused one (same
-        // client name) for a resend and answer it without applying it.
-        self.objecter.first_tid = app.objecter.next_tid();
-        Ok(app)
-    }
-
-    /// Runs one request and returns its reply.
-    pub fn one(&mut self, req: ObjectRequest) -> Result<OpReply, String> {
-        let app = self.run(Batch::new(vec![req]), |_| {})?;
-        app.workload
-            .results
-            .into_iter()
-            .next()
-            .flatten()
-            .ok_or("the request did not complete")?
-            .result
-            .map_err(|e| e.to_string())
     }
 }
 

@@ -20,7 +20,8 @@ use pollmsgr::objecter::app::Workload;
 use pollmsgr::objecter::{Completion, ObjectRequest};
 use pollmsgr::pool::cpu::CpuTimer;
 
-use crate::rados::{Batch, BenchKind, Cluster};
+use crate::rados::{Batch, BenchKind};
+use crate::rados_cluster::Cluster;
 
 /// Flags of `rados bench`.
 #[derive(ClapArgs, Debug)]
@@ -321,7 +322,7 @@ pub fn run(
         prev_finished = finished;
     })?;
     let cpu_s = cpu.elapsed();
-    let stats = app.objecter.stats();
+    let stats = app.stats;
     let load = app.workload;
     let ops = load.hist.len();
     let run_time = match (load.started_at, load.finished_at) {
@@ -375,6 +376,7 @@ pub fn run(
         "first_error": load.first_error,
         "verify_failures": load.verify_failures,
         "objecter": stats,
+        "transport": cluster.data_transport(),
     });
     if json {
         println!("{report}");

@@ -188,10 +188,10 @@ class Cluster:
 class Serve:
     """`pollmsgr serve --osds N --join`, pinned to the server core; stopped by pid."""
 
-    def __init__(self, cluster, osds, state_dir, crush_host, stderr_path):
+    def __init__(self, cluster, osds, state_dir, crush_host, stderr_path, extra=()):
         self.cmd = ["taskset", "-c", str(SERVER_CORE), BIN, "serve", "--osds", str(osds), "--join",
                     "-c", cluster.conf, "--state-dir", state_dir, "--cores", str(SERVER_CORE),
-                    "--crush-host", crush_host]
+                    "--crush-host", crush_host, *extra]
         self.stderr_path = stderr_path
         self.err = open(stderr_path, "w")
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=self.err, text=True,

@@ -17,9 +17,12 @@ CPU per op is beside it: the same server under both clients.
 
 With --endpoints, a second cluster runs the same pollmsgr client against one
 pollmsgr OSD endpoint (`serve --osds 1 --join`, core 0) over kernel TCP: pollmsgr
-at both ends with the real message shape.
+at both ends with the real message shape. With --memif, a third does the same over
+a DPDK memif link (`serve --transport dpdk --join`, `rados --transport dpdk --memif`;
+both ends busy-poll, so their CPU per op is a core's time over the ops, not work).
 
-    bench/rados_client_bench.py [--seconds 20] [--quick] [--endpoints] [--out bench/results]
+    bench/rados_client_bench.py [--seconds 20] [--quick] [--endpoints] [--memif]
+                                [--out bench/results]
 
 Writes rados_client_bench.json and rados_client_bench.md into --out and prints the
 table. Needs root, the Debian ceph packages (scripts/install-deps.sh), 2+ cores.
@@ -42,11 +45,12 @@ import rados_bench as rb  # noqa: E402  (the cluster, server and sampling helper
 PG_NUM = 32
 
 
-def pollmsgr_bench(conf, pool, seconds, mode, run_name, server_pid):
-    """One `pollmsgr rados bench` phase on the client core; its JSON plus the
-    whole-process client CPU (rusage) and the server's CPU over the run."""
+def pollmsgr_bench(conf, pool, seconds, mode, run_name, server_pid, net=()):
+    """One `pollmsgr rados bench` phase on the client core (over `net`'s
+    transport flags); its JSON plus the whole-process client CPU (rusage) and
+    the server's CPU over the run."""
     cmd = ["taskset", "-c", str(rb.CLIENT_CORE), rb.BIN, "rados", "-c", conf, "-p", pool,
-           "--core", str(rb.CLIENT_CORE), "--json", "bench", str(seconds), mode,
+           "--core", str(rb.CLIENT_CORE), *net, "--json", "bench", str(seconds), mode,
            "-t", str(rb.DEPTH), "--run-name", run_name]
     if mode == "write":
         cmd += ["-b", str(rb.BLOCK), "--no-cleanup"]
@@ -72,6 +76,7 @@ def pollmsgr_bench(conf, pool, seconds, mode, run_name, server_pid):
         "errors": j.get("errors"),
         "verify_failures": j.get("verify_failures"),
         "objecter": j.get("objecter"),
+        "transport": j.get("transport"),
     }
 
 
@@ -91,8 +96,8 @@ def real_bench(conf, pool, seconds, mode, run_name, server_pid):
     }
 
 
-def run_cluster(key, label, args, base, tmp_root, with_osd):
-    ip = f"127.78.{base}.{1 if with_osd else 2}"
+def run_cluster(key, label, args, base, tmp_root, with_osd, memif=False):
+    ip = f"127.78.{base}.{3 if memif else (1 if with_osd else 2)}"
     case_dir = os.path.join(tmp_root, key)
     os.makedirs(case_dir, exist_ok=True)
     res = {"case": key, "label": label, "address": ip, "phases": {}}
@@ -107,15 +112,24 @@ def run_cluster(key, label, args, base, tmp_root, with_osd):
             rb.run(["taskset", "-a", "-p", "-c", str(rb.SERVER_CORE), str(pid)])
             res["server"] = "ceph-osd -i 0 (memstore), core 0"
         else:
+            extra = ["--transport", "dpdk"] if memif else []
             serve = rb.Serve(cluster, 1, os.path.join(case_dir, "state"), f"rcb-{os.getpid()}",
-                             os.path.join(case_dir, "serve.stderr"))
+                             os.path.join(case_dir, "serve.stderr"), extra)
             pid = serve.pid
-            res["server"] = f"pollmsgr serve --osds 1 --join, core 0 ({serve.hello.get('endpoints')})"
+            res["server"] = (f"pollmsgr serve --osds 1 --join {' '.join(extra)}, core 0 "
+                             f"({serve.hello.get('endpoints')})")
+        net = []
+        if memif:
+            net = ["--transport", "dpdk", "--memif", ",".join(serve.hello.get("memif") or [])]
         pool = f"rcb{os.getpid()}{key}"
         cluster.ceph("osd", "pool", "create", pool, str(PG_NUM), str(PG_NUM))
-        warm = rb.rados_bench(cluster.conf, pool, 1, "write", "warmup", pid)
+        if memif:
+            # The real rados cannot reach a memif address: pollmsgr warms up.
+            warm = pollmsgr_bench(cluster.conf, pool, 1, "write", "warmup", pid, net)
+        else:
+            warm = rb.rados_bench(cluster.conf, pool, 1, "write", "warmup", pid)
         res["warmup_ops_per_s"] = warm["ops_per_s"]
-        clients = [("pollmsgr", pollmsgr_bench)]
+        clients = [("pollmsgr", lambda *a: pollmsgr_bench(*a, net=net))]
         if with_osd:
             clients.insert(0, ("rados", real_bench))
         for name, fn in clients:
@@ -192,6 +206,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="3 s phases (a smoke run)")
     ap.add_argument("--endpoints", action="store_true",
                     help="also run pollmsgr rados bench against a pollmsgr OSD endpoint")
+    ap.add_argument("--memif", action="store_true",
+                    help="also against a pollmsgr OSD endpoint over DPDK memif")
     ap.add_argument("--no-latency-pass", action="store_true")
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--out", default=os.path.join(rb.ROOT, "bench", "results"))
@@ -221,6 +237,9 @@ def main():
         if args.endpoints:
             results["cases"].append(run_cluster("ep", "pollmsgr endpoint", args, base, tmp_root,
                                                 False))
+        if args.memif:
+            results["cases"].append(run_cluster("memif", "pollmsgr endpoint, DPDK memif", args,
+                                                base, tmp_root, False, memif=True))
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     ph = results["cases"][0]["phases"]

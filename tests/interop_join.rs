@@ -133,31 +133,7 @@ fn rados_ok(c: &CephCluster, args: &[&str]) -> String {
 /// CRUSH rule under our host bucket).
 fn our_pool(c: &CephCluster, ready: &Value, pool: &str) {
     let host = ready["crush_host"].as_str().expect("crush_host");
-    let rule = format!("{pool}-rule");
-    c.ceph_ok(&[
-        "osd",
-        "crush",
-        "rule",
-        "create-replicated",
-        &rule,
-        host,
-        "osd",
-    ])
-    .expect("crush rule");
-    c.ceph_ok(&[
-        "osd",
-        "pool",
-        "create",
-        pool,
-        "32",
-        "32",
-        "replicated",
-        &rule,
-    ])
-    .expect("pool create");
-    // Wait until the endpoints have seen the pool (ops before that are
-    // accepted anyway; listing needs pg_num).
-    std::thread::sleep(Duration::from_millis(500));
+    c.pool_on_host(host, pool).expect("pool on our host");
 }
 
 /// Objects of 1 B to 4 MiB with random bytes: put, stat, get (compared), rm.

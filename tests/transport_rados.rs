@@ -17,6 +17,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use common::netns::{MonNamespace, MON_IP};
+use common::pollmsgr::Serve;
 use common::{pollmsgr_bin, require_ceph, Auth, CephCluster, ClusterOpts};
 
 /// `pollmsgr rados -c CONF -p POOL --transport T --netns NS --link L ARGS`,
@@ -240,4 +241,74 @@ fn interop_rados_bench_and_ping_over_dpdk_net_tap() {
     ping_over(&c, &net, "169.254.84");
     drop(c);
     drop(ns);
+}
+
+/// `serve --osds 1 --join --transport dpdk` boots an endpoint into a real
+/// cluster with its memif address; `pollmsgr rados --transport dpdk
+/// --memif SOCKETS` puts, gets (compared) and benches against it over the
+/// memif link, the real message shape at both ends of a DPDK link. The mon
+/// sessions of both run over kernel TCP.
+#[test]
+fn interop_rados_over_dpdk_memif_to_a_joined_endpoint() {
+    require_root();
+    let c = CephCluster::start(ClusterOpts {
+        auth: Auth::Cephx,
+        with_osd: false,
+        ..ClusterOpts::default()
+    })
+    .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
+    let conf = path(&c.conf_path).to_owned();
+    let state = c.dir.join("pollmsgr-state");
+    let (serve, ready) = Serve::start(&[
+        "--osds",
+        "1",
+        "--join",
+        "-c",
+        &conf,
+        "--state-dir",
+        path(&state),
+        "--cores",
+        "0",
+        "--transport",
+        "dpdk",
+    ]);
+    let sockets: Vec<&str> = ready["memif"]
+        .as_array()
+        .expect("memif sockets in the ready line")
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    let sockets = sockets.join(",");
+    let host = ready["crush_host"].as_str().expect("crush_host");
+    c.pool_on_host(host, "mp")
+        .expect("pool on the endpoint's host");
+    let pm = |args: &[&str]| -> Output {
+        Command::new("timeout")
+            .args(["-k", "5", "120"])
+            .arg(pollmsgr_bin())
+            .args(["rados", "-c", &conf, "-p", "mp", "--transport", "dpdk"])
+            .args(["--memif", &sockets])
+            .args(args)
+            .env_remove("CEPH_CONF")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run pollmsgr rados")
+    };
+    let input = c.dir.join("memif.in");
+    std::fs::write(&input, payload(3)).expect("write input");
+    ok("put over memif", &pm(&["put", "obj", path(&input)]));
+    let output = c.dir.join("memif.out");
+    ok("get over memif", &pm(&["get", "obj", path(&output)]));
+    assert!(
+        std::fs::read(&output).expect("read back") == payload(3),
+        "the object read back over memif differs from the one written"
+    );
+    let out = pm(&["--json", "bench", "2", "write", "-b", "4096", "-t", "8"]);
+    ok("bench over memif", &out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench JSON");
+    assert_eq!(v["transport"], "dpdk", "{v}");
+    assert!(v["total_ops"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert_eq!(v["errors"], 0, "{v}");
+    drop(serve);
+    drop(c);
 }

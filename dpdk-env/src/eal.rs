@@ -28,8 +28,9 @@ pub enum HugePages {
 /// Which CPUs the EAL lcores run on.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Cores {
-    /// One lcore (the calling thread), allowed on every CPU: the EAL pins nothing. Right
-    /// for tests and for programs that place their own threads.
+    /// One lcore (the calling thread), allowed on every CPU the process may use (its
+    /// affinity mask, as `taskset` left it): the EAL pins nothing. Right for tests and
+    /// for programs that place their own threads.
     #[default]
     Floating,
     /// One lcore per listed CPU, each pinned (`-l a,b,...`); the first is the main lcore.
@@ -127,10 +128,7 @@ impl EalConfig {
     pub fn args(&self, huge: HugepageInfo, prefix: &str) -> Result<(Vec<String>, bool)> {
         let mut a: Vec<String> = vec!["pollmsgr".into()];
         match &self.cores {
-            Cores::Floating => {
-                let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-                a.push(format!("--lcores=0@(0-{})", n.saturating_sub(1)));
-            }
+            Cores::Floating => a.push(floating_lcore(&allowed_cpus())),
             Cores::Pinned(cpus) if cpus.is_empty() => {
                 return Err(Error::Config("Cores::Pinned needs at least one CPU".into()));
             }
@@ -302,6 +300,33 @@ impl Eal {
     }
 }
 
+/// `--lcores` for one lcore allowed on `cpus`. An empty list (affinity unknown) leaves
+/// the lcore on CPU 0's set of one, as DPDK's own default would.
+fn floating_lcore(cpus: &[usize]) -> String {
+    let list: Vec<String> = cpus.iter().map(usize::to_string).collect();
+    if list.is_empty() {
+        "--lcores=0@(0)".into()
+    } else {
+        format!("--lcores=0@({})", list.join(","))
+    }
+}
+
+/// The CPUs the calling thread may run on (its affinity mask). Counting CPUs instead
+/// (0..n) would move a process that `taskset` put on CPU 1 onto CPU 0.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: pid 0 is the calling thread; `set` is valid for `size` bytes.
+    if unsafe { libc::sched_getaffinity(0, size, &mut set) } != 0 {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: the index is below CPU_SETSIZE.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
 /// The calling thread's lcore id, `None` for an unregistered non-EAL thread.
 pub fn lcore_id() -> Option<u32> {
     // SAFETY: reads a thread-local; valid in any thread, before or after EAL init.
@@ -375,6 +400,26 @@ mod tests {
         };
         let e = cfg.args(huge(2), "p").unwrap_err();
         assert!(e.to_string().contains("./hugepages.sh reserve"), "{e}");
+    }
+
+    #[test]
+    fn floating_lcore_stays_on_the_cpus_the_thread_may_use() {
+        assert_eq!(floating_lcore(&[1]), "--lcores=0@(1)");
+        assert_eq!(floating_lcore(&[0, 2, 3]), "--lcores=0@(0,2,3)");
+        let last = *allowed_cpus().last().expect("some CPU is allowed");
+        // As under `taskset -c LAST`: the lcore goes there, not to CPU 0.
+        std::thread::spawn(move || {
+            // SAFETY: plain data; the set holds one valid CPU index.
+            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            unsafe { libc::CPU_SET(last, &mut set) };
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            // SAFETY: pid 0 is this thread; `set` is valid for `size` bytes.
+            assert_eq!(unsafe { libc::sched_setaffinity(0, size, &set) }, 0);
+            let (a, _) = EalConfig::default().args(huge(0), "p").unwrap();
+            assert!(a.contains(&format!("--lcores=0@({last})")), "{a:?}");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -562,6 +562,36 @@ impl CephCluster {
         Ok((path, text))
     }
 
+    /// Creates `pool` (32 PGs) under a replicated CRUSH rule that places
+    /// only on `host`'s OSDs (the bucket `serve --join` hosts its endpoints
+    /// in), and gives the OSDs half a second to see it.
+    pub fn pool_on_host(&self, host: &str, pool: &str) -> Result<(), HarnessError> {
+        let rule = format!("{pool}-rule");
+        self.ceph_ok(&[
+            "osd",
+            "crush",
+            "rule",
+            "create-replicated",
+            &rule,
+            host,
+            "osd",
+        ])?;
+        self.ceph_ok(&[
+            "osd",
+            "pool",
+            "create",
+            pool,
+            "32",
+            "32",
+            "replicated",
+            &rule,
+        ])?;
+        // Ops before the endpoints see the pool are accepted anyway;
+        // listing needs pg_num.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        Ok(())
+    }
+
     /// Runs `ceph ARGS -f json` and parses the output.
     pub fn ceph_json(&self, args: &[&str]) -> Result<serde_json::Value, HarnessError> {
         let mut a = args.to_vec();

@@ -5,11 +5,17 @@
 //! cluster's network is) as their gateway: the mon session on `--link`, the
 //! data path on the next /24, so the two stacks never share an address.
 //! Over DPDK the data path is a DPDK net_tap port instead (its kernel side
-//! moved the same way) and the mon session stays on a TAP device.
+//! moved the same way) and the mon session stays on a TAP device; with
+//! `--memif SOCKETS` the data path is the client end of those memif links
+//! (to `serve --transport dpdk --join`'s endpoints) and the mon session
+//! runs over kernel TCP.
 
 use clap::Args as ClapArgs;
 
-use pollmsgr::net::spec::{DpdkPort, Netns, TransportKind, TransportOptions, TransportSpec};
+use pollmsgr::net::dpdk::MemifRole;
+use pollmsgr::net::spec::{
+    DpdkPort, MemifSpec, Netns, TransportKind, TransportOptions, TransportSpec,
+};
 
 use crate::common::{parse_link, TransportFlag};
 
@@ -29,6 +35,11 @@ pub struct NetArgs {
     /// side .1, ours .2); the data path's is A.B.(C+1).
     #[arg(long, default_value = "169.254.78")]
     pub link: String,
+    /// With --transport dpdk: reach the OSDs over these DPDK memif sockets
+    /// (`serve --transport dpdk --join` prints them) instead of a net_tap
+    /// port; the mon session then runs over kernel TCP.
+    #[arg(long, value_delimiter = ',')]
+    pub memif: Option<Vec<String>>,
 }
 
 impl NetArgs {
@@ -38,6 +49,17 @@ impl NetArgs {
     /// one EAL per process holds one port, and the control plane does not
     /// need a poll-mode queue.
     pub fn specs(&self) -> Result<(TransportSpec, TransportSpec), String> {
+        if let Some(sockets) = &self.memif {
+            if self.transport != TransportFlag::Dpdk {
+                return Err("--memif needs --transport dpdk".into());
+            }
+            let data = TransportSpec::DpdkMemif(MemifSpec {
+                role: MemifRole::Client,
+                sockets: Some(sockets.clone()),
+                interfaces: 1,
+            });
+            return Ok((TransportSpec::Kernel, data));
+        }
         let netns = match (&self.netns, self.transport) {
             (_, TransportFlag::Kernel) => Netns::Create,
             (Some(ns), _) => Netns::Existing(ns.clone()),

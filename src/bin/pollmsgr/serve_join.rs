@@ -59,22 +59,16 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Joins the cluster and serves until SIGINT/SIGTERM.
 pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
-    match (j.transport, &j.netns) {
-        (TransportFlag::Kernel, _) | (TransportFlag::Tap, Some(_)) => {}
-        (TransportFlag::Tap, None) => {
-            return Err(
-                "--join --transport tap needs --netns NS: the namespace where the mon \
-                 and the clients run (the TAP's kernel side goes there)"
-                    .into(),
-            )
-        }
-        (TransportFlag::Dpdk, _) => {
-            return Err(
-                "--join runs over kernel TCP or TAP: over DPDK memif the mon and real \
-                 clients cannot reach the endpoints"
-                    .into(),
-            )
-        }
+    // Over DPDK memif the endpoints boot with their memif addresses: only
+    // clients on the other end of the memif links (`pollmsgr rados
+    // --transport dpdk --memif SOCKETS`) reach them; the mon sessions run
+    // over kernel TCP.
+    if let (TransportFlag::Tap, None) = (j.transport, &j.netns) {
+        return Err(
+            "--join --transport tap needs --netns NS: the namespace where the mon \
+             and the clients run (the TAP's kernel side goes there)"
+                .into(),
+        );
     }
     let conf = CephConf::from_env_or(j.conf.as_deref())
         .map_err(|e| e.to_string())?

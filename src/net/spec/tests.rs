@@ -161,3 +161,13 @@ fn a_memif_pair_puts_both_ends_on_one_link() {
     assert_eq!(pair.idle(Duration::from_millis(5)), IdlePolicy::BusyPoll);
     assert_eq!(pair.name(), "dpdk");
 }
+
+#[test]
+fn memif_pools_hold_bursts_and_caches_not_rings() {
+    assert_eq!(memif_pool_mbufs(1), 4095);
+    assert_eq!(memif_pool_mbufs(2), 4095);
+    assert_eq!(memif_pool_mbufs(8), 16383);
+    // Never past a 16-bit count, however many ports.
+    assert_eq!(memif_pool_mbufs(1000), (1 << 16) - 1);
+    assert!((1..64).all(|p| (memif_pool_mbufs(p) + 1).is_power_of_two()));
+}

@@ -106,6 +106,14 @@ fn check_load(report: &serde_json::Value, summary: &serde_json::Value) {
             "{side} receive copies per byte {copies}: {summary} / {report}"
         );
     }
+    // Transmit: 1 KiB requests are under the lending threshold, so each
+    // payload byte is copied once into its frame; the replies carry none.
+    assert_eq!(
+        report["client_tx_copies_per_byte"].as_f64(),
+        Some(1.0),
+        "{report}"
+    );
+    assert_eq!(summary["tx_payload_bytes"], 0, "{summary}");
     // The server runs smoltcp in both tests: every 1 KiB request arrived in
     // at least one frame and replies went out in some; passes were counted.
     let rx_per_msg = summary["rx_frames_per_message"].as_f64().unwrap_or(0.0);

@@ -449,6 +449,17 @@ impl Connection {
         std::mem::take(&mut self.core.link.rx_buffered)
     }
 
+    /// Message payload bytes encoded since the last call, and how many of
+    /// them were copied into the connection's own frame buffers (the rest
+    /// were lent to the transport): the transmit copies a driver reports.
+    pub fn take_tx_copies(&mut self) -> (u64, u64) {
+        let link = &mut self.core.link;
+        (
+            std::mem::take(&mut link.tx_payload),
+            std::mem::take(&mut link.tx_copied),
+        )
+    }
+
     /// The driver stops (`true`) or resumes reading this connection for a
     /// memory budget. While paused, the frame-progress deadline is held.
     pub fn set_input_paused(&mut self, paused: bool, now: Instant) {

@@ -93,10 +93,14 @@ impl Io {
             ]);
             let res = encoder.encode_to(Tag::Message, &segments, tx);
             tx.lend(Default::default());
+            let lent = tx.take_lent();
             if let Err(e) = res {
                 session.out_queue.push_front(msg);
                 return Err(e.into());
             }
+            let payload = msg.payload_len() as u64;
+            core.link.tx_payload += payload;
+            core.link.tx_copied += payload.saturating_sub(lent);
             session.acked_in_seq = session.in_seq;
             if !session.lossy {
                 session.sent.push_back(msg);

@@ -33,6 +33,12 @@ pub(super) struct Link {
     /// count: into `rx` (not parsed straight from the transport's bytes), or
     /// out of a decrypted chunk into another segment's buffer.
     pub(super) rx_buffered: u64,
+    /// Message payload bytes encoded for sending since the driver last took
+    /// the count, and how many of them were copied into owned frame buffers
+    /// (crc segments under the lending threshold, every byte the encryption
+    /// pass wrote in secure mode); the rest were lent.
+    pub(super) tx_payload: u64,
+    pub(super) tx_copied: u64,
 }
 
 impl Link {
@@ -49,6 +55,8 @@ impl Link {
             tx_blocked_seen: now,
             input_paused: false,
             rx_buffered: 0,
+            tx_payload: 0,
+            tx_copied: 0,
         }
     }
 

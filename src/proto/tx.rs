@@ -40,6 +40,8 @@ pub struct TxChain {
     len: usize,
     /// Payloads of the message being encoded, by segment index, that may be lent.
     lendable: [Option<Bytes>; 4],
+    /// Payload bytes lent (not copied) since [`TxChain::take_lent`].
+    lent: u64,
 }
 
 impl TxChain {
@@ -137,6 +139,11 @@ impl TxChain {
         r
     }
 
+    /// Payload bytes lent to the transport since the last call.
+    pub fn take_lent(&mut self) -> u64 {
+        std::mem::take(&mut self.lent)
+    }
+
     /// Offers the payloads of the next message for lending, by segment index.
     pub fn lend(&mut self, segments: [Option<Bytes>; 4]) {
         self.lendable = segments;
@@ -159,6 +166,7 @@ impl FrameOut for TxChain {
         match lent {
             Some(b) => {
                 self.len += b.len();
+                self.lent += b.len() as u64;
                 self.chunks.push_back(Chunk::Lent(b));
             }
             None => self.push(s),

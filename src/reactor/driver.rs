@@ -927,6 +927,9 @@ impl<T: Transport> Driver<T> {
         let Some(stream) = slot.stream else {
             return;
         };
+        let (payload, copied) = slot.conn.take_tx_copies();
+        self.stats.tx_payload_bytes += payload;
+        self.stats.tx_copied_bytes += copied;
         loop {
             // Every pending chunk in one vectored write (one `writev` on
             // kernel TCP): a crc message with a lent payload is three chunks.

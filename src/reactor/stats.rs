@@ -16,6 +16,12 @@ pub struct DriverStats {
     /// decrypted chunk into a later segment's buffer; the rest went straight
     /// from the transport's buffer into the buffer they end in.
     pub rx_buffered_bytes: u64,
+    /// Message payload bytes encoded for sending.
+    pub tx_payload_bytes: u64,
+    /// Of those, bytes copied into a connection's own frame buffers (crc
+    /// segments under the lending threshold; in secure mode the encryption
+    /// pass, which is the copy); the rest went to the transport by reference.
+    pub tx_copied_bytes: u64,
     /// Reactor passes (`poll_once` runs one, or two around a wait).
     pub passes: u64,
     /// Passes that found nothing to do: no bytes, events or timers.
@@ -37,6 +43,8 @@ impl DriverStats {
     pub fn add(&mut self, other: DriverStats) {
         self.rx_bytes += other.rx_bytes;
         self.rx_buffered_bytes += other.rx_buffered_bytes;
+        self.tx_payload_bytes += other.tx_payload_bytes;
+        self.tx_copied_bytes += other.tx_copied_bytes;
         self.passes += other.passes;
         self.idle_passes += other.idle_passes;
         self.frames = match (self.frames, other.frames) {
@@ -52,6 +60,14 @@ impl DriverStats {
     /// buffered (the copy into the segment), 2 when everything is.
     pub fn rx_copies_per_byte(&self) -> f64 {
         1.0 + self.rx_buffered_bytes as f64 / self.rx_bytes.max(1) as f64
+    }
+
+    /// Payload bytes copied above the transport per payload byte sent: 0
+    /// when every payload was lent, 1 when every byte was copied (or
+    /// encrypted) once. The transport's own copy (into smoltcp's ring, or
+    /// the kernel's) is the TCP stack's and is not counted.
+    pub fn tx_copies_per_byte(&self) -> f64 {
+        self.tx_copied_bytes as f64 / self.tx_payload_bytes.max(1) as f64
     }
 
     /// Share of passes that found no work (busy-polling transports spin
@@ -75,6 +91,9 @@ impl DriverStats {
             "rx_bytes": self.rx_bytes,
             "rx_buffered_bytes": self.rx_buffered_bytes,
             "rx_copies_per_byte": self.rx_copies_per_byte(),
+            "tx_payload_bytes": self.tx_payload_bytes,
+            "tx_copied_bytes": self.tx_copied_bytes,
+            "tx_copies_per_byte": self.tx_copies_per_byte(),
             "passes": self.passes,
             "idle_pass_share": self.idle_pass_share(),
             "rx_frames": self.frames.map(|f| f.rx),
@@ -96,7 +115,10 @@ mod tests {
         a.count_pass(false);
         a.rx_bytes = 1000;
         a.rx_buffered_bytes = 250;
+        a.tx_payload_bytes = 4000;
+        a.tx_copied_bytes = 1000;
         let b = DriverStats {
+            tx_payload_bytes: 4000,
             passes: 2,
             idle_passes: 1,
             frames: Some(FrameCounts { rx: 30, tx: 10 }),
@@ -105,6 +127,7 @@ mod tests {
         a.add(b);
         assert_eq!((a.passes, a.idle_passes), (4, 2));
         assert_eq!(a.idle_pass_share(), 0.5);
+        assert_eq!(a.tx_copies_per_byte(), 0.125);
         assert_eq!(a.rx_copies_per_byte(), 1.25);
         assert_eq!(a.frames_per_message(10), Some((3.0, 1.0)));
         assert_eq!(DriverStats::default().frames_per_message(10), None);

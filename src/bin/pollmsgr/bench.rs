@@ -340,6 +340,7 @@ fn bench(args: &Args) -> Result<serde_json::Value, String> {
         "mb_per_s": completed as f64 * args.size as f64 / secs / 1e6,
         "client_cpu_us_per_msg": cpu.map(|c| c * 1e6 / completed.max(1) as f64),
         "client_rx_copies_per_byte": driver_stats.rx_copies_per_byte(),
+        "client_tx_copies_per_byte": driver_stats.tx_copies_per_byte(),
         "client_driver": driver_stats.to_json(completed),
         "latency_us": {
             "p50": us(0.5), "p99": us(0.99), "p999": us(0.999),

@@ -463,7 +463,8 @@ impl<D: SmolDevice> Transport for SmolSet<D> {
         // From the caller's clock: smoltcp's `Instant::now` reads the wall
         // clock, a second clock read per pass (10% of a busy-polling
         // reactor's profile with 10,000 idle sessions).
-        let ts = SInstant::from_micros(now.saturating_duration_since(self.epoch).as_micros() as i64);
+        let ts =
+            SInstant::from_micros(now.saturating_duration_since(self.epoch).as_micros() as i64);
         let mut progress = self.ingress(ts);
         let tick = now.saturating_duration_since(self.last_tick) >= TIMER_TICK;
         if tick {

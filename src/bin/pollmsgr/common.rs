@@ -2,7 +2,9 @@
 
 use clap::ValueEnum;
 use pollmsgr::auth::cephx::{CryptoKey, Keyring};
+use pollmsgr::conf::CephConf;
 use pollmsgr::monc::MonAuth;
+use pollmsgr::wire::addr::EntityAddr;
 use pollmsgr::wire::entity::AuthEntityName;
 use pollmsgr::wire::{ConMode, Revision};
 
@@ -57,6 +59,31 @@ pub fn rev_number(r: Revision) -> u8 {
 pub fn parse_auth_name(s: &str) -> Result<AuthEntityName, String> {
     AuthEntityName::parse_str(s)
         .ok_or_else(|| format!("--name {s}: expected TYPE.ID, e.g. client.admin"))
+}
+
+/// The msgr2 monitor addresses to use: `flag`'s value (`mon`) if given,
+/// else `mon_host` from the conf as `name` reads it; an error if none.
+pub fn mon_addrs(
+    conf: &CephConf,
+    name: &AuthEntityName,
+    mon: Option<&str>,
+    flag: &str,
+) -> Result<Vec<EntityAddr>, String> {
+    let mons: Vec<EntityAddr> = match mon {
+        Some(m) => vec![m.parse().map_err(|e| format!("{flag} {m}: {e}"))?],
+        None => conf
+            .mon_host(name)
+            .map_err(|e| e.to_string())?
+            .iter()
+            .filter_map(|v| v.msgr2().copied())
+            .collect(),
+    };
+    if mons.is_empty() {
+        return Err(format!(
+            "no msgr2 monitor address: set mon_host in ceph.conf (-c) or pass {flag}"
+        ));
+    }
+    Ok(mons)
 }
 
 /// Reads `name`'s key from a keyring file. The key is never printed.

@@ -23,10 +23,9 @@ use pollmsgr::objecter::{ObjectRequest, Objecter, ObjecterConfig, ObjecterStats,
 use pollmsgr::pool::auth::ClientAuth;
 use pollmsgr::proto::ConnectionConfig;
 use pollmsgr::reactor::{self, driver::Driver, ReactorHandle};
-use pollmsgr::wire::addr::EntityAddr;
 use pollmsgr::wire::entity::EntityType;
 
-use crate::common::{key_from_keyring, msgr2_features, parse_auth_name};
+use crate::common::{key_from_keyring, mon_addrs, msgr2_features, parse_auth_name};
 use crate::rados::{Args, Batch};
 
 type ObjecterReactor = ReactorHandle<AnyTransport, RadosApp<Turns>>;
@@ -71,18 +70,7 @@ impl Cluster {
             (None, Some(id)) => parse_auth_name(&format!("client.{id}"))?,
             (None, None) => parse_auth_name("client.admin")?,
         };
-        let mons: Vec<EntityAddr> = match &args.mon {
-            Some(m) => vec![m.parse().map_err(|e| format!("--mon {m}: {e}"))?],
-            None => conf
-                .mon_host(&name)
-                .map_err(|e| e.to_string())?
-                .iter()
-                .filter_map(|v| v.msgr2().copied())
-                .collect(),
-        };
-        if mons.is_empty() {
-            return Err("no msgr2 monitor address: set mon_host in ceph.conf (-c) or -m".into());
-        }
+        let mons = mon_addrs(&conf, &name, args.mon.as_deref(), "-m")?;
         let keyring = match &args.keyring {
             Some(k) => Some(k.clone()),
             None => conf.keyring(&name).map(|p| p.display().to_string()),

@@ -29,7 +29,7 @@ use pollmsgr::wire::entity::AuthEntityName as AuthName;
 use pollmsgr::wire::entity::{EntityName, EntityType};
 use pollmsgr::wire::ConMode;
 
-use crate::common::{key_from_keyring, parse_auth_name, ModeFlag, TransportFlag};
+use crate::common::{key_from_keyring, mon_addrs, parse_auth_name, ModeFlag, TransportFlag};
 use crate::serve_osds::{log_secrets, serve_osds, ControlPlane, OsdsArgs, ServePlan};
 
 /// What `serve --join` takes from the flags.
@@ -74,20 +74,7 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .unwrap_or_default();
     let admin = parse_auth_name(&j.name)?;
-    let mons: Vec<EntityAddr> = match &j.mon {
-        Some(m) => vec![m.parse().map_err(|e| format!("--mon {m}: {e}"))?],
-        None => conf
-            .mon_host(&admin)
-            .map_err(|e| e.to_string())?
-            .iter()
-            .filter_map(|v| v.msgr2().copied())
-            .collect(),
-    };
-    if mons.is_empty() {
-        return Err(
-            "no msgr2 monitor address: set mon_host in ceph.conf (-c) or pass --mon".into(),
-        );
-    }
+    let mons = mon_addrs(&conf, &admin, j.mon.as_deref(), "--mon")?;
     let keyring = match &j.keyring {
         Some(k) => k.clone(),
         None => conf

@@ -359,6 +359,38 @@ fn a_reset_session_resends_and_an_op_without_reply_times_out() {
 }
 
 #[test]
+fn ops_to_a_silent_osd_time_out_each_after_the_op_timeout() {
+    // A peer that accepts and never answers: no session, no reply; every op
+    // ends with TimedOut, once, no sooner than the timeout.
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = EntityAddr::msgr2(l.local_addr().expect("addr"), 3);
+    std::thread::spawn(move || {
+        let held: Vec<_> = l.incoming().flatten().take(64).collect();
+        std::thread::sleep(Duration::from_secs(60));
+        drop(held);
+    });
+    let map: Arc<dyn Placement> = Arc::new(FixedMap {
+        epoch: 1,
+        primary: 0,
+        addr,
+    });
+    let timeout = Duration::from_millis(300);
+    let start = Instant::now();
+    let app = run(WriteRead::new(3), timeout, vec![(Duration::ZERO, map)]);
+    assert!(start.elapsed() >= timeout, "finished before the op timeout");
+    let w = &app.workload;
+    assert_eq!(w.completions.len(), 6, "one completion per op");
+    for c in &w.completions {
+        assert!(
+            matches!(c.result, Err(OpError::TimedOut(t)) if t == timeout),
+            "op {} ended with {:?}",
+            c.token,
+            c.result
+        );
+    }
+}
+
+#[test]
 fn an_unknown_pool_fails_the_op_with_a_typed_error() {
     // The pool check happens before any connection is made.
     let batch = vec![ObjectRequest::new(

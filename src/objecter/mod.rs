@@ -209,6 +209,10 @@ pub struct Objecter {
     homeless: BTreeSet<u64>,
     /// When homeless ops are tried again without a new map.
     retry_homeless_at: Option<Instant>,
+    /// No op times out before this (the oldest op's deadline when last
+    /// looked): ticks run after every poll, and a busy-polling reactor
+    /// polls millions of times a second, so the ops are not scanned each time.
+    next_expiry: Option<Instant>,
     completions: VecDeque<Completion>,
     next_tid: u64,
     bytes_in_flight: usize,
@@ -228,6 +232,7 @@ impl Objecter {
             redial: HashMap::new(),
             homeless: BTreeSet::new(),
             retry_homeless_at: None,
+            next_expiry: None,
             completions: VecDeque::new(),
             next_tid: first_tid,
             bytes_in_flight: 0,
@@ -290,6 +295,8 @@ impl Objecter {
             },
         );
         self.stats.submitted += 1;
+        let deadline = now + self.cfg.op_timeout;
+        self.next_expiry = Some(self.next_expiry.map_or(deadline, |t| t.min(deadline)));
         self.send(driver, tid, now);
         Ok(tid)
     }
@@ -385,14 +392,19 @@ impl Objecter {
     /// Times ops out and retries homeless ones; call after every poll.
     pub fn handle_tick<T: Transport>(&mut self, driver: &mut Driver<T>, now: Instant) {
         let timeout = self.cfg.op_timeout;
-        let expired: Vec<u64> = self
-            .ops
-            .iter()
-            .filter(|(_, op)| now.saturating_duration_since(op.submitted) > timeout)
-            .map(|(tid, _)| *tid)
-            .collect();
-        for tid in expired {
-            self.complete(tid, Err(OpError::TimedOut(timeout)));
+        if self.next_expiry.is_some_and(|t| now > t) {
+            let expired: Vec<u64> = self
+                .ops
+                .iter()
+                .filter(|(_, op)| now.saturating_duration_since(op.submitted) > timeout)
+                .map(|(tid, _)| *tid)
+                .collect();
+            for tid in expired {
+                self.complete(tid, Err(OpError::TimedOut(timeout)));
+            }
+            // Completions only make the oldest deadline later: finding it
+            // again here is enough.
+            self.next_expiry = self.ops.values().map(|op| op.submitted + timeout).min();
         }
         if self.retry_homeless_at.is_some_and(|t| now >= t) {
             self.retry_homeless_at = None;

@@ -75,6 +75,9 @@ pub struct DpdkOptions {
     pub burst: usize,
     /// Ask for IPv4/TCP/UDP checksum offloads (the port enables those it has).
     pub checksum_offload: bool,
+    /// The link is memory between two pollmsgr processes (memif): no
+    /// checksums are computed or verified (see `DpdkDevice::skip_checksums`).
+    pub trusted_link: bool,
 }
 
 impl Default for DpdkOptions {
@@ -83,6 +86,7 @@ impl Default for DpdkOptions {
             queue: 0,
             burst: DpdkDevice::DEFAULT_BURST,
             checksum_offload: true,
+            trusted_link: false,
         }
     }
 }
@@ -129,7 +133,10 @@ fn device_and_config(
     opts: &DpdkOptions,
     tune: impl FnOnce(&mut SmolConfig),
 ) -> Result<(DpdkDevice, SmolConfig), SmolError> {
-    let dev = DpdkDevice::new(port, opts.queue, pool, opts.burst)?;
+    let mut dev = DpdkDevice::new(port, opts.queue, pool, opts.burst)?;
+    if opts.trusted_link {
+        dev.skip_checksums();
+    }
     let mut cfg = SmolConfig::new(port.mac()?, addr, prefix_len);
     tune(&mut cfg);
     Ok((dev, cfg))

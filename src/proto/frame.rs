@@ -8,8 +8,10 @@
 //! buffers they end in, and consumes the small *stages* (preamble block, a
 //! crc, the epilogue) whole from the front of whatever input it is given,
 //! keeping nothing of a small stage that is not complete, so the connection
-//! buffers those few bytes and calls again when more arrived. Secure chunks
-//! are decrypted in place once their tag arrived; nothing is zeroed first.
+//! buffers those few bytes and calls again when more arrived. A secure
+//! chunk that one input holds whole is decrypted straight out of it (the
+//! backend fuses that copy with decryption); one split across inputs is
+//! gathered in its buffer, without zeroing, and decrypted there in place.
 //! [`FrameDecoder::next_need`] tells how many bytes the
 //! current stage takes and [`FrameDecoder::frame_rest_len`] how many the
 //! frame still declares (the connection refuses an oversized pre-auth frame
@@ -515,9 +517,9 @@ enum Stage {
 /// your buffer → act on the result → call again with what remains plus new
 /// bytes. Each call consumes whole small stages (preamble, crc, epilogue)
 /// and takes crc-mode segments and encrypted chunks piecewise, straight into
-/// the buffer they end in (an encrypted chunk is decrypted there in place
-/// once its tag arrived), and returns after at most one frame. Any error is
-/// final for the connection.
+/// the buffer they end in (an encrypted chunk is decrypted there once its
+/// tag arrived), and returns after at most one frame. Any error is final
+/// for the connection.
 pub struct FrameDecoder {
     rev: Revision,
     limits: FrameLimits,
@@ -527,7 +529,8 @@ pub struct FrameDecoder {
     lens: [usize; 4],
     segs: [Vec<u8>; 4],
     crcs: [u32; 4],
-    rev0_ct: [u8; PREAMBLE_LEN],
+    /// msgr2.0 secure: the frame's ciphertext from the preamble on, gathered
+    /// for the one GCM operation that covers it all.
     scratch: Vec<u8>,
     spare: [Vec<u8>; 4],
     /// Bytes of the current encrypted chunk gathered so far.
@@ -599,7 +602,6 @@ impl FrameDecoder {
             lens: [0; 4],
             segs: Default::default(),
             crcs: [0; 4],
-            rev0_ct: [0; PREAMBLE_LEN],
             scratch: Vec::new(),
             spare: Default::default(),
             gathered: 0,
@@ -866,11 +868,10 @@ impl FrameDecoder {
                 let mut ct = [0u8; PREAMBLE_LEN];
                 ct.copy_from_slice(get(chunk, 0, PREAMBLE_LEN)?);
                 let plain = c.peek_preamble_rev0(&ct);
-                self.rev0_ct = ct;
                 self.accept_preamble(&plain)?;
                 // The rest is gathered after the preamble's ciphertext.
                 self.scratch.clear();
-                self.scratch.extend_from_slice(&self.rev0_ct);
+                self.scratch.extend_from_slice(&ct);
                 self.stage = Stage::SecureRev0Rest;
                 Ok(None)
             }
@@ -991,49 +992,69 @@ impl FrameDecoder {
         }
     }
 
-    /// The buffer the current secure stage's chunk is gathered and
-    /// decrypted in.
-    fn chunk_buf(&mut self) -> Result<&mut Vec<u8>, FrameError> {
-        match self.stage {
-            Stage::SecureRev0Rest => Ok(&mut self.scratch),
-            Stage::SecureRev1Seg0Rest => Ok(&mut self.segs[0]),
-            Stage::SecureRev1Tail(owner) => self.segs.get_mut(owner).ok_or(FrameError::Failed),
-            _ => Err(FrameError::Failed),
-        }
+    /// The cipher, and the buffer the current secure stage's chunk is
+    /// gathered and decrypted in with where its GCM input starts there
+    /// (msgr2.0: at the preamble's ciphertext; msgr2.1 segment 0: after the
+    /// inline bytes).
+    fn cipher_and_chunk_buf(&mut self) -> Result<(&mut RxCipher, &mut Vec<u8>, usize), FrameError> {
+        let (buf, start) = match self.stage {
+            Stage::SecureRev0Rest => (&mut self.scratch, 0),
+            Stage::SecureRev1Seg0Rest => (&mut self.segs[0], INLINE_LEN),
+            Stage::SecureRev1Tail(owner) => {
+                (self.segs.get_mut(owner).ok_or(FrameError::Failed)?, 0)
+            }
+            _ => return Err(FrameError::Failed),
+        };
+        let c = self.cipher.as_mut().ok_or(FrameError::Failed)?;
+        Ok((c, buf, start))
     }
 
     /// Secure mode: the next `part` of the current encrypted chunk (at most
-    /// what it still lacks), appended to the buffer it decrypts in; once the
-    /// chunk is whole, it is verified and decrypted there in place.
+    /// what it still lacks). A chunk that arrives whole (msgr2.1) is
+    /// decrypted straight out of the input into its buffer, the backend
+    /// fusing that copy with decryption; otherwise it is appended to its
+    /// buffer and, once whole, verified and decrypted there in place.
     fn on_secure_part(&mut self, part: &[u8]) -> Result<Option<Decoded>, FrameError> {
         let total = self.chunk_len();
-        let first = self.gathered == 0;
-        let buf = self.chunk_buf()?;
-        if first {
-            // As for crc segments: reserve the chunk up to a bound, so it is
-            // not regrown by doubling, yet memory follows bytes received.
-            buf.reserve(total.min(part.len().max(CHUNK_PREALLOC)));
-        }
-        buf.extend_from_slice(part);
-        self.gathered += part.len();
-        if self.gathered < total {
-            return Ok(None);
+        let gathered = self.gathered + part.len();
+        let whole =
+            self.gathered == 0 && part.len() == total && self.stage != Stage::SecureRev0Rest;
+        let (c, buf, start) = self.cipher_and_chunk_buf()?;
+        if whole {
+            let (body, tag) = tag_of(part)?;
+            let at = buf.len();
+            buf.resize(at + body.len(), 0);
+            c.open_to(body, &tag, buf.get_mut(at..).unwrap_or_default())?;
+        } else {
+            if gathered == part.len() {
+                // As for crc segments: reserve the chunk up to a bound, so it
+                // is not regrown by doubling, yet memory follows bytes received.
+                buf.reserve(total.min(part.len().max(CHUNK_PREALLOC)));
+            }
+            buf.extend_from_slice(part);
+            if gathered < total {
+                self.gathered = gathered;
+                return Ok(None);
+            }
+            let tag = split_tag(buf)?;
+            c.open_in_place(buf.get_mut(start..).unwrap_or_default(), &tag)?;
         }
         self.gathered = 0;
         match self.stage {
-            Stage::SecureRev0Rest => self.open_secure_rev0_rest(),
-            Stage::SecureRev1Seg0Rest => self.open_secure_rev1_seg0_rest(),
-            Stage::SecureRev1Tail(owner) => self.open_secure_rev1_tail(owner),
+            Stage::SecureRev0Rest => self.finish_secure_rev0(),
+            Stage::SecureRev1Seg0Rest => {
+                let len0 = self.lens[0];
+                self.segs[0].truncate(len0);
+                self.after_secure_rev1_seg0()
+            }
+            Stage::SecureRev1Tail(owner) => self.finish_secure_rev1_tail(owner),
             _ => Err(FrameError::Failed),
         }
     }
 
-    /// msgr2.0: one GCM operation over the preamble and everything after it
-    /// (3.5), gathered in `scratch`; the segments are copied out of it.
-    fn open_secure_rev0_rest(&mut self) -> Result<Option<Decoded>, FrameError> {
-        let tag = split_tag(&mut self.scratch)?;
-        let c = self.cipher.as_mut().ok_or(FrameError::Failed)?;
-        c.open_in_place(&mut self.scratch, &tag)?;
+    /// msgr2.0: the whole frame, decrypted in `scratch` (3.5); the segments
+    /// are copied out of it.
+    fn finish_secure_rev0(&mut self) -> Result<Option<Decoded>, FrameError> {
         let mut off = PREAMBLE_LEN;
         for i in 0..self.n() {
             let len = self.lens[i];
@@ -1058,7 +1079,7 @@ impl FrameDecoder {
             return Ok(Some(self.finish()));
         }
         // Segments before the first non-empty one contribute no bytes, so its
-        // plaintext starts the tail: the tail is gathered into its buffer.
+        // plaintext starts the tail: the tail is decrypted into its buffer.
         let owner = (1..self.n())
             .find(|&i| self.lens[i] > 0)
             .ok_or(FrameError::EmptyLastSegment)?;
@@ -1066,21 +1087,11 @@ impl FrameDecoder {
         Ok(None)
     }
 
-    fn open_secure_rev1_seg0_rest(&mut self) -> Result<Option<Decoded>, FrameError> {
-        let c = self.cipher.as_mut().ok_or(FrameError::Failed)?;
-        let seg = &mut self.segs[0];
-        let tag = split_tag(seg)?;
-        c.open_in_place(seg.get_mut(INLINE_LEN..).unwrap_or_default(), &tag)?;
-        seg.truncate(self.lens[0]);
-        self.after_secure_rev1_seg0()
-    }
-
-    fn open_secure_rev1_tail(&mut self, owner: usize) -> Result<Option<Decoded>, FrameError> {
+    /// msgr2.1: the tail, decrypted in segment `owner`'s buffer; later
+    /// segments are copied out of it.
+    fn finish_secure_rev1_tail(&mut self, owner: usize) -> Result<Option<Decoded>, FrameError> {
         let n = self.n();
-        let c = self.cipher.as_mut().ok_or(FrameError::Failed)?;
         let mut buf = std::mem::take(&mut self.segs[owner]);
-        let tag = split_tag(&mut buf)?;
-        c.open_in_place(&mut buf, &tag)?;
         let mut off = pad16(self.lens[owner]);
         for i in owner + 1..n {
             let len = self.lens[i];

@@ -20,29 +20,45 @@ use common::netns::{MonNamespace, MON_IP};
 use common::pollmsgr::Serve;
 use common::{pollmsgr_bin, require_ceph, Auth, CephCluster, ClusterOpts};
 
-/// `pollmsgr rados -c CONF -p POOL --transport T --netns NS --link L ARGS`,
-/// bounded in time.
-fn pm_over(c: &CephCluster, net: &Net, args: &[&str]) -> Output {
+/// `pollmsgr rados -c CONF -p POOL TRANSPORT_FLAGS ARGS`, bounded in time.
+fn pollmsgr_rados(c: &CephCluster, pool: &str, transport: &[&str], args: &[&str]) -> Output {
     Command::new("timeout")
         .args(["-k", "5", "120"])
         .arg(pollmsgr_bin())
         .arg("rados")
         .arg("-c")
         .arg(&c.conf_path)
-        .args([
-            "-p",
-            "tapp",
-            "--transport",
-            net.transport,
-            "--netns",
-            &net.ns,
-        ])
-        .args(["--link", net.link])
+        .args(["-p", pool])
+        .args(transport)
         .args(args)
         .env_remove("CEPH_CONF")
         .stdin(Stdio::null())
         .output()
         .expect("run pollmsgr rados")
+}
+
+/// `pollmsgr rados` on pool `tapp` with `--transport T --netns NS --link L`.
+fn pm_over(c: &CephCluster, net: &Net, args: &[&str]) -> Output {
+    let flags = [
+        "--transport",
+        net.transport,
+        "--netns",
+        &net.ns,
+        "--link",
+        net.link,
+    ];
+    pollmsgr_rados(c, "tapp", &flags, args)
+}
+
+/// A `pollmsgr rados --json bench ... write` that ran over `transport`
+/// without an error.
+fn check_bench(what: &str, out: &Output, transport: &str) -> serde_json::Value {
+    ok(what, out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench JSON");
+    assert_eq!(v["transport"], transport, "{v}");
+    assert!(v["total_ops"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert_eq!(v["errors"], 0, "{v}");
+    v
 }
 
 /// How pollmsgr reaches the cluster in a test.
@@ -222,11 +238,7 @@ fn interop_rados_bench_and_ping_over_dpdk_net_tap() {
         &net,
         &["--json", "bench", "2", "write", "-b", "4096", "-t", "4"],
     );
-    ok("pollmsgr rados bench over dpdk", &out);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench JSON");
-    assert_eq!(v["transport"], "dpdk", "{v}");
-    assert!(v["total_ops"].as_u64().unwrap_or(0) > 0, "{v}");
-    assert_eq!(v["errors"], 0, "{v}");
+    let v = check_bench("pollmsgr rados bench over dpdk", &out, "dpdk");
     assert_eq!(v["objecter"]["failed"], 0, "{v}");
     // The cleanup (a later workload on the same port) removed every object
     // the run wrote: only the two cross-read objects are left.
@@ -282,18 +294,8 @@ fn interop_rados_over_dpdk_memif_to_a_joined_endpoint() {
     let host = ready["crush_host"].as_str().expect("crush_host");
     c.pool_on_host(host, "mp")
         .expect("pool on the endpoint's host");
-    let pm = |args: &[&str]| -> Output {
-        Command::new("timeout")
-            .args(["-k", "5", "120"])
-            .arg(pollmsgr_bin())
-            .args(["rados", "-c", &conf, "-p", "mp", "--transport", "dpdk"])
-            .args(["--memif", &sockets])
-            .args(args)
-            .env_remove("CEPH_CONF")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run pollmsgr rados")
-    };
+    let flags = ["--transport", "dpdk", "--memif", &sockets];
+    let pm = |args: &[&str]| pollmsgr_rados(&c, "mp", &flags, args);
     let input = c.dir.join("memif.in");
     std::fs::write(&input, payload(3)).expect("write input");
     ok("put over memif", &pm(&["put", "obj", path(&input)]));
@@ -304,11 +306,7 @@ fn interop_rados_over_dpdk_memif_to_a_joined_endpoint() {
         "the object read back over memif differs from the one written"
     );
     let out = pm(&["--json", "bench", "2", "write", "-b", "4096", "-t", "8"]);
-    ok("bench over memif", &out);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench JSON");
-    assert_eq!(v["transport"], "dpdk", "{v}");
-    assert!(v["total_ops"].as_u64().unwrap_or(0) > 0, "{v}");
-    assert_eq!(v["errors"], 0, "{v}");
+    check_bench("bench over memif", &out, "dpdk");
     drop(serve);
     drop(c);
 }

@@ -5,10 +5,14 @@ One `serve --transport dpdk` (core 0) and one `bench` (core 1) over memif: a dep
 4 KiB request/reply connection, with N more sessions established and idle, for each
 (smoltcp interfaces per reactor, idle sessions) case. Both ends get the same
 --smol-shards. Prints a line per case and writes JSON (issue 11: "idle sessions cost
-nothing per packet").
+nothing per packet", "10,000 idle sessions in <= 100 MiB"). Both processes' RSS
+is sampled every 0.2 s: the server's before the client starts, the peak of
+each, and each one's last sample while the client still ran (its sessions
+established and idle by then, if the duration is long enough: pages of idle
+sessions are given back after about 1-2 s of quiet).
 
     bench/idle_memif.py [--cases 1:0,1:1000,64:0,64:1000,256:0,256:10000] [--duration 4]
-                        [--out bench/results/idle_memif.json]
+                        [--out bench/results/idle_memif.json] [--bin PATH]
 """
 
 import argparse
@@ -18,10 +22,23 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402
 from ab import cpu_model, write_results  # noqa: E402
+
+
+def rss_kb(pid):
+    """Resident set of a live process in KiB (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def one(shards, idle, duration):
@@ -39,7 +56,21 @@ def one(shards, idle, duration):
                 "--json", "--transport", "dpdk", "--memif", ",".join(hello["memif"]), *flags]
         if idle:
             load += ["--idle", str(idle)]
-        r = run.run_json(load, timeout=duration + 600)
+        rss = {"server_idle_kb": rss_kb(server.pid), "server_peak_kb": 0, "client_peak_kb": 0}
+        client = subprocess.Popen(load, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + duration + 600
+        while client.poll() is None and time.monotonic() < deadline:
+            s, c = rss_kb(server.pid), rss_kb(client.pid)
+            if client.poll() is None and c:
+                rss["server_last_kb"], rss["client_last_kb"] = s, c
+            rss["server_peak_kb"] = max(rss["server_peak_kb"], s)
+            rss["client_peak_kb"] = max(rss["client_peak_kb"], c)
+            time.sleep(0.2)
+        out, err = client.communicate(timeout=60)
+        if client.returncode != 0:
+            raise RuntimeError(f"{shlex.join(load)} failed ({client.returncode}): {err[-2000:]}")
+        r = json.loads([line for line in out.splitlines() if line.strip()][-1])
+        r["rss"] = rss
         r["command"] = shlex.join(load)
         r["server_command"] = shlex.join(cmd)
         return r
@@ -53,20 +84,26 @@ def main():
     ap.add_argument("--cases", default="1:0,1:1000,64:0,64:1000,256:0,256:10000")
     ap.add_argument("--duration", type=float, default=4.0)
     ap.add_argument("--out", default=os.path.join(run.ROOT, "bench", "results", "idle_memif.json"))
+    ap.add_argument("--bin", default=run.BIN, help="the pollmsgr binary (both ends)")
     a = ap.parse_args()
+    run.BIN = a.bin
     rows = []
     for case in a.cases.split(","):
         shards, idle = (int(x) for x in case.split(":"))
         r = one(shards, idle, a.duration)
         row = {"smol_shards": shards, "idle": idle, "round_trips_per_s": r["msgs_per_s"],
                "p50_us": r["latency_us"]["p50"], "p99_us": r["latency_us"]["p99"],
+               "rss_kb": r["rss"],
                "command": r["command"], "server_command": r["server_command"]}
         rows.append(row)
         print(f"shards {shards:5} idle {idle:6}: {row['round_trips_per_s']:9.0f} round trips/s,"
-              f" p50 {row['p50_us']:7.1f} us, p99 {row['p99_us']:7.1f} us", flush=True)
+              f" p50 {row['p50_us']:7.1f} us, p99 {row['p99_us']:7.1f} us; RSS KiB server"
+              f" {r['rss']['server_idle_kb']} idle, {r['rss'].get('server_last_kb')} last,"
+              f" {r['rss']['server_peak_kb']} peak; client {r['rss'].get('client_last_kb')} last,"
+              f" {r['rss']['client_peak_kb']} peak", flush=True)
     out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model()},
-           "duration_s": a.duration, "rows": rows}
+           "binary": a.bin, "duration_s": a.duration, "rows": rows}
     write_results(a.out, out)
 
 

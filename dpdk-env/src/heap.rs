@@ -26,3 +26,54 @@ pub fn release_free_memory() {
 /// Returns free heap pages to the system (glibc only); a no-op here.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn release_free_memory() {}
+
+/// Gives the whole pages inside `buf` back to the system
+/// (`madvise(MADV_DONTNEED)`) and returns how many bytes that was. Their
+/// contents afterwards are unspecified (zero for heap memory): call it only
+/// on a buffer whose bytes are dead, such as the empty ring of an idle socket
+/// (see `pollmsgr::net::smol_rings`). A page touched again costs a page
+/// fault and is zero-filled by the kernel. Bytes of `buf` that share a page
+/// with memory outside it are left alone.
+#[cfg(target_os = "linux")]
+pub fn discard_pages(buf: &mut [u8]) -> usize {
+    let page = page_size();
+    let start = buf.as_mut_ptr() as usize;
+    let first = start.next_multiple_of(page);
+    let end = (start + buf.len()) / page * page;
+    if end <= first {
+        return 0;
+    }
+    let len = end - first;
+    // SAFETY: [first, end) lies inside `buf`, which we borrow exclusively, so
+    // no other reference observes the change; for private anonymous memory
+    // (the heap) DONTNEED replaces the pages with zero pages on next touch,
+    // for file or shared mappings with the backing contents: either way it
+    // acts as a write of some byte values into memory we may write, and any
+    // byte value is a valid u8. The call unmaps nothing.
+    let rc = unsafe { libc::madvise(first as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+    if rc == 0 {
+        len
+    } else {
+        0
+    }
+}
+
+/// Gives pages back to the system (Linux only); a no-op here.
+#[cfg(not(target_os = "linux"))]
+pub fn discard_pages(_buf: &mut [u8]) -> usize {
+    0
+}
+
+/// The system's page size (4 KiB when it cannot be read).
+pub fn page_size() -> usize {
+    use std::sync::OnceLock;
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    *PAGE.get_or_init(|| {
+        // SAFETY: sysconf reads a constant of the system; no memory is passed.
+        let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(n)
+            .ok()
+            .filter(|&n| n.is_power_of_two())
+            .unwrap_or(4096)
+    })
+}

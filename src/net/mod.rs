@@ -12,6 +12,7 @@ pub mod heap;
 pub mod kernel;
 pub mod rss;
 pub mod smol;
+pub mod smol_rings;
 pub mod smol_set;
 pub mod spec;
 pub mod steer;

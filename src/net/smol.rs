@@ -79,6 +79,7 @@ use smoltcp::time::{Duration as SDuration, Instant as SInstant};
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpListenEndpoint};
 
 use self::flow::{FlowKey, Observed};
+use super::smol_rings;
 use super::transport::{FrameCounts, StreamEvent, StreamId, Transport};
 
 /// Longest an idle stack goes without running egress (see
@@ -282,6 +283,10 @@ pub struct SmolConfig {
     pub close_linger: Duration,
     /// Seed of smoltcp's initial sequence numbers and of the first ephemeral port.
     pub random_seed: u64,
+    /// An established stream that has received nothing this long and holds
+    /// no data gives its buffers' pages back to the system (checked by the
+    /// sweep; default 1 s; `None` keeps them). See [`super::smol_rings`].
+    pub discard_idle_after: Option<Duration>,
 }
 
 impl SmolConfig {
@@ -305,6 +310,7 @@ impl SmolConfig {
             timeout: Some(Duration::from_secs(30)),
             close_linger: Duration::from_secs(5),
             random_seed: t ^ u64::from(std::process::id()).rotate_left(32),
+            discard_idle_after: Some(Duration::from_secs(1)),
         }
     }
 
@@ -349,6 +355,9 @@ pub struct SmolStats {
     /// Handshakes dropped: a retransmitted SYN that a second listening socket
     /// took, or a handshake that never completed.
     pub handshakes_dropped: u64,
+    /// Socket buffer bytes given back to the system (idle streams, retired
+    /// sockets).
+    pub ring_bytes_discarded: u64,
 }
 
 impl SmolStats {
@@ -374,6 +383,7 @@ impl std::ops::Add for SmolStats {
             connected: self.connected + b.connected,
             listen_refills: self.listen_refills + b.listen_refills,
             handshakes_dropped: self.handshakes_dropped + b.handshakes_dropped,
+            ring_bytes_discarded: self.ring_bytes_discarded + b.ring_bytes_discarded,
         }
     }
 }
@@ -395,6 +405,9 @@ struct Stream {
     queued: bool,
     /// Poll generation in which the stream was last reported readable.
     readable_gen: u64,
+    /// Poll generation in which its buffers' pages were last given back
+    /// (0: never); again only after it has been readable since.
+    discarded_gen: u64,
 }
 
 #[derive(Debug)]
@@ -438,8 +451,13 @@ pub struct SmolTransport<D: SmolDevice> {
     ports_in_use: HashMap<u16, u32>,
     chooser: Box<dyn LocalPortChooser>,
     closing: Vec<Closing>,
-    /// Closed sockets kept for reuse (their buffers are already allocated).
+    /// Closed sockets kept for reuse (their buffers' pages given back).
     spare: Vec<tcp::Socket<'static>>,
+    /// (when, poll generation) of the sweep that opened the current idle
+    /// period; `idle_horizon` is the generation of the one before: streams
+    /// not readable since then have been quiet at least `discard_idle_after`.
+    idle_mark: (Instant, u64),
+    idle_horizon: u64,
     /// Events raised outside `poll` (local close), reported by the next poll.
     pending: Vec<StreamEvent>,
     /// Streams to look at on the next poll (read left bytes or saw a FIN).
@@ -529,6 +547,8 @@ impl<D: SmolDevice> SmolTransport<D> {
             )),
             closing: Vec::new(),
             spare: Vec::new(),
+            idle_mark: (now, 0),
+            idle_horizon: 0,
             pending: Vec::new(),
             recheck: Vec::new(),
             free_after_report: Vec::new(),
@@ -587,8 +607,8 @@ impl<D: SmolDevice> SmolTransport<D> {
     fn new_socket(&mut self) -> SocketHandle {
         let s = self.spare.pop().unwrap_or_else(|| {
             let mut s = tcp::Socket::new(
-                tcp::SocketBuffer::new(vec![0; self.cfg.rx_buffer]),
-                tcp::SocketBuffer::new(vec![0; self.cfg.tx_buffer]),
+                smol_rings::take(self.cfg.rx_buffer),
+                smol_rings::take(self.cfg.tx_buffer),
             );
             s.set_nagle_enabled(false);
             s.set_ack_delay(None);
@@ -602,15 +622,44 @@ impl<D: SmolDevice> SmolTransport<D> {
 
     /// Removes a socket from the set without sending anything; keeps it for reuse.
     fn drop_socket(&mut self, handle: SocketHandle) {
-        let s = self.sockets.remove(handle);
-        match s {
-            Socket::Tcp(mut s) if self.spare.len() < 2 * self.cfg.listen_backlog => {
-                // Out of the set, abort() only resets the state; listen/connect reset the rest.
-                s.abort();
-                self.spare.push(s);
+        let Socket::Tcp(mut s) = self.sockets.remove(handle);
+        if self.spare.len() < 2 * self.cfg.listen_backlog {
+            // Out of the set, abort() only resets the state; listen/connect reset the rest.
+            s.abort();
+            if let Some((rx, tx)) = s.idle_buffers_mut() {
+                let n = smol_rings::discard(rx) + smol_rings::discard(tx);
+                self.stats.ring_bytes_discarded += n as u64;
             }
-            _ => {}
+            self.spare.push(s);
+        } else {
+            retire(s);
         }
+    }
+
+    /// Gives back the buffer pages of streams that have received nothing
+    /// since the idle horizon and hold no data (from the sweep).
+    fn discard_idle(&mut self, now: Instant) {
+        let Some(after) = self.cfg.discard_idle_after else {
+            return;
+        };
+        if now.saturating_duration_since(self.idle_mark.0) >= after {
+            self.idle_horizon = self.idle_mark.1;
+            self.idle_mark = (now, self.gen);
+        }
+        let horizon = self.idle_horizon;
+        let mut given = 0;
+        for st in self.streams.iter_mut().flatten() {
+            let quiet = st.readable_gen < horizon && st.discarded_gen <= st.readable_gen;
+            if st.phase != Phase::Open || !quiet {
+                continue;
+            }
+            let sock = self.sockets.get_mut::<tcp::Socket>(st.handle);
+            if let Some((rx, tx)) = sock.idle_buffers_mut() {
+                given += smol_rings::discard(rx) + smol_rings::discard(tx);
+                st.discarded_gen = self.gen;
+            }
+        }
+        self.stats.ring_bytes_discarded += given as u64;
     }
 
     fn alloc_id(&mut self, stream: Stream) -> StreamId {
@@ -816,6 +865,7 @@ impl<D: SmolDevice> SmolTransport<D> {
                         owns_port: false,
                         queued: false,
                         readable_gen: 0,
+                        discarded_gen: 0,
                     });
                     self.flows.insert(key, id);
                     self.stats.accepted += 1;
@@ -870,6 +920,7 @@ impl<D: SmolDevice> SmolTransport<D> {
         for id in 0..self.streams.len() {
             self.check_stream(id, events, readable);
         }
+        self.discard_idle(now);
         let stale = self.cfg.timeout.unwrap_or(Duration::from_secs(30));
         for li in 0..self.listeners.len() {
             self.check_listener(li, now, events, readable);
@@ -1070,6 +1121,7 @@ impl<D: SmolDevice> Transport for SmolTransport<D> {
             owns_port: true,
             queued: false,
             readable_gen: 0,
+            discarded_gen: 0,
         });
         self.flows.insert(key, id);
         self.port_used(port);
@@ -1244,3 +1296,22 @@ impl<D: SmolDevice> Transport for SmolTransport<D> {
 
 #[cfg(test)]
 mod tests;
+
+/// Returns a socket's buffers to the process-wide pool.
+fn retire(sock: tcp::Socket<'static>) {
+    let (rx, tx) = sock.into_buffers();
+    smol_rings::give_back(rx);
+    smol_rings::give_back(tx);
+}
+
+impl<D: SmolDevice> Drop for SmolTransport<D> {
+    /// Every socket's buffers go back to the pool for the next transport.
+    fn drop(&mut self) {
+        let handles: Vec<SocketHandle> = self.sockets.iter().map(|(h, _)| h).collect();
+        for h in handles {
+            let Socket::Tcp(s) = self.sockets.remove(h);
+            retire(s);
+        }
+        self.spare.drain(..).for_each(retire);
+    }
+}

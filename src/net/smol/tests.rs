@@ -246,3 +246,99 @@ fn sequential_ports_skip_used_and_wrap() {
     assert_eq!(s.choose(ME, r, &used), Some(100));
     assert_eq!(s.choose(ME, r, &|_| true), None);
 }
+
+/// Sends `len` bytes each way over (c, s) and checks they arrive intact.
+fn exchange(
+    t: &mut SmolTransport<Loopback>,
+    seen: &mut Seen,
+    c: StreamId,
+    s: StreamId,
+    len: usize,
+    salt: u8,
+) {
+    let a: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(7) ^ salt).collect();
+    let b: Vec<u8> = (0..len)
+        .map(|i| (i as u8).wrapping_mul(13) ^ salt)
+        .collect();
+    seen.data.clear();
+    let (mut wa, mut wb) = (0, 0);
+    let t0 = Instant::now();
+    while seen.data.get(&s).map_or(0, Vec::len) < len || seen.data.get(&c).map_or(0, Vec::len) < len
+    {
+        wa += t.write(c, &a[wa..]).expect("write c");
+        wb += t.write(s, &b[wb..]).expect("write s");
+        pump(t, seen, 1);
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "transfer stalled: {:?}",
+            t.stats()
+        );
+    }
+    assert!(seen.data[&s] == a, "server got the client's bytes in order");
+    assert!(seen.data[&c] == b, "client got the server's bytes in order");
+}
+
+#[test]
+fn idle_streams_give_their_buffer_pages_back_and_stay_usable() {
+    let mut t = transport(2);
+    t.cfg.sweep_interval = Duration::from_millis(2);
+    t.cfg.discard_idle_after = Some(Duration::from_millis(20));
+    let bound = t
+        .listen("127.0.0.1:6801".parse().expect("literal"))
+        .expect("listen");
+    let c = t.connect(bound).expect("connect");
+    let mut seen = Seen::default();
+    until(&mut t, &mut seen, |s| {
+        !accepted(s).is_empty() && s.events.contains(&StreamEvent::Connected(c))
+    });
+    let s = accepted(&seen)[0].0;
+
+    // While data flows, no ring is given back, however many sweeps pass.
+    let t0 = Instant::now();
+    let mut round = 0u8;
+    while t0.elapsed() < Duration::from_millis(100) {
+        exchange(&mut t, &mut seen, c, s, 20_000, round);
+        round = round.wrapping_add(1);
+    }
+    assert!(t.stats().sweeps > 20, "sweeps ran: {:?}", t.stats());
+    assert_eq!(
+        t.stats().ring_bytes_discarded,
+        0,
+        "a busy stream lost its pages"
+    );
+
+    // Idle: both streams give back both 64 KiB rings, once.
+    let quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_millis(100) {
+        pump(&mut t, &mut seen, 1);
+    }
+    let ring = 64 * 1024;
+    assert_eq!(t.stats().ring_bytes_discarded, 4 * ring, "{:?}", t.stats());
+
+    // The bytes sent afterwards arrive intact (the rings start from empty),
+    // and a stream that was used again is given back again when it idles.
+    exchange(&mut t, &mut seen, c, s, 150_000, 0xa5);
+    let quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_millis(100) {
+        pump(&mut t, &mut seen, 1);
+    }
+    assert_eq!(t.stats().ring_bytes_discarded, 8 * ring, "{:?}", t.stats());
+}
+
+#[test]
+fn rings_of_a_dropped_transport_serve_the_next_one() {
+    let mut t = transport(3);
+    // A size of its own, so other tests' rings do not count.
+    t.cfg.rx_buffer = 48 * 1024;
+    t.cfg.tx_buffer = 48 * 1024;
+    t.listen("127.0.0.1:6802".parse().expect("literal"))
+        .expect("listen");
+    let before = smol_rings::pooled(48 * 1024);
+    let sockets = t.socket_count();
+    assert_eq!(sockets, 3);
+    drop(t);
+    assert!(
+        smol_rings::pooled(48 * 1024) >= before + 2 * sockets,
+        "rings not returned"
+    );
+}

@@ -187,7 +187,9 @@ impl From<PreambleError> for FrameError {
 #[derive(Debug)]
 pub struct FrameEncoder {
     rev: Revision,
-    cipher: Option<TxCipher>,
+    /// Boxed: a crc-mode connection (most of them) would otherwise carry the
+    /// secure key schedule's size inline for nothing.
+    cipher: Option<Box<TxCipher>>,
 }
 
 impl FrameEncoder {
@@ -198,7 +200,7 @@ impl FrameEncoder {
 
     /// Switches to secure mode: every later frame is encrypted with `cipher`.
     pub fn set_cipher(&mut self, cipher: TxCipher) {
-        self.cipher = Some(cipher);
+        self.cipher = Some(Box::new(cipher));
     }
 
     /// The frame revision.
@@ -523,7 +525,8 @@ enum Stage {
 pub struct FrameDecoder {
     rev: Revision,
     limits: FrameLimits,
-    cipher: Option<RxCipher>,
+    /// Boxed, as the encoder's (about 430 bytes inline otherwise).
+    cipher: Option<Box<RxCipher>>,
     stage: Stage,
     pre: PreambleRepr,
     lens: [usize; 4],
@@ -613,7 +616,7 @@ impl FrameDecoder {
     /// Switches to secure mode from the next frame on (reference 4.3). Call
     /// it between frames (when [`FrameDecoder::next_need`] is a preamble).
     pub fn set_cipher(&mut self, cipher: RxCipher) {
-        self.cipher = Some(cipher);
+        self.cipher = Some(Box::new(cipher));
     }
 
     /// The frame revision.

@@ -424,7 +424,7 @@ impl TransportSpec {
                     .map(|(i, s)| memif_vdev(i as u16, spec.role, s))
                     .collect();
                 let mbufs = memif_pool_mbufs(sockets.len());
-                let (eal, pool) = dpdk_env_up(vdevs, 512, "pollmsgr_pool", mbufs)?;
+                let (eal, pool) = dpdk_env_up(vdevs, "pollmsgr_pool", mbufs)?;
                 let ends = (0..reactors)
                     .map(|r| {
                         let (serve, load) = memif_addrs(r);
@@ -448,7 +448,7 @@ impl TransportSpec {
                 let vdevs = (0..2)
                     .map(|r| memif_vdev(r as u16, memif_pair_end(r).0, &socket))
                     .collect();
-                let (eal, pool) = dpdk_env_up(vdevs, 512, "pollmsgr_pool", memif_pool_mbufs(2))?;
+                let (eal, pool) = dpdk_env_up(vdevs, "pollmsgr_pool", memif_pool_mbufs(2))?;
                 Prepared::Memif {
                     eal,
                     pool,
@@ -461,7 +461,7 @@ impl TransportSpec {
             TransportSpec::DpdkTap(spec) => {
                 let ifname = unique_name("pmdtap");
                 let (eal, pool) =
-                    dpdk_env_up(vec![tap_vdev(0, &ifname)], 256, "pollmsgr_tap_pool", 8191)?;
+                    dpdk_env_up(vec![tap_vdev(0, &ifname)], "pollmsgr_tap_pool", 8191)?;
                 Prepared::DpdkTap {
                     eal,
                     pool,
@@ -503,15 +503,25 @@ fn memif_pool_mbufs(ports: usize) -> u32 {
     u32::try_from(size).unwrap_or(u32::MAX)
 }
 
-/// Initializes the EAL (once per process) with `vdevs` and a mempool.
+/// EAL memory (`-m`, MB) for a pool of `mbufs`: the pool (an mbuf with its
+/// headers is under 2.5 KiB; 3 KiB leaves slack) plus 64 MB for DPDK's own
+/// allocations, in steps of 64 MB. Without hugepages every 4 KiB page of it
+/// is a memseg whose 48-byte descriptor DPDK writes at start, so a fixed
+/// 512 MB was 6.3 MB of resident descriptors; 128 MB is 1.6 MB.
+fn eal_memory_mb(mbufs: u32) -> u64 {
+    let pool_mb = (u64::from(mbufs) * 3 * 1024).div_ceil(1 << 20);
+    (64 + pool_mb).next_multiple_of(64)
+}
+
+/// Initializes the EAL (once per process) with `vdevs` and a mempool of
+/// `mbufs`, with EAL memory sized for it ([`eal_memory_mb`]).
 fn dpdk_env_up(
     vdevs: Vec<String>,
-    memory_mb: u64,
     pool_name: &str,
     mbufs: u32,
 ) -> Result<(dpdk_env::Eal, dpdk_env::Mempool), SpecError> {
     let cfg = dpdk_env::EalConfig {
-        memory_mb,
+        memory_mb: eal_memory_mb(mbufs),
         vdevs,
         log_level: Some("*:error".into()),
         ..dpdk_env::EalConfig::default()

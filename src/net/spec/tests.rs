@@ -165,6 +165,11 @@ fn a_memif_pair_puts_both_ends_on_one_link() {
 #[test]
 fn memif_pools_hold_bursts_and_caches_not_rings() {
     assert_eq!(memif_pool_mbufs(1), 4095);
+    // EAL memory follows the pool: 128 MB for the usual memif pool, the
+    // largest pool (65,535 mbufs, 192 MB of them) still fits.
+    assert_eq!(eal_memory_mb(4095), 128);
+    assert_eq!(eal_memory_mb(8191), 128);
+    assert_eq!(eal_memory_mb(65_535), 256);
     assert_eq!(memif_pool_mbufs(2), 4095);
     assert_eq!(memif_pool_mbufs(8), 16383);
     // Never past a 16-bit count, however many ports.

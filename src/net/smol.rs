@@ -23,9 +23,10 @@
 //!
 //! # Cost per packet (what is O(1), what is still O(n))
 //!
-//! smoltcp's `Interface::poll` walks the whole socket set for egress on every
-//! call, and each walk sends at most one segment per socket; measured, 10k
-//! idle sockets cut the message rate 83x. What this module does about it:
+//! Unpatched smoltcp's `Interface::poll` dispatches every socket of the set
+//! for egress on every call, and each walk sends at most one segment per
+//! socket; measured, 10k idle sockets cut the message rate 83x. What this
+//! module does about it:
 //!
 //! - Our own bookkeeping is O(1) per packet: a device wrapper
 //!   ([`flow::Observed`]) reads the flow (our port, peer address) of every
@@ -41,21 +42,22 @@
 //! - A full scan of our streams (timeouts, closing sockets) runs every
 //!   `sweep_interval` (default 50 ms): O(n), amortized.
 //!
-//! What remains O(n), inside smoltcp 0.14, and is not fixed here:
+//! Inside smoltcp (0.14, vendored with `vendor/smoltcp/egress-skip.patch`):
 //!
-//! - **Egress**: every `poll_egress` visits every socket and emits at most one
-//!   segment per socket, so while data flows each segment costs a walk over
-//!   all sockets (`Interface::poll` loops the same way).
-//! - **Ingress demux**: `process_tcp` finds the socket for a segment by a
-//!   linear search in slot order, so each packet costs O(position of its
-//!   socket).
+//! - **Egress** passes by a TCP socket that nothing touched since its last
+//!   dispatch and whose own poll time (timers) has not come, so idle sockets
+//!   cost a comparison each, not a dispatch. It still emits at most one
+//!   segment per socket per walk.
+//! - **Ingress demux** is still O(n): `process_tcp` finds the socket for a
+//!   segment by a linear search in slot order (each packet costs
+//!   O(position of its socket)).
 //! - `SocketSet::add` scans for a free slot (per connect/accept, not per
 //!   packet), and `poll_delay` (used by [`Transport::wait`] on TAP only) walks
 //!   every socket once per sleep.
 //!
-//! The cure for the first two is a flow-indexed socket table and a "dirty"
-//! egress list inside smoltcp (or a fork); until then the number of sockets
-//! per interface should stay in the hundreds, not thousands.
+//! A flow-indexed socket table would cure the ingress search; until then
+//! the sockets of one interface should stay in the hundreds
+//! ([`super::smol_set`] shards them).
 //!
 //! smoltcp also keeps a small fixed neighbor (ARP) cache (8 entries by
 //! default): plenty for a NIC queue that talks through a gateway or to a few

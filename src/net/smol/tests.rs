@@ -342,3 +342,34 @@ fn rings_of_a_dropped_transport_serve_the_next_one() {
         "rings not returned"
     );
 }
+
+#[test]
+fn idle_sockets_skipped_by_egress_still_send_their_keepalives() {
+    // smoltcp's egress passes by a socket whose own poll time has not come
+    // (vendor/smoltcp/PATCHES.md): its timers must still fire on time.
+    let mut t = transport(1);
+    t.cfg.keep_alive = Some(Duration::from_millis(20));
+    let bound = t
+        .listen("127.0.0.1:6803".parse().expect("literal"))
+        .expect("listen");
+    let c = t.connect(bound).expect("connect");
+    let mut seen = Seen::default();
+    until(&mut t, &mut seen, |s| {
+        !accepted(s).is_empty() && s.events.contains(&StreamEvent::Connected(c))
+    });
+    // Settle (handshake ACKs), then idle.
+    pump(&mut t, &mut seen, 50);
+    let before = t.stats().tx_frames;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(300) {
+        pump(&mut t, &mut seen, 1);
+    }
+    // Two idle sockets, a keep-alive each every 20 ms (each answered): at
+    // least a third of the ~30 expected, whatever the scheduling.
+    let sent = t.stats().tx_frames - before;
+    assert!(
+        sent >= 10,
+        "only {sent} frames in 300 ms of keep-alives every 20 ms"
+    );
+    assert!(closed(&seen, c).is_none(), "{:?}", seen.events);
+}

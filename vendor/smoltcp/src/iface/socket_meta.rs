@@ -36,6 +36,12 @@ pub(crate) struct Meta {
     pub(crate) handle: SocketHandle,
     /// See [NeighborState](struct.NeighborState.html).
     neighbor_state: NeighborState,
+    /// Until when egress may pass this socket by without calling its
+    /// `dispatch`: the socket's own `poll_at` right after it was last
+    /// dispatched (`None`: dispatch it). Reset whenever the socket may have
+    /// changed: mutable access through the socket set, or a segment it
+    /// processed.
+    egress_idle_until: Option<Instant>,
 }
 
 impl Meta {
@@ -44,6 +50,28 @@ impl Meta {
     ///
     /// See also `iface::NeighborCache::SILENT_TIME`.
     pub(crate) const DISCOVERY_SILENT_TIME: Duration = Duration::from_millis(1_000);
+
+    /// Whether egress at `timestamp` may skip the socket: nothing touched it
+    /// since its last dispatch, and the time it asked to be polled at has
+    /// not come.
+    pub(crate) fn egress_idle(&self, timestamp: Instant) -> bool {
+        self.egress_idle_until.is_some_and(|until| timestamp < until)
+    }
+
+    /// Records when the socket next needs egress, from its `poll_at` right
+    /// after a dispatch.
+    pub(crate) fn set_egress_idle(&mut self, socket_poll_at: PollAt) {
+        self.egress_idle_until = match socket_poll_at {
+            PollAt::Now => None,
+            PollAt::Time(at) => Some(at),
+            PollAt::Ingress => Some(Instant::from_micros(i64::MAX)),
+        };
+    }
+
+    /// The socket may have changed: egress must dispatch it again.
+    pub(crate) fn egress_due(&mut self) {
+        self.egress_idle_until = None;
+    }
 
     pub(crate) fn poll_at<F>(
         &self,

@@ -723,6 +723,11 @@ impl Interface {
 
         let mut result = PollResult::None;
         for item in sockets.items_mut() {
+            // A TCP socket untouched since its last dispatch, before the time
+            // it asked for: dispatch would find nothing to send.
+            if item.meta.egress_idle(self.inner.now) {
+                continue;
+            }
             if !item
                 .meta
                 .egress_permitted(self.inner.now, |ip_addr| self.inner.has_neighbor(&ip_addr))
@@ -820,6 +825,11 @@ impl Interface {
                     );
                 }
                 Ok(()) => {}
+            }
+            #[cfg(feature = "socket-tcp")]
+            if let Socket::Tcp(socket) = &item.socket {
+                let at = socket.poll_at(&mut self.inner);
+                item.meta.set_egress_idle(at);
             }
         }
         result

@@ -93,24 +93,14 @@ fn exchange_both_ways_and_close() {
     // window, so a window update sent late (after the next ingress) loses
     // smoltcp's window-probe byte and stalls a full 1 s retransmit timeout:
     // the time bound below catches that.
-    let a: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + 1) as u8).collect();
-    let b: Vec<u8> = (0..300_000u32).map(|i| (i * 13 + 5) as u8).collect();
-    let (mut wa, mut wb) = (0, 0);
-    let t0 = Instant::now();
-    while seen.data.get(&s).map_or(0, Vec::len) < a.len()
-        || seen.data.get(&c).map_or(0, Vec::len) < b.len()
-    {
-        wa += t.write(c, &a[wa..]).expect("write c");
-        wb += t.write(s, &b[wb..]).expect("write s");
-        pump(&mut t, &mut seen, 1);
-        assert!(
-            t0.elapsed() < Duration::from_millis(500),
-            "transfer stalled: {:?}",
-            t.stats()
-        );
-    }
-    assert!(seen.data[&s] == a, "server got the client's bytes in order");
-    assert!(seen.data[&c] == b, "client got the server's bytes in order");
+    exchange(
+        &mut t,
+        &mut seen,
+        (c, s),
+        300_000,
+        0,
+        Duration::from_millis(500),
+    );
 
     t.close(c);
     until(&mut t, &mut seen, |x| {
@@ -247,14 +237,30 @@ fn sequential_ports_skip_used_and_wrap() {
     assert_eq!(s.choose(ME, r, &|_| true), None);
 }
 
-/// Sends `len` bytes each way over (c, s) and checks they arrive intact.
+/// Listens on `addr`, connects to it, and returns the (client, server)
+/// streams once both ends are up.
+fn connected_pair(
+    t: &mut SmolTransport<Loopback>,
+    seen: &mut Seen,
+    addr: &str,
+) -> (StreamId, StreamId) {
+    let bound = t.listen(addr.parse().expect("literal")).expect("listen");
+    let c = t.connect(bound).expect("connect");
+    until(t, seen, |s| {
+        !accepted(s).is_empty() && s.events.contains(&StreamEvent::Connected(c))
+    });
+    (c, accepted(seen)[0].0)
+}
+
+/// Sends `len` bytes each way over the (client, server) streams and checks
+/// they arrive intact and in order, within `within`.
 fn exchange(
     t: &mut SmolTransport<Loopback>,
     seen: &mut Seen,
-    c: StreamId,
-    s: StreamId,
+    (c, s): (StreamId, StreamId),
     len: usize,
     salt: u8,
+    within: Duration,
 ) {
     let a: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(7) ^ salt).collect();
     let b: Vec<u8> = (0..len)
@@ -268,11 +274,7 @@ fn exchange(
         wa += t.write(c, &a[wa..]).expect("write c");
         wb += t.write(s, &b[wb..]).expect("write s");
         pump(t, seen, 1);
-        assert!(
-            t0.elapsed() < Duration::from_secs(2),
-            "transfer stalled: {:?}",
-            t.stats()
-        );
+        assert!(t0.elapsed() < within, "transfer stalled: {:?}", t.stats());
     }
     assert!(seen.data[&s] == a, "server got the client's bytes in order");
     assert!(seen.data[&c] == b, "client got the server's bytes in order");
@@ -283,21 +285,21 @@ fn idle_streams_give_their_buffer_pages_back_and_stay_usable() {
     let mut t = transport(2);
     t.cfg.sweep_interval = Duration::from_millis(2);
     t.cfg.discard_idle_after = Some(Duration::from_millis(20));
-    let bound = t
-        .listen("127.0.0.1:6801".parse().expect("literal"))
-        .expect("listen");
-    let c = t.connect(bound).expect("connect");
     let mut seen = Seen::default();
-    until(&mut t, &mut seen, |s| {
-        !accepted(s).is_empty() && s.events.contains(&StreamEvent::Connected(c))
-    });
-    let s = accepted(&seen)[0].0;
+    let (c, s) = connected_pair(&mut t, &mut seen, "127.0.0.1:6801");
 
     // While data flows, no ring is given back, however many sweeps pass.
     let t0 = Instant::now();
     let mut round = 0u8;
     while t0.elapsed() < Duration::from_millis(100) {
-        exchange(&mut t, &mut seen, c, s, 20_000, round);
+        exchange(
+            &mut t,
+            &mut seen,
+            (c, s),
+            20_000,
+            round,
+            Duration::from_secs(2),
+        );
         round = round.wrapping_add(1);
     }
     assert!(t.stats().sweeps > 20, "sweeps ran: {:?}", t.stats());
@@ -317,7 +319,14 @@ fn idle_streams_give_their_buffer_pages_back_and_stay_usable() {
 
     // The bytes sent afterwards arrive intact (the rings start from empty),
     // and a stream that was used again is given back again when it idles.
-    exchange(&mut t, &mut seen, c, s, 150_000, 0xa5);
+    exchange(
+        &mut t,
+        &mut seen,
+        (c, s),
+        150_000,
+        0xa5,
+        Duration::from_secs(2),
+    );
     let quiet = Instant::now();
     while quiet.elapsed() < Duration::from_millis(100) {
         pump(&mut t, &mut seen, 1);
@@ -349,14 +358,8 @@ fn idle_sockets_skipped_by_egress_still_send_their_keepalives() {
     // (vendor/smoltcp/PATCHES.md): its timers must still fire on time.
     let mut t = transport(1);
     t.cfg.keep_alive = Some(Duration::from_millis(20));
-    let bound = t
-        .listen("127.0.0.1:6803".parse().expect("literal"))
-        .expect("listen");
-    let c = t.connect(bound).expect("connect");
     let mut seen = Seen::default();
-    until(&mut t, &mut seen, |s| {
-        !accepted(s).is_empty() && s.events.contains(&StreamEvent::Connected(c))
-    });
+    let (c, _) = connected_pair(&mut t, &mut seen, "127.0.0.1:6803");
     // Settle (handshake ACKs), then idle.
     pump(&mut t, &mut seen, 50);
     let before = t.stats().tx_frames;

@@ -481,6 +481,13 @@ fn to_smol(d: Duration) -> SDuration {
     SDuration::from(d)
 }
 
+/// smoltcp's timestamp for `now`, counted from `epoch`: taken from the
+/// caller's clock reading, since smoltcp's own `Instant::now` reads the wall
+/// clock again.
+pub(super) fn stamp(epoch: Instant, now: Instant) -> SInstant {
+    SInstant::from_micros(now.saturating_duration_since(epoch).as_micros() as i64)
+}
+
 fn v4(ep: IpAddress) -> Option<Ipv4Addr> {
     #[allow(unreachable_patterns)]
     match ep {
@@ -603,7 +610,7 @@ impl<D: SmolDevice> SmolTransport<D> {
     }
 
     fn stamp(&self, now: Instant) -> SInstant {
-        SInstant::from_micros(now.saturating_duration_since(self.epoch).as_micros() as i64)
+        stamp(self.epoch, now)
     }
 
     fn new_socket(&mut self) -> SocketHandle {
@@ -628,10 +635,9 @@ impl<D: SmolDevice> SmolTransport<D> {
         if self.spare.len() < 2 * self.cfg.listen_backlog {
             // Out of the set, abort() only resets the state; listen/connect reset the rest.
             s.abort();
-            if let Some((rx, tx)) = s.idle_buffers_mut() {
-                let n = smol_rings::discard(rx) + smol_rings::discard(tx);
-                self.stats.ring_bytes_discarded += n as u64;
-            }
+            // Closed: the buffers always qualify.
+            let n = smol_rings::discard_idle(&mut s).unwrap_or(0);
+            self.stats.ring_bytes_discarded += n as u64;
             self.spare.push(s);
         } else {
             retire(s);
@@ -656,8 +662,8 @@ impl<D: SmolDevice> SmolTransport<D> {
                 continue;
             }
             let sock = self.sockets.get_mut::<tcp::Socket>(st.handle);
-            if let Some((rx, tx)) = sock.idle_buffers_mut() {
-                given += smol_rings::discard(rx) + smol_rings::discard(tx);
+            if let Some(n) = smol_rings::discard_idle(sock) {
+                given += n;
                 st.discarded_gen = self.gen;
             }
         }

@@ -24,7 +24,7 @@
 
 use std::sync::Mutex;
 
-use smoltcp::socket::tcp::SocketBuffer;
+use smoltcp::socket::tcp::{self, SocketBuffer};
 
 /// Slabs at least this large: above glibc's largest dynamic mmap threshold
 /// (32 MiB), so a slab is always a fresh, untouched mapping (calloc does not
@@ -76,6 +76,13 @@ pub fn give_back(mut ring: SocketBuffer<'static>) {
 /// Gives the whole pages of `buf` back to the system; the bytes given back.
 pub fn discard(buf: &mut [u8]) -> usize {
     dpdk_env::heap::discard_pages(buf)
+}
+
+/// Gives back the pages of both of `sock`'s buffers if it holds no data (or
+/// is closed): the bytes given back, `None` if it holds data.
+pub fn discard_idle(sock: &mut tcp::Socket<'static>) -> Option<usize> {
+    sock.idle_buffers_mut()
+        .map(|(rx, tx)| discard(rx) + discard(tx))
 }
 
 /// Rings of `len` bytes in the pool now.

@@ -31,7 +31,8 @@ use smoltcp::time::Instant as SInstant;
 
 use super::smol::flow::inbound_flow;
 use super::smol::{
-    LocalPortChooser, SequentialPorts, SmolConfig, SmolDevice, SmolError, SmolStats, SmolTransport,
+    stamp, LocalPortChooser, SequentialPorts, SmolConfig, SmolDevice, SmolError, SmolStats,
+    SmolTransport,
 };
 use super::steer::Frame;
 use super::transport::{FrameCounts, StreamEvent, StreamId, Transport};
@@ -463,8 +464,7 @@ impl<D: SmolDevice> Transport for SmolSet<D> {
         // From the caller's clock: smoltcp's `Instant::now` reads the wall
         // clock, a second clock read per pass (10% of a busy-polling
         // reactor's profile with 10,000 idle sessions).
-        let ts =
-            SInstant::from_micros(now.saturating_duration_since(self.epoch).as_micros() as i64);
+        let ts = stamp(self.epoch, now);
         let mut progress = self.ingress(ts);
         let tick = now.saturating_duration_since(self.last_tick) >= TIMER_TICK;
         if tick {

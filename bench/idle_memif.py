@@ -31,14 +31,7 @@ from ab import cpu_model, write_results  # noqa: E402
 
 def rss_kb(pid):
     """Resident set of a live process in KiB (0 once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return run.rss_kb(pid) or 0
 
 
 def one(shards, idle, duration):

@@ -51,6 +51,18 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+def rss_kb(pid):
+    """Resident set of a live process in KiB (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def run_json(cmd, timeout=300):
     """Runs a command that prints one JSON line last; returns the parsed value."""
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -114,11 +126,7 @@ class Server:
         return ["--transport", "dpdk", "--memif", ",".join(self.memif)] if self.memif else []
 
     def rss_kb(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return None
+        return rss_kb(self.proc.pid)
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)

@@ -56,6 +56,9 @@ use crate::wire::header2::MsgHeader2Repr;
 use crate::wire::utime::UTime;
 use crate::wire::{Put, Reader, Revision, Tag};
 
+mod msgr_seeds;
+use msgr_seeds::{cephx_seeds, message_seeds, monmap_seeds, secure_frames, test_secret};
+
 /// A named fuzz target.
 pub type Target = (&'static str, fn(&[u8]));
 
@@ -107,8 +110,7 @@ pub fn banner(data: &[u8]) {
 fn frames(data: &[u8], rev: Revision, secure: bool) {
     let mut dec = FrameDecoder::new(rev, FrameLimits::default());
     if secure {
-        let secret: Vec<u8> = (0u8..64).collect();
-        if let Ok((_, rx)) = session_ciphers(&secret, Role::Acceptor, rev.into()) {
+        if let Ok((_, rx)) = session_ciphers(&test_secret(), Role::Acceptor, rev.into()) {
             dec.set_cipher(rx);
         }
     }
@@ -1539,18 +1541,18 @@ fn osd_ops_exec_seeds() -> Vec<Vec<u8>> {
 
 /// A full osdmap a Ceph 16.2.15 mon encoded (epoch 45 of the scenario in
 /// `tests/osdmap_oracle.rs`: 9 OSD ids, 4 pools, upmaps, temp mappings).
-const OSDMAP_FULL_SEED: &[u8] = include_bytes!("../tests/data/osdmap/full-45.bin");
+const OSDMAP_FULL_SEED: &[u8] = include_bytes!("../../tests/data/osdmap/full-45.bin");
 
 /// Incrementals of the same cluster: epoch 1 (carries a full map), OSD
 /// boots, pool creation, CRUSH changes, upmap and temp mappings.
 const OSDMAP_INC_SEEDS: &[&[u8]] = &[
-    include_bytes!("../tests/data/osdmap/inc-1.bin"),
-    include_bytes!("../tests/data/osdmap/inc-9.bin"),
-    include_bytes!("../tests/data/osdmap/inc-14.bin"),
-    include_bytes!("../tests/data/osdmap/inc-23.bin"),
-    include_bytes!("../tests/data/osdmap/inc-31.bin"),
-    include_bytes!("../tests/data/osdmap/inc-37.bin"),
-    include_bytes!("../tests/data/osdmap/inc-45.bin"),
+    include_bytes!("../../tests/data/osdmap/inc-1.bin"),
+    include_bytes!("../../tests/data/osdmap/inc-9.bin"),
+    include_bytes!("../../tests/data/osdmap/inc-14.bin"),
+    include_bytes!("../../tests/data/osdmap/inc-23.bin"),
+    include_bytes!("../../tests/data/osdmap/inc-31.bin"),
+    include_bytes!("../../tests/data/osdmap/inc-37.bin"),
+    include_bytes!("../../tests/data/osdmap/inc-45.bin"),
 ];
 
 /// Full `OSDMap` decoding ([`crate::osdmap::OsdMap::decode`]), with the crc
@@ -1612,9 +1614,9 @@ pub fn osdmap_incremental(data: &[u8]) {
 /// straw2 racks and hosts, device classes with choose_args and an erasure
 /// rule, and every legacy bucket algorithm with legacy tunables.
 const CRUSH_MAP_SEEDS: &[&[u8]] = &[
-    include_bytes!("osdmap/crush/testdata/build-straw2.bin"),
-    include_bytes!("osdmap/crush/testdata/classes-choose-args.bin"),
-    include_bytes!("osdmap/crush/testdata/legacy-algs.bin"),
+    include_bytes!("../osdmap/crush/testdata/build-straw2.bin"),
+    include_bytes!("../osdmap/crush/testdata/classes-choose-args.bin"),
+    include_bytes!("../osdmap/crush/testdata/legacy-algs.bin"),
 ];
 
 /// Valid encodings for `target`, for mutation-based fuzzing.
@@ -1660,6 +1662,11 @@ pub fn seed_corpus(target: &str) -> Vec<Vec<u8>> {
                 frame(rev, Tag::Message, &[&h, b"front", b"", b"data"]),
             ]
         }
+        "frame_rev0_secure" => secure_frames(Revision::V2_0, &hello, &h),
+        "frame_rev1_secure" => secure_frames(Revision::V2_1, &hello, &h),
+        "monmap" => monmap_seeds(),
+        "messages" => message_seeds(),
+        "cephx" => cephx_seeds(),
         "control" => {
             let mut v = vec![Tag::Hello as u8];
             v.extend_from_slice(&hello);

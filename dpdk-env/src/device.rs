@@ -2,8 +2,11 @@
 //!
 //! - rx: packets are pulled from the queue in bursts; each `RxToken` owns its mbuf and
 //!   hands smoltcp the mbuf's bytes in place (no copy).
-//! - tx: each `TxToken` allocates a fresh mbuf and lets smoltcp write the frame straight
-//!   into it; frames are batched and sent in bursts. Call [`DpdkDevice::flush`] after
+//! - tx: each `TxToken` carries a fresh mbuf and lets smoltcp write the frame straight
+//!   into it; frames are batched and sent in bursts. When the pool is empty, `transmit`
+//!   flushes the batch (a driver that copies frees its mbufs then) and otherwise refuses:
+//!   smoltcp keeps the data and sends it on a later poll instead of building a frame that
+//!   would be dropped and retransmitted. Call [`DpdkDevice::flush`] after
 //!   every `Interface::poll` (it also flushes by itself when a burst is full and
 //!   whenever a receive poll finds the queue empty).
 //! - capabilities follow the port's enabled checksum offloads.
@@ -25,8 +28,13 @@ pub struct DeviceStats {
     pub rx_dropped: u64,
     /// Packets accepted by the driver.
     pub tx_packets: u64,
-    /// Frames lost because no mbuf was free.
+    /// Frames lost because no mbuf was free when smoltcp answered a received
+    /// frame at once (its reply token is taken before it knows whether it
+    /// will reply, so it cannot be refused up front).
     pub tx_no_mbuf: u64,
+    /// Times smoltcp was told to wait because the pool had no free mbuf even
+    /// after a flush (back-pressure: the frame is built later, nothing lost).
+    pub tx_pool_empty: u64,
     /// `tx_burst` calls.
     pub tx_bursts: u64,
     /// `rx_burst` calls that returned packets.
@@ -54,6 +62,10 @@ struct TxSide {
     batch: Vec<Mbuf>,
     burst: usize,
     scratch: Vec<u8>,
+    /// The mbuf `transmit` made sure of before handing out a token (kept
+    /// for the next frame when a token goes unused, as a reply token
+    /// usually does).
+    spare: Option<Mbuf>,
     offload: TxOffload,
     stats: DeviceStats,
 }
@@ -144,6 +156,7 @@ impl DpdkDevice {
                 batch: Vec::with_capacity(burst * 2),
                 burst,
                 scratch: vec![0; room],
+                spare: None,
                 offload,
                 stats: DeviceStats::default(),
             },
@@ -267,7 +280,7 @@ impl phy::TxToken for TxToken<'_> {
         F: FnOnce(&mut [u8]) -> R,
     {
         let tx = self.tx;
-        let mut m = match tx.pool.alloc() {
+        let mut m = match tx.spare.take().or_else(|| tx.pool.alloc()) {
             Some(m) if m.tailroom() >= len => m,
             _ => {
                 // No mbuf (or frame larger than one): let smoltcp build the frame into
@@ -363,6 +376,16 @@ impl phy::Device for DpdkDevice {
             self.tx.flush();
             if self.tx.batch.len() >= self.tx.burst {
                 // The queue is full: back-pressure smoltcp until it drains.
+                return None;
+            }
+        }
+        if self.tx.spare.is_none() {
+            self.tx.spare = self.tx.pool.alloc().or_else(|| {
+                self.tx.flush();
+                self.tx.pool.alloc()
+            });
+            if self.tx.spare.is_none() {
+                self.tx.stats.tx_pool_empty += 1;
                 return None;
             }
         }

@@ -21,6 +21,7 @@ use dpdk_env::{port_by_name, DpdkDevice, Eal, Mempool, Port, PortConfig, RxOfflo
 
 use super::smol::{SmolConfig, SmolDevice, SmolError, SmolTransport};
 use super::smol_set::SmolSet;
+use super::transport::TxShortfalls;
 
 /// The transport over one DPDK queue.
 pub type DpdkTransport = SmolTransport<DpdkDevice>;
@@ -37,6 +38,14 @@ impl SmolDevice for DpdkDevice {
 
     fn wait(&mut self, _timeout: Duration) -> std::io::Result<()> {
         Ok(())
+    }
+
+    fn tx_buffer_shortfalls(&self) -> TxShortfalls {
+        let s = self.stats();
+        TxShortfalls {
+            waits: s.tx_pool_empty,
+            lost: s.tx_no_mbuf,
+        }
     }
 }
 

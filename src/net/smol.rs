@@ -82,7 +82,7 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpListe
 
 use self::flow::{FlowKey, Observed};
 use super::smol_rings;
-use super::transport::{FrameCounts, StreamEvent, StreamId, Transport};
+use super::transport::{FrameCounts, StreamEvent, StreamId, Transport, TxShortfalls};
 
 /// Longest an idle stack goes without running egress (see
 /// `SmolTransport::next_timer`): a bound on any timer smoltcp might not
@@ -139,6 +139,12 @@ pub trait SmolDevice: Device {
 
     /// Sleeps until a frame may be ready or `timeout` passes.
     fn wait(&mut self, timeout: Duration) -> io::Result<()>;
+
+    /// Times the device had no buffer for a frame: (smoltcp told to wait,
+    /// frames built and lost). Devices with buffers to run out of count them.
+    fn tx_buffer_shortfalls(&self) -> TxShortfalls {
+        TxShortfalls::default()
+    }
 }
 
 impl SmolDevice for TunTapInterface {
@@ -360,6 +366,8 @@ pub struct SmolStats {
     /// Socket buffer bytes given back to the system (idle streams, retired
     /// sockets).
     pub ring_bytes_discarded: u64,
+    /// The device's transmit buffer shortfalls.
+    pub tx_shortfalls: TxShortfalls,
 }
 
 impl SmolStats {
@@ -368,6 +376,8 @@ impl SmolStats {
         FrameCounts {
             rx: self.rx_frames,
             tx: self.tx_frames,
+            tx_waits: self.tx_shortfalls.waits,
+            tx_lost: self.tx_shortfalls.lost,
         }
     }
 }
@@ -386,6 +396,10 @@ impl std::ops::Add for SmolStats {
             listen_refills: self.listen_refills + b.listen_refills,
             handshakes_dropped: self.handshakes_dropped + b.handshakes_dropped,
             ring_bytes_discarded: self.ring_bytes_discarded + b.ring_bytes_discarded,
+            tx_shortfalls: TxShortfalls {
+                waits: self.tx_shortfalls.waits + b.tx_shortfalls.waits,
+                lost: self.tx_shortfalls.lost + b.tx_shortfalls.lost,
+            },
         }
     }
 }
@@ -595,6 +609,7 @@ impl<D: SmolDevice> SmolTransport<D> {
     pub fn stats(&self) -> SmolStats {
         SmolStats {
             tx_frames: self.dev.tx_frames,
+            tx_shortfalls: self.dev.inner.tx_buffer_shortfalls(),
             ..self.stats
         }
     }

@@ -324,10 +324,14 @@ impl<D: SmolDevice> SmolSet<D> {
 
     /// The members' counters, summed.
     pub fn stats(&self) -> SmolStats {
+        let own = SmolStats {
+            tx_shortfalls: self.dev.tx_buffer_shortfalls(),
+            ..SmolStats::default()
+        };
         self.members
             .iter()
             .map(SmolTransport::stats)
-            .fold(SmolStats::default(), |a, b| a + b)
+            .fold(own, |a, b| a + b)
     }
 
     fn global(&mut self, member: usize, local: StreamId) -> StreamId {

@@ -31,6 +31,7 @@ use smoltcp::time::Instant as SInstant;
 
 use super::smol::flow::inbound_flow;
 use super::smol::{LocalPortChooser, SequentialPorts, SmolDevice};
+use super::transport::TxShortfalls;
 
 /// One Ethernet frame.
 pub type Frame = Vec<u8>;
@@ -295,6 +296,10 @@ impl<D: SmolDevice> SmolDevice for Switch<D> {
         }
         self.inner.wait(timeout.min(SWITCH_MAX_SLEEP))
     }
+
+    fn tx_buffer_shortfalls(&self) -> TxShortfalls {
+        self.inner.tx_buffer_shortfalls()
+    }
 }
 
 /// Another reactor's device: frames in from the switch, out to it.
@@ -451,6 +456,13 @@ impl<D: SmolDevice> SmolDevice for Steered<D> {
         match self {
             Steered::Switch(s) => s.wait(timeout),
             Steered::Port(p) => p.wait(timeout),
+        }
+    }
+
+    fn tx_buffer_shortfalls(&self) -> TxShortfalls {
+        match self {
+            Steered::Switch(s) => s.tx_buffer_shortfalls(),
+            Steered::Port(_) => TxShortfalls::default(),
         }
     }
 }

@@ -65,6 +65,20 @@ pub struct FrameCounts {
     pub rx: u64,
     /// Frames sent.
     pub tx: u64,
+    /// Times the device had no transmit buffer and the stack waited to
+    /// build a frame (DPDK: mempool empty; back-pressure, nothing lost).
+    pub tx_waits: u64,
+    /// Frames built and lost for want of a transmit buffer (TCP resends).
+    pub tx_lost: u64,
+}
+
+/// A device's transmit buffer shortfalls (see [`FrameCounts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TxShortfalls {
+    /// Times the stack was told to wait for a buffer.
+    pub waits: u64,
+    /// Frames built and lost for want of a buffer.
+    pub lost: u64,
 }
 
 /// A byte-stream transport driven by one thread.

@@ -51,6 +51,8 @@ impl DriverStats {
             (Some(a), Some(b)) => Some(FrameCounts {
                 rx: a.rx + b.rx,
                 tx: a.tx + b.tx,
+                tx_waits: a.tx_waits + b.tx_waits,
+                tx_lost: a.tx_lost + b.tx_lost,
             }),
             (a, b) => a.or(b),
         };
@@ -98,6 +100,8 @@ impl DriverStats {
             "idle_pass_share": self.idle_pass_share(),
             "rx_frames": self.frames.map(|f| f.rx),
             "tx_frames": self.frames.map(|f| f.tx),
+            "tx_frame_waits": self.frames.map(|f| f.tx_waits),
+            "tx_frames_lost": self.frames.map(|f| f.tx_lost),
             "rx_frames_per_message": per.map(|p| p.0),
             "tx_frames_per_message": per.map(|p| p.1),
         })
@@ -121,15 +125,29 @@ mod tests {
             tx_payload_bytes: 4000,
             passes: 2,
             idle_passes: 1,
-            frames: Some(FrameCounts { rx: 30, tx: 10 }),
+            frames: Some(FrameCounts {
+                rx: 30,
+                tx: 10,
+                tx_waits: 2,
+                tx_lost: 1,
+            }),
             ..DriverStats::default()
         };
         a.add(b);
-        assert_eq!((a.passes, a.idle_passes), (4, 2));
+        a.add(b);
+        let json = a.to_json(20);
+        assert_eq!(
+            (
+                json["tx_frame_waits"].as_u64(),
+                json["tx_frames_lost"].as_u64()
+            ),
+            (Some(4), Some(2))
+        );
+        assert_eq!((a.passes, a.idle_passes), (6, 3));
         assert_eq!(a.idle_pass_share(), 0.5);
-        assert_eq!(a.tx_copies_per_byte(), 0.125);
+        assert_eq!(a.tx_copies_per_byte(), 1.0 / 12.0);
         assert_eq!(a.rx_copies_per_byte(), 1.25);
-        assert_eq!(a.frames_per_message(10), Some((3.0, 1.0)));
+        assert_eq!(a.frames_per_message(10), Some((6.0, 2.0)));
         assert_eq!(DriverStats::default().frames_per_message(10), None);
         // No traffic: no division by zero.
         assert_eq!(DriverStats::default().rx_copies_per_byte(), 1.0);

@@ -230,3 +230,52 @@ fn memif_load(shards: &[&str]) {
         );
     }
 }
+
+/// memif links carry jumbo frames (`net::dpdk::MEMIF_MTU`): a 64 KiB request
+/// arrives in about 8 frames, where a 1,500-byte MTU takes 45.
+#[test]
+fn dpdk_memif_carries_64_kib_messages_in_jumbo_frames() {
+    let (server, hello) = start_server("dpdk", &[]);
+    let memif: Vec<String> = hello["memif"]
+        .as_array()
+        .expect("memif sockets")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    let out = Command::new(bin())
+        .args([
+            "bench",
+            "--connect",
+            &endpoints(&hello),
+            "--conns",
+            "2",
+            "--depth",
+            "4",
+            "--size",
+            "65536",
+            "--duration",
+            "1",
+            "--cores",
+            "0,1",
+            "--json",
+            "--transport",
+            "dpdk",
+            "--memif",
+            &memif.join(","),
+        ])
+        .output()
+        .expect("run bench");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "bench failed: {text}");
+    let report: serde_json::Value =
+        serde_json::from_str(text.lines().last().unwrap_or("")).expect("bench JSON");
+    let summary = stop(server);
+    assert_eq!(report["errors"], 0, "{report}");
+    assert!(report["completed"].as_u64().unwrap_or(0) >= 10, "{report}");
+    let per = summary["rx_frames_per_message"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (7.0..=12.0).contains(&per),
+        "a 64 KiB request took {per} frames (45 at a 1,500-byte MTU): {summary}"
+    );
+    assert_eq!(summary["tx_frames_lost"], 0, "{summary}");
+}

@@ -19,6 +19,9 @@ use smoltcp::phy::{self, Checksum, ChecksumCapabilities, DeviceCapabilities, Med
 use smoltcp::time::Instant;
 use smoltcp::wire::{IpProtocol, Ipv4Address, Ipv4Packet, TcpPacket, UdpPacket};
 
+/// Ethernet header bytes in a frame (no VLAN tag).
+const ETHERNET_HEADER_LEN: usize = 14;
+
 /// Counters of one device.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeviceStats {
@@ -138,7 +141,7 @@ impl DpdkDevice {
         };
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = (mtu + 14).min(room);
+        caps.max_transmission_unit = (mtu + ETHERNET_HEADER_LEN).min(room);
         // No fixed burst limit: mbufs are allocated per frame. (A Some(n) here would make
         // smoltcp's TCP shrink its window to n segments.)
         caps.max_burst_size = None;
@@ -171,6 +174,17 @@ impl DpdkDevice {
     /// that verifies drops every frame.
     pub fn skip_checksums(&mut self) {
         self.caps.checksum = ChecksumCapabilities::ignored();
+    }
+
+    /// Sets the IP MTU smoltcp builds frames for (and derives its TCP MSS
+    /// from), up to what one mbuf of the transmit pool holds; returns the MTU
+    /// in effect. For links whose both ends take larger frames than the port
+    /// reports (memif between two processes that both set it).
+    pub fn set_mtu(&mut self, mtu: usize) -> usize {
+        let room = usize::from(self.tx.pool.data_room())
+            .saturating_sub(sys::RTE_PKTMBUF_HEADROOM as usize);
+        self.caps.max_transmission_unit = (mtu + ETHERNET_HEADER_LEN).min(room);
+        self.caps.max_transmission_unit - ETHERNET_HEADER_LEN
     }
 
     /// Sends every batched frame the queue accepts now; returns how many went out.

@@ -64,15 +64,29 @@ pub fn tap_vdev(index: u16, ifname: &str) -> String {
     format!("net_tap{index},iface={ifname}")
 }
 
+/// IP MTU on memif links. Both ends are pollmsgr processes that set it, so
+/// frames carry 8,960 bytes of TCP payload instead of 1,460: a 4 KiB message
+/// is one frame instead of three and a 64 KiB one 8 instead of 45, and
+/// per-frame work (smoltcp, the memif rings, the mbufs) shrinks with the
+/// count. A peer with a smaller MTU still works: TCP's MSS option keeps each
+/// side's segments within what the other receives.
+pub const MEMIF_MTU: usize = 9000;
+
+/// memif ring buffer and mbuf data size (headroom not included) for
+/// [`MEMIF_MTU`] frames: each frame fits one ring slot and one mbuf (a chained
+/// one is not taken by `DpdkDevice`).
+pub const MEMIF_BUFFER_SIZE: u16 = 9216;
+
 /// The `--vdev` argument for `net_memif` number `index` in `role` on unix
 /// socket `socket` (use a unique path per run, as the server creates it);
-/// its port is named `net_memif<index>`.
+/// its port is named `net_memif<index>`. Ring slots hold
+/// [`MEMIF_BUFFER_SIZE`] bytes (the server's choice counts for both ends).
 pub fn memif_vdev(index: u16, role: MemifRole, socket: &str) -> String {
     let role = match role {
         MemifRole::Server => "server",
         MemifRole::Client => "client",
     };
-    format!("net_memif{index},role={role},id=0,socket={socket}")
+    format!("net_memif{index},role={role},id=0,socket={socket},bsize={MEMIF_BUFFER_SIZE}")
 }
 
 /// How to start a port for a transport.
@@ -87,6 +101,9 @@ pub struct DpdkOptions {
     /// The link is memory between two pollmsgr processes (memif): no
     /// checksums are computed or verified (see `DpdkDevice::skip_checksums`).
     pub trusted_link: bool,
+    /// IP MTU to build frames for, when the link takes more than the port
+    /// reports (see [`MEMIF_MTU`]); capped by the pool's mbuf size.
+    pub mtu: Option<usize>,
 }
 
 impl Default for DpdkOptions {
@@ -96,6 +113,7 @@ impl Default for DpdkOptions {
             burst: DpdkDevice::DEFAULT_BURST,
             checksum_offload: true,
             trusted_link: false,
+            mtu: None,
         }
     }
 }
@@ -146,6 +164,9 @@ fn device_and_config(
     if opts.trusted_link {
         dev.skip_checksums();
     }
+    if let Some(mtu) = opts.mtu {
+        dev.set_mtu(mtu);
+    }
     let mut cfg = SmolConfig::new(port.mac()?, addr, prefix_len);
     tune(&mut cfg);
     Ok((dev, cfg))
@@ -192,7 +213,7 @@ mod tests {
         assert_eq!(tap_vdev(0, "pmdtap1x2"), "net_tap0,iface=pmdtap1x2");
         assert_eq!(
             memif_vdev(1, MemifRole::Client, "/run/x.sock"),
-            "net_memif1,role=client,id=0,socket=/run/x.sock"
+            "net_memif1,role=client,id=0,socket=/run/x.sock,bsize=9216"
         );
     }
 }

@@ -39,7 +39,7 @@ use std::time::Duration;
 pub use self::any::{AnyTransport, TapSetTransport};
 use self::open::Prepared;
 pub use self::open::{TransportFactory, Transports};
-use super::dpdk::{memif_vdev, tap_vdev, MemifRole};
+use super::dpdk::{memif_vdev, tap_vdev, MemifRole, MEMIF_BUFFER_SIZE};
 use super::smol::SmolError;
 use super::steer::{all_links, SteerTable};
 use super::tap::{unique_name, Namespace};
@@ -424,7 +424,7 @@ impl TransportSpec {
                     .map(|(i, s)| memif_vdev(i as u16, spec.role, s))
                     .collect();
                 let mbufs = memif_pool_mbufs(sockets.len());
-                let (eal, pool) = dpdk_env_up(vdevs, "pollmsgr_pool", mbufs)?;
+                let (eal, pool) = dpdk_env_up(vdevs, "pollmsgr_pool", mbufs, MEMIF_MBUF_ROOM)?;
                 let ends = (0..reactors)
                     .map(|r| {
                         let (serve, load) = memif_addrs(r);
@@ -448,7 +448,8 @@ impl TransportSpec {
                 let vdevs = (0..2)
                     .map(|r| memif_vdev(r as u16, memif_pair_end(r).0, &socket))
                     .collect();
-                let (eal, pool) = dpdk_env_up(vdevs, "pollmsgr_pool", memif_pool_mbufs(2))?;
+                let (eal, pool) =
+                    dpdk_env_up(vdevs, "pollmsgr_pool", memif_pool_mbufs(2), MEMIF_MBUF_ROOM)?;
                 Prepared::Memif {
                     eal,
                     pool,
@@ -460,8 +461,12 @@ impl TransportSpec {
             }
             TransportSpec::DpdkTap(spec) => {
                 let ifname = unique_name("pmdtap");
-                let (eal, pool) =
-                    dpdk_env_up(vec![tap_vdev(0, &ifname)], "pollmsgr_tap_pool", 8191)?;
+                let (eal, pool) = dpdk_env_up(
+                    vec![tap_vdev(0, &ifname)],
+                    "pollmsgr_tap_pool",
+                    8191,
+                    dpdk_env::Mempool::DEFAULT_DATA_ROOM,
+                )?;
                 Prepared::DpdkTap {
                     eal,
                     pool,
@@ -490,38 +495,48 @@ fn namespace(netns: &Netns, what: &str) -> Result<Namespace, SpecError> {
     }
 }
 
+/// Data room (headroom included) of a memif pool's mbufs: one
+/// [`MEMIF_MTU`](crate::net::dpdk::MEMIF_MTU) frame each.
+const MEMIF_MBUF_ROOM: u16 = MEMIF_BUFFER_SIZE + 128;
+
 /// Mbufs for `ports` memif ports. memif copies between its shared rings and
 /// mbufs, so an mbuf lives only from a burst until smoltcp has copied it (rx)
 /// or the port has (tx): the pool needs each port's bursts in flight plus each
 /// lcore's cache (256, up to 1.5x that held), not a ring's worth per port.
 /// Every mbuf of a pool is written at creation, so the pool is resident memory
-/// from the start: 32,767 of them were 80 MB of an idle server's 165 MB.
+/// from the start: 32,767 of them were 80 MB of an idle server's 165 MB. A
+/// jumbo mbuf carries six 1,500-byte frames' payload, so half the count of
+/// the 2 KiB ones this was sized for leaves three times the bytes (and an
+/// empty pool makes smoltcp wait, it loses nothing).
 fn memif_pool_mbufs(ports: usize) -> u32 {
-    let want = 2048usize.saturating_add(1024usize.saturating_mul(ports));
+    let want = 1024usize.saturating_add(512usize.saturating_mul(ports));
     // A power of two minus one is the mempool's best size.
     let size = want.next_power_of_two().min(1 << 16) - 1;
     u32::try_from(size).unwrap_or(u32::MAX)
 }
 
-/// EAL memory (`-m`, MB) for a pool of `mbufs`: the pool (an mbuf with its
-/// headers is under 2.5 KiB; 3 KiB leaves slack) plus 64 MB for DPDK's own
-/// allocations, in steps of 64 MB. Without hugepages every 4 KiB page of it
-/// is a memseg whose 48-byte descriptor DPDK writes at start, so a fixed
-/// 512 MB was 6.3 MB of resident descriptors; 128 MB is 1.6 MB.
-fn eal_memory_mb(mbufs: u32) -> u64 {
-    let pool_mb = (u64::from(mbufs) * 3 * 1024).div_ceil(1 << 20);
+/// EAL memory (`-m`, MB) for a pool of `mbufs` of `room` bytes each: the
+/// pool (an mbuf's headers add under 512 bytes to its room) plus 64 MB for
+/// DPDK's own allocations, in steps of 64 MB. Without hugepages every 4 KiB
+/// page of it is a memseg whose 48-byte descriptor DPDK writes at start, so a
+/// fixed 512 MB was 6.3 MB of resident descriptors; 128 MB is 1.6 MB.
+fn eal_memory_mb(mbufs: u32, room: u16) -> u64 {
+    let per_mbuf = u64::from(room) + 512;
+    let pool_mb = (u64::from(mbufs) * per_mbuf).div_ceil(1 << 20);
     (64 + pool_mb).next_multiple_of(64)
 }
 
 /// Initializes the EAL (once per process) with `vdevs` and a mempool of
-/// `mbufs`, with EAL memory sized for it ([`eal_memory_mb`]).
+/// `mbufs` with `room` bytes of data room (headroom included), with EAL
+/// memory sized for it ([`eal_memory_mb`]).
 fn dpdk_env_up(
     vdevs: Vec<String>,
     pool_name: &str,
     mbufs: u32,
+    room: u16,
 ) -> Result<(dpdk_env::Eal, dpdk_env::Mempool), SpecError> {
     let cfg = dpdk_env::EalConfig {
-        memory_mb: eal_memory_mb(mbufs),
+        memory_mb: eal_memory_mb(mbufs, room),
         vdevs,
         log_level: Some("*:error".into()),
         ..dpdk_env::EalConfig::default()
@@ -531,9 +546,11 @@ fn dpdk_env_up(
         source,
     })?;
     let pool =
-        dpdk_env::Mempool::new(&eal, pool_name, mbufs, 256).map_err(|source| SpecError::Dpdk {
-            what: "mempool",
-            source,
+        dpdk_env::Mempool::with_data_room(&eal, pool_name, mbufs, 256, room).map_err(|source| {
+            SpecError::Dpdk {
+                what: "mempool",
+                source,
+            }
         })?;
     Ok((eal, pool))
 }

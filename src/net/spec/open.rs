@@ -12,6 +12,7 @@ use super::any::{AnyTransport, TapSetTransport};
 use super::{local_mac, on_link, DpdkTapSpec, SpecError, TapSpec, MEMIF_SOCKET_BUFFER};
 use crate::net::dpdk::{
     dpdk_set_transport, dpdk_transport, open, start_port, DpdkOptions, DpdkTransport, MemifRole,
+    MEMIF_MTU,
 };
 use crate::net::kernel::KernelTransport;
 use crate::net::smol::SmolConfig;
@@ -261,6 +262,7 @@ fn open_memif(
     let opts = DpdkOptions {
         checksum_offload: false,
         trusted_link: true,
+        mtu: Some(MEMIF_MTU),
         ..DpdkOptions::default()
     };
     let port =

@@ -164,15 +164,21 @@ fn a_memif_pair_puts_both_ends_on_one_link() {
 
 #[test]
 fn memif_pools_hold_bursts_and_caches_not_rings() {
-    assert_eq!(memif_pool_mbufs(1), 4095);
-    // EAL memory follows the pool: 128 MB for the usual memif pool, the
-    // largest pool (65,535 mbufs, 192 MB of them) still fits.
-    assert_eq!(eal_memory_mb(4095), 128);
-    assert_eq!(eal_memory_mb(8191), 128);
-    assert_eq!(eal_memory_mb(65_535), 256);
-    assert_eq!(memif_pool_mbufs(2), 4095);
-    assert_eq!(memif_pool_mbufs(8), 16383);
+    assert_eq!(memif_pool_mbufs(1), 2047);
+    // EAL memory follows the pool: 128 MB for the usual memif pool of jumbo
+    // mbufs or a net_tap pool of 8,191 default ones; the largest pool
+    // (65,535 jumbo mbufs, 616 MB of them) still fits.
+    assert_eq!(eal_memory_mb(2047, MEMIF_MBUF_ROOM), 128);
+    assert_eq!(
+        eal_memory_mb(8191, dpdk_env::Mempool::DEFAULT_DATA_ROOM),
+        128
+    );
+    assert_eq!(eal_memory_mb(65_535, MEMIF_MBUF_ROOM), 704);
+    assert_eq!(memif_pool_mbufs(2), 2047);
+    assert_eq!(memif_pool_mbufs(8), 8191);
     // Never past a 16-bit count, however many ports.
     assert_eq!(memif_pool_mbufs(1000), (1 << 16) - 1);
     assert!((1..64).all(|p| (memif_pool_mbufs(p) + 1).is_power_of_two()));
+    // A jumbo frame fits one mbuf after its headroom.
+    assert!(usize::from(MEMIF_MBUF_ROOM) - 128 >= crate::net::dpdk::MEMIF_MTU + 14);
 }

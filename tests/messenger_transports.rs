@@ -57,6 +57,16 @@ fn endpoints(hello: &serde_json::Value) -> String {
     eps.join(",")
 }
 
+/// The memif sockets a `serve --transport dpdk` announced.
+fn memif_sockets(hello: &serde_json::Value) -> Vec<String> {
+    hello["memif"]
+        .as_array()
+        .expect("memif sockets")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Stops the server (SIGTERM by pid) and returns its summary line.
 fn stop(mut serve: Serve) -> serde_json::Value {
     let (out, err) = serve.stop();
@@ -204,12 +214,7 @@ fn memif_load(shards: &[&str]) {
     let (server, hello) = start_server("dpdk", shards);
     let interfaces: u64 = shards.last().map_or(1, |n| n.parse().expect("shards"));
     assert_eq!(hello["smol_interfaces"], interfaces, "{hello}");
-    let memif: Vec<String> = hello["memif"]
-        .as_array()
-        .expect("memif sockets")
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
+    let memif = memif_sockets(&hello);
     assert_eq!(memif.len(), 2, "one memif link per reactor");
     let report = run_bench(
         &[],
@@ -236,12 +241,7 @@ fn memif_load(shards: &[&str]) {
 #[test]
 fn dpdk_memif_carries_64_kib_messages_in_jumbo_frames() {
     let (server, hello) = start_server("dpdk", &[]);
-    let memif: Vec<String> = hello["memif"]
-        .as_array()
-        .expect("memif sockets")
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
+    let memif = memif_sockets(&hello);
     let out = Command::new(bin())
         .args([
             "bench",
@@ -272,7 +272,9 @@ fn dpdk_memif_carries_64_kib_messages_in_jumbo_frames() {
     let summary = stop(server);
     assert_eq!(report["errors"], 0, "{report}");
     assert!(report["completed"].as_u64().unwrap_or(0) >= 10, "{report}");
-    let per = summary["rx_frames_per_message"].as_f64().unwrap_or(f64::NAN);
+    let per = summary["rx_frames_per_message"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
     assert!(
         (7.0..=12.0).contains(&per),
         "a 64 KiB request took {per} frames (45 at a 1,500-byte MTU): {summary}"

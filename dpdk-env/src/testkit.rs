@@ -22,6 +22,48 @@ use std::time::{Duration, Instant};
 /// namespace interface), so no traffic can leave the machine.
 pub const LINK_NET: [u8; 3] = [169, 254, 77];
 
+/// Two smoltcp stacks on the ends of a ring pair named `name` (ring ports
+/// pass mbufs by pointer; nothing reaches the kernel) with a TCP connection
+/// from a (`.1`) to b (`.2`, port 7000) under way, each side with `buf`
+/// bytes of socket buffer. Receive queues fill from `rx_pool`; each side
+/// sends from its own pool of `tx_pools`.
+pub fn ring_pair_stacks(
+    eal: &crate::Eal,
+    name: &str,
+    rx_pool: crate::Mempool,
+    tx_pools: [crate::Mempool; 2],
+    buf: usize,
+) -> crate::Result<[(Stack<crate::DpdkDevice>, SocketHandle); 2]> {
+    let (a, b) = crate::ring_pair(eal, name, 1, 1024)?;
+    let cfg = crate::PortConfig::default();
+    let pa = crate::Port::start(eal, a, &cfg, &rx_pool)?;
+    let pb = crate::Port::start(eal, b, &cfg, &rx_pool)?;
+    let [ta, tb] = tx_pools;
+    let flush = |d: &mut crate::DpdkDevice| {
+        d.flush();
+    };
+    let mut sa = Stack::new(
+        crate::DpdkDevice::new(&pa, 0, ta, 32)?,
+        [2, 0, 0, 0, 0, 1],
+        link_addr(1),
+        flush,
+    );
+    let mut sb = Stack::new(
+        crate::DpdkDevice::new(&pb, 0, tb, 32)?,
+        [2, 0, 0, 0, 0, 2],
+        link_addr(2),
+        flush,
+    );
+    let ha = sa.add_tcp(buf);
+    let hb = sb.add_tcp(buf);
+    sb.tcp(hb)
+        .listen(7000)
+        .map_err(|e| crate::Error::Config(format!("listen: {e}")))?;
+    sa.connect(ha, (link_addr(2), 7000), 49152)
+        .map_err(|e| crate::Error::Config(format!("connect: {e}")))?;
+    Ok([(sa, ha), (sb, hb)])
+}
+
 /// `169.254.77.host`.
 pub fn link_addr(host: u8) -> Ipv4Address {
     Ipv4Address::new(LINK_NET[0], LINK_NET[1], LINK_NET[2], host)

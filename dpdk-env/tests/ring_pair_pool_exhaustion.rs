@@ -5,7 +5,7 @@
 //! and no frame it built was thrown away.
 #![deny(unsafe_code)]
 
-use dpdk_env::testkit::{link_addr, Pattern, Stack, TcpTransfer};
+use dpdk_env::testkit::{ring_pair_stacks, Pattern, TcpTransfer};
 use dpdk_env::*;
 use std::time::{Duration, Instant};
 
@@ -18,23 +18,9 @@ fn empty_mempool_makes_smoltcp_wait_instead_of_dropping_frames() {
     // pool of 48 (its 1 MiB window would want ~700 in flight).
     let rx_pool = Mempool::new(&eal, "exh_rx", 8191, 256).unwrap();
     let tiny = Mempool::new(&eal, "exh_tx", 48, 0).unwrap();
-    let (a, b) = ring_pair(&eal, "exh", 1, 1024).unwrap();
-    let pa = Port::start(&eal, a, &PortConfig::default(), &rx_pool).unwrap();
-    let pb = Port::start(&eal, b, &PortConfig::default(), &rx_pool).unwrap();
-    let da = DpdkDevice::new(&pa, 0, tiny, 32).unwrap();
-    let db = DpdkDevice::new(&pb, 0, rx_pool, 32).unwrap();
-
     // Addresses exist only inside these two smoltcp stacks.
-    let mut sa = Stack::new(da, [2, 0, 0, 0, 0, 1], link_addr(1), |d| {
-        d.flush();
-    });
-    let mut sb = Stack::new(db, [2, 0, 0, 0, 0, 2], link_addr(2), |d| {
-        d.flush();
-    });
-    let ha = sa.add_tcp(1 << 20);
-    let hb = sb.add_tcp(1 << 20);
-    sb.tcp(hb).listen(7000).unwrap();
-    sa.connect(ha, (link_addr(2), 7000), 49152).unwrap();
+    let [(mut sa, ha), (mut sb, hb)] =
+        ring_pair_stacks(&eal, "exh", rx_pool, [tiny, rx_pool], 1 << 20).unwrap();
 
     // a sends, b only receives (and acknowledges from its own large pool).
     let mut ta = TcpTransfer::new(BYTES, 1, 2);

@@ -3,7 +3,7 @@
 //! SHA-256. Both stacks only exist in this process; nothing touches the kernel network.
 #![deny(unsafe_code)]
 
-use dpdk_env::testkit::{link_addr, Pattern, Stack, TcpTransfer};
+use dpdk_env::testkit::{ring_pair_stacks, Pattern, TcpTransfer};
 use dpdk_env::*;
 use std::time::{Duration, Instant};
 
@@ -13,23 +13,9 @@ const BYTES: u64 = 8 << 20;
 fn smoltcp_tcp_over_ring_pair() {
     let eal = Eal::init(&EalConfig::default()).expect("EAL init");
     let pool = Mempool::new(&eal, "pair_pool", 8191, 256).unwrap();
-    let (a, b) = ring_pair(&eal, "rp", 1, 1024).unwrap();
-    let pa = Port::start(&eal, a, &PortConfig::default(), &pool).unwrap();
-    let pb = Port::start(&eal, b, &PortConfig::default(), &pool).unwrap();
-    let da = DpdkDevice::new(&pa, 0, pool, 32).unwrap();
-    let db = DpdkDevice::new(&pb, 0, pool, 32).unwrap();
-
     // Addresses exist only inside these two smoltcp stacks.
-    let mut sa = Stack::new(da, [2, 0, 0, 0, 0, 1], link_addr(1), |d| {
-        d.flush();
-    });
-    let mut sb = Stack::new(db, [2, 0, 0, 0, 0, 2], link_addr(2), |d| {
-        d.flush();
-    });
-    let ha = sa.add_tcp(1 << 20);
-    let hb = sb.add_tcp(1 << 20);
-    sb.tcp(hb).listen(7000).unwrap();
-    sa.connect(ha, (link_addr(2), 7000), 49152).unwrap();
+    let [(mut sa, ha), (mut sb, hb)] =
+        ring_pair_stacks(&eal, "rp", pool, [pool, pool], 1 << 20).unwrap();
 
     let mut ta = TcpTransfer::new(BYTES, 1, 2);
     let mut tb = TcpTransfer::new(BYTES, 2, 1);

@@ -12,7 +12,10 @@ established and idle by then, if the duration is long enough: pages of idle
 sessions are given back after about 1-2 s of quiet).
 
     bench/idle_memif.py [--cases 1:0,1:1000,64:0,64:1000,256:0,256:10000] [--duration 4]
-                        [--out bench/results/idle_memif.json] [--bin PATH]
+                        [--out FILE] [--bin PATH]
+
+Results go to --out (default /tmp/idle_memif.json: scratch runs never overwrite
+a committed result; pass a bench/results/ path to record one).
 """
 
 import argparse
@@ -76,7 +79,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="1:0,1:1000,64:0,64:1000,256:0,256:10000")
     ap.add_argument("--duration", type=float, default=4.0)
-    ap.add_argument("--out", default=os.path.join(run.ROOT, "bench", "results", "idle_memif.json"))
+    ap.add_argument("--out", default="/tmp/idle_memif.json")
     ap.add_argument("--bin", default=run.BIN, help="the pollmsgr binary (both ends)")
     a = ap.parse_args()
     run.BIN = a.bin

@@ -133,3 +133,85 @@ fn interop_secure_bench_cephx_secure_and_crc_between_two_pollmsgr_processes() {
         .expect("key line");
     assert!(!log.contains(key), "the OSD key leaked into the log");
 }
+
+/// Secure mode over smoltcp/TAP: `serve --transport tap` with cephx, and a
+/// bench whose cephx mon session is on the host's loopback while its load
+/// connections are opened inside the TAP namespace (`bench --netns`), which
+/// has no route to that mon.
+#[test]
+fn interop_secure_bench_over_tap_with_the_mon_outside_the_namespace() {
+    common::require_ceph();
+    let c = CephCluster::start(ClusterOpts {
+        auth: Auth::Cephx,
+        with_osd: false,
+        ..ClusterOpts::default()
+    })
+    .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
+    let (osd_kr, _) = c
+        .register_osd(6)
+        .unwrap_or_else(|e| panic!("register osd.6: {e}"));
+    let admin_kr = c.dir.join("keyring");
+    let (osd_kr, admin_kr) = (
+        osd_kr.to_str().expect("utf8"),
+        admin_kr.to_str().expect("utf8"),
+    );
+    let (mut serve, ready) = Serve::start(&[
+        "--entity",
+        "osd.6",
+        "--osds",
+        "2",
+        "--listen",
+        "v2:127.0.0.1:0/600",
+        "--transport",
+        "tap",
+        "--auth",
+        "cephx",
+        "--mon",
+        &c.mon_addr,
+        "--keyring",
+        osd_kr,
+        "--mode",
+        "prefer-crc",
+        "--cores",
+        "0",
+    ]);
+    let ns = ready["netns"].as_str().expect("netns").to_owned();
+    let connect = ready["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let cephx = [
+        "--connect",
+        &connect,
+        "--auth",
+        "cephx",
+        "--mon",
+        &c.mon_addr,
+        "--keyring",
+        admin_kr,
+        "--mode",
+        "secure",
+        "--conns",
+        "4",
+        "--duration",
+        "1",
+        "--cores",
+        "1",
+        "--json",
+    ];
+    let (ok, v, err) = bench(&[&cephx[..], &["--netns", &ns]].concat());
+    assert!(ok, "bench --netns {ns} failed: {v}\n{err}");
+    assert_eq!(v["sessions_secure"], 4, "{v}");
+    assert_eq!(v["auth"], "cephx", "{v}");
+    assert!(v["completed"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert_eq!(v["mismatches"], 0, "{v}");
+    assert_eq!(v["errors"], 0, "{v}");
+    let (summary, log) = serve.stop();
+    let s: serde_json::Value = serde_json::from_str(summary.trim())
+        .unwrap_or_else(|e| panic!("serve printed no summary ({e}): {summary:?}\n{log}"));
+    assert_eq!(s["transport"], "tap", "{s}");
+    assert_eq!(s["sessions"], 4, "{s}\n{log}");
+}

@@ -101,6 +101,25 @@ impl Namespace {
         ip(&a)
     }
 
+    /// Moves the calling thread into the namespace (`setns` on
+    /// `/run/netns/NAME`): sockets it opens from now on, and threads it starts,
+    /// are in there; sockets it already has stay where they were made (so a
+    /// process can hold a session outside and open its load connections
+    /// inside).
+    pub fn enter(&self) -> Result<(), SmolError> {
+        let path = format!("/run/netns/{}", self.name);
+        let device = |source| SmolError::Device {
+            what: format!("entering network namespace {path}"),
+            source,
+        };
+        let file = std::fs::File::open(&path).map_err(device)?;
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&file),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .map_err(|e| device(e.into()))
+    }
+
     /// A command that runs `program` inside the namespace
     /// (`ip netns exec NS program`); add arguments and spawn it.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {

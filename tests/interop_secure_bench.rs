@@ -27,8 +27,9 @@ fn bench(args: &[&str]) -> (bool, serde_json::Value, String) {
     (out.status.success(), v, stderr)
 }
 
-#[test]
-fn interop_secure_bench_cephx_secure_and_crc_between_two_pollmsgr_processes() {
+/// A cephx mon with OSD `osd_id` registered: the cluster and the paths of
+/// the OSD's and client.admin's keyrings.
+fn cephx_cluster(osd_id: u32) -> (CephCluster, String, String) {
     common::require_ceph();
     let c = CephCluster::start(ClusterOpts {
         auth: Auth::Cephx,
@@ -37,21 +38,17 @@ fn interop_secure_bench_cephx_secure_and_crc_between_two_pollmsgr_processes() {
     })
     .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
     let (osd_kr, _) = c
-        .register_osd(5)
-        .unwrap_or_else(|e| panic!("register osd.5: {e}"));
-    let admin_kr = c.dir.join("keyring");
-    let (osd_kr, admin_kr) = (
-        osd_kr.to_str().expect("utf8"),
-        admin_kr.to_str().expect("utf8"),
-    );
-    let listen = format!("v2:{}:0/2000", c.ip);
-    let (mut serve, ready) = Serve::start(&[
-        "--entity",
-        "osd.5",
-        "--osds",
-        "4",
-        "--listen",
-        &listen,
+        .register_osd(osd_id)
+        .unwrap_or_else(|e| panic!("register osd.{osd_id}: {e}"));
+    let osd_kr = osd_kr.to_str().expect("utf8").to_owned();
+    let admin_kr = c.dir.join("keyring").to_str().expect("utf8").to_owned();
+    (c, osd_kr, admin_kr)
+}
+
+/// `serve` with cephx keys from `c` (`osd_kr` holds the identity's key),
+/// offering both modes, on core 0; `args` add the entity, listener, ...
+fn serve_cephx(c: &CephCluster, osd_kr: &str, args: &[&str]) -> (Serve, serde_json::Value) {
+    let cephx = [
         "--auth",
         "cephx",
         "--mon",
@@ -62,14 +59,32 @@ fn interop_secure_bench_cephx_secure_and_crc_between_two_pollmsgr_processes() {
         "prefer-crc",
         "--cores",
         "0",
-    ]);
-    assert_eq!(ready["auth"], "cephx", "{ready}");
-    let endpoints: Vec<&str> = ready["endpoints"]
+    ];
+    Serve::start(&[args, &cephx[..]].concat())
+}
+
+/// A serve's endpoints (join with commas for `bench --connect`).
+fn endpoints(ready: &serde_json::Value) -> Vec<String> {
+    ready["endpoints"]
         .as_array()
         .expect("endpoints")
         .iter()
-        .filter_map(|e| e.as_str())
-        .collect();
+        .filter_map(|e| e.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn interop_secure_bench_cephx_secure_and_crc_between_two_pollmsgr_processes() {
+    let (c, osd_kr, admin_kr) = cephx_cluster(5);
+    let (osd_kr, admin_kr) = (osd_kr.as_str(), admin_kr.as_str());
+    let listen = format!("v2:{}:0/2000", c.ip);
+    let (mut serve, ready) = serve_cephx(
+        &c,
+        osd_kr,
+        &["--entity", "osd.5", "--osds", "4", "--listen", &listen],
+    );
+    assert_eq!(ready["auth"], "cephx", "{ready}");
+    let endpoints = endpoints(&ready);
     assert_eq!(endpoints.len(), 4, "{ready}");
     let connect = endpoints.join(",");
 
@@ -140,49 +155,24 @@ fn interop_secure_bench_cephx_secure_and_crc_between_two_pollmsgr_processes() {
 /// has no route to that mon.
 #[test]
 fn interop_secure_bench_over_tap_with_the_mon_outside_the_namespace() {
-    common::require_ceph();
-    let c = CephCluster::start(ClusterOpts {
-        auth: Auth::Cephx,
-        with_osd: false,
-        ..ClusterOpts::default()
-    })
-    .unwrap_or_else(|e| panic!("cluster did not start: {e}"));
-    let (osd_kr, _) = c
-        .register_osd(6)
-        .unwrap_or_else(|e| panic!("register osd.6: {e}"));
-    let admin_kr = c.dir.join("keyring");
-    let (osd_kr, admin_kr) = (
-        osd_kr.to_str().expect("utf8"),
-        admin_kr.to_str().expect("utf8"),
-    );
-    let (mut serve, ready) = Serve::start(&[
-        "--entity",
-        "osd.6",
-        "--osds",
-        "2",
-        "--listen",
-        "v2:127.0.0.1:0/600",
-        "--transport",
-        "tap",
-        "--auth",
-        "cephx",
-        "--mon",
-        &c.mon_addr,
-        "--keyring",
+    let (c, osd_kr, admin_kr) = cephx_cluster(6);
+    let (osd_kr, admin_kr) = (osd_kr.as_str(), admin_kr.as_str());
+    let (mut serve, ready) = serve_cephx(
+        &c,
         osd_kr,
-        "--mode",
-        "prefer-crc",
-        "--cores",
-        "0",
-    ]);
+        &[
+            "--entity",
+            "osd.6",
+            "--osds",
+            "2",
+            "--listen",
+            "v2:127.0.0.1:0/600",
+            "--transport",
+            "tap",
+        ],
+    );
     let ns = ready["netns"].as_str().expect("netns").to_owned();
-    let connect = ready["endpoints"]
-        .as_array()
-        .expect("endpoints")
-        .iter()
-        .filter_map(|e| e.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
+    let connect = endpoints(&ready).join(",");
     let cephx = [
         "--connect",
         &connect,

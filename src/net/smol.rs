@@ -376,8 +376,7 @@ impl SmolStats {
         FrameCounts {
             rx: self.rx_frames,
             tx: self.tx_frames,
-            tx_waits: self.tx_shortfalls.waits,
-            tx_lost: self.tx_shortfalls.lost,
+            tx_shortfalls: self.tx_shortfalls,
         }
     }
 }
@@ -396,10 +395,7 @@ impl std::ops::Add for SmolStats {
             listen_refills: self.listen_refills + b.listen_refills,
             handshakes_dropped: self.handshakes_dropped + b.handshakes_dropped,
             ring_bytes_discarded: self.ring_bytes_discarded + b.ring_bytes_discarded,
-            tx_shortfalls: TxShortfalls {
-                waits: self.tx_shortfalls.waits + b.tx_shortfalls.waits,
-                lost: self.tx_shortfalls.lost + b.tx_shortfalls.lost,
-            },
+            tx_shortfalls: self.tx_shortfalls + b.tx_shortfalls,
         }
     }
 }

@@ -65,20 +65,41 @@ pub struct FrameCounts {
     pub rx: u64,
     /// Frames sent.
     pub tx: u64,
-    /// Times the device had no transmit buffer and the stack waited to
-    /// build a frame (DPDK: mempool empty; back-pressure, nothing lost).
-    pub tx_waits: u64,
-    /// Frames built and lost for want of a transmit buffer (TCP resends).
-    pub tx_lost: u64,
+    /// Times the device had no transmit buffer for a frame.
+    pub tx_shortfalls: TxShortfalls,
 }
 
-/// A device's transmit buffer shortfalls (see [`FrameCounts`]).
+/// Sums counts (of several transports).
+impl std::ops::Add for FrameCounts {
+    type Output = FrameCounts;
+    fn add(self, b: FrameCounts) -> FrameCounts {
+        FrameCounts {
+            rx: self.rx + b.rx,
+            tx: self.tx + b.tx,
+            tx_shortfalls: self.tx_shortfalls + b.tx_shortfalls,
+        }
+    }
+}
+
+/// A device's transmit buffer shortfalls.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TxShortfalls {
-    /// Times the stack was told to wait for a buffer.
+    /// Times the stack was told to wait to build a frame (DPDK: mempool
+    /// empty; back-pressure, nothing lost).
     pub waits: u64,
-    /// Frames built and lost for want of a buffer.
+    /// Frames built and lost for want of a buffer (TCP resends them).
     pub lost: u64,
+}
+
+/// Sums shortfalls (of several devices).
+impl std::ops::Add for TxShortfalls {
+    type Output = TxShortfalls;
+    fn add(self, b: TxShortfalls) -> TxShortfalls {
+        TxShortfalls {
+            waits: self.waits + b.waits,
+            lost: self.lost + b.lost,
+        }
+    }
 }
 
 /// A byte-stream transport driven by one thread.

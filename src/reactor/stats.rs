@@ -48,12 +48,7 @@ impl DriverStats {
         self.passes += other.passes;
         self.idle_passes += other.idle_passes;
         self.frames = match (self.frames, other.frames) {
-            (Some(a), Some(b)) => Some(FrameCounts {
-                rx: a.rx + b.rx,
-                tx: a.tx + b.tx,
-                tx_waits: a.tx_waits + b.tx_waits,
-                tx_lost: a.tx_lost + b.tx_lost,
-            }),
+            (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
         };
     }
@@ -100,8 +95,8 @@ impl DriverStats {
             "idle_pass_share": self.idle_pass_share(),
             "rx_frames": self.frames.map(|f| f.rx),
             "tx_frames": self.frames.map(|f| f.tx),
-            "tx_frame_waits": self.frames.map(|f| f.tx_waits),
-            "tx_frames_lost": self.frames.map(|f| f.tx_lost),
+            "tx_frame_waits": self.frames.map(|f| f.tx_shortfalls.waits),
+            "tx_frames_lost": self.frames.map(|f| f.tx_shortfalls.lost),
             "rx_frames_per_message": per.map(|p| p.0),
             "tx_frames_per_message": per.map(|p| p.1),
         })
@@ -111,6 +106,7 @@ impl DriverStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::transport::TxShortfalls;
 
     #[test]
     fn ratios_and_sums() {
@@ -128,8 +124,7 @@ mod tests {
             frames: Some(FrameCounts {
                 rx: 30,
                 tx: 10,
-                tx_waits: 2,
-                tx_lost: 1,
+                tx_shortfalls: TxShortfalls { waits: 2, lost: 1 },
             }),
             ..DriverStats::default()
         };

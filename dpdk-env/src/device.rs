@@ -125,8 +125,6 @@ impl DpdkDevice {
         let tx = port.tx_queue(queue)?;
         let burst = burst.clamp(1, 512);
         let mtu = port.mtu().unwrap_or(1500) as usize;
-        // A frame must fit one mbuf: data room minus headroom.
-        let room = pool.data_room() as usize - sys::RTE_PKTMBUF_HEADROOM as usize;
         let rxo = port.rx_offloads();
         let txo = port.tx_offloads();
         let rx_offload = RxOffload {
@@ -141,7 +139,6 @@ impl DpdkDevice {
         };
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = (mtu + ETHERNET_HEADER_LEN).min(room);
         // No fixed burst limit: mbufs are allocated per frame. (A Some(n) here would make
         // smoltcp's TCP shrink its window to n segments.)
         caps.max_burst_size = None;
@@ -150,7 +147,7 @@ impl DpdkDevice {
         ck.tcp = checksum(rx_offload.tcp, offload.tcp);
         ck.udp = checksum(rx_offload.udp, offload.udp);
         caps.checksum = ck;
-        Ok(DpdkDevice {
+        let mut dev = DpdkDevice {
             rx,
             rx_pending: Vec::with_capacity(burst),
             tx: TxSide {
@@ -158,14 +155,16 @@ impl DpdkDevice {
                 pool,
                 batch: Vec::with_capacity(burst * 2),
                 burst,
-                scratch: vec![0; room],
+                scratch: vec![0; pool.frame_room()],
                 spare: None,
                 offload,
                 stats: DeviceStats::default(),
             },
             rx_offload,
             caps,
-        })
+        };
+        dev.set_mtu(mtu);
+        Ok(dev)
     }
 
     /// Neither computes nor verifies IPv4/TCP/UDP checksums, for a link that
@@ -181,10 +180,12 @@ impl DpdkDevice {
     /// in effect. For links whose both ends take larger frames than the port
     /// reports (memif between two processes that both set it).
     pub fn set_mtu(&mut self, mtu: usize) -> usize {
-        let room = usize::from(self.tx.pool.data_room())
-            .saturating_sub(sys::RTE_PKTMBUF_HEADROOM as usize);
+        // A frame must fit one mbuf.
+        let room = self.tx.pool.frame_room();
         self.caps.max_transmission_unit = (mtu + ETHERNET_HEADER_LEN).min(room);
-        self.caps.max_transmission_unit - ETHERNET_HEADER_LEN
+        self.caps
+            .max_transmission_unit
+            .saturating_sub(ETHERNET_HEADER_LEN)
     }
 
     /// Sends every batched frame the queue accepts now; returns how many went out.

@@ -27,6 +27,10 @@ impl Mempool {
     /// Default data room per mbuf: 2048 bytes plus the 128-byte headroom.
     pub const DEFAULT_DATA_ROOM: u16 = sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
 
+    /// Bytes kept free before the data of every mbuf (`RTE_PKTMBUF_HEADROOM`),
+    /// part of its data room.
+    pub const HEADROOM: u16 = sys::RTE_PKTMBUF_HEADROOM as u16;
+
     /// Creates a pool of `n` mbufs with a per-lcore cache of `cache` and
     /// [`Self::DEFAULT_DATA_ROOM`], on any NUMA socket.
     pub fn new(eal: &Eal, name: &str, n: u32, cache: u32) -> Result<Mempool> {
@@ -97,6 +101,11 @@ impl Mempool {
     /// Data room of each mbuf, headroom included.
     pub fn data_room(&self) -> u16 {
         self.data_room
+    }
+
+    /// The longest frame one mbuf holds: its data room after the headroom.
+    pub fn frame_room(&self) -> usize {
+        usize::from(self.data_room).saturating_sub(usize::from(Self::HEADROOM))
     }
 
     /// The raw pool, for DPDK calls not wrapped here.

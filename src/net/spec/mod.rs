@@ -497,7 +497,7 @@ fn namespace(netns: &Netns, what: &str) -> Result<Namespace, SpecError> {
 
 /// Data room (headroom included) of a memif pool's mbufs: one
 /// [`MEMIF_MTU`](crate::net::dpdk::MEMIF_MTU) frame each.
-const MEMIF_MBUF_ROOM: u16 = MEMIF_BUFFER_SIZE + 128;
+const MEMIF_MBUF_ROOM: u16 = MEMIF_BUFFER_SIZE + dpdk_env::Mempool::HEADROOM;
 
 /// Mbufs for `ports` memif ports. memif copies between its shared rings and
 /// mbufs, so an mbuf lives only from a burst until smoltcp has copied it (rx)

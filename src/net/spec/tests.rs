@@ -22,15 +22,15 @@ fn memif(role: MemifRole) -> TransportSpec {
 
 #[test]
 fn listen_addresses_follow_the_transport() {
-    let base: SocketAddr = "10.1.2.3:7000".parse().expect("addr");
-    let any: SocketAddr = "10.1.2.3:0".parse().expect("addr");
+    let base: SocketAddr = "127.1.2.3:7000".parse().expect("addr");
+    let any: SocketAddr = "127.1.2.3:0".parse().expect("addr");
     let k = TransportSpec::Kernel;
     assert_eq!(
         k.listen_addr(1, 3, base).expect("kernel"),
-        "10.1.2.3:7003".parse().expect("addr")
+        "127.1.2.3:7003".parse().expect("addr")
     );
     assert_eq!(k.listen_addr(1, 3, any).expect("kernel any"), any);
-    let high: SocketAddr = "10.1.2.3:65535".parse().expect("addr");
+    let high: SocketAddr = "127.1.2.3:65535".parse().expect("addr");
     assert!(matches!(
         k.listen_addr(0, 1, high),
         Err(SpecError::PortOverflow {

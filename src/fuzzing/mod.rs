@@ -37,8 +37,8 @@ use crate::msg::osd_op::{
     PgNlsResponse, RequestRedirect, SpgId, StatResult, NO_SHARD, OSD_OP_ARGS_LEN,
 };
 use crate::msg::{
-    types, ConfigMsg, MessagePayload, MonCommand, MonCommandAck, MonGetVersion, MonGetVersionReply,
-    MonMap, MonMapMsg, MonSubscribe,
+    types, ConfigMsg, EncodedMessage, MessagePayload, MonCommand, MonCommandAck, MonGetVersion,
+    MonGetVersionReply, MonMap, MonMapMsg, MonSubscribe,
 };
 use crate::osd::caps::{Need, OsdCaps};
 use crate::osd::member::{ClusterView, PoolInfo};
@@ -186,11 +186,10 @@ fn decode_as<P: MessagePayload>(version: u16, front: &[u8], data: &[u8]) {
 /// Message payloads: the first byte picks the type, the second the version,
 /// the third how long the front is (the rest is the data segment).
 pub fn messages(data: &[u8]) {
-    let [kind, version, cut, rest @ ..] = data else {
+    let Some((kind, version, front, body)) = kind_version_cut(data) else {
         return;
     };
-    let (front, body) = rest.split_at(usize::from(*cut).min(rest.len()));
-    let version = u16::from(*version % 8);
+    let version = u16::from(version % 8);
     match kind % 7 {
         0 => decode_as::<MonCommand>(version, front, body),
         1 => decode_as::<MonCommandAck>(version, front, body),
@@ -284,6 +283,16 @@ pub fn connection_connector(data: &[u8]) {
 // ---------------------------------------------------------------------------
 // OSD messages and the OSD op path
 // ---------------------------------------------------------------------------
+
+/// Splits `[kind, version, front_len (u8), front, data]` (the [`messages`]
+/// and [`command`] layout); a `front_len` beyond the input takes it all.
+fn kind_version_cut(data: &[u8]) -> Option<(u8, u8, &[u8], &[u8])> {
+    let [kind, version, cut, rest @ ..] = data else {
+        return None;
+    };
+    let (front, body) = rest.split_at(usize::from(*cut).min(rest.len()));
+    Some((*kind, *version, front, body))
+}
 
 /// Splits `[kind, version, front_len (le16), front, data]`; a `front_len`
 /// beyond the input takes it all.
@@ -576,11 +585,10 @@ pub fn osd_mon(data: &[u8]) {
 /// version is `version % 4`, the front is the first `cut` bytes of `rest`
 /// and the data segment the others. Decoded values must round-trip.
 pub fn command(data: &[u8]) {
-    let [kind, version, cut, rest @ ..] = data else {
+    let Some((kind, version, front, body)) = kind_version_cut(data) else {
         return;
     };
-    let (front, body) = rest.split_at(usize::from(*cut).min(rest.len()));
-    let version = u16::from(*version % 4);
+    let version = u16::from(version % 4);
     if kind & 1 == 0 {
         let _ = payload_round_trip::<MCommand>(version, front, body, always);
     } else {
@@ -1471,14 +1479,18 @@ fn command_seeds() -> Vec<Vec<u8>> {
         outbl: b"{}".to_vec(),
     };
     [(0u8, cmd.encode()), (1, reply.encode())]
-        .into_iter()
-        .map(|(kind, e)| {
-            let mut v = vec![kind, e.version as u8, e.front.len() as u8];
-            v.extend_from_slice(&e.front);
-            v.extend_from_slice(&e.data);
-            v
-        })
+        .iter()
+        .filter_map(|(kind, e)| with_cut_front(*kind, e))
         .collect()
+}
+
+/// `[kind, version, front_len (u8), front, data]` of an encoded message, the
+/// [`kind_version_cut`] layout; `None` if its front is longer than a byte says.
+fn with_cut_front(kind: u8, e: &EncodedMessage) -> Option<Vec<u8>> {
+    let mut v = vec![kind, e.version as u8, u8::try_from(e.front.len()).ok()?];
+    v.extend_from_slice(&e.front);
+    v.extend_from_slice(&e.data);
+    Some(v)
 }
 
 const CONF_SEEDS: &[&str] = &[

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use zeroize::Zeroizing;
 
-use super::target_addr;
+use super::{target_addr, with_cut_front};
 use crate::auth::cephx::types::*;
 use crate::auth::cephx::CryptoKey;
 use crate::crypto::{session_ciphers, Role};
@@ -133,15 +133,8 @@ pub(super) fn message_seeds() -> Vec<Vec<u8>> {
         ),
     ];
     encoded
-        .into_iter()
-        .filter_map(|(kind, e)| {
-            // The target reads the front length from one byte.
-            let front_len = u8::try_from(e.front.len()).ok()?;
-            let mut v = vec![kind, e.version as u8, front_len];
-            v.extend_from_slice(&e.front);
-            v.extend_from_slice(&e.data);
-            Some(v)
-        })
+        .iter()
+        .filter_map(|(kind, e)| with_cut_front(*kind, e))
         .collect()
 }
 

@@ -194,12 +194,7 @@ fn sixteen_endpoints_join_and_serve_rados() {
     let ids = ids(&ready);
     eprintln!("joined {ids:?} in {:?}", t.elapsed());
     assert_eq!(ids.len(), 16);
-    let endpoints: Vec<String> = ready["endpoints"]
-        .as_array()
-        .expect("endpoints")
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
+    let endpoints = common::pollmsgr::strings(&ready, "endpoints");
     let states = osd_states(&c);
     for (id, ep) in ids.iter().zip(&endpoints) {
         assert!(

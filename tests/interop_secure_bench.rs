@@ -13,7 +13,7 @@ mod common;
 
 use std::process::Command;
 
-use common::pollmsgr::Serve;
+use common::pollmsgr::{strings, Serve};
 use common::{pollmsgr_bin, Auth, CephCluster, ClusterOpts};
 
 fn bench(args: &[&str]) -> (bool, serde_json::Value, String) {
@@ -63,16 +63,6 @@ fn serve_cephx(c: &CephCluster, osd_kr: &str, args: &[&str]) -> (Serve, serde_js
     Serve::start(&[args, &cephx[..]].concat())
 }
 
-/// A serve's endpoints (join with commas for `bench --connect`).
-fn endpoints(ready: &serde_json::Value) -> Vec<String> {
-    ready["endpoints"]
-        .as_array()
-        .expect("endpoints")
-        .iter()
-        .filter_map(|e| e.as_str().map(str::to_owned))
-        .collect()
-}
-
 #[test]
 fn interop_secure_bench_cephx_secure_and_crc_between_two_pollmsgr_processes() {
     let (c, osd_kr, admin_kr) = cephx_cluster(5);
@@ -84,7 +74,7 @@ fn interop_secure_bench_cephx_secure_and_crc_between_two_pollmsgr_processes() {
         &["--entity", "osd.5", "--osds", "4", "--listen", &listen],
     );
     assert_eq!(ready["auth"], "cephx", "{ready}");
-    let endpoints = endpoints(&ready);
+    let endpoints = strings(&ready, "endpoints");
     assert_eq!(endpoints.len(), 4, "{ready}");
     let connect = endpoints.join(",");
 
@@ -172,7 +162,7 @@ fn interop_secure_bench_over_tap_with_the_mon_outside_the_namespace() {
         ],
     );
     let ns = ready["netns"].as_str().expect("netns").to_owned();
-    let connect = endpoints(&ready).join(",");
+    let connect = strings(&ready, "endpoints").join(",");
     let cephx = [
         "--connect",
         &connect,

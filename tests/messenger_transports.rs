@@ -16,7 +16,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::pollmsgr::Serve;
+use common::pollmsgr::{run_json, strings, Serve};
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pollmsgr")
@@ -48,23 +48,7 @@ fn start_server(transport: &str, extra: &[&str]) -> (Serve, serde_json::Value) {
 }
 
 fn endpoints(hello: &serde_json::Value) -> String {
-    let eps: Vec<&str> = hello["endpoints"]
-        .as_array()
-        .expect("endpoints")
-        .iter()
-        .filter_map(|v| v.as_str())
-        .collect();
-    eps.join(",")
-}
-
-/// The memif sockets a `serve --transport dpdk` announced.
-fn memif_sockets(hello: &serde_json::Value) -> Vec<String> {
-    hello["memif"]
-        .as_array()
-        .expect("memif sockets")
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect()
+    strings(hello, "endpoints").join(",")
 }
 
 /// Stops the server (SIGTERM by pid) and returns its summary line.
@@ -214,7 +198,7 @@ fn memif_load(shards: &[&str]) {
     let (server, hello) = start_server("dpdk", shards);
     let interfaces: u64 = shards.last().map_or(1, |n| n.parse().expect("shards"));
     assert_eq!(hello["smol_interfaces"], interfaces, "{hello}");
-    let memif = memif_sockets(&hello);
+    let memif = strings(&hello, "memif");
     assert_eq!(memif.len(), 2, "one memif link per reactor");
     let report = run_bench(
         &[],
@@ -241,34 +225,27 @@ fn memif_load(shards: &[&str]) {
 #[test]
 fn dpdk_memif_carries_64_kib_messages_in_jumbo_frames() {
     let (server, hello) = start_server("dpdk", &[]);
-    let memif = memif_sockets(&hello);
-    let out = Command::new(bin())
-        .args([
-            "bench",
-            "--connect",
-            &endpoints(&hello),
-            "--conns",
-            "2",
-            "--depth",
-            "4",
-            "--size",
-            "65536",
-            "--duration",
-            "1",
-            "--cores",
-            "0,1",
-            "--json",
-            "--transport",
-            "dpdk",
-            "--memif",
-            &memif.join(","),
-        ])
-        .output()
-        .expect("run bench");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "bench failed: {text}");
-    let report: serde_json::Value =
-        serde_json::from_str(text.lines().last().unwrap_or("")).expect("bench JSON");
+    let memif = strings(&hello, "memif");
+    let report = run_json(&[
+        "bench",
+        "--connect",
+        &endpoints(&hello),
+        "--conns",
+        "2",
+        "--depth",
+        "4",
+        "--size",
+        "65536",
+        "--duration",
+        "1",
+        "--cores",
+        "0,1",
+        "--json",
+        "--transport",
+        "dpdk",
+        "--memif",
+        &memif.join(","),
+    ]);
     let summary = stop(server);
     assert_eq!(report["errors"], 0, "{report}");
     assert!(report["completed"].as_u64().unwrap_or(0) >= 10, "{report}");

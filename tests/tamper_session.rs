@@ -517,12 +517,7 @@ fn ceph_tampered_lossless_sessions_reconnect_with_fresh_keys_and_replay() {
         .iter()
         .filter_map(Value::as_u64)
         .collect();
-    let endpoints: Vec<String> = ready["endpoints"]
-        .as_array()
-        .expect("endpoints")
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
+    let endpoints = common::pollmsgr::strings(&ready, "endpoints");
     assert_eq!((ids.len(), endpoints.len()), (2, 2), "{ready}");
     // bench is the first endpoint's peer (its osd key from the state file)
     // and loads the second.

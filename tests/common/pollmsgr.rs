@@ -29,6 +29,17 @@ pub fn run_json(args: &[&str]) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("pollmsgr {args:?} printed no JSON ({e}): {text}"))
 }
 
+/// The strings of array `key` in a ready line or report (e.g. a serve's
+/// `endpoints` or `memif` sockets).
+pub fn strings(v: &serde_json::Value, key: &str) -> Vec<String> {
+    v[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} array in {v}"))
+        .iter()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// A `pollmsgr serve` child that is stopped (SIGTERM, by its pid) on drop.
 pub struct Serve {
     child: Option<Child>,

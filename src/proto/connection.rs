@@ -178,6 +178,7 @@ impl Core {
         Io {
             codec: authed.codec,
             mode: authed.mode,
+            keepalive_ack: None,
         }
     }
 

@@ -14,12 +14,19 @@ use super::message::{Message, HEADER2_FLAGS_USERLAND};
 use super::session::InSeq;
 use crate::wire::control::{AckFrame, Keepalive2AckFrame, Keepalive2Frame};
 use crate::wire::header2::MsgHeader2Repr;
+use crate::wire::utime::UTime;
 use crate::wire::{ConMode, Tag};
 
 /// A READY transport: its codec and the mode it was negotiated in.
 pub(super) struct Io {
     pub(super) codec: Codec,
     pub(super) mode: ConMode,
+    /// The stamp of the latest KEEPALIVE2 not yet answered. KEEPALIVE2s
+    /// received in one input are answered with one ACK carrying the latest
+    /// stamp (as crimson's `next_keepalive_ack`): the peer only learns
+    /// that we are alive as of that stamp, and a flood of keepalives cannot
+    /// make us write one reply per frame.
+    pub(super) keepalive_ack: Option<UTime>,
 }
 
 impl Io {
@@ -38,8 +45,8 @@ impl Io {
             }
             Tag::Keepalive2 => {
                 let k = Keepalive2Frame::parse(&frame.segments[0])?;
-                let ack = Keepalive2AckFrame { stamp: k.stamp };
-                self.send_control(core, Tag::Keepalive2Ack, &frame_bytes(|o| ack.emit(o)))
+                self.keepalive_ack = Some(k.stamp);
+                Ok(())
             }
             Tag::Keepalive2Ack => {
                 let k = Keepalive2AckFrame::parse(&frame.segments[0])?;
@@ -61,9 +68,14 @@ impl Io {
         core.send_control(&mut self.codec.encoder, None, tag, payload)
     }
 
-    /// Sends every queued message, then an ACK if the peer has not yet been
-    /// told our `in_seq` (lossless sessions only).
+    /// Answers the latest KEEPALIVE2, then sends every queued message, then
+    /// an ACK if the peer has not yet been told our `in_seq` (lossless
+    /// sessions only).
     pub(super) fn flush(&mut self, core: &mut Core) -> Result<(), ConnError> {
+        if let Some(stamp) = self.keepalive_ack.take() {
+            let ack = Keepalive2AckFrame { stamp };
+            self.send_control(core, Tag::Keepalive2Ack, &frame_bytes(|o| ack.emit(o)))?;
+        }
         let session = &mut core.session;
         let tx = &mut core.link.tx;
         let encoder = &mut self.codec.encoder;

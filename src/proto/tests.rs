@@ -174,3 +174,35 @@ fn transmit_copies_count_what_was_not_lent() {
     assert_eq!(datas, [big.len(), 100]);
     assert_eq!(client.take_tx_copies(), (0, 0), "taken once");
 }
+
+#[test]
+fn keepalives_in_one_input_get_one_ack_with_the_latest_stamp() {
+    use crate::wire::utime::UTime;
+    let now = Instant::now();
+    let (mut client, mut server) = pair(now);
+    pump(&mut client, &mut server, now);
+    assert!(server.decide_session(SessionDecision::NewSession).is_none());
+    pump(&mut client, &mut server, now);
+    assert!(client.is_ready() && server.is_ready());
+    for sec in 1..=100 {
+        assert!(client.send_keepalive(UTime { sec, nsec: 5 }));
+    }
+    let (client_events, _) = pump(&mut client, &mut server, now);
+    let acks: Vec<UTime> = client_events
+        .iter()
+        .filter_map(|e| match e {
+            Event::KeepaliveAck { stamp } => Some(*stamp),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(acks, [UTime { sec: 100, nsec: 5 }], "{client_events:?}");
+    // One at a time, each is answered with its own stamp.
+    for sec in 200..203 {
+        assert!(client.send_keepalive(UTime { sec, nsec: 0 }));
+        let (events, _) = pump(&mut client, &mut server, now);
+        assert!(
+            matches!(events.as_slice(), [Event::KeepaliveAck { stamp }] if stamp.sec == sec),
+            "{events:?}"
+        );
+    }
+}

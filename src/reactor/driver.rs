@@ -526,7 +526,9 @@ impl<T: Transport> Driver<T> {
     fn run(&mut self, now: Instant, out: &mut Vec<(ConnId, Event)>) -> bool {
         for i in 0..self.dirty.len() {
             let id = self.dirty[i];
+            let t0 = self.heavy_clock(id);
             self.flush(id, now);
+            self.charge_heavy(t0);
         }
         let mut events = std::mem::take(&mut self.stream_events);
         let mut readable = std::mem::take(&mut self.readable);
@@ -617,9 +619,11 @@ impl<T: Transport> Driver<T> {
             if let Some(Some(slot)) = self.slots.get_mut(id) {
                 slot.dirty = false;
             }
+            let t0 = self.heavy_clock(id);
             self.flush(id, now);
             progressed |= self.drain_events(id, now, out);
             self.flush(id, now);
+            self.charge_heavy(t0);
             self.account(id);
             if let Some(Some(slot)) = self.slots.get_mut(id) {
                 if let Some(at) = slot.conn.poll_timeout() {
@@ -784,6 +788,22 @@ impl<T: Transport> Driver<T> {
             .light_active_at
             .is_some_and(|t| now.saturating_duration_since(t) < LIGHT_RECENT);
         share < 100 && light_active && self.heavy_credit_ns <= 0
+    }
+
+    /// A start time if connection `id` is heavy: its replies and events
+    /// are charged to the heavy share like its reads (a request flood's
+    /// cost is mostly in answering it).
+    fn heavy_clock(&self, id: ConnId) -> Option<Instant> {
+        matches!(self.slots.get(id), Some(Some(s)) if s.heavy).then(Instant::now)
+    }
+
+    /// Charges the time since `t0` (from [`Driver::heavy_clock`]) to the
+    /// heavy share.
+    fn charge_heavy(&mut self, t0: Option<Instant>) {
+        if let Some(t0) = t0 {
+            let spent = i64::try_from(t0.elapsed().as_nanos()).unwrap_or(i64::MAX);
+            self.heavy_credit_ns = self.heavy_credit_ns.saturating_sub(spent);
+        }
     }
 
     /// True if `stream` used its whole share when last read.

@@ -156,7 +156,7 @@ pub struct LimitFlags {
     heavy_per_pass: usize,
     /// Percent of a reactor's time heavy connections may use while light
     /// (latency-bound) ones are active (100: no limit).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 20)]
     heavy_share_percent: u32,
 }
 

@@ -8,6 +8,13 @@ figure with its target and with Ceph 16.2's AsyncMessenger on this machine.
 
     bench/run.py [--transports kernel,tap,dpdk] [--modes crc,secure]
                  [--duration 5] [--scale-sessions 10000] [--out bench/results]
+                 [--previous OLD_BIN] [--rados]
+
+--previous runs every cell with a second build too (the previous main, built
+from its commit with cargo build --release), alternating which goes first, and
+the table gives each figure as a ratio to it. --rados adds the same-run anchors
+bench/rados_bench.py produces (real `rados bench` against a real ceph-osd and
+against pollmsgr endpoints), beside the Ceph column's recorded figures.
 
 Writes RESULTS.json (every number, with the commands that produced it),
 RESULTS.md (the table) and latency.svg (latency percentiles per transport)
@@ -29,7 +36,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release", "pollmsgr")
 CRYPTO = os.path.join(ROOT, "target", "release", "crypto")
 
-# Ceph 16.2 AsyncMessenger on this 2-core VM (issue: reactors and pool).
+# Ceph 16.2 AsyncMessenger (ceph_perf_msgr_server/client), recorded on
+# 2026-11-2x on an earlier host of this 2-core VM, not in the same run: hosts
+# differ up to 10x. The same-run anchors are --rados's.
+ANCHOR_NOTE = ("Ceph column: Ceph 16.2 AsyncMessenger (perf_msgr), recorded in an earlier session on "
+               "another host of this 2-core VM, not in this run")
 ANCHOR = {
     ("4k_d32", "crc"): "46k msgs/s",
     ("4k_d32", "secure"): "32k msgs/s",
@@ -169,6 +180,10 @@ def main():
     ap.add_argument("--scale-sessions", type=int, default=10000)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--previous", metavar="OLD_BIN",
+                    help="a previous build's pollmsgr binary, run beside the current one in every cell")
+    ap.add_argument("--rados", action="store_true",
+                    help="also run bench/rados_bench.py (same-run anchors against a real ceph-osd)")
     args = ap.parse_args()
 
     if not args.no_build:
@@ -179,9 +194,11 @@ def main():
 
     results = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "host": {"cpus": os.cpu_count(), "kernel": platform.release()},
+        "host": {"cpus": os.cpu_count(), "kernel": platform.release(), "cpu_model": cpu_model()},
+        "previous": args.previous,
         "command": shlex.join([sys.argv[0]] + sys.argv[1:]),
         "runs": [],
+        "previous_runs": [],
         "skipped": [],
     }
 
@@ -209,39 +226,93 @@ def main():
 
     # Connection scaling and memory per idle session (kernel transport).
     scale(args, results)
+    if args.rados:
+        rados_anchor(args, results)
     write(args, results)
 
 
+def cpu_model():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def rados_anchor(args, results):
+    """Real `rados bench` against a real ceph-osd and pollmsgr endpoints, this run."""
+    log("rados bench anchors (bench/rados_bench.py) ...")
+    cmd = [sys.executable, os.path.join(ROOT, "bench", "rados_bench.py"), "--no-build", "--out", args.out]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    path = os.path.join(args.out, "rados_bench.json")
+    if done.returncode != 0 or not os.path.exists(path):
+        results["skipped"].append({"rados": "anchor", "why": done.stderr[-500:]})
+        return
+    with open(path) as f:
+        doc = json.load(f)
+    rows = []
+    for c in doc["cases"]:
+        for phase in ("write", "seq"):
+            p = c.get(phase)
+            if not p:
+                continue
+            rows.append({"case": c["label"], "phase": phase, "ops_per_s": p["ops_per_s"],
+                         "latency_avg_us": p["latency_us"]["average"],
+                         "client_cpu_us_per_op": p.get("window", {}).get("client_cpu_us_per_op"),
+                         "server_cpu_us_per_op": p.get("window", {}).get("server_cpu_us_per_op")})
+    shown = ["bench/rados_bench.py", *cmd[2:]]
+    results["rados_anchor"] = {"command": shlex.join(shown), "file": "rados_bench.json", "rows": rows}
+
+
 def run_matrix(args, results, modes, cluster):
+    global BIN
+    current = BIN
+    builds = [("runs", current)] + ([("previous_runs", args.previous)] if args.previous else [])
+    turn = 0
     for transport in args.transports.split(","):
         for mode in modes:
-            # cephx for both modes when a cluster runs, so only the mode differs;
-            # over TAP crc stays auth none (its client runs wholly in the namespace,
-            # as older builds need) and secure opens its connections there with
-            # bench --netns while its mon session stays on the host.
-            c = cluster if cluster and (transport != "tap" or mode == "secure") else None
+            # Alternate which build goes first, so drift weighs on both alike.
+            order = builds if turn % 2 == 0 else builds[::-1]
+            turn += 1
+            for key, binary in order:
+                BIN = binary
+                try:
+                    run_cell(args, results, key, transport, mode, cluster)
+                finally:
+                    BIN = current
+
+
+def run_cell(args, results, key, transport, mode, cluster):
+    """One transport and mode, every workload, with the build in BIN; rows go to results[key]."""
+    label = "" if key == "runs" else " (previous)"
+    # cephx for both modes when a cluster runs, so only the mode differs;
+    # over TAP crc stays auth none (its client runs wholly in the namespace,
+    # as older builds need) and secure opens its connections there with
+    # bench --netns while its mon session stays on the host.
+    c = cluster if cluster and (transport != "tap" or mode == "secure") else None
+    try:
+        server = Server(transport, 1, c)
+    except RuntimeError as e:
+        results["skipped"].append({"transport": transport, "mode": mode, "build": key,
+                                   "why": str(e)[:500]})
+        log(f"skip {transport}/{mode}{label}: {e}")
+        return
+    try:
+        for name, size, depth in WORKLOADS:
+            log(f"{transport} {mode} {name}{label} ...")
             try:
-                server = Server(transport, 1, c)
+                r = bench(server, size, depth, args.duration, mode=mode, cluster=c)
             except RuntimeError as e:
-                results["skipped"].append({"transport": transport, "mode": mode, "why": str(e)[:500]})
-                log(f"skip {transport}/{mode}: {e}")
+                results["skipped"].append({"transport": transport, "mode": mode, "build": key,
+                                           "workload": name, "why": str(e)[:500]})
+                log(f"skip {transport}/{mode}/{name}{label}: {e}")
                 continue
-            try:
-                for name, size, depth in WORKLOADS:
-                    log(f"{transport} {mode} {name} ...")
-                    try:
-                        r = bench(server, size, depth, args.duration, mode=mode, cluster=c)
-                    except RuntimeError as e:
-                        results["skipped"].append({"transport": transport, "mode": mode,
-                                                   "workload": name, "why": str(e)[:500]})
-                        log(f"skip {transport}/{mode}/{name}: {e}")
-                        continue
-                    r.update({"workload": name, "transport": transport, "client_transport": r.get("transport")})
-                    results["runs"].append(r)
-                    log(f"  {fmt_rate(r)}, p50 {r['latency_us']['p50']:.1f} us, "
-                        f"p99 {r['latency_us']['p99']:.1f} us")
-            finally:
-                server.stop()
+            r.update({"workload": name, "transport": transport, "client_transport": r.get("transport")})
+            results[key].append(r)
+            log(f"  {fmt_rate(r)}, p50 {r['latency_us']['p50']:.1f} us, "
+                f"p99 {r['latency_us']['p99']:.1f} us")
+    finally:
+        server.stop()
 
 def scale(args, results):
     """Connection scaling and memory per idle session, over kernel TCP and smoltcp/TAP."""
@@ -292,21 +363,30 @@ def write(args, results):
     print(table)
 
 
-def find(results, transport, mode, workload):
-    for r in results["runs"]:
+def find(results, transport, mode, workload, key="runs"):
+    for r in results.get(key, []):
         if r["transport"] == transport and r["mode"] == mode and r["workload"] == workload:
             return r
     return None
 
 
 def render_table(res):
+    prev = res.get("previous")
     lines = [f"# pollmsgr benchmarks ({res['date']})", "",
              f"Command: `{res['command']}`. Server on core 0, load generator on core 1, "
-             "one connection, replies without data. Anchor: Ceph 16.2 AsyncMessenger on the same VM.", "",
-             f"One-core AES-128-GCM ({res['crypto']['aes_gcm_backend']}, 64 KiB seal): "
+             "one connection, replies without data.", "",
+             f"Host: {res['host'].get('cpu_model', 'unknown')}, {res['host']['cpus']} cores, kernel "
+             f"{res['host']['kernel']}. One-core AES-128-GCM ({res['crypto']['aes_gcm_backend']}, 64 KiB seal): "
              f"{res['crypto']['aes_gcm_seal_64k_gbps']:.2f} GB/s.", "",
-             "| workload | mode | transport | result | p50 / p99 / p99.9 us | target | Ceph | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"{ANCHOR_NOTE}."]
+    if prev:
+        lines += ["", f"previous: the same cell with `{prev}` in the same run (alternating which build "
+                  "goes first); x previous: this build's msgs/s over the previous one's (for 4k_d1, "
+                  "the previous p50 over this p50: above 1 is faster)."]
+    lines += ["",
+              "| workload | mode | transport | result | p50 / p99 / p99.9 us | previous | x previous "
+              "| target | Ceph (recorded) | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     aes = res["crypto"]["aes_gcm_seal_64k_gbps"]
     for name, _, _ in WORKLOADS:
         for mode in ("crc", "secure"):
@@ -318,8 +398,19 @@ def render_table(res):
                 lat = r["latency_us"]
                 target, ok = target_for(res, t, mode, name, r, aes)
                 result = (f"p50 {lat['p50']:.1f} us" if name == "4k_d1" else fmt_rate(r))
+                old = find(res, t, mode, name, "previous_runs")
+                before, ratio = "", ""
+                if old and name == "4k_d1":
+                    before = f"p50 {old['latency_us']['p50']:.1f} us"
+                    ratio = f"{old['latency_us']['p50'] / max(lat['p50'], 1e-9):.2f}x"
+                elif old:
+                    before = fmt_rate(old)
+                    ratio = f"{r['msgs_per_s'] / max(old['msgs_per_s'], 1e-9):.2f}x"
+                elif prev:
+                    before = "not run"
                 lines.append(f"| {name} | {mode} | {t} | {result} | {lat['p50']:.1f} / {lat['p99']:.1f} / "
-                             f"{lat['p999']:.1f} | {target} | {ANCHOR.get((name, mode), '')} | "
+                             f"{lat['p999']:.1f} | {before} | {ratio} | {target} | "
+                             f"{ANCHOR.get((name, mode), '')} | "
                              f"{'met' if ok else 'MISSED' if ok is not None else ''} |")
     for key in ("scale", "scale_tap"):
         if key not in res:
@@ -332,6 +423,17 @@ def render_table(res):
         if t == "kernel":
             lines.append(f"Server memory per idle session (outside kernel TCP buffers): "
                          f"{s['bytes_per_idle_session']:.0f} bytes (target <= 8192).")
+    ra = res.get("rados_anchor")
+    if ra:
+        lines += ["", f"Same-run anchors: real `rados bench` 4 KiB x 16 (`{ra['command']}`; full table in "
+                  f"{ra['file'].replace('.json', '.md')}):", "",
+                  "| case | phase | ops/s | lat avg us | server CPU us/op | client CPU us/op |",
+                  "|---|---|---|---|---|---|"]
+        for row in ra["rows"]:
+            cpu = [f"{v:.1f}" if isinstance(v, (int, float)) else "" for v in
+                   (row["server_cpu_us_per_op"], row["client_cpu_us_per_op"])]
+            lines.append(f"| {row['case']} | {row['phase']} | {row['ops_per_s']:.0f} | "
+                         f"{row['latency_avg_us']:.0f} | {cpu[0]} | {cpu[1]} |")
     if res["skipped"]:
         lines += ["", "Not measured in this run:"]
         lines += [f"- {json.dumps(s)}" for s in res["skipped"]]

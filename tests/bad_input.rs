@@ -748,13 +748,9 @@ fn closed_with(c: &mut Connection) -> Option<ConnError> {
 }
 
 #[test]
-fn keepalive_flood_without_reading_is_back_pressured_then_closed() {
+fn keepalive_flood_is_answered_once_per_input_share() {
     let now = Instant::now();
-    let mut healthy = healthy_pair(now);
-    let (mut c, mut s) = lossless_pair(now, |cfg| {
-        cfg.max_pending_bytes = 64 << 10;
-        cfg.drain_timeout = Some(Duration::from_secs(5));
-    });
+    let (mut c, mut s) = lossless_pair(now, |_| {});
     // 10,000 KEEPALIVE2 frames; the acceptor's replies are never read.
     for i in 0..10_000u32 {
         assert!(c.send_keepalive(UTime { sec: i, nsec: 0 }));
@@ -767,11 +763,53 @@ fn keepalive_flood_without_reading_is_back_pressured_then_closed() {
         s.handle_input(&[], now);
         rounds += 1;
     }
+    assert!(!s.has_backlog(), "the flood was not parsed");
+    // One KEEPALIVE2_ACK per input share (256 frames by default), not one
+    // per keepalive: the replies the flood makes stay a few KiB.
+    let one_reply = 64; // a KEEPALIVE2_ACK frame is well under this
+    let shares = 10_000 / 256 + 1;
+    let pending = s.tx_pending().len();
+    assert!(
+        pending > 0 && pending <= shares * one_reply,
+        "{pending} bytes of replies to 10,000 keepalives"
+    );
+}
+
+#[test]
+fn request_flood_without_reading_is_back_pressured_then_closed() {
+    let now = Instant::now();
+    let mut healthy = healthy_pair(now);
+    let (mut c, mut s) = lossless_pair(now, |cfg| {
+        cfg.max_pending_bytes = 64 << 10;
+        cfg.drain_timeout = Some(Duration::from_secs(5));
+    });
+    // 10,000 requests; the acceptor's application answers each with 256
+    // bytes, and the flooder never reads.
+    for tid in 0..10_000u64 {
+        c.send_message(Message::new(1, 1, &b"request"[..]).with_tid(tid));
+    }
+    let flood = c.tx_pending().to_vec();
+    c.tx_consumed(flood.len());
+    let answer = |s: &mut Connection| {
+        while let Some(ev) = s.poll_event() {
+            if let Event::Message(m) = ev {
+                s.send_message(Message::new(2, 1, vec![0u8; 256]).with_tid(m.tid));
+            }
+        }
+    };
+    s.handle_input(&flood, now);
+    answer(&mut s);
+    let mut rounds = 0;
+    while s.has_backlog() && rounds < 1000 {
+        s.handle_input(&[], now);
+        answer(&mut s);
+        rounds += 1;
+    }
     // The replies stop at the bound: input waits, unparsed, and the
     // driver is told not to read.
     assert!(s.replies_held(), "replies not held at the bound");
     assert!(!s.wants_input());
-    let one_reply = 64; // a KEEPALIVE2_ACK frame is well under this
+    let one_reply = 512; // a 256-byte MESSAGE frame is well under this
     assert!(
         s.tx_pending().len() <= (64 << 10) + 256 * one_reply,
         "replies grew to {} bytes past the 64 KiB bound",

@@ -131,7 +131,7 @@ def run_cluster(key, label, args, base, tmp_root, with_osd, memif=False):
         res["warmup_ops_per_s"] = warm["ops_per_s"]
         clients = [("pollmsgr", lambda *a: pollmsgr_bench(*a, net=net))]
         if with_osd:
-            clients.insert(0, ("rados", real_bench))
+            clients.insert(0 if args.first == "rados" else 1, ("rados", real_bench))
         for name, fn in clients:
             for mode in ("write", "seq"):
                 rb.log(f"[{key}] {name} bench {args.seconds} {mode} ...")
@@ -210,6 +210,8 @@ def main():
                     help="also against a pollmsgr OSD endpoint over DPDK memif")
     ap.add_argument("--no-latency-pass", action="store_true")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--first", choices=("rados", "pollmsgr"), default="rados",
+                    help="which client runs first against the ceph-osd")
     ap.add_argument("--out", default=os.path.join(rb.ROOT, "bench", "results"))
     args = ap.parse_args()
     if args.quick:

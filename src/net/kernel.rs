@@ -22,6 +22,9 @@ struct KStream {
     connecting: bool,
     /// Bytes a reader did not consume, delivered first next time.
     leftover: Vec<u8>,
+    /// epoll reported the peer's FIN or an error: read to the end (EOF or
+    /// the error) instead of stopping at a short read.
+    peer_done: bool,
 }
 
 /// Kernel TCP sockets polled with epoll.
@@ -32,6 +35,12 @@ pub struct KernelTransport {
     streams: Vec<Option<KStream>>,
     /// Tokens seen by `wait` and not yet handled by `poll`.
     woken: VecDeque<Token>,
+    /// `wait` asked epoll last: the next `poll` with nothing stashed skips
+    /// its own look (a driver that finds no work next calls `wait`, whose
+    /// epoll returns at once if anything arrived). One syscall fewer per
+    /// wake; at most one look is skipped per `wait`, so a busy caller
+    /// still sees new events every other pass at worst.
+    just_waited: bool,
     /// Streams found closed while reading, reported by the next `poll`.
     closed: Vec<(StreamId, String)>,
     /// Ids whose `Closed` has been reported, free for reuse. An id is never
@@ -53,6 +62,21 @@ pub struct KernelTransport {
     /// per episode, not per retry).
     starved: Vec<bool>,
 }
+
+/// True if a read of `n` bytes into room for `asked` left the socket empty:
+/// TCP returns everything queued up to the room given, so a short read
+/// means nothing was left, and epoll (edge-triggered) reports whatever
+/// arrives next. That saves the read that would only say EAGAIN, one
+/// syscall per wake. A peer that finished is read to its EOF or error
+/// instead: its FIN may have come with the data that woke us.
+fn drained(n: usize, asked: usize, s: &KStream) -> bool {
+    n < asked && n < SMALL_READ && !s.peer_done
+}
+
+/// Reads at least this large go on to EAGAIN: a stream in full flow has
+/// more arriving as we read, and taking it now costs less than another
+/// trip through epoll (64 KiB streams lost a third of their rate without).
+const SMALL_READ: usize = 16 << 10;
 
 /// Most connections accepted per listener per poll: the driver refuses
 /// those over its cap (closing them) before more descriptors are taken,
@@ -80,6 +104,7 @@ impl KernelTransport {
             listeners: Vec::new(),
             streams: Vec::new(),
             woken: VecDeque::new(),
+            just_waited: false,
             closed: Vec::new(),
             free: Vec::new(),
             scratch: vec![0u8; READ_CHUNK],
@@ -109,8 +134,23 @@ impl KernelTransport {
             sock,
             connecting,
             leftover: Vec::new(),
+            peer_done: false,
         });
         Ok(id)
+    }
+
+    /// Queues the streams epoll reported, noting those whose peer finished
+    /// (FIN, reset or error): a short read does not mean those are drained.
+    fn take_events(&mut self) {
+        for e in self.events.iter() {
+            let token = e.token();
+            if e.is_read_closed() || e.is_error() {
+                if let Some(Some(s)) = self.streams.get_mut(token.0) {
+                    s.peer_done = true;
+                }
+            }
+            self.woken.push_back(token);
+        }
     }
 
     fn drop_stream(&mut self, id: StreamId) {
@@ -203,14 +243,14 @@ impl Transport for KernelTransport {
             self.free.push(stream);
             events.push(StreamEvent::Closed { stream, reason });
         }
-        if self.woken.is_empty() {
+        if self.woken.is_empty() && !std::mem::take(&mut self.just_waited) {
             // Nothing stashed by `wait`: look without blocking.
             if self
                 .poll
                 .poll(&mut self.events, Some(Duration::ZERO))
                 .is_ok()
             {
-                self.woken.extend(self.events.iter().map(|e| e.token()));
+                self.take_events();
             }
         }
         if !self.accept_retry.is_empty()
@@ -307,6 +347,9 @@ impl Transport for KernelTransport {
                         s.leftover.extend_from_slice(&self.scratch[used..n]);
                         return Ok(total);
                     }
+                    if drained(n, self.scratch.len(), s) {
+                        return Ok(total);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -354,6 +397,9 @@ impl Transport for KernelTransport {
                     total += used;
                     if used < n {
                         s.leftover.extend_from_slice(&self.scratch[used..n]);
+                        return Ok(total);
+                    }
+                    if drained(n, want, s) {
                         return Ok(total);
                     }
                 }
@@ -428,7 +474,8 @@ impl Transport for KernelTransport {
         };
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {
-                self.woken.extend(self.events.iter().map(|e| e.token()));
+                self.take_events();
+                self.just_waited = true;
                 Ok(())
             }
             // A signal woke us (e.g. SIGTERM for a clean shutdown): not an error.
@@ -459,5 +506,45 @@ mod tests {
         assert!(events
             .iter()
             .any(|e| matches!(e, StreamEvent::Closed { stream, .. } if *stream == a)));
+    }
+
+    /// A peer that sends a few bytes and closes at once: data and FIN
+    /// arrive before one edge-triggered wake, and the short read of the
+    /// data must not end reading there, or the close is never seen.
+    #[test]
+    fn short_read_followed_by_fin_reports_the_close() {
+        use std::io::Write;
+        let mut t = KernelTransport::new().expect("transport");
+        let addr = t
+            .listen("127.0.0.1:0".parse().expect("literal"))
+            .expect("listen");
+        let mut peer = std::net::TcpStream::connect(addr).expect("connect");
+        peer.write_all(&[7u8; 100]).expect("write");
+        drop(peer);
+        // Both the bytes and the FIN are queued before we look.
+        std::thread::sleep(Duration::from_millis(50));
+        let (mut events, mut readable) = (Vec::new(), Vec::new());
+        let (mut got, mut closed, mut stream) = (0, false, None);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !closed && Instant::now() < deadline {
+            t.wait(Duration::from_millis(20)).expect("wait");
+            t.poll(Instant::now(), &mut events, &mut readable);
+            for ev in events.drain(..) {
+                match ev {
+                    StreamEvent::Accepted { stream: s, .. } => stream = Some(s),
+                    StreamEvent::Closed { stream: s, .. } if Some(s) == stream => closed = true,
+                    _ => {}
+                }
+            }
+            for id in readable.drain(..) {
+                t.read(id, &mut |b| {
+                    got += b.len();
+                    b.len()
+                })
+                .expect("read");
+            }
+        }
+        assert_eq!(got, 100);
+        assert!(closed, "the peer's close was never reported");
     }
 }

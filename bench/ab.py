@@ -34,14 +34,6 @@ def metric(name, r):
     return ("msgs_per_s", r["msgs_per_s"])
 
 
-def cpu_model():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
 def one(binary, transport, mode, size, depth, duration, cluster):
     run.BIN = binary
     s = run.Server(transport, 1, cluster if mode == "secure" else None)
@@ -100,7 +92,7 @@ def main():
     finally:
         if cluster:
             cluster.stop()
-    facts = {"cpus": os.cpu_count(), "cpu_model": cpu_model()}
+    facts = {"cpus": os.cpu_count(), "cpu_model": run.cpu_model()}
     if os.path.exists(run.CRYPTO):
         crypto = run.run_json([run.CRYPTO, "--json", "--secs", "0.5"])
         backend = crypto["defaults"]["aes_gcm"]

@@ -141,6 +141,14 @@ fn reason(summary: &serde_json::Value, r: &str) -> u64 {
     summary["connections"]["reasons"][r].as_u64().unwrap_or(0)
 }
 
+/// A blocking socket's read or write timed out (nothing moved in time).
+fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
 /// A connector session to `ep` over a blocking socket, brought to READY.
 fn ready_session(ep: &EntityAddr) -> io::Result<(TcpStream, Connection)> {
     let addr = ep.addr.ok_or_else(|| io::Error::other("no ip"))?;
@@ -194,14 +202,7 @@ fn read_into(sock: &mut TcpStream, conn: &mut Connection, buf: &mut [u8]) -> io:
             conn.handle_input(&buf[..n], Instant::now());
             Ok(())
         }
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            Ok(())
-        }
+        Err(e) if timed_out(&e) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -384,11 +385,7 @@ fn server_closed(sock: &mut TcpStream, wait: Duration) -> bool {
         match sock.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if timed_out(&e) => {}
             Err(_) => return true,
         }
     }
@@ -654,11 +651,7 @@ fn never_reading_flood(
                 }
                 match sock.write(&flood[at..]) {
                     Ok(n) => at += n,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                        ) => {}
+                    Err(e) if timed_out(&e) => {}
                     Err(_) => {
                         closed += 1;
                         break;
@@ -871,11 +864,7 @@ fn ready_sessions_declaring_64_mib_and_stalling_are_bounded_and_closed() {
                 while sent < 60 << 20 && Instant::now() < until {
                     match sock.write(&chunk) {
                         Ok(n) => sent += n,
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                            ) => {}
+                        Err(e) if timed_out(&e) => {}
                         Err(_) => return 1,
                     }
                 }

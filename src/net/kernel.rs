@@ -489,14 +489,20 @@ impl Transport for KernelTransport {
 mod tests {
     use super::*;
 
-    /// A closed stream's id must not be reused before its `Closed` event is
-    /// reported, or the event would be delivered to the new stream.
-    #[test]
-    fn closed_id_is_not_reused_before_its_event() {
+    /// A transport listening on a loopback port, and that port's address.
+    fn listening() -> (KernelTransport, SocketAddr) {
         let mut t = KernelTransport::new().expect("transport");
         let addr = t
             .listen("127.0.0.1:0".parse().expect("literal"))
             .expect("listen");
+        (t, addr)
+    }
+
+    /// A closed stream's id must not be reused before its `Closed` event is
+    /// reported, or the event would be delivered to the new stream.
+    #[test]
+    fn closed_id_is_not_reused_before_its_event() {
+        let (mut t, addr) = listening();
         let a = t.connect(addr).expect("connect");
         t.close(a);
         let b = t.connect(addr).expect("connect");
@@ -514,10 +520,7 @@ mod tests {
     #[test]
     fn short_read_followed_by_fin_reports_the_close() {
         use std::io::Write;
-        let mut t = KernelTransport::new().expect("transport");
-        let addr = t
-            .listen("127.0.0.1:0".parse().expect("literal"))
-            .expect("listen");
+        let (mut t, addr) = listening();
         let mut peer = std::net::TcpStream::connect(addr).expect("connect");
         peer.write_all(&[7u8; 100]).expect("write");
         drop(peer);

@@ -72,6 +72,16 @@ fn pump(a: &mut Connection, b: &mut Connection, now: Instant) -> (Vec<Event>, Ve
     (ea, eb)
 }
 
+/// A pair brought to READY on a new session.
+fn ready_pair(now: Instant) -> (Connection, Connection) {
+    let (mut client, mut server) = pair(now);
+    pump(&mut client, &mut server, now);
+    assert!(server.decide_session(SessionDecision::NewSession).is_none());
+    pump(&mut client, &mut server, now);
+    assert!(client.is_ready() && server.is_ready());
+    (client, server)
+}
+
 fn closed_with(events: &[Event]) -> Option<(&ConnError, bool)> {
     events.iter().find_map(|e| match e {
         Event::Closed { error, reconnect } => Some((error, *reconnect)),
@@ -151,11 +161,7 @@ fn a_reconnect_only_decision_for_client_ident_is_an_internal_error() {
 #[test]
 fn transmit_copies_count_what_was_not_lent() {
     let now = Instant::now();
-    let (mut client, mut server) = pair(now);
-    pump(&mut client, &mut server, now);
-    assert!(server.decide_session(SessionDecision::NewSession).is_none());
-    pump(&mut client, &mut server, now);
-    assert!(client.is_ready());
+    let (mut client, mut server) = ready_pair(now);
     // A crc-mode payload over the lending threshold goes by reference; a
     // small front is copied into the frame.
     let big = vec![7u8; super::tx::LEND_THRESHOLD + 1000];
@@ -179,11 +185,7 @@ fn transmit_copies_count_what_was_not_lent() {
 fn keepalives_in_one_input_get_one_ack_with_the_latest_stamp() {
     use crate::wire::utime::UTime;
     let now = Instant::now();
-    let (mut client, mut server) = pair(now);
-    pump(&mut client, &mut server, now);
-    assert!(server.decide_session(SessionDecision::NewSession).is_none());
-    pump(&mut client, &mut server, now);
-    assert!(client.is_ready() && server.is_ready());
+    let (mut client, mut server) = ready_pair(now);
     for sec in 1..=100 {
         assert!(client.send_keepalive(UTime { sec, nsec: 5 }));
     }

@@ -15,22 +15,18 @@ import argparse
 import datetime
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import run  # noqa: E402  (BIN, run_json, cpu_model)
+import run  # noqa: E402  (Server, BIN, cpu_model)
 
 
 def case(share, duration):
-    srv = subprocess.Popen([run.BIN, "serve", "--entity", "osd.0", "--osds", "2",
-                            "--listen", "v2:127.0.0.1:0/100", "--cores", "0", "--transport", "kernel",
-                            "--heavy-share-percent", str(share)],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    srv = run.Server("kernel", 2, flags=["--heavy-share-percent", str(share)])
     try:
-        eps = json.loads(srv.stdout.readline())["endpoints"]
+        eps = srv.endpoints
 
         def client(ep, size, depth, secs):
             cmd = [run.BIN, "bench", "--connect", ep, "--conns", "1", "--depth", str(depth),
@@ -43,8 +39,7 @@ def case(share, duration):
         b = json.loads(bulk.communicate()[0].strip().splitlines()[-1])
         l = json.loads(light.communicate()[0].strip().splitlines()[-1])
     finally:
-        srv.send_signal(signal.SIGTERM)
-        srv.communicate(timeout=30)
+        srv.stop()
     return {"share": share, "bulk_msgs_per_s": b["msgs_per_s"], "bulk_gb_per_s": b["mb_per_s"] / 1000,
             "light_round_trips_per_s": l["msgs_per_s"], "light_p50_us": l["latency_us"]["p50"],
             "light_p99_us": l["latency_us"]["p99"]}

@@ -114,11 +114,11 @@ class Cluster:
 class Server:
     """A `pollmsgr serve --osds N` process, stopped by pid."""
 
-    def __init__(self, transport, osds, cluster=None):
+    def __init__(self, transport, osds, cluster=None, flags=()):
         extra, entity = cluster.server_args() if cluster else ([], "osd.0")
         self.cmd = [BIN, "serve", "--entity", entity, "--osds", str(osds),
                     "--listen", "v2:127.0.0.1:0/100", "--cores", "0",
-                    "--transport", transport, *extra]
+                    "--transport", transport, *extra, *flags]
         self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         first = self.proc.stdout.readline()
         if not first:

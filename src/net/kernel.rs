@@ -320,46 +320,8 @@ impl Transport for KernelTransport {
         stream: StreamId,
         consume: &mut dyn FnMut(&[u8]) -> usize,
     ) -> io::Result<usize> {
-        let Some(Some(s)) = self.streams.get_mut(stream) else {
-            return Ok(0);
-        };
-        let mut total = 0;
-        if !s.leftover.is_empty() {
-            let n = consume(&s.leftover);
-            s.leftover.drain(..n);
-            total += n;
-            if !s.leftover.is_empty() {
-                return Ok(total);
-            }
-        }
-        loop {
-            match s.sock.read(&mut self.scratch) {
-                Ok(0) => {
-                    self.closed
-                        .push((stream, "peer closed the TCP connection".into()));
-                    self.drop_stream(stream);
-                    return Ok(total);
-                }
-                Ok(n) => {
-                    let used = consume(&self.scratch[..n]);
-                    total += used;
-                    if used < n {
-                        s.leftover.extend_from_slice(&self.scratch[used..n]);
-                        return Ok(total);
-                    }
-                    if drained(n, self.scratch.len(), s) {
-                        return Ok(total);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.closed.push((stream, e.to_string()));
-                    self.drop_stream(stream);
-                    return Ok(total);
-                }
-            }
-        }
+        // Unbounded: the same loop, a scratch buffer's worth per read.
+        self.read_at_most(stream, usize::MAX, consume)
     }
 
     fn read_at_most(

@@ -580,13 +580,12 @@ impl<T: Transport> Driver<T> {
                     progressed = true;
                     continue;
                 }
-                let t0 = Instant::now();
+                let t0 = Some(Instant::now());
                 if self.service_read(stream, now) {
                     turns -= 1;
                     progressed = true;
                 }
-                let spent = i64::try_from(t0.elapsed().as_nanos()).unwrap_or(i64::MAX);
-                self.heavy_credit_ns = self.heavy_credit_ns.saturating_sub(spent);
+                self.charge_heavy(t0);
             }
         }
         self.heavy_scratch = heavy;

@@ -26,7 +26,7 @@
 //! `tests/layering.rs` checks that every `crate::` path in library code
 //! points down this list.
 //!
-//! No unsafe code: it lives in the `dpdk-env` crate.
+//! No unsafe code: it lives in the `dpdk-env` and `gcm-gather` crates.
 
 #![forbid(unsafe_code)]
 

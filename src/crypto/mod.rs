@@ -18,8 +18,8 @@ mod secure;
 
 pub use gcm::{Aes128GcmImpl, AES128_KEY_LEN, NONCE_LEN, TAG_LEN};
 pub use secure::{
-    session_ciphers, NonceCounter, Role, RxCipher, TxCipher, CONNECTION_SECRET_LEN,
-    CONNECTION_SECRET_MIN_LEN,
+    session_ciphers, NonceCounter, ReservedNonce, Role, RxCipher, Sealer, TxCipher,
+    CONNECTION_SECRET_LEN, CONNECTION_SECRET_MIN_LEN,
 };
 
 use thiserror::Error;

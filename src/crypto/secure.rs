@@ -2,12 +2,14 @@
 //! secret, and the per-direction nonce schedule (msgr2 reference section 4).
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use zeroize::Zeroizing;
 
 use super::gcm::{Aes128GcmImpl, DefaultAes128Gcm, AES128_KEY_LEN, NONCE_LEN, TAG_LEN};
 use super::CryptoError;
+use gcm_gather::GatherSealer;
 
 /// The shortest connection secret secure mode accepts: key (16) + two nonces
 /// (12 + 12) (reference 4.1).
@@ -76,7 +78,11 @@ pub fn session_ciphers(
         Role::Acceptor => (b, a),
     };
     let tx = TxCipher {
-        gcm: DefaultAes128Gcm::new(&k),
+        gcm: Sealer(Arc::new(SealKey {
+            aead: DefaultAes128Gcm::new(&k),
+            key: k.clone(),
+            gather: OnceLock::new(),
+        })),
         nonce: NonceSeq::new(tx, counter),
     };
     let rx = RxCipher {
@@ -167,8 +173,82 @@ impl NonceSeq {
 /// Key material is zeroized on drop (the key schedule inside the AEAD backend
 /// is the backend's own); `Debug` prints no key or nonce bytes.
 pub struct TxCipher {
-    gcm: DefaultAes128Gcm,
+    gcm: Sealer,
     nonce: NonceSeq,
+}
+
+/// A nonce taken from a [`TxCipher`]'s sequence for one chunk sealed later
+/// (a frame's chunks may be sealed after frames queued behind it were, as
+/// long as each uses the nonce reserved for it in wire order).
+pub struct ReservedNonce(Zeroizing<[u8; NONCE_LEN]>);
+
+impl fmt::Debug for ReservedNonce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReservedNonce(..)")
+    }
+}
+
+/// The sending key, shared: seals with reserved nonces, so a chunk can be
+/// sealed where it is written (the transport's send buffer) instead of where
+/// it was queued. Clones share one key schedule.
+#[derive(Clone)]
+pub struct Sealer(Arc<SealKey>);
+
+struct SealKey {
+    aead: DefaultAes128Gcm,
+    /// The key again, for `gather`'s own context.
+    key: Zeroizing<[u8; AES128_KEY_LEN]>,
+    /// For plaintext in pieces, set up at the first use (most sessions
+    /// never send a chunk that needs it, and a context is about a KiB);
+    /// `None` if AWS-LC could not set one up (then the pieces are copied
+    /// and sealed in place).
+    gather: OnceLock<Option<GatherSealer>>,
+}
+
+impl fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Sealer")
+            .field(&DefaultAes128Gcm::NAME)
+            .finish()
+    }
+}
+
+impl Sealer {
+    /// Encrypts `buf` in place with `nonce` (no AAD) and returns the tag.
+    pub fn seal_in_place(
+        &self,
+        nonce: &ReservedNonce,
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        self.0.aead.seal_in_place(&nonce.0, buf)
+    }
+
+    /// Encrypts the concatenation of `parts` into `out` (exactly as long)
+    /// with `nonce` and returns the tag, reading each part once: the copy
+    /// is the encryption pass.
+    pub fn seal_gather(
+        &self,
+        nonce: &ReservedNonce,
+        parts: &[&[u8]],
+        out: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        let key = &self.0.key;
+        if let Some(g) = self.0.gather.get_or_init(|| GatherSealer::new(key)) {
+            return g
+                .seal_gather(&nonce.0, parts, out)
+                .ok_or(CryptoError::SealFailed { len: out.len() });
+        }
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total != out.len() {
+            return Err(CryptoError::SealFailed { len: out.len() });
+        }
+        let mut at = 0;
+        for p in parts {
+            out[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        self.seal_in_place(nonce, out)
+    }
 }
 
 impl fmt::Debug for TxCipher {
@@ -192,8 +272,32 @@ impl TxCipher {
     /// 16-byte tag. Consumes exactly one nonce (reference 4.2). Fails with
     /// [`CryptoError::NonceExhausted`] instead of reusing a nonce.
     pub fn seal_in_place(&mut self, buf: &mut [u8]) -> Result<[u8; TAG_LEN], CryptoError> {
-        let nonce = self.nonce.next(true)?;
+        let nonce = self.reserve()?;
         self.gcm.seal_in_place(&nonce, buf)
+    }
+
+    /// Takes the next nonce for a chunk sealed later with
+    /// [`TxCipher::sealer`] (or [`TxCipher::seal_reserved`]). Chunks must go
+    /// on the wire in the order their nonces were reserved. Fails with
+    /// [`CryptoError::NonceExhausted`] instead of reusing a nonce.
+    pub fn reserve(&mut self) -> Result<ReservedNonce, CryptoError> {
+        self.nonce
+            .next(true)
+            .map(|n| ReservedNonce(Zeroizing::new(n)))
+    }
+
+    /// Seals `buf` in place with a nonce from [`TxCipher::reserve`].
+    pub fn seal_reserved(
+        &self,
+        nonce: &ReservedNonce,
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        self.gcm.seal_in_place(nonce, buf)
+    }
+
+    /// The key, shared, for sealing reserved chunks elsewhere.
+    pub fn sealer(&self) -> Sealer {
+        self.gcm.clone()
     }
 
     /// Test hook: sets the counter part of the *current* nonce (rev0: the

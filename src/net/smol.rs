@@ -616,6 +616,38 @@ impl<D: SmolDevice> SmolTransport<D> {
     }
 
     /// Open streams.
+    /// Runs `send` on `stream`'s socket once it may send; a send error
+    /// (the connection can no longer send) is reported as `BrokenPipe` and
+    /// the stream rechecked, so its `Closed` event follows.
+    fn send_with(
+        &mut self,
+        stream: StreamId,
+        send: impl FnOnce(&mut tcp::Socket<'static>) -> Result<usize, tcp::SendError>,
+    ) -> io::Result<usize> {
+        let Some(Some(st)) = self.streams.get(stream) else {
+            return Err(err(io::ErrorKind::NotConnected, "no such stream"));
+        };
+        let sock = self.sockets.get_mut::<tcp::Socket>(st.handle);
+        if matches!(sock.state(), State::SynSent | State::SynReceived) {
+            return Ok(0);
+        }
+        match send(sock) {
+            Ok(n) => {
+                if n > 0 {
+                    self.egress_due = true;
+                }
+                Ok(n)
+            }
+            Err(_) => {
+                self.queue_recheck(stream);
+                Err(err(
+                    io::ErrorKind::BrokenPipe,
+                    "the TCP connection can no longer send",
+                ))
+            }
+        }
+    }
+
     pub fn stream_count(&self) -> usize {
         self.flows.len()
     }
@@ -1255,28 +1287,25 @@ impl<D: SmolDevice> Transport for SmolTransport<D> {
     }
 
     fn write(&mut self, stream: StreamId, data: &[u8]) -> io::Result<usize> {
-        let Some(Some(st)) = self.streams.get(stream) else {
-            return Err(err(io::ErrorKind::NotConnected, "no such stream"));
-        };
-        let sock = self.sockets.get_mut::<tcp::Socket>(st.handle);
-        if matches!(sock.state(), State::SynSent | State::SynReceived) {
-            return Ok(0);
-        }
-        match sock.send_slice(data) {
-            Ok(n) => {
-                if n > 0 {
-                    self.egress_due = true;
-                }
-                Ok(n)
-            }
-            Err(_) => {
-                self.queue_recheck(stream);
-                Err(err(
-                    io::ErrorKind::BrokenPipe,
-                    "the TCP connection can no longer send",
-                ))
-            }
-        }
+        self.send_with(stream, |sock| sock.send_slice(data))
+    }
+
+    fn writes_in_place(&self) -> bool {
+        true
+    }
+
+    fn write_into(
+        &mut self,
+        stream: StreamId,
+        fill: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> io::Result<Option<usize>> {
+        self.send_with(stream, |sock| {
+            sock.send(|window| {
+                let n = fill(window).min(window.len());
+                (n, n)
+            })
+        })
+        .map(Some)
     }
 
     fn close(&mut self, stream: StreamId) {

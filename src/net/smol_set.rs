@@ -549,6 +549,20 @@ impl<D: SmolDevice> Transport for SmolSet<D> {
         self.members[s].write(local, data)
     }
 
+    fn writes_in_place(&self) -> bool {
+        true
+    }
+
+    fn write_into(
+        &mut self,
+        stream: StreamId,
+        fill: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> io::Result<Option<usize>> {
+        let (s, local) = self.member_of(stream)?;
+        self.dirty.mark(s);
+        self.members[s].write_into(local, fill)
+    }
+
     fn close(&mut self, stream: StreamId) {
         if let Ok((s, local)) = self.member_of(stream) {
             self.dirty.mark(s);

@@ -11,6 +11,9 @@
 //!    transport opens; the banner is queued at once.
 //! 2. Feed every received byte to [`Connection::handle_input`]; write out
 //!    [`Connection::tx_pending`] and report it with [`Connection::tx_consumed`].
+//!    A driver whose transport lends its send buffer calls
+//!    [`Connection::set_seal_in_transport`] and writes with
+//!    [`Connection::tx_fill`] instead (secure chunks are sealed there).
 //! 3. Drain [`Connection::poll_event`] after each input or timeout.
 //! 4. Call [`Connection::handle_timeout`] at [`Connection::poll_timeout`].
 //! 5. An acceptor answers [`Event::SessionRequest`] with
@@ -107,6 +110,9 @@ pub(super) struct Core {
     pub(super) wake_sent: bool,
     /// The latest `now` we were given, for work triggered without one.
     pub(super) last_now: Instant,
+    /// The driver writes with [`Connection::tx_fill`]: large secure payloads
+    /// are queued unsealed and sealed in the transport's send buffer.
+    pub(super) seal_in_transport: bool,
 }
 
 impl Core {
@@ -270,7 +276,7 @@ impl Connection {
         let core = Core {
             backoff: config.initial_backoff,
             global_seq: config.global_seq,
-            link: Link::new(now),
+            link: Link::new(now, false),
             config,
             rng,
             session,
@@ -279,6 +285,7 @@ impl Connection {
             waited: false,
             wake_sent: false,
             last_now: now,
+            seal_in_transport: false,
         };
         let mut conn = Connection { core, role };
         conn.start_transport(now);
@@ -287,7 +294,7 @@ impl Connection {
 
     /// A new transport: fresh buffers, our banner queued (and recorded).
     fn start_transport(&mut self, now: Instant) {
-        self.core.link = Link::new(now);
+        self.core.link = Link::new(now, self.core.seal_in_transport);
         let banner = BannerRepr {
             supported: self.core.config.msgr2_supported,
             required: self.core.config.msgr2_required,
@@ -367,6 +374,51 @@ impl Connection {
     /// across them.
     pub fn tx_pending_slices<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
         self.core.link.tx.pending_slices(out)
+    }
+
+    /// The driver's transport has a send buffer to write into
+    /// ([`Connection::tx_fill`]): from now on, secure frames with a large
+    /// payload are sealed there instead of in the connection's own buffer.
+    /// Turning it off seals what is queued, so [`Connection::tx_pending`]
+    /// covers everything again.
+    pub fn set_seal_in_transport(&mut self, on: bool) {
+        self.core.seal_in_transport = on;
+        let tx = &mut self.core.link.tx;
+        tx.set_seal_late(on);
+        if !on {
+            if let Err(e) = tx.seal_all() {
+                let now = self.core.last_now;
+                self.fault(e.into(), now);
+            }
+        }
+    }
+
+    /// Whether large secure payloads are sealed in the transport's send
+    /// buffer ([`Connection::set_seal_in_transport`]).
+    pub fn seals_in_transport(&self) -> bool {
+        self.core.seal_in_transport
+    }
+
+    /// True if bytes wait to be written (including chunks not sealed yet).
+    pub fn has_tx_pending(&self) -> bool {
+        self.core.link.tx.len() > 0
+    }
+
+    /// Writes pending bytes into `window`, the transport's free send space,
+    /// sealing queued secure chunks in place there, and marks them written
+    /// at `now`; returns how many. (With [`Connection::set_seal_in_transport`]
+    /// off this is a plain copy of [`Connection::tx_pending_slices`].)
+    pub fn tx_fill(&mut self, window: &mut [u8], now: Instant) -> usize {
+        let (n, res) = self.core.link.tx.fill(window);
+        if n > 0 {
+            let link = &mut self.core.link;
+            link.tx_blocked_since = None;
+            link.last_activity = now;
+        }
+        if let Err(e) = res {
+            self.fault(e.into(), now);
+        }
+        n
     }
 
     /// Reports that the first `n` pending bytes were written: at most
@@ -455,9 +507,10 @@ impl Connection {
     /// were lent to the transport): the transmit copies a driver reports.
     pub fn take_tx_copies(&mut self) -> (u64, u64) {
         let link = &mut self.core.link;
+        let resealed = link.tx.take_resealed();
         (
             std::mem::take(&mut link.tx_payload),
-            std::mem::take(&mut link.tx_copied),
+            std::mem::take(&mut link.tx_copied) + resealed,
         )
     }
 

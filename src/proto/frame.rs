@@ -22,11 +22,13 @@
 
 #![deny(unsafe_code)]
 
+use bytes::Bytes;
 use thiserror::Error;
 
+use super::seal_run::SealRun;
 use crate::checksum::ceph_crc32c;
 use crate::crypto::gcm::TAG_LEN;
-use crate::crypto::{CryptoError, NonceCounter, RxCipher, TxCipher};
+use crate::crypto::{CryptoError, NonceCounter, ReservedNonce, RxCipher, TxCipher};
 use crate::wire::epilogue::{EpilogueKind, EpilogueRepr, LateStatus};
 use crate::wire::preamble::{
     Preamble, PreambleError, PreambleRepr, SegmentDesc, MAX_SEGMENTS, PREAMBLE_LEN,
@@ -295,17 +297,10 @@ impl FrameEncoder {
                 encode_crc(rev, &pre, segs, out);
                 Ok(())
             }
-            Some(c) => out.with_owned(&mut |v| {
-                let start = v.len();
-                let res = match rev {
-                    Revision::V2_0 => encode_secure_rev0(c, &pre, segs, v),
-                    Revision::V2_1 => encode_secure_rev1(c, &pre, segs, v),
-                };
-                if res.is_err() {
-                    v.truncate(start);
-                }
-                res
-            }),
+            Some(c) => match rev {
+                Revision::V2_0 => encode_secure_rev0(c, &pre, segs, out),
+                Revision::V2_1 => encode_secure_rev1(c, &pre, segs, out),
+            },
         }
     }
 }
@@ -326,6 +321,20 @@ pub trait FrameOut {
         &mut self,
         f: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), FrameError>,
     ) -> Result<(), FrameError>;
+    /// In secure mode: payload segment `index` (0..=3), if the sink would
+    /// rather take it by reference in a chunk sealed when written
+    /// ([`FrameOut::seal_later`]) than have it sealed into its buffer now.
+    fn lendable(&mut self, index: usize, s: &[u8]) -> Option<Bytes> {
+        let _ = (index, s);
+        None
+    }
+    /// Appends a GCM chunk sealed when it is written. Sinks that offer
+    /// [`FrameOut::lendable`] segments keep it; the default seals it now.
+    fn seal_later(&mut self, run: SealRun) -> Result<(), FrameError> {
+        let sealed = run.seal_to_vec()?;
+        self.bytes(&sealed);
+        Ok(())
+    }
 }
 
 impl FrameOut for Vec<u8> {
@@ -382,9 +391,14 @@ fn encode_crc<O: FrameOut + ?Sized>(
     }
 }
 
-/// Seals `out[start..]` in place and appends the tag.
-fn seal_from(c: &mut TxCipher, out: &mut Vec<u8>, start: usize) -> Result<(), CryptoError> {
-    let tag = c.seal_in_place(out.get_mut(start..).unwrap_or_default())?;
+/// Seals `out[start..]` in place with a reserved nonce and appends the tag.
+fn seal_from(
+    c: &TxCipher,
+    nonce: &ReservedNonce,
+    out: &mut Vec<u8>,
+    start: usize,
+) -> Result<(), CryptoError> {
+    let tag = c.seal_reserved(nonce, out.get_mut(start..).unwrap_or_default())?;
     out.extend_from_slice(&tag);
     Ok(())
 }
@@ -394,63 +408,111 @@ fn push_padded(out: &mut Vec<u8>, s: &[u8]) {
     out.resize(out.len() + (pad16(s.len()) - s.len()), 0);
 }
 
+/// The GCM chunk that carries segments `segs` (the first of them is segment
+/// `first_index`) after `lead` and before an epilogue of `kind`: sealed now
+/// into the sink's owned buffer, or, when the sink takes one of the segments
+/// by reference ([`FrameOut::lendable`]), queued to be sealed where it is
+/// written ([`FrameOut::seal_later`]).
+fn seal_segments<O: FrameOut + ?Sized>(
+    c: &TxCipher,
+    nonce: ReservedNonce,
+    lead: &[u8],
+    first_index: usize,
+    segs: &[&[u8]],
+    kind: EpilogueKind,
+    out: &mut O,
+) -> Result<(), FrameError> {
+    let epilogue = EpilogueRepr::complete(kind, [0; 4]);
+    let lent = segs
+        .iter()
+        .enumerate()
+        .find_map(|(i, s)| out.lendable(first_index + i, s).map(|b| (i, b)));
+    if let Some((i, body)) = lent {
+        let mut head = Vec::with_capacity(
+            lead.len() + segs[..i].iter().map(|s| pad16(s.len())).sum::<usize>(),
+        );
+        head.extend_from_slice(lead);
+        for s in &segs[..i] {
+            push_padded(&mut head, s);
+        }
+        let mut tail = vec![0u8; pad16(body.len()) - body.len()];
+        for s in &segs[i + 1..] {
+            push_padded(&mut tail, s);
+        }
+        epilogue.emit(&mut tail);
+        return out.seal_later(SealRun::new(c.sealer(), nonce, head, body, tail));
+    }
+    let total: usize = segs.iter().map(|s| pad16(s.len())).sum();
+    out.with_owned(&mut |v| {
+        v.reserve(lead.len() + total + SECURE_EPILOGUE_LEN + TAG_LEN);
+        let start = v.len();
+        v.extend_from_slice(lead);
+        for s in segs {
+            push_padded(v, s);
+        }
+        epilogue.emit(v);
+        seal_from(c, &nonce, v, start).map_err(|e| {
+            v.truncate(start);
+            FrameError::from(e)
+        })
+    })
+}
+
 /// 3.5: one GCM operation over preamble | pad16(seg)... | epilogue(16).
-fn encode_secure_rev0(
+fn encode_secure_rev0<O: FrameOut + ?Sized>(
     c: &mut TxCipher,
     pre: &[u8; PREAMBLE_LEN],
     segs: &[&[u8]],
-    out: &mut Vec<u8>,
+    out: &mut O,
 ) -> Result<(), FrameError> {
-    let total: usize = segs.iter().map(|s| pad16(s.len())).sum();
-    out.reserve(PREAMBLE_LEN + total + SECURE_EPILOGUE_LEN + TAG_LEN);
-    let start = out.len();
-    out.extend_from_slice(pre);
-    for s in segs {
-        push_padded(out, s);
-    }
-    EpilogueRepr::complete(EpilogueKind::SecureRev0, [0; 4]).emit(out);
-    seal_from(c, out, start)?;
-    Ok(())
+    let nonce = c.reserve()?;
+    seal_segments(c, nonce, pre, 0, segs, EpilogueKind::SecureRev0, out)
 }
 
 /// 3.6: preamble+inline block, then the rest of segment 0, then the other
-/// segments with the epilogue; one GCM operation (one nonce) each.
-fn encode_secure_rev1(
+/// segments with the epilogue; one GCM operation (one nonce) each. Every
+/// nonce is reserved before anything is appended, so a frame that fails
+/// (nonces exhausted) appends nothing.
+fn encode_secure_rev1<O: FrameOut + ?Sized>(
     c: &mut TxCipher,
     pre: &[u8; PREAMBLE_LEN],
     segs: &[&[u8]],
-    out: &mut Vec<u8>,
+    out: &mut O,
 ) -> Result<(), FrameError> {
     let (first, rest) = segs.split_first().unwrap_or((&(&[] as &[u8]), &[]));
-    let tail: usize = rest.iter().map(|s| pad16(s.len())).sum();
-    out.reserve(
-        SECURE_REV1_PREAMBLE_BLOCK_LEN
-            + pad16(first.len())
-            + TAG_LEN
-            + tail
-            + SECURE_EPILOGUE_LEN
-            + TAG_LEN,
-    );
-    let start = out.len();
-    out.extend_from_slice(pre);
     let (inline, more) = first.split_at(first.len().min(INLINE_LEN));
-    out.extend_from_slice(inline);
-    out.resize(start + PREAMBLE_LEN + INLINE_LEN, 0);
-    seal_from(c, out, start)?;
-    if !more.is_empty() {
-        let start = out.len();
-        push_padded(out, more);
-        seal_from(c, out, start)?;
-    }
-    if !rest.is_empty() {
-        let start = out.len();
-        for s in rest {
-            push_padded(out, s);
+    let block_nonce = c.reserve()?;
+    let more_nonce = if more.is_empty() {
+        None
+    } else {
+        Some(c.reserve()?)
+    };
+    let rest_nonce = if rest.is_empty() {
+        None
+    } else {
+        Some(c.reserve()?)
+    };
+    out.with_owned(&mut |v| {
+        v.reserve(SECURE_REV1_PREAMBLE_BLOCK_LEN + pad16(more.len()) + TAG_LEN);
+        let start = v.len();
+        v.extend_from_slice(pre);
+        v.extend_from_slice(inline);
+        v.resize(start + PREAMBLE_LEN + INLINE_LEN, 0);
+        let mut res = seal_from(c, &block_nonce, v, start);
+        if let (Ok(()), Some(n)) = (res, more_nonce.as_ref()) {
+            let at = v.len();
+            push_padded(v, more);
+            res = seal_from(c, n, v, at);
         }
-        EpilogueRepr::complete(EpilogueKind::SecureRev1, [0; 4]).emit(out);
-        seal_from(c, out, start)?;
+        res.map_err(|e| {
+            v.truncate(start);
+            FrameError::from(e)
+        })
+    })?;
+    match rest_nonce {
+        Some(n) => seal_segments(c, n, &[], 1, rest, EpilogueKind::SecureRev1, out),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A decoded frame: the raw tag and its segments (reference 3.1). MESSAGE
@@ -1519,22 +1581,34 @@ pub(super) mod tests {
                 }
                 out.push(LATE_FLAG_ABORTED_FOR_TEST);
                 out.extend_from_slice(&[0; 15]);
-                seal_from(c, &mut out, 0).unwrap();
+                {
+                    let n = c.reserve().unwrap();
+                    seal_from(c, &n, &mut out, 0).unwrap();
+                }
             }
             Revision::V2_1 => {
                 out.extend_from_slice(&pre);
                 out.extend_from_slice(&segs[0][..48]);
-                seal_from(c, &mut out, 0).unwrap();
+                {
+                    let n = c.reserve().unwrap();
+                    seal_from(c, &n, &mut out, 0).unwrap();
+                }
                 let s = out.len();
                 push_padded(&mut out, &segs[0][48..]);
-                seal_from(c, &mut out, s).unwrap();
+                {
+                    let n = c.reserve().unwrap();
+                    seal_from(c, &n, &mut out, s).unwrap();
+                }
                 let s = out.len();
                 for seg in &segs[1..] {
                     push_padded(&mut out, seg);
                 }
                 out.push(0x01);
                 out.extend_from_slice(&[0; 15]);
-                seal_from(c, &mut out, s).unwrap();
+                {
+                    let n = c.reserve().unwrap();
+                    seal_from(c, &n, &mut out, s).unwrap();
+                }
             }
         }
         out

@@ -35,18 +35,21 @@ pub(super) struct Link {
     pub(super) rx_buffered: u64,
     /// Message payload bytes encoded for sending since the driver last took
     /// the count, and how many of them were copied into owned frame buffers
-    /// (crc segments under the lending threshold, every byte the encryption
-    /// pass wrote in secure mode); the rest were lent.
+    /// (crc segments under the lending threshold, secure payloads sealed in
+    /// the connection's buffer); the rest were lent (crc) or are sealed in
+    /// the transport's send buffer (secure, [`super::tx::TxChain::fill`]),
+    /// where the copy and the encryption are the write into the transport.
     pub(super) tx_payload: u64,
     pub(super) tx_copied: u64,
 }
 
 impl Link {
-    pub(super) fn new(now: Instant) -> Self {
+    /// `seal_late`: queue large secure payloads unsealed ([`TxChain::new`]).
+    pub(super) fn new(now: Instant, seal_late: bool) -> Self {
         Link {
             rx: Vec::new(),
             rx_pos: 0,
-            tx: TxChain::default(),
+            tx: TxChain::new(seal_late),
             opened: now,
             backlog: false,
             last_rx: now,

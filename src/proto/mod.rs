@@ -1,7 +1,8 @@
 //! The sans-IO msgr2 connection: bytes and time in, bytes and events out.
 //!
 //! [`Connection`] runs one msgr2 connection in either role, with one API
-//! (`handle_*` for input and timers, `poll_*` and `tx_pending` for output)
+//! (`handle_*` for input and timers, `poll_*` and `tx_pending` or `tx_fill`
+//! for output)
 //! over two parts, as Ceph's crimson splits `ProtocolV2` from its
 //! `IOHandler`: the handshake (`handshake`: a connector and an acceptor
 //! state enum whose variants carry their transcripts, auth outcome and
@@ -24,6 +25,7 @@ mod link;
 mod message;
 mod phase;
 mod registry;
+mod seal_run;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -35,4 +37,5 @@ pub use error::{ConnError, PeerIncompatible, PeerMisbehaved};
 pub use event::{Established, Event, SessionDecision, SessionRequest};
 pub use message::{Message, HEADER2_FLAGS_USERLAND, PRIO_DEFAULT, PRIO_HIGH};
 pub use registry::{Outgoing, SessionRegistry};
+pub use seal_run::SealRun;
 pub use session::{InSeq, Session};

@@ -1,7 +1,10 @@
 //! The bytes a connection has to send: a chain of owned chunks (preambles,
-//! control frames, CRCs, secure frames) and lent chunks (large message
-//! payloads, refcounted), so a crc-mode message goes from the handler's
-//! buffer to the transport without a copy above the TCP stack.
+//! control frames, CRCs, secure frames), lent chunks (large crc-mode message
+//! payloads, refcounted), and, where the transport has a send buffer to seal
+//! in, secure chunks with a large payload queued unsealed ([`SealRun`]). A
+//! crc-mode message goes from the handler's buffer to the transport without
+//! a copy above the TCP stack; a secure one is copied into the transport's
+//! send buffer and encrypted there.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -9,6 +12,8 @@ use std::io::IoSlice;
 use bytes::Bytes;
 
 use super::frame::{FrameError, FrameOut};
+use super::seal_run::SealRun;
+use crate::crypto::CryptoError;
 
 /// Payload segments at least this long are lent rather than copied: below
 /// it, copying costs less than the extra transport write a separate chunk
@@ -19,13 +24,26 @@ pub const LEND_THRESHOLD: usize = 16 * 1024;
 enum Chunk {
     Owned(Vec<u8>),
     Lent(Bytes),
+    /// Not sealed yet: no bytes until [`TxChain::fill`] seals it into the
+    /// transport's buffer or [`TxChain::seal_all`] into an owned chunk.
+    Unsealed(Box<SealRun>),
 }
 
 impl Chunk {
+    /// The chunk's bytes; none for an unsealed chunk.
     fn bytes(&self) -> &[u8] {
         match self {
             Chunk::Owned(v) => v,
             Chunk::Lent(b) => b,
+            Chunk::Unsealed(_) => &[],
+        }
+    }
+
+    /// Bytes the chunk puts on the wire (an unsealed one, once sealed).
+    fn wire_len(&self) -> usize {
+        match self {
+            Chunk::Unsealed(run) => run.wire_len(),
+            other => other.bytes().len(),
         }
     }
 }
@@ -42,10 +60,31 @@ pub struct TxChain {
     lendable: [Option<Bytes>; 4],
     /// Payload bytes lent (not copied) since [`TxChain::take_lent`].
     lent: u64,
+    /// Queue large secure payloads unsealed (the transport seals into its
+    /// send buffer with [`TxChain::fill`]).
+    seal_late: bool,
+    /// Payload bytes of unsealed chunks that were sealed into owned chunks
+    /// after all (counted as lent when queued), since [`TxChain::take_resealed`].
+    resealed: u64,
 }
 
 impl TxChain {
-    /// The next bytes to write (the unwritten part of the front chunk).
+    /// A chain that queues large secure payloads unsealed when `seal_late`
+    /// (its driver writes with [`TxChain::fill`]).
+    pub fn new(seal_late: bool) -> Self {
+        TxChain {
+            seal_late,
+            ..TxChain::default()
+        }
+    }
+
+    /// Whether new secure frames queue large payloads unsealed.
+    pub fn set_seal_late(&mut self, on: bool) {
+        self.seal_late = on;
+    }
+
+    /// The next bytes to write (the unwritten part of the front chunk;
+    /// nothing while an unsealed chunk is in front: see [`TxChain::seal_all`]).
     pub fn pending(&self) -> &[u8] {
         self.chunks
             .front()
@@ -53,8 +92,8 @@ impl TxChain {
     }
 
     /// Fills `out` with the pending bytes in order (the unwritten part of
-    /// the front chunk, then whole chunks), as many chunks as fit; returns
-    /// how many it filled. For a vectored write.
+    /// the front chunk, then whole chunks), as many chunks as fit, up to an
+    /// unsealed chunk; returns how many it filled. For a vectored write.
     pub fn pending_slices<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
         let front = std::iter::once(self.pending());
         let rest = self.chunks.iter().skip(1).map(Chunk::bytes);
@@ -77,7 +116,7 @@ impl TxChain {
         self.len -= n;
         // No exhausted chunk stays in front: `pending` is always the next bytes.
         while let Some(f) = self.chunks.front() {
-            let flen = f.bytes().len();
+            let flen = f.wire_len();
             if self.front_done < flen {
                 break;
             }
@@ -86,9 +125,65 @@ impl TxChain {
         }
     }
 
-    /// Pending bytes in all chunks.
+    /// Pending bytes in all chunks (unsealed ones at their sealed length).
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Seals every unsealed chunk into an owned one, so [`TxChain::pending`]
+    /// and [`TxChain::pending_slices`] cover everything (for a transport
+    /// without a send buffer to seal in).
+    pub fn seal_all(&mut self) -> Result<(), CryptoError> {
+        for c in self.chunks.iter_mut() {
+            if let Chunk::Unsealed(run) = c {
+                self.resealed += run.body_len() as u64;
+                *c = Chunk::Owned(run.seal_to_vec()?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes pending bytes into `window` (a transport's free send space)
+    /// and marks them written; returns how many. An unsealed chunk that fits
+    /// is copied in and sealed there; one that does not is sealed into an
+    /// owned chunk first and written in part. The bytes written before an
+    /// error are valid and counted.
+    pub fn fill(&mut self, window: &mut [u8]) -> (usize, Result<(), CryptoError>) {
+        let mut at = 0;
+        while at < window.len() {
+            let free = window.len() - at;
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            if let Chunk::Unsealed(run) = front {
+                let need = run.wire_len();
+                if need <= free {
+                    if let Err(e) = run.seal_into(&mut window[at..at + need]) {
+                        return (at, Err(e));
+                    }
+                    at += need;
+                    self.consumed(need);
+                    continue;
+                }
+                self.resealed += run.body_len() as u64;
+                match run.seal_to_vec() {
+                    Ok(v) => *front = Chunk::Owned(v),
+                    Err(e) => return (at, Err(e)),
+                }
+            }
+            let src = self.pending();
+            let n = src.len().min(free);
+            window[at..at + n].copy_from_slice(&src[..n]);
+            at += n;
+            self.consumed(n);
+        }
+        (at, Ok(()))
+    }
+
+    /// Payload bytes that were queued unsealed and then sealed into owned
+    /// chunks (a second copy after all) since the last call.
+    pub fn take_resealed(&mut self) -> u64 {
+        std::mem::take(&mut self.resealed)
     }
 
     /// Drops everything pending (the transport is gone).
@@ -148,6 +243,15 @@ impl TxChain {
     pub fn lend(&mut self, segments: [Option<Bytes>; 4]) {
         self.lendable = segments;
     }
+
+    /// The offered payload of segment `index`, if `s` is it and it is long
+    /// enough to be worth a chunk of its own.
+    fn take_lendable(&mut self, index: usize, s: &[u8]) -> Option<Bytes> {
+        self.lendable
+            .get_mut(index)
+            .and_then(Option::take)
+            .filter(|b| s.len() >= LEND_THRESHOLD && b.as_ptr() == s.as_ptr() && b.len() == s.len())
+    }
 }
 
 impl FrameOut for TxChain {
@@ -156,14 +260,7 @@ impl FrameOut for TxChain {
     }
 
     fn segment(&mut self, index: usize, s: &[u8]) {
-        let lent = self
-            .lendable
-            .get_mut(index)
-            .and_then(Option::take)
-            .filter(|b| {
-                s.len() >= LEND_THRESHOLD && b.as_ptr() == s.as_ptr() && b.len() == s.len()
-            });
-        match lent {
+        match self.take_lendable(index, s) {
             Some(b) => {
                 self.len += b.len();
                 self.lent += b.len() as u64;
@@ -179,11 +276,143 @@ impl FrameOut for TxChain {
     ) -> Result<(), FrameError> {
         self.with_tail(|v| f(v))
     }
+
+    fn lendable(&mut self, index: usize, s: &[u8]) -> Option<Bytes> {
+        if !self.seal_late {
+            return None;
+        }
+        self.take_lendable(index, s)
+    }
+
+    fn seal_later(&mut self, run: SealRun) -> Result<(), FrameError> {
+        self.len += run.wire_len();
+        self.lent += run.body_len() as u64;
+        self.chunks.push_back(Chunk::Unsealed(Box::new(run)));
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use rand::{Rng, SeedableRng};
+
     use super::*;
+    use crate::crypto::{session_ciphers, NonceCounter, Role};
+    use crate::proto::frame::FrameEncoder;
+    use crate::wire::{Revision, Tag};
+
+    /// An encoder whose cipher is the same as every other one built here.
+    fn secure_encoder(rev: Revision) -> FrameEncoder {
+        let counter = match rev {
+            Revision::V2_0 => NonceCounter::Le32At0,
+            Revision::V2_1 => NonceCounter::Le64At4,
+        };
+        let (tx, _) = session_ciphers(&[0x5A; 64], Role::Connector, counter).expect("ciphers");
+        let mut e = FrameEncoder::new(rev);
+        e.set_cipher(tx);
+        e
+    }
+
+    /// Messages with payloads on both sides of the lending threshold, and a
+    /// control frame between them: (tag, [header, front, middle, data]).
+    fn frames() -> Vec<(Tag, [Bytes; 4])> {
+        let b = |n: usize, v: u8| Bytes::from(vec![v; n]);
+        vec![
+            (Tag::Message, [b(41, 1), b(100, 2), b(0, 0), b(70_000, 3)]),
+            (Tag::Keepalive2, [b(12, 4), b(0, 0), b(0, 0), b(0, 0)]),
+            (
+                Tag::Message,
+                [b(41, 5), b(0, 0), b(0, 0), b(LEND_THRESHOLD, 6)],
+            ),
+            (Tag::Message, [b(41, 7), b(300, 8), b(0, 0), b(4096, 9)]),
+            (
+                Tag::Message,
+                [b(41, 10), b(20_000, 11), b(5, 12), b(17_000, 13)],
+            ),
+        ]
+    }
+
+    /// Payload bytes [`frames`] queues unsealed: the first large segment of
+    /// each message (70 KB, 16 KiB, and the last one's 20 KB front; its
+    /// 17 KB data segment is sealed with it, copied).
+    const UNSEALED: u64 = 70_000 + LEND_THRESHOLD as u64 + 20_000;
+
+    fn encode_all(rev: Revision, chain: &mut TxChain) {
+        let mut e = secure_encoder(rev);
+        for (tag, segs) in frames() {
+            chain.lend([
+                None,
+                Some(segs[1].clone()),
+                Some(segs[2].clone()),
+                Some(segs[3].clone()),
+            ]);
+            let refs: Vec<&[u8]> = segs.iter().map(|s| &s[..]).collect();
+            e.encode_to(tag, &refs, chain).expect("encode");
+            chain.lend(Default::default());
+        }
+    }
+
+    /// Secure frames queued unsealed and sealed into windows of any size
+    /// (some too small for a chunk, which is then sealed in an owned
+    /// buffer) put exactly the bytes on the wire that sealing at encode
+    /// time does, in both revisions; so does `seal_all`.
+    #[test]
+    fn chunks_sealed_in_the_window_match_chunks_sealed_when_queued() {
+        for rev in [Revision::V2_0, Revision::V2_1] {
+            let mut e = secure_encoder(rev);
+            let mut want = Vec::new();
+            for (tag, segs) in frames() {
+                let refs: Vec<&[u8]> = segs.iter().map(|s| &s[..]).collect();
+                e.encode(tag, &refs, &mut want).expect("encode");
+            }
+            for seed in 0..20u64 {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+                let mut chain = TxChain::new(true);
+                encode_all(rev, &mut chain);
+                assert_eq!(chain.len(), want.len(), "{rev:?}");
+                assert_eq!(chain.take_lent(), UNSEALED);
+                let mut got = Vec::new();
+                while chain.len() > 0 {
+                    let limit = if rng.gen_bool(0.5) { 5000 } else { 120_000 };
+                    let mut window = vec![0u8; rng.gen_range(1..=limit)];
+                    let (n, res) = chain.fill(&mut window);
+                    res.expect("seal");
+                    assert!(n > 0, "{rev:?} seed {seed}: a window took nothing");
+                    got.extend_from_slice(&window[..n]);
+                }
+                assert!(got == want, "{rev:?} seed {seed}: bytes differ");
+                assert!(chain.take_resealed() <= UNSEALED);
+            }
+            let mut chain = TxChain::new(true);
+            encode_all(rev, &mut chain);
+            assert!(
+                chain.pending().len() < want.len(),
+                "stops at an unsealed chunk"
+            );
+            chain.seal_all().expect("seal");
+            assert_eq!(chain.take_resealed(), UNSEALED);
+            let mut got = Vec::new();
+            while chain.len() > 0 {
+                let p = chain.pending().to_vec();
+                got.extend_from_slice(&p);
+                chain.consumed(p.len());
+            }
+            assert!(got == want, "{rev:?} seal_all: bytes differ");
+        }
+    }
+
+    /// A window that holds a whole unsealed chunk gets it sealed in place:
+    /// nothing is sealed into an owned buffer.
+    #[test]
+    fn a_window_that_fits_seals_in_place() {
+        let mut chain = TxChain::new(true);
+        encode_all(Revision::V2_1, &mut chain);
+        let mut window = vec![0u8; chain.len()];
+        let (n, res) = chain.fill(&mut window);
+        res.expect("seal");
+        assert_eq!(n, window.len());
+        assert_eq!(chain.take_resealed(), 0);
+    }
 
     #[test]
     fn large_segments_are_lent_small_ones_copied_order_kept() {

@@ -467,7 +467,9 @@ impl<T: Transport> Driver<T> {
         }
     }
 
-    fn insert(&mut self, slot: Slot) -> ConnId {
+    fn insert(&mut self, mut slot: Slot) -> ConnId {
+        slot.conn
+            .set_seal_in_transport(self.transport.writes_in_place());
         self.live += 1;
         let id = match self.free.pop() {
             Some(i) => {
@@ -635,9 +637,7 @@ impl<T: Transport> Driver<T> {
                 // (a peer held for not reading is retried on its events and
                 // the parked cadence only; transports without writable
                 // events still retry it there).
-                if !slot.conn.tx_pending().is_empty()
-                    && slot.stream.is_some()
-                    && !slot.conn.replies_held()
+                if slot.conn.has_tx_pending() && slot.stream.is_some() && !slot.conn.replies_held()
                 {
                     still_blocked.push(id);
                 }
@@ -946,29 +946,12 @@ impl<T: Transport> Driver<T> {
         let Some(stream) = slot.stream else {
             return;
         };
+        write_pending(&mut self.transport, slot, stream, now);
+        // After the writes: a secure chunk that did not fit the transport's
+        // free space was sealed in the connection's buffer, a copy counted then.
         let (payload, copied) = slot.conn.take_tx_copies();
         self.stats.tx_payload_bytes += payload;
         self.stats.tx_copied_bytes += copied;
-        loop {
-            // Every pending chunk in one vectored write (one `writev` on
-            // kernel TCP): a crc message with a lent payload is three chunks.
-            let mut iov = [IoSlice::new(&[]); MAX_IOV];
-            let filled = slot.conn.tx_pending_slices(&mut iov);
-            if filled == 0 {
-                return;
-            }
-            match self.transport.write_vectored(stream, &iov[..filled]) {
-                Ok(0) => {
-                    slot.conn.note_tx_blocked(now);
-                    return;
-                }
-                Ok(n) => {
-                    slot.conn.tx_consumed_at(n, now);
-                    slot.last_active = now;
-                }
-                Err(_) => return, // reported as Closed by the next poll
-            }
-        }
     }
 
     /// Handles connection events the driver owns; returns true if any event fired.
@@ -1064,5 +1047,38 @@ impl Driver<KernelTransport> {
     /// A driver over kernel TCP.
     pub fn new() -> io::Result<Self> {
         Ok(Self::with_transport(KernelTransport::new()?))
+    }
+}
+
+/// Writes `slot`'s pending bytes to `stream` until they are all taken or the
+/// transport takes no more: into the transport's send buffer where it lends
+/// one (secure chunks are sealed there), else in vectored writes (one
+/// `writev` on kernel TCP: a crc message with a lent payload is three chunks).
+fn write_pending<T: Transport>(transport: &mut T, slot: &mut Slot, stream: StreamId, now: Instant) {
+    while slot.conn.has_tx_pending() {
+        let conn = &mut slot.conn;
+        let written = match transport.write_into(stream, &mut |window| conn.tx_fill(window, now)) {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                let mut iov = [IoSlice::new(&[]); MAX_IOV];
+                let filled = slot.conn.tx_pending_slices(&mut iov);
+                if filled == 0 {
+                    return;
+                }
+                match transport.write_vectored(stream, &iov[..filled]) {
+                    Ok(n) => {
+                        slot.conn.tx_consumed_at(n, now);
+                        n
+                    }
+                    Err(_) => return, // reported as Closed by the next poll
+                }
+            }
+            Err(_) => return, // reported as Closed by the next poll
+        };
+        if written == 0 {
+            slot.conn.note_tx_blocked(now);
+            return;
+        }
+        slot.last_active = now;
     }
 }

@@ -143,6 +143,10 @@ pub struct Scenario {
     pub random_cut: f64,
     /// Breakpoints on entering states.
     pub breakpoints: Vec<Breakpoint>,
+    /// Write through `Connection::tx_fill` into windows of random size, as a
+    /// driver over a userspace TCP stack does (large secure payloads are
+    /// then sealed in the window); otherwise through `tx_pending`.
+    pub seal_in_transport: bool,
 }
 
 impl Scenario {
@@ -156,6 +160,7 @@ impl Scenario {
             max_payload: 3000,
             random_cut: 0.0,
             breakpoints: Vec::new(),
+            seal_in_transport: false,
         }
     }
 }
@@ -193,6 +198,10 @@ pub struct Outcome {
     pub establishments: usize,
     pub remote_resets: usize,
     pub faults_injected: usize,
+    /// The connector's `take_tx_copies` summed: payload bytes encoded, and
+    /// bytes of them copied into its own buffers.
+    pub connector_tx_payload: u64,
+    pub connector_tx_copied: u64,
 }
 
 fn event_name(e: &Event) -> String {
@@ -314,15 +323,18 @@ pub fn run(sc: &Scenario) -> Outcome {
         sub_rng(&mut rng),
         now,
     );
+    client.set_seal_in_transport(sc.seal_in_transport);
     let new_server = |rng: &mut StdRng, now| {
-        Connection::accept(
+        let mut s = Connection::accept(
             acceptor_cfg.clone(),
             "127.0.0.1:6801".parse().expect("literal"),
             policies.clone(),
             server_auth(sc.auth),
             sub_rng(rng),
             now,
-        )
+        );
+        s.set_seal_in_transport(sc.seal_in_transport);
+        s
     };
     let mut server = Some(new_server(&mut rng, now));
     let mut breakpoints = sc.breakpoints.clone();
@@ -364,6 +376,9 @@ pub fn run(sc: &Scenario) -> Outcome {
         if let Some(s) = server.as_mut() {
             if now >= stalled_until[0] {
                 cut |= transfer(&mut client, s, &mut rng, &mut corrupt_next[0], now);
+                let (payload, copied) = client.take_tx_copies();
+                out.connector_tx_payload += payload;
+                out.connector_tx_copied += copied;
             }
             if now >= stalled_until[1] {
                 cut |= transfer_rev(s, &mut client, &mut rng, &mut corrupt_next[1], now);
@@ -488,8 +503,7 @@ pub fn run(sc: &Scenario) -> Outcome {
         }
 
         // Advance the clock: to the next deadline if idle, else a small step.
-        let idle = client.tx_pending().is_empty()
-            && server.as_ref().is_none_or(|s| s.tx_pending().is_empty());
+        let idle = !client.has_tx_pending() && server.as_ref().is_none_or(|s| !s.has_tx_pending());
         let step = if idle {
             let deadlines = [
                 client.poll_timeout(),
@@ -569,18 +583,32 @@ fn transfer(
     corrupt: &mut bool,
     now: Instant,
 ) -> bool {
-    let pending = a.tx_pending();
-    if pending.is_empty() {
+    if !a.has_tx_pending() {
         return false;
     }
-    let n = rng.gen_range(1..=pending.len().min(4096));
-    let mut chunk = pending[..n].to_vec();
+    let mut chunk = if a.seals_in_transport() {
+        // A send buffer's free space: often smaller than a sealed chunk
+        // (which is then sealed in the connection's buffer), sometimes larger.
+        let limit = if rng.gen_bool(0.5) { 4096 } else { 200_000 };
+        let mut window = vec![0u8; rng.gen_range(1..=limit)];
+        let n = a.tx_fill(&mut window, now);
+        window.truncate(n);
+        window
+    } else {
+        let pending = a.tx_pending();
+        let n = rng.gen_range(1..=pending.len().min(4096));
+        let chunk = pending[..n].to_vec();
+        a.tx_consumed(n);
+        chunk
+    };
+    if chunk.is_empty() {
+        return false;
+    }
     if *corrupt {
         *corrupt = false;
         let i = rng.gen_range(0..chunk.len());
         chunk[i] ^= 0x40;
     }
-    a.tx_consumed(n);
     b.handle_input(&chunk, now);
     false
 }

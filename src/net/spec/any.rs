@@ -92,6 +92,18 @@ impl Transport for AnyTransport {
         each!(self, t => t.write_vectored(stream, bufs))
     }
 
+    fn writes_in_place(&self) -> bool {
+        each!(self, t => t.writes_in_place())
+    }
+
+    fn write_into(
+        &mut self,
+        stream: StreamId,
+        fill: &mut dyn FnMut(&mut [u8]) -> usize,
+    ) -> io::Result<Option<usize>> {
+        each!(self, t => t.write_into(stream, fill))
+    }
+
     fn close(&mut self, stream: StreamId) {
         each!(self, t => t.close(stream))
     }

@@ -1,0 +1,193 @@
+//! AES-128-GCM sealing of plaintext given in pieces into a separate output
+//! buffer, in one pass: AWS-LC's streaming `EVP_CIPHER` interface (the same
+//! AVX-512/AES-NI kernels as its AEAD interface, which takes at most two
+//! pieces). A secure frame's chunk is `head | payload | tail` with the
+//! payload held by reference; sealing it from there straight into the
+//! transport's send buffer fuses the copy into the encryption pass instead
+//! of copying first and encrypting in place.
+
+use std::os::raw::{c_int, c_void};
+use std::ptr;
+use std::sync::Mutex;
+
+use aws_lc_sys as sys;
+
+/// AES-128 key length.
+pub const AES128_KEY_LEN: usize = 16;
+/// GCM nonce length (the default 96-bit IV).
+pub const NONCE_LEN: usize = 12;
+/// GCM tag length.
+pub const TAG_LEN: usize = 16;
+
+/// An `EVP_CIPHER_CTX` keyed once for AES-128-GCM.
+struct Ctx(*mut sys::EVP_CIPHER_CTX);
+
+// SAFETY: the context is owned here alone and used only under the mutex
+// in `GatherSealer`, one call at a time.
+unsafe impl Send for Ctx {}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        // SAFETY: allocated by EVP_CIPHER_CTX_new, freed once; frees the key schedule too.
+        unsafe { sys::EVP_CIPHER_CTX_free(self.0) }
+    }
+}
+
+/// Seals gathered plaintext pieces with one key; each call takes its own nonce.
+pub struct GatherSealer {
+    ctx: Mutex<Ctx>,
+}
+
+impl std::fmt::Debug for GatherSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GatherSealer(aws-lc EVP_aes_128_gcm)")
+    }
+}
+
+impl GatherSealer {
+    /// Expands `key`; `None` if AWS-LC refuses (out of memory).
+    pub fn new(key: &[u8; AES128_KEY_LEN]) -> Option<Self> {
+        // SAFETY: a fresh context, a static cipher, a 16-byte key; no IV yet.
+        unsafe {
+            let raw = sys::EVP_CIPHER_CTX_new();
+            if raw.is_null() {
+                return None;
+            }
+            let ctx = Ctx(raw);
+            let ok = sys::EVP_EncryptInit_ex(
+                ctx.0,
+                sys::EVP_aes_128_gcm(),
+                ptr::null_mut(),
+                key.as_ptr(),
+                ptr::null(),
+            );
+            (ok == 1).then(|| GatherSealer {
+                ctx: Mutex::new(ctx),
+            })
+        }
+    }
+
+    /// Encrypts the concatenation of `parts` into `out` (exactly as long)
+    /// with `nonce` and no AAD, and returns the tag: the same bytes as
+    /// copying the parts into `out` and sealing it in place. `None` if
+    /// `out` has the wrong length (nothing is written then) or AWS-LC fails.
+    pub fn seal_gather(
+        &self,
+        nonce: &[u8; NONCE_LEN],
+        parts: &[&[u8]],
+        out: &mut [u8],
+    ) -> Option<[u8; TAG_LEN]> {
+        let failed = None;
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        if total != out.len() || c_int::try_from(total).is_err() {
+            return failed;
+        }
+        let ctx = self.ctx.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tag = [0u8; TAG_LEN];
+        // SAFETY: the context is keyed for AES-128-GCM (12-byte default IV);
+        // each update writes exactly its input's length (GCM is a stream
+        // mode) at `out[at..]`, and the lengths sum to `out.len()`, checked
+        // above; Final writes nothing for GCM; the tag buffer is 16 bytes.
+        unsafe {
+            let c = ctx.0;
+            if sys::EVP_EncryptInit_ex(c, ptr::null(), ptr::null_mut(), ptr::null(), nonce.as_ptr())
+                != 1
+            {
+                return failed;
+            }
+            let mut at = 0usize;
+            for p in parts.iter().filter(|p| !p.is_empty()) {
+                let mut written: c_int = 0;
+                let ok = sys::EVP_EncryptUpdate(
+                    c,
+                    out.as_mut_ptr().add(at),
+                    &mut written,
+                    p.as_ptr(),
+                    p.len() as c_int,
+                );
+                if ok != 1 || written as usize != p.len() {
+                    return failed;
+                }
+                at += p.len();
+            }
+            let mut written: c_int = 0;
+            if sys::EVP_EncryptFinal_ex(c, out.as_mut_ptr().add(at), &mut written) != 1
+                || written != 0
+            {
+                return failed;
+            }
+            if sys::EVP_CIPHER_CTX_ctrl(
+                c,
+                sys::EVP_CTRL_GCM_GET_TAG,
+                TAG_LEN as c_int,
+                tag.as_mut_ptr().cast::<c_void>(),
+            ) != 1
+            {
+                return failed;
+            }
+        }
+        Some(tag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
+
+    use super::*;
+
+    /// Gathered pieces of any sizes (block-aligned or not, empty ones too)
+    /// seal to the bytes and tag of the AEAD interface sealing their
+    /// concatenation in place, for several nonces with one context.
+    #[test]
+    fn gathered_seal_matches_the_aead_in_place() {
+        let key = [0x3C; AES128_KEY_LEN];
+        let gather = GatherSealer::new(&key).expect("context");
+        let aead = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &key).expect("key"));
+        let data: Vec<u8> = (0..70_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        for (i, cuts) in [
+            [0, 0, 70_000],
+            [32, 65_568, 70_000],
+            [5, 5, 9],
+            [17, 40_001, 40_003],
+            [0, 16, 16],
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mut nonce = [0u8; NONCE_LEN];
+            nonce[0] = i as u8;
+            let end = cuts[2];
+            let parts = [
+                &data[..cuts[0]],
+                &data[cuts[0]..cuts[1]],
+                &data[cuts[1]..end],
+            ];
+            let mut out = vec![0u8; end];
+            let tag = gather.seal_gather(&nonce, &parts, &mut out).expect("seal");
+            let tag: &[u8] = &tag;
+            let mut want = data[..end].to_vec();
+            let want_tag = aead
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::empty(),
+                    &mut want,
+                )
+                .expect("seal");
+            assert!(out == want, "cuts {cuts:?}: ciphertext differs");
+            assert_eq!(tag, want_tag.as_ref(), "cuts {cuts:?}");
+        }
+    }
+
+    /// An output of the wrong length is refused before anything is written.
+    #[test]
+    fn wrong_output_length_is_refused() {
+        let gather = GatherSealer::new(&[1; AES128_KEY_LEN]).expect("context");
+        let mut out = [0u8; 10];
+        assert_eq!(
+            gather.seal_gather(&[0; NONCE_LEN], &[b"abc", b"defgh"], &mut out),
+            None
+        );
+        assert_eq!(out, [0; 10]);
+    }
+}

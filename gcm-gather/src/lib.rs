@@ -1,10 +1,15 @@
-//! AES-128-GCM sealing of plaintext given in pieces into a separate output
-//! buffer, in one pass: AWS-LC's streaming `EVP_CIPHER` interface (the same
-//! AVX-512/AES-NI kernels as its AEAD interface, which takes at most two
-//! pieces). A secure frame's chunk is `head | payload | tail` with the
-//! payload held by reference; sealing it from there straight into the
-//! transport's send buffer fuses the copy into the encryption pass instead
-//! of copying first and encrypting in place.
+//! AES-128-GCM in pieces, in one pass, over AWS-LC's streaming `EVP_CIPHER`
+//! interface (the same AVX-512/AES-NI kernels as its AEAD interface, which
+//! takes a chunk whole, in at most two pieces):
+//!
+//! * [`GatherSealer`] seals plaintext given in pieces into a separate
+//!   buffer. A secure frame's chunk is `head | payload | tail` with the
+//!   payload held by reference; sealing it from there straight into the
+//!   transport's send buffer fuses the copy into the encryption pass.
+//! * [`StreamOpener`] decrypts a chunk as its pieces arrive, out of the
+//!   transport's receive buffer into the message's buffer, and checks the
+//!   tag at the end: the copy out of the transport is the decryption pass,
+//!   where gathering the chunk first took a copy and then a pass in place.
 
 use std::os::raw::{c_int, c_void};
 use std::ptr;
@@ -130,6 +135,106 @@ impl GatherSealer {
     }
 }
 
+/// Decrypts one chunk at a time as it arrives in pieces; the caller must
+/// not use the plaintext before [`StreamOpener::finish`] verified the tag.
+pub struct StreamOpener {
+    ctx: Ctx,
+}
+
+impl std::fmt::Debug for StreamOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamOpener(aws-lc EVP_aes_128_gcm)")
+    }
+}
+
+impl StreamOpener {
+    /// Expands `key`; `None` if AWS-LC refuses (out of memory).
+    pub fn new(key: &[u8; AES128_KEY_LEN]) -> Option<Self> {
+        // SAFETY: a fresh context, a static cipher, a 16-byte key; no IV yet.
+        unsafe {
+            let raw = sys::EVP_CIPHER_CTX_new();
+            if raw.is_null() {
+                return None;
+            }
+            let ctx = Ctx(raw);
+            let ok = sys::EVP_DecryptInit_ex(
+                ctx.0,
+                sys::EVP_aes_128_gcm(),
+                ptr::null_mut(),
+                key.as_ptr(),
+                ptr::null(),
+            );
+            (ok == 1).then_some(StreamOpener { ctx })
+        }
+    }
+
+    /// Starts a chunk with `nonce` (no AAD), dropping any chunk unfinished.
+    pub fn start(&mut self, nonce: &[u8; NONCE_LEN]) -> bool {
+        // SAFETY: the context is keyed for AES-128-GCM with the default
+        // 12-byte IV; a new IV resets the GCM state.
+        unsafe {
+            sys::EVP_DecryptInit_ex(
+                self.ctx.0,
+                ptr::null(),
+                ptr::null_mut(),
+                ptr::null(),
+                nonce.as_ptr(),
+            ) == 1
+        }
+    }
+
+    /// Decrypts the next `ciphertext` of the chunk and appends the
+    /// plaintext to `out` (written into its spare capacity: no zeroing).
+    pub fn decrypt_append(&mut self, ciphertext: &[u8], out: &mut Vec<u8>) -> bool {
+        if ciphertext.is_empty() {
+            return true;
+        }
+        let Ok(len) = c_int::try_from(ciphertext.len()) else {
+            return false;
+        };
+        out.reserve(ciphertext.len());
+        let at = out.len();
+        let mut written: c_int = 0;
+        // SAFETY: `reserve` made room for `ciphertext.len()` bytes past
+        // `at`; GCM is a stream mode, so the update writes exactly as many
+        // bytes as it reads (checked before they are exposed by set_len).
+        unsafe {
+            let ok = sys::EVP_DecryptUpdate(
+                self.ctx.0,
+                out.as_mut_ptr().add(at),
+                &mut written,
+                ciphertext.as_ptr(),
+                len,
+            );
+            if ok != 1 || written != len {
+                return false;
+            }
+            out.set_len(at + ciphertext.len());
+        }
+        true
+    }
+
+    /// Checks the chunk's `tag`; false if it does not verify (the plaintext
+    /// appended for this chunk must then be discarded).
+    pub fn finish(&mut self, tag: &[u8; TAG_LEN]) -> bool {
+        let mut tag = *tag;
+        let mut written: c_int = 0;
+        let mut end = [0u8; 1];
+        // SAFETY: the tag buffer is 16 bytes; Final writes nothing for GCM
+        // (given a valid pointer all the same).
+        unsafe {
+            sys::EVP_CIPHER_CTX_ctrl(
+                self.ctx.0,
+                sys::EVP_CTRL_GCM_SET_TAG,
+                TAG_LEN as c_int,
+                tag.as_mut_ptr().cast::<c_void>(),
+            ) == 1
+                && sys::EVP_DecryptFinal_ex(self.ctx.0, end.as_mut_ptr(), &mut written) == 1
+                && written == 0
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
@@ -176,6 +281,57 @@ mod tests {
                 .expect("seal");
             assert!(out == want, "cuts {cuts:?}: ciphertext differs");
             assert_eq!(tag, want_tag.as_ref(), "cuts {cuts:?}");
+        }
+    }
+
+    /// A chunk decrypted piece by piece (pieces of any size) gives back the
+    /// plaintext the AEAD sealed and verifies its tag; a flipped bit in the
+    /// ciphertext or the tag fails `finish`; one context serves many chunks.
+    #[test]
+    fn streamed_open_matches_the_aead_and_checks_the_tag() {
+        let key = [0x77; AES128_KEY_LEN];
+        let aead = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &key).expect("key"));
+        let mut opener = StreamOpener::new(&key).expect("context");
+        let plain: Vec<u8> = (0..66_000u32).map(|i| (i % 253) as u8).collect();
+        for (n, pieces) in [vec![66_000], vec![1, 15, 16, 17, 65_951], vec![9000; 8]]
+            .into_iter()
+            .enumerate()
+        {
+            let nonce = [n as u8; NONCE_LEN];
+            let len: usize = pieces.iter().sum::<usize>().min(plain.len());
+            let mut ct = plain[..len].to_vec();
+            let tag = aead
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::empty(),
+                    &mut ct,
+                )
+                .expect("seal");
+            let tag: [u8; TAG_LEN] = tag.as_ref().try_into().expect("16 bytes");
+            for flip in [None, Some(len / 2), Some(len + 3)] {
+                let (mut ct, mut tag) = (ct.clone(), tag);
+                match flip {
+                    Some(i) if i < len => ct[i] ^= 1,
+                    Some(i) => tag[i - len] ^= 1,
+                    None => {}
+                }
+                assert!(opener.start(&nonce));
+                let mut out = b"kept".to_vec();
+                let mut at = 0;
+                for p in &pieces {
+                    let end = (at + p).min(len);
+                    assert!(opener.decrypt_append(&ct[at..end], &mut out));
+                    at = end;
+                }
+                assert_eq!(
+                    opener.finish(&tag),
+                    flip.is_none(),
+                    "pieces {pieces:?} flip {flip:?}"
+                );
+                if flip.is_none() {
+                    assert!(out[..4] == *b"kept" && out[4..] == plain[..len]);
+                }
+            }
         }
     }
 

@@ -48,6 +48,14 @@ pub enum CryptoError {
         /// The length we were given.
         len: usize,
     },
+    /// AWS-LC's streaming decryption of a chunk received in pieces failed
+    /// for a reason other than the tag (it could not start or process a
+    /// piece); the connection ends, as for a bad tag.
+    #[error("AES-GCM streaming decryption failed in the AES backend ({len}-byte piece)")]
+    OpenFailed {
+        /// The piece that failed (0 when starting a chunk).
+        len: usize,
+    },
     /// The AEAD backend refused to seal (only for inputs beyond GCM's ~64 GiB limit).
     #[error("AES-GCM seal failed: chunk of {len} bytes is beyond the AEAD limit")]
     SealFailed {

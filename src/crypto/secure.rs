@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::gcm::{Aes128GcmImpl, DefaultAes128Gcm, AES128_KEY_LEN, NONCE_LEN, TAG_LEN};
 use super::CryptoError;
-use gcm_gather::GatherSealer;
+use gcm_gather::{GatherSealer, StreamOpener};
 
 /// The shortest connection secret secure mode accepts: key (16) + two nonces
 /// (12 + 12) (reference 4.1).
@@ -92,6 +92,8 @@ pub fn session_ciphers(
             NonceCounter::Le32At0 => Some(aes::Aes128::new(&(*k).into())),
             NonceCounter::Le64At4 => None,
         },
+        key: k.clone(),
+        stream: None,
     };
     Ok((tx, rx))
 }
@@ -325,6 +327,11 @@ pub struct RxCipher {
     nonce: NonceSeq,
     /// Raw AES for the msgr2.0 preamble CTR peek (reference 3.5); rev0 only.
     ctr: Option<aes::Aes128>,
+    /// The key again, for `stream`.
+    key: Zeroizing<[u8; AES128_KEY_LEN]>,
+    /// Decrypts a chunk that arrives in pieces; set up at the first such
+    /// chunk (about a KiB, which most idle sessions never need).
+    stream: Option<StreamOpener>,
 }
 
 impl fmt::Debug for RxCipher {
@@ -352,6 +359,52 @@ impl RxCipher {
     ) -> Result<(), CryptoError> {
         let nonce = self.nonce.next(false)?;
         self.gcm.open_in_place(&nonce, buf, tag)
+    }
+
+    /// Starts decrypting a chunk that arrives in pieces, consuming its nonce
+    /// as [`RxCipher::open_in_place`] would: feed the ciphertext to
+    /// [`RxCipher::stream_part`] as it comes, then the tag to
+    /// [`RxCipher::stream_finish`]. `Ok(false)` (nothing consumed) if no
+    /// streaming context could be set up: gather the chunk and open it whole.
+    pub fn stream_start(&mut self) -> Result<bool, CryptoError> {
+        if self.stream.is_none() {
+            self.stream = StreamOpener::new(&self.key);
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(false);
+        };
+        let nonce = self.nonce.next(false)?;
+        if !stream.start(&nonce) {
+            return Err(CryptoError::OpenFailed { len: 0 });
+        }
+        Ok(true)
+    }
+
+    /// Decrypts the next piece of the chunk [`RxCipher::stream_start`]
+    /// began and appends the plaintext to `out`, which must not be trusted
+    /// before [`RxCipher::stream_finish`] succeeds.
+    pub fn stream_part(&mut self, ciphertext: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
+        if self
+            .stream
+            .as_mut()
+            .is_some_and(|s| s.decrypt_append(ciphertext, out))
+        {
+            Ok(())
+        } else {
+            Err(CryptoError::OpenFailed {
+                len: ciphertext.len(),
+            })
+        }
+    }
+
+    /// Verifies the streamed chunk's `tag` ([`CryptoError::BadTag`] if it
+    /// does not match).
+    pub fn stream_finish(&mut self, tag: &[u8; TAG_LEN]) -> Result<(), CryptoError> {
+        if self.stream.as_mut().is_some_and(|s| s.finish(tag)) {
+            Ok(())
+        } else {
+            Err(CryptoError::BadTag)
+        }
     }
 
     /// Verifies `tag` over `ciphertext` and decrypts it into `out` (same

@@ -598,8 +598,13 @@ pub struct FrameDecoder {
     /// for the one GCM operation that covers it all.
     scratch: Vec<u8>,
     spare: [Vec<u8>; 4],
-    /// Bytes of the current encrypted chunk gathered so far.
+    /// Bytes of the current encrypted chunk taken so far.
     gathered: usize,
+    /// The current msgr2.1 chunk is decrypted piece by piece as it arrives
+    /// ([`RxCipher::stream_start`]) rather than gathered.
+    streaming: bool,
+    /// The streamed chunk's tag bytes received so far.
+    stream_tag: [u8; TAG_LEN],
     /// Plaintext bytes moved out of a decrypted chunk into another segment's
     /// buffer (a second copy), since [`FrameDecoder::take_recopied`].
     recopied: u64,
@@ -670,6 +675,8 @@ impl FrameDecoder {
             scratch: Vec::new(),
             spare: Default::default(),
             gathered: 0,
+            streaming: false,
+            stream_tag: [0; TAG_LEN],
             recopied: 0,
             failed: false,
         }
@@ -850,6 +857,7 @@ impl FrameDecoder {
             *c = SEGMENT_CRC_SEED;
         }
         self.gathered = 0;
+        self.streaming = false;
         let slots = self.segs.iter_mut().zip(self.spare.iter_mut());
         for (seg, spare) in slots.take(n) {
             let mut buf = std::mem::take(spare);
@@ -1075,17 +1083,45 @@ impl FrameDecoder {
     }
 
     /// Secure mode: the next `part` of the current encrypted chunk (at most
-    /// what it still lacks). A chunk that arrives whole (msgr2.1) is
-    /// decrypted straight out of the input into its buffer, the backend
-    /// fusing that copy with decryption; otherwise it is appended to its
-    /// buffer and, once whole, verified and decrypted there in place.
+    /// what it still lacks). A msgr2.1 chunk is decrypted straight out of
+    /// the input into its buffer, the backend fusing that copy with
+    /// decryption: whole if it arrives whole, else piece by piece as it
+    /// arrives, the tag checked at its end (nothing of it is used before).
+    /// A msgr2.0 frame (whose preamble was decrypted apart) is appended to
+    /// its buffer and, once whole, verified and decrypted there in place.
     fn on_secure_part(&mut self, part: &[u8]) -> Result<Option<Decoded>, FrameError> {
         let total = self.chunk_len();
-        let gathered = self.gathered + part.len();
-        let whole =
-            self.gathered == 0 && part.len() == total && self.stage != Stage::SecureRev0Rest;
+        let before = self.gathered;
+        let gathered = before + part.len();
+        let rev1 = self.stage != Stage::SecureRev0Rest;
+        let whole = before == 0 && part.len() == total && rev1;
+        if before == 0 && rev1 && !whole {
+            let c = self.cipher.as_mut().ok_or(FrameError::Failed)?;
+            self.streaming = c.stream_start()?;
+        }
+        let streaming = self.streaming && rev1 && !whole;
+        let mut stream_tag = self.stream_tag;
         let (c, buf, start) = self.cipher_and_chunk_buf()?;
-        if whole {
+        if streaming {
+            // Ciphertext first, then the tag's bytes (which may span parts).
+            let text_len = total.saturating_sub(TAG_LEN);
+            let (text, tag_part) = part.split_at(text_len.saturating_sub(before).min(part.len()));
+            if before == 0 {
+                buf.reserve(text_len.min(part.len().max(CHUNK_PREALLOC)));
+            }
+            c.stream_part(text, buf)?;
+            let tag_at = (before + text.len()).saturating_sub(text_len);
+            stream_tag
+                .get_mut(tag_at..tag_at + tag_part.len())
+                .ok_or(FrameError::Failed)?
+                .copy_from_slice(tag_part);
+            if gathered < total {
+                self.stream_tag = stream_tag;
+                self.gathered = gathered;
+                return Ok(None);
+            }
+            c.stream_finish(&stream_tag)?;
+        } else if whole {
             let (body, tag) = tag_of(part)?;
             let at = buf.len();
             buf.resize(at + body.len(), 0);
@@ -1105,6 +1141,7 @@ impl FrameDecoder {
             c.open_in_place(buf.get_mut(start..).unwrap_or_default(), &tag)?;
         }
         self.gathered = 0;
+        self.streaming = false;
         match self.stage {
             Stage::SecureRev0Rest => self.finish_secure_rev0(),
             Stage::SecureRev1Seg0Rest => {

@@ -9,7 +9,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::frame::tests::{encode, pair, Format, FORMATS};
-use super::frame::{Decoded, Frame, FrameDecoder, FrameLimits, SECURE_REV1_PREAMBLE_BLOCK_LEN};
+use super::frame::{
+    Decoded, Frame, FrameDecoder, FrameError, FrameLimits, SECURE_REV1_PREAMBLE_BLOCK_LEN,
+};
+use crate::crypto::CryptoError;
 use crate::wire::{Revision, Tag};
 
 /// The largest stage a caller may have to hold: the msgr2.1 secure preamble block.
@@ -148,6 +151,59 @@ fn a_64k_data_segment_in_msgr21_secure_is_gathered_and_decrypted_in_its_own_buff
     );
     // Only the preamble block can straddle a cut.
     assert!(fed.held < 2 * LARGEST_SMALL_STAGE, "held {}", fed.held);
+}
+
+/// A msgr2.1 chunk decrypted piece by piece as it arrives is still
+/// authenticated whole: one flipped bit anywhere in it (ciphertext or tag,
+/// with the cuts anywhere) fails it with `BadTag` and yields no frame.
+#[test]
+fn a_chunk_decrypted_in_pieces_fails_its_tag_on_any_flipped_bit() {
+    let f = Format::Secure(Revision::V2_1);
+    let mut rng = StdRng::seed_from_u64(9);
+    let data: Vec<u8> = (0..70_000).map(|_| rng.gen()).collect();
+    let (mut e, _) = pair(f, limits());
+    let wire = encode(&mut e, Tag::Message, &[&[1u8; 41], &[7u8; 100], &[], &data]);
+    // Past the preamble block: the tail chunk (front, data, epilogue, tag).
+    let tail = SECURE_REV1_PREAMBLE_BLOCK_LEN..wire.len();
+    for flip in [
+        tail.start,
+        tail.start + 5000,
+        wire.len() - 17,
+        wire.len() - 9,
+        wire.len() - 1,
+    ] {
+        for seed in 0..3u64 {
+            let mut bad = wire.clone();
+            bad[flip] ^= 0x10;
+            let (_, mut d) = pair(f, limits());
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut cuts: Vec<usize> = (0..20).map(|_| rng.gen_range(tail.clone())).collect();
+            cuts.sort_unstable();
+            let mut pending = Vec::new();
+            let mut from = 0;
+            let mut result = Ok(());
+            'feed: for &to in cuts.iter().chain(std::iter::once(&bad.len())) {
+                pending.extend_from_slice(&bad[from..to]);
+                from = to;
+                // Until the tag fails, every input leaves the frame incomplete.
+                match d.decode(&pending) {
+                    Err(err) => {
+                        result = Err(err);
+                        break 'feed;
+                    }
+                    Ok((used, Decoded::NeedMore)) => {
+                        pending.drain(..used);
+                    }
+                    Ok((_, other)) => panic!("flip at {flip} yielded {other:?}"),
+                }
+            }
+            assert_eq!(
+                result,
+                Err(FrameError::Crypto(CryptoError::BadTag)),
+                "flip at {flip} seed {seed}"
+            );
+        }
+    }
 }
 
 #[test]

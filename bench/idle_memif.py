@@ -29,12 +29,24 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402
-from ab import cpu_model, write_results  # noqa: E402
+from ab import write_results  # noqa: E402
 
 
 def rss_kb(pid):
     """Resident set of a live process in KiB (0 once it is gone)."""
     return run.rss_kb(pid) or 0
+
+
+def pte_kb(pid):
+    """Page tables of a live process in KiB (VmPTE; 0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmPTE:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def one(shards, idle, duration):
@@ -59,6 +71,8 @@ def one(shards, idle, duration):
             s, c = rss_kb(server.pid), rss_kb(client.pid)
             if client.poll() is None and c:
                 rss["server_last_kb"], rss["client_last_kb"] = s, c
+                rss["server_last_pte_kb"] = pte_kb(server.pid)
+                rss["client_last_pte_kb"] = pte_kb(client.pid)
             rss["server_peak_kb"] = max(rss["server_peak_kb"], s)
             rss["client_peak_kb"] = max(rss["client_peak_kb"], c)
             time.sleep(0.2)
@@ -96,9 +110,11 @@ def main():
               f" p50 {row['p50_us']:7.1f} us, p99 {row['p99_us']:7.1f} us; RSS KiB server"
               f" {r['rss']['server_idle_kb']} idle, {r['rss'].get('server_last_kb')} last,"
               f" {r['rss']['server_peak_kb']} peak; client {r['rss'].get('client_last_kb')} last,"
-              f" {r['rss']['client_peak_kb']} peak", flush=True)
+              f" {r['rss']['client_peak_kb']} peak; page tables KiB server"
+              f" {r['rss'].get('server_last_pte_kb')}, client {r['rss'].get('client_last_pte_kb')}",
+              flush=True)
     out = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model()},
+           "machine": {"cpus": os.cpu_count(), "cpu_model": run.cpu_model()},
            "binary": a.bin, "duration_s": a.duration, "rows": rows}
     write_results(a.out, out)
 

@@ -181,8 +181,11 @@ pub struct TxCipher {
 
 /// A nonce taken from a [`TxCipher`]'s sequence for one chunk sealed later
 /// (a frame's chunks may be sealed after frames queued behind it were, as
-/// long as each uses the nonce reserved for it in wire order).
-pub struct ReservedNonce(Zeroizing<[u8; NONCE_LEN]>);
+/// long as each uses the nonce reserved for it in wire order). A plain copy,
+/// as the nonces the sequence hands out always were: zeroizing each of a
+/// frame's two or three on drop measured about 1% of kernel-TCP 4 KiB x 32
+/// secure (same-run A/B 0.971x with, 0.986x without).
+pub struct ReservedNonce([u8; NONCE_LEN]);
 
 impl fmt::Debug for ReservedNonce {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -283,9 +286,7 @@ impl TxCipher {
     /// on the wire in the order their nonces were reserved. Fails with
     /// [`CryptoError::NonceExhausted`] instead of reusing a nonce.
     pub fn reserve(&mut self) -> Result<ReservedNonce, CryptoError> {
-        self.nonce
-            .next(true)
-            .map(|n| ReservedNonce(Zeroizing::new(n)))
+        self.nonce.next(true).map(ReservedNonce)
     }
 
     /// Seals `buf` in place with a nonce from [`TxCipher::reserve`].

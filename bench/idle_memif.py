@@ -39,14 +39,7 @@ def rss_kb(pid):
 
 def pte_kb(pid):
     """Page tables of a live process in KiB (VmPTE; 0 once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmPTE:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return run.status_kb(pid, "VmPTE") or 0
 
 
 def one(shards, idle, duration):

@@ -62,16 +62,22 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def rss_kb(pid):
-    """Resident set of a live process in KiB (None once it is gone)."""
+def status_kb(pid, field):
+    """A KiB figure (`VmRSS`, `VmPTE`, ...) of a live process from
+    /proc/PID/status (None once it is gone)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return None
+
+
+def rss_kb(pid):
+    """Resident set of a live process in KiB (None once it is gone)."""
+    return status_kb(pid, "VmRSS")
 
 
 def run_json(cmd, timeout=300):

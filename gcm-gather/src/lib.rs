@@ -31,6 +31,41 @@ struct Ctx(*mut sys::EVP_CIPHER_CTX);
 // in `GatherSealer`, one call at a time.
 unsafe impl Send for Ctx {}
 
+/// Which way a context runs.
+#[derive(Clone, Copy)]
+enum Direction {
+    Seal,
+    Open,
+}
+
+impl Ctx {
+    /// A new context keyed with `key` for AES-128-GCM in `dir`, with no IV
+    /// yet (each chunk sets its own); `None` if AWS-LC refuses.
+    fn keyed(key: &[u8; AES128_KEY_LEN], dir: Direction) -> Option<Ctx> {
+        // SAFETY: a fresh context (freed by Drop if keying fails), a static
+        // cipher, a 16-byte key, no engine and no IV.
+        unsafe {
+            let raw = sys::EVP_CIPHER_CTX_new();
+            if raw.is_null() {
+                return None;
+            }
+            let ctx = Ctx(raw);
+            let init = match dir {
+                Direction::Seal => sys::EVP_EncryptInit_ex,
+                Direction::Open => sys::EVP_DecryptInit_ex,
+            };
+            let ok = init(
+                ctx.0,
+                sys::EVP_aes_128_gcm(),
+                ptr::null_mut(),
+                key.as_ptr(),
+                ptr::null(),
+            );
+            (ok == 1).then_some(ctx)
+        }
+    }
+}
+
 impl Drop for Ctx {
     fn drop(&mut self) {
         // SAFETY: allocated by EVP_CIPHER_CTX_new, freed once; frees the key schedule too.
@@ -52,24 +87,9 @@ impl std::fmt::Debug for GatherSealer {
 impl GatherSealer {
     /// Expands `key`; `None` if AWS-LC refuses (out of memory).
     pub fn new(key: &[u8; AES128_KEY_LEN]) -> Option<Self> {
-        // SAFETY: a fresh context, a static cipher, a 16-byte key; no IV yet.
-        unsafe {
-            let raw = sys::EVP_CIPHER_CTX_new();
-            if raw.is_null() {
-                return None;
-            }
-            let ctx = Ctx(raw);
-            let ok = sys::EVP_EncryptInit_ex(
-                ctx.0,
-                sys::EVP_aes_128_gcm(),
-                ptr::null_mut(),
-                key.as_ptr(),
-                ptr::null(),
-            );
-            (ok == 1).then(|| GatherSealer {
-                ctx: Mutex::new(ctx),
-            })
-        }
+        Ctx::keyed(key, Direction::Seal).map(|ctx| GatherSealer {
+            ctx: Mutex::new(ctx),
+        })
     }
 
     /// Encrypts the concatenation of `parts` into `out` (exactly as long)
@@ -150,22 +170,7 @@ impl std::fmt::Debug for StreamOpener {
 impl StreamOpener {
     /// Expands `key`; `None` if AWS-LC refuses (out of memory).
     pub fn new(key: &[u8; AES128_KEY_LEN]) -> Option<Self> {
-        // SAFETY: a fresh context, a static cipher, a 16-byte key; no IV yet.
-        unsafe {
-            let raw = sys::EVP_CIPHER_CTX_new();
-            if raw.is_null() {
-                return None;
-            }
-            let ctx = Ctx(raw);
-            let ok = sys::EVP_DecryptInit_ex(
-                ctx.0,
-                sys::EVP_aes_128_gcm(),
-                ptr::null_mut(),
-                key.as_ptr(),
-                ptr::null(),
-            );
-            (ok == 1).then_some(StreamOpener { ctx })
-        }
+        Ctx::keyed(key, Direction::Open).map(|ctx| StreamOpener { ctx })
     }
 
     /// Starts a chunk with `nonce` (no AAD), dropping any chunk unfinished.

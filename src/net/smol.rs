@@ -615,7 +615,6 @@ impl<D: SmolDevice> SmolTransport<D> {
         self.sockets.iter().count()
     }
 
-    /// Open streams.
     /// Runs `send` on `stream`'s socket once it may send; a send error
     /// (the connection can no longer send) is reported as `BrokenPipe` and
     /// the stream rechecked, so its `Closed` event follows.
@@ -648,6 +647,7 @@ impl<D: SmolDevice> SmolTransport<D> {
         }
     }
 
+    /// Open streams.
     pub fn stream_count(&self) -> usize {
         self.flows.len()
     }
@@ -1298,14 +1298,13 @@ impl<D: SmolDevice> Transport for SmolTransport<D> {
         &mut self,
         stream: StreamId,
         fill: &mut dyn FnMut(&mut [u8]) -> usize,
-    ) -> io::Result<Option<usize>> {
+    ) -> io::Result<usize> {
         self.send_with(stream, |sock| {
             sock.send(|window| {
                 let n = fill(window).min(window.len());
                 (n, n)
             })
         })
-        .map(Some)
     }
 
     fn close(&mut self, stream: StreamId) {

@@ -557,7 +557,7 @@ impl<D: SmolDevice> Transport for SmolSet<D> {
         &mut self,
         stream: StreamId,
         fill: &mut dyn FnMut(&mut [u8]) -> usize,
-    ) -> io::Result<Option<usize>> {
+    ) -> io::Result<usize> {
         let (s, local) = self.member_of(stream)?;
         self.dirty.mark(s);
         self.members[s].write_into(local, fill)

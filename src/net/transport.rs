@@ -168,25 +168,29 @@ pub trait Transport {
         Ok(done)
     }
 
-    /// True if [`Transport::write_into`] writes into a send buffer of the
-    /// transport's own (the userspace TCP stacks' socket rings).
+    /// True if the transport has a send buffer of its own to lend through
+    /// [`Transport::write_into`] (the userspace TCP stacks' socket rings).
     fn writes_in_place(&self) -> bool {
         false
     }
 
     /// Lends `fill` the contiguous free part of `stream`'s send buffer; it
     /// writes there and returns how many bytes it wrote, which are queued
-    /// for transmission. Returns that count, or `None` when the transport
-    /// has no send buffer of its own to lend (kernel TCP: use
-    /// [`Transport::write_vectored`]). Lets a secure-mode sender seal
+    /// for transmission; returns that count. Lets a secure-mode sender seal
     /// straight into the buffer instead of copying sealed bytes into it.
+    /// Only for transports that [`Transport::writes_in_place`]; the others
+    /// (kernel TCP: use [`Transport::write_vectored`]) refuse with
+    /// `Unsupported`.
     fn write_into(
         &mut self,
         stream: StreamId,
         fill: &mut dyn FnMut(&mut [u8]) -> usize,
-    ) -> io::Result<Option<usize>> {
+    ) -> io::Result<usize> {
         let _ = (stream, fill);
-        Ok(None)
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this transport has no send buffer to lend; use write_vectored",
+        ))
     }
 
     /// Closes `stream` gracefully; a `Closed` event follows.

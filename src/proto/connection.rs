@@ -410,11 +410,7 @@ impl Connection {
     /// off this is a plain copy of [`Connection::tx_pending_slices`].)
     pub fn tx_fill(&mut self, window: &mut [u8], now: Instant) -> usize {
         let (n, res) = self.core.link.tx.fill(window);
-        if n > 0 {
-            let link = &mut self.core.link;
-            link.tx_blocked_since = None;
-            link.last_activity = now;
-        }
+        self.core.link.wrote(n, now);
         if let Err(e) = res {
             self.fault(e.into(), now);
         }
@@ -434,10 +430,7 @@ impl Connection {
     pub fn tx_consumed_at(&mut self, n: usize, now: Instant) {
         let link = &mut self.core.link;
         link.tx.consumed(n);
-        if n > 0 {
-            link.tx_blocked_since = None;
-            link.last_activity = now;
-        }
+        link.wrote(n, now);
     }
 
     /// The transport took none of [`Connection::tx_pending`] at `now` (its

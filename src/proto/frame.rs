@@ -537,15 +537,9 @@ fn encode_secure_rev1<O: FrameOut + ?Sized>(
     } else {
         pad16(more.len()) + TAG_LEN
     };
-    let rest_len = match rest_now {
-        Some(_) => {
-            rest.iter().map(|s| pad16(s.len())).sum::<usize>() + SECURE_EPILOGUE_LEN + TAG_LEN
-        }
-        None => 0,
-    };
     with_sealed(out, &mut |v| {
         let start = v.len();
-        v.reserve(SECURE_REV1_PREAMBLE_BLOCK_LEN + more_len + rest_len);
+        v.reserve(SECURE_REV1_PREAMBLE_BLOCK_LEN + more_len);
         v.extend_from_slice(pre);
         v.extend_from_slice(inline);
         v.resize(start + PREAMBLE_LEN + INLINE_LEN, 0);
@@ -1150,7 +1144,7 @@ impl FrameDecoder {
             let c = self.cipher.as_mut().ok_or(FrameError::Failed)?;
             self.streaming = c.stream_start()?;
         }
-        let streaming = self.streaming && rev1 && !whole;
+        let streaming = self.streaming;
         let mut stream_tag = self.stream_tag;
         let (c, buf, start) = self.cipher_and_chunk_buf()?;
         if streaming {
@@ -1669,40 +1663,34 @@ pub(super) mod tests {
                 }
                 out.push(LATE_FLAG_ABORTED_FOR_TEST);
                 out.extend_from_slice(&[0; 15]);
-                {
-                    let n = c.reserve().unwrap();
-                    seal_from(c, &n, &mut out, 0).unwrap();
-                }
+                seal_next(c, &mut out, 0);
             }
             Revision::V2_1 => {
                 out.extend_from_slice(&pre);
                 out.extend_from_slice(&segs[0][..48]);
-                {
-                    let n = c.reserve().unwrap();
-                    seal_from(c, &n, &mut out, 0).unwrap();
-                }
+                seal_next(c, &mut out, 0);
                 let s = out.len();
                 push_padded(&mut out, &segs[0][48..]);
-                {
-                    let n = c.reserve().unwrap();
-                    seal_from(c, &n, &mut out, s).unwrap();
-                }
+                seal_next(c, &mut out, s);
                 let s = out.len();
                 for seg in &segs[1..] {
                     push_padded(&mut out, seg);
                 }
                 out.push(0x01);
                 out.extend_from_slice(&[0; 15]);
-                {
-                    let n = c.reserve().unwrap();
-                    seal_from(c, &n, &mut out, s).unwrap();
-                }
+                seal_next(c, &mut out, s);
             }
         }
         out
     }
 
     const LATE_FLAG_ABORTED_FOR_TEST: u8 = crate::wire::epilogue::LATE_FLAG_ABORTED;
+
+    /// Seals `out[start..]` with the cipher's next nonce and appends the tag.
+    fn seal_next(c: &mut TxCipher, out: &mut Vec<u8>, start: usize) {
+        let nonce = c.reserve().unwrap();
+        seal_from(c, &nonce, out, start).unwrap();
+    }
 
     #[test]
     fn bad_gcm_tags_are_typed() {

@@ -69,6 +69,15 @@ impl Link {
         self.rx.extend_from_slice(data);
     }
 
+    /// The transport took `n` bytes at `now`: a write that took any ends a
+    /// blocked spell, and the idle deadline counts from it.
+    pub(super) fn wrote(&mut self, n: usize, now: Instant) {
+        if n > 0 {
+            self.tx_blocked_since = None;
+            self.last_activity = now;
+        }
+    }
+
     /// Received bytes not parsed yet.
     pub(super) fn unparsed(&self) -> usize {
         self.rx.len() - self.rx_pos

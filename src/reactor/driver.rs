@@ -1051,29 +1051,30 @@ impl Driver<KernelTransport> {
 }
 
 /// Writes `slot`'s pending bytes to `stream` until they are all taken or the
-/// transport takes no more: into the transport's send buffer where it lends
-/// one (secure chunks are sealed there), else in vectored writes (one
-/// `writev` on kernel TCP: a crc message with a lent payload is three chunks).
+/// transport takes no more: into the transport's send buffer when the
+/// connection seals there (set from [`Transport::writes_in_place`] when the
+/// slot was inserted), else in vectored writes (one `writev` on kernel TCP:
+/// a crc message with a lent payload is three chunks).
 fn write_pending<T: Transport>(transport: &mut T, slot: &mut Slot, stream: StreamId, now: Instant) {
+    let in_place = slot.conn.seals_in_transport();
     while slot.conn.has_tx_pending() {
-        let conn = &mut slot.conn;
-        let written = match transport.write_into(stream, &mut |window| conn.tx_fill(window, now)) {
-            Ok(Some(n)) => n,
-            Ok(None) => {
-                let mut iov = [IoSlice::new(&[]); MAX_IOV];
-                let filled = slot.conn.tx_pending_slices(&mut iov);
-                if filled == 0 {
-                    return;
-                }
-                match transport.write_vectored(stream, &iov[..filled]) {
-                    Ok(n) => {
-                        slot.conn.tx_consumed_at(n, now);
-                        n
-                    }
-                    Err(_) => return, // reported as Closed by the next poll
-                }
+        let written = if in_place {
+            let conn = &mut slot.conn;
+            transport.write_into(stream, &mut |window| conn.tx_fill(window, now))
+        } else {
+            let mut iov = [IoSlice::new(&[]); MAX_IOV];
+            let filled = slot.conn.tx_pending_slices(&mut iov);
+            if filled == 0 {
+                return;
             }
-            Err(_) => return, // reported as Closed by the next poll
+            let written = transport.write_vectored(stream, &iov[..filled]);
+            if let Ok(n) = written {
+                slot.conn.tx_consumed_at(n, now);
+            }
+            written
+        };
+        let Ok(written) = written else {
+            return; // reported as Closed by the next poll
         };
         if written == 0 {
             slot.conn.note_tx_blocked(now);

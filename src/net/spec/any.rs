@@ -100,7 +100,7 @@ impl Transport for AnyTransport {
         &mut self,
         stream: StreamId,
         fill: &mut dyn FnMut(&mut [u8]) -> usize,
-    ) -> io::Result<Option<usize>> {
+    ) -> io::Result<usize> {
         each!(self, t => t.write_into(stream, fill))
     }
 

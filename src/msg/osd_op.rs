@@ -1621,6 +1621,22 @@ impl MOsdOp {
         out.put_u64_le(self.features);
     }
 
+    /// An upper bound of the front segment's length, so that it is encoded
+    /// into one allocation (it would grow six times from empty).
+    fn front_len_bound(&self) -> usize {
+        // Everything of fixed size (spgid, hash, epoch, flags, reqid, trace,
+        // client_inc, mtime, the locator's fixed fields, counts, snapid,
+        // snap_seq, retry_attempt, features) takes 175 bytes (the test
+        // `the_front_is_encoded_in_one_allocation` pins the bound).
+        const FIXED: usize = 192;
+        FIXED
+            .saturating_add(self.locator.key.len())
+            .saturating_add(self.locator.nspace.len())
+            .saturating_add(self.oid.len())
+            .saturating_add(self.ops.len().saturating_mul(OSD_OP_LEN))
+            .saturating_add(self.snaps.len().saturating_mul(8))
+    }
+
     /// The data segment: every op's `indata` back to back (no copy when at
     /// most one op has data).
     pub fn data_segment(&self) -> Bytes {
@@ -1691,7 +1707,7 @@ impl MOsdOp {
     /// copied when at most one op carries data. Set `priority` on the result
     /// if a different one is wanted.
     pub fn to_message(&self, tid: u64) -> Message {
-        let mut front = Vec::new();
+        let mut front = Vec::with_capacity(self.front_len_bound());
         self.encode_front(&mut front);
         build_message::<Self>(tid, front, self.data_segment())
     }
@@ -2614,6 +2630,26 @@ mod tests {
             snaps: vec![],
             retry_attempt: 0,
             features: 0x0123_4567_89ab_cdef,
+        }
+    }
+
+    #[test]
+    fn the_front_is_encoded_in_one_allocation() {
+        let mut empty = writefull_msg();
+        empty.oid.clear();
+        empty.ops.clear();
+        for m in [empty, writefull_msg(), sample_op()] {
+            let mut front = Vec::new();
+            m.encode_front(&mut front);
+            let bound = m.front_len_bound();
+            assert!(front.len() <= bound, "{} > {bound}", front.len());
+            assert!(
+                bound - front.len() <= 32,
+                "bound {bound} for {}",
+                front.len()
+            );
+            let message = m.to_message(1);
+            assert_eq!(&message.front[..], &front[..]);
         }
     }
 

@@ -569,7 +569,9 @@ impl Objecter {
         if op.attempts > 0 {
             flags |= flag::RETRY;
         }
-        let msg = MOsdOp {
+        // The request lends its name and ops to the message while it is
+        // encoded (they go back right after): no copy of either per send.
+        let mut msg = MOsdOp {
             spgid: SpgId {
                 pgid: target.pgid,
                 ..SpgId::default()
@@ -581,8 +583,8 @@ impl Objecter {
             client_inc: 0,
             mtime: op.req.mtime,
             locator: op.req.locator.clone(),
-            oid: op.req.oid.clone(),
-            ops: op.req.ops.clone(),
+            oid: std::mem::take(&mut op.req.oid),
+            ops: std::mem::take(&mut op.req.ops),
             retry_attempt: i32::try_from(op.attempts).unwrap_or(i32::MAX),
             features: self.cfg.base.features_supported,
             ..MOsdOp::default()
@@ -596,8 +598,11 @@ impl Objecter {
         if let Some(s) = self.sessions.get_mut(&target.primary) {
             s.tids.insert(tid);
         }
+        let message = msg.to_message(tid);
+        op.req.oid = std::mem::take(&mut msg.oid);
+        op.req.ops = std::mem::take(&mut msg.ops);
         if let Some(c) = driver.conn_mut(conn) {
-            c.send_message(msg.to_message(tid));
+            c.send_message(message);
         }
     }
 

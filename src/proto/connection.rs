@@ -185,6 +185,7 @@ impl Core {
             codec: authed.codec,
             mode: authed.mode,
             keepalive_ack: None,
+            header_scratch: Vec::with_capacity(crate::wire::header2::HEADER2_LEN),
         }
     }
 

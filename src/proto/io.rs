@@ -12,10 +12,15 @@ use super::frame::Frame;
 use super::handshake::{frame_bytes, Codec};
 use super::message::{Message, HEADER2_FLAGS_USERLAND};
 use super::session::InSeq;
+use super::tx::LEND_THRESHOLD;
 use crate::wire::control::{AckFrame, Keepalive2AckFrame, Keepalive2Frame};
 use crate::wire::header2::MsgHeader2Repr;
 use crate::wire::utime::UTime;
 use crate::wire::{ConMode, Tag};
+
+/// Bytes a message frame adds to its segments, at most: preamble, header
+/// segment, four segments' padding and crcs or tags, epilogue.
+const FRAME_OVERHEAD_BOUND: usize = 256;
 
 /// A READY transport: its codec and the mode it was negotiated in.
 pub(super) struct Io {
@@ -27,6 +32,8 @@ pub(super) struct Io {
     /// that we are alive as of that stamp, and a flood of keepalives cannot
     /// make us write one reply per frame.
     pub(super) keepalive_ack: Option<UTime>,
+    /// The buffer each outgoing message's header segment is encoded in.
+    pub(super) header_scratch: Vec<u8>,
 }
 
 impl Io {
@@ -37,25 +44,28 @@ impl Io {
         tag: Tag,
         frame: Frame,
     ) -> Result<(), ConnError> {
-        match tag {
-            Tag::Message => handle_message(core, frame),
-            Tag::Ack => {
-                let ack = AckFrame::parse(&frame.segments[0])?;
-                Ok(core.session.handle_ack(ack.seq)?)
-            }
-            Tag::Keepalive2 => {
-                let k = Keepalive2Frame::parse(&frame.segments[0])?;
-                self.keepalive_ack = Some(k.stamp);
-                Ok(())
-            }
-            Tag::Keepalive2Ack => {
-                let k = Keepalive2AckFrame::parse(&frame.segments[0])?;
-                core.events
-                    .push_back(Event::KeepaliveAck { stamp: k.stamp });
-                Ok(())
-            }
+        let mut frame = frame;
+        let res = match tag {
+            Tag::Message => handle_message(core, &mut frame),
+            Tag::Ack => AckFrame::parse(&frame.segments[0])
+                .map_err(ConnError::from)
+                .and_then(|ack| Ok(core.session.handle_ack(ack.seq)?)),
+            Tag::Keepalive2 => Keepalive2Frame::parse(&frame.segments[0])
+                .map(|k| self.keepalive_ack = Some(k.stamp))
+                .map_err(ConnError::from),
+            Tag::Keepalive2Ack => Keepalive2AckFrame::parse(&frame.segments[0])
+                .map(|k| {
+                    core.events
+                        .push_back(Event::KeepaliveAck { stamp: k.stamp })
+                })
+                .map_err(ConnError::from),
             tag => Err(PeerMisbehaved::unexpected(tag, "ready").into()),
-        }
+        };
+        // What is left (a message's header segment, a control frame's
+        // payload) was only parsed: its buffer serves the next frame instead
+        // of a fresh allocation per frame.
+        self.codec.decoder.recycle(frame);
+        res
     }
 
     /// Encodes a control frame onto the transmit chain.
@@ -94,9 +104,24 @@ impl Io {
                 compat_version: msg.compat_version,
                 reserved: 0,
             };
-            let head = frame_bytes(|o| header.emit(o));
-            let segments: [&[u8]; 4] = [&head, &msg.front, &msg.middle, &msg.data];
-            // Large payloads go to the transport by reference (crc mode).
+            // Encoded into a buffer kept for it: no allocation per message.
+            let head = &mut self.header_scratch;
+            head.clear();
+            header.emit(head);
+            let segments: [&[u8]; 4] = [head, &msg.front, &msg.middle, &msg.data];
+            // Large payloads go to the transport by reference (crc mode);
+            // the rest is copied into one allocation.
+            let copied = [&msg.front, &msg.middle, &msg.data]
+                .into_iter()
+                .map(|s| {
+                    if s.len() >= LEND_THRESHOLD {
+                        0
+                    } else {
+                        s.len()
+                    }
+                })
+                .sum::<usize>();
+            tx.expect(copied + FRAME_OVERHEAD_BOUND);
             tx.lend([
                 None,
                 Some(msg.front.clone()),
@@ -129,14 +154,16 @@ impl Io {
     }
 }
 
-fn handle_message(core: &mut Core, mut frame: Frame) -> Result<(), ConnError> {
+/// Queues the message `frame` carries; its header segment stays in `frame`.
+fn handle_message(core: &mut Core, frame: &mut Frame) -> Result<(), ConnError> {
     let header = MsgHeader2Repr::parse(&frame.segments[0])?;
     // ack_seq piggy-backs an ACK (reference 6).
     core.session.handle_ack(header.ack_seq)?;
     if core.session.receive_seq(header.seq)? == InSeq::Duplicate {
         return Ok(());
     }
-    let [_, front, middle, data] = std::mem::take(&mut frame.segments);
+    let [_, front, middle, data] = &mut frame.segments;
+    let [front, middle, data] = [front, middle, data].map(std::mem::take);
     core.events.push_back(Event::Message(Message {
         ty: header.ty,
         tid: header.tid,

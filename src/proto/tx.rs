@@ -66,6 +66,8 @@ pub struct TxChain {
     /// Payload bytes of unsealed chunks that were sealed into owned chunks
     /// after all (counted as lent when queued), since [`TxChain::take_resealed`].
     resealed: u64,
+    /// Owned bytes the frame being encoded will append ([`TxChain::expect`]).
+    expected: usize,
 }
 
 impl TxChain {
@@ -195,14 +197,26 @@ impl TxChain {
 
     /// The owned chunk at the end, to append to (a new one after a lent chunk).
     pub fn tail(&mut self) -> &mut Vec<u8> {
+        let expected = std::mem::take(&mut self.expected);
         if !matches!(self.chunks.back(), Some(Chunk::Owned(_))) {
-            self.chunks.push_back(Chunk::Owned(Vec::new()));
+            self.chunks
+                .push_back(Chunk::Owned(Vec::with_capacity(expected)));
         }
         match self.chunks.back_mut() {
-            Some(Chunk::Owned(v)) => v,
+            Some(Chunk::Owned(v)) => {
+                v.reserve(expected);
+                v
+            }
             // Just ensured above; an empty chain gets a chunk too.
             _ => unreachable!("tail chunk is owned"),
         }
+    }
+
+    /// Says that about `n` owned bytes are about to be appended (one frame),
+    /// so the tail grows once for them rather than once per segment. Taken
+    /// by the next append; reserves nothing by itself.
+    pub fn expect(&mut self, n: usize) {
+        self.expected = n;
     }
 
     /// Appends bytes the caller wrote into [`TxChain::tail`] to the length.
@@ -399,6 +413,24 @@ mod tests {
             }
             assert!(got == want, "{rev:?} seal_all: bytes differ");
         }
+    }
+
+    /// A frame announced with `expect` is appended into one allocation, and
+    /// the announcement is used once: it changes no byte.
+    #[test]
+    fn an_expected_frame_grows_the_tail_once() {
+        let mut chain = TxChain::default();
+        chain.expect(4096 + 100);
+        chain.push(&[1; 32]);
+        let at = chain.tail().as_ptr();
+        for piece in [&[2u8; 41][..], &[3; 27], &[4; 4096]] {
+            chain.push(piece);
+        }
+        assert_eq!(chain.tail().as_ptr(), at, "the tail was reallocated");
+        assert_eq!(chain.len(), 32 + 41 + 27 + 4096);
+        assert_eq!(chain.pending()[..32], [1; 32]);
+        assert_eq!(chain.pending()[chain.len() - 1], 4);
+        assert_eq!(chain.expected, 0);
     }
 
     /// A window that holds a whole unsealed chunk gets it sealed in place:

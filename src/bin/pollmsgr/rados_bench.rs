@@ -85,10 +85,14 @@ struct BenchLoad {
 /// "I'm the %16dth op!" followed by a NUL and 'z' up to `size` bytes, as
 /// obj_bencher writes (snprintf truncates to `size - 1` characters).
 fn contents(n: u64, size: usize) -> Bytes {
+    use std::io::Write as _;
     let mut v = vec![b'z'; size];
-    let text = format!("I'm the {n:16}th op!");
-    let keep = text.len().min(size.saturating_sub(1));
-    v[..keep].copy_from_slice(&text.as_bytes()[..keep]);
+    // Written in place (no formatted String per op); a short buffer keeps
+    // what fits, as snprintf does.
+    let room = size.saturating_sub(1);
+    let mut text = &mut v[..room];
+    let _ = write!(text, "I'm the {n:16}th op!");
+    let keep = room - text.len();
     if size > 0 {
         v[keep] = 0;
     }
@@ -96,7 +100,11 @@ fn contents(n: u64, size: usize) -> Bytes {
 }
 
 fn object_name(prefix: &str, n: u64) -> String {
-    format!("{prefix}_object{n}")
+    use std::fmt::Write as _;
+    // Sized once: "_object" and up to 20 digits.
+    let mut name = String::with_capacity(prefix.len() + 27);
+    let _ = write!(name, "{prefix}_object{n}");
+    name
 }
 
 /// `benchmark_data_HOST_PID` (the hostname cut to 28 bytes as Ceph's

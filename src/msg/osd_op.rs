@@ -2040,9 +2040,28 @@ impl MOsdOpReply {
 
     /// Builds the [`Message`] (type 43, v8, compat 2) with the request's `tid`.
     pub fn to_message(&self, tid: u64) -> Message {
-        let mut front = Vec::new();
+        let mut front = Vec::with_capacity(self.front_len_bound());
         self.encode_front(&mut front);
         build_message::<Self>(tid, front, self.data_segment())
+    }
+
+    /// An upper bound of the front segment's length (one allocation, as
+    /// [`MOsdOp`]'s).
+    fn front_len_bound(&self) -> usize {
+        // Fixed-size fields: 101 bytes; a redirect adds its locator's 34
+        // and three lengths.
+        const FIXED: usize = 128;
+        const REDIRECT: usize = 64;
+        let redirect = self.redirect.as_ref().map_or(0, |r| {
+            REDIRECT
+                .saturating_add(r.locator.key.len())
+                .saturating_add(r.locator.nspace.len())
+                .saturating_add(r.object.len())
+        });
+        FIXED
+            .saturating_add(self.oid.len())
+            .saturating_add(self.ops.len().saturating_mul(OSD_OP_LEN + 4))
+            .saturating_add(redirect)
     }
 
     /// Decodes a received [`Message`] without copying the data segment.
@@ -2650,6 +2669,30 @@ mod tests {
             );
             let message = m.to_message(1);
             assert_eq!(&message.front[..], &front[..]);
+        }
+        let mut redirected = sample_reply();
+        redirected.redirect = Some(RequestRedirect {
+            locator: ObjectLocator {
+                pool: 9,
+                key: b"key".to_vec(),
+                nspace: b"ns".to_vec(),
+                hash: -1,
+            },
+            object: b"elsewhere".to_vec(),
+        });
+        let mut bare = sample_reply();
+        bare.ops.clear();
+        bare.oid.clear();
+        for r in [bare, sample_reply(), redirected] {
+            let mut front = Vec::new();
+            r.encode_front(&mut front);
+            let bound = r.front_len_bound();
+            assert!(front.len() <= bound, "{} > {bound}", front.len());
+            assert!(
+                bound - front.len() <= 48,
+                "bound {bound} for {}",
+                front.len()
+            );
         }
     }
 

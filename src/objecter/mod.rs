@@ -26,7 +26,9 @@ pub mod maps;
 mod op;
 pub mod turns;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -200,11 +202,14 @@ pub const MAX_REDIAL_DELAY: Duration = Duration::from_secs(2);
 pub struct Objecter {
     cfg: ObjecterConfig,
     map: Option<Arc<dyn Placement>>,
-    ops: HashMap<u64, InFlight>,
-    sessions: HashMap<i32, OsdSession>,
-    conn_osd: HashMap<ConnId, i32>,
+    // Keys are our own tids and connection ids and the OSD ids of the
+    // osdmap, none chosen by an OSD peer: hashed for speed (Fx), not
+    // against flooding.
+    ops: FxHashMap<u64, InFlight>,
+    sessions: FxHashMap<i32, OsdSession>,
+    conn_osd: FxHashMap<ConnId, i32>,
     /// OSDs whose last session failed, by id.
-    redial: HashMap<i32, Redial>,
+    redial: FxHashMap<i32, Redial>,
     /// Ops with no primary to go to (no map, PG down, or a failed dial).
     homeless: BTreeSet<u64>,
     /// When homeless ops are tried again without a new map.
@@ -226,10 +231,10 @@ impl Objecter {
         Objecter {
             cfg,
             map: None,
-            ops: HashMap::new(),
-            sessions: HashMap::new(),
-            conn_osd: HashMap::new(),
-            redial: HashMap::new(),
+            ops: FxHashMap::default(),
+            sessions: FxHashMap::default(),
+            conn_osd: FxHashMap::default(),
+            redial: FxHashMap::default(),
             homeless: BTreeSet::new(),
             retry_homeless_at: None,
             next_expiry: None,

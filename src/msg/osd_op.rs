@@ -2652,6 +2652,12 @@ mod tests {
         }
     }
 
+    /// `bound` holds an encoding of `len` bytes with at most `slack` to spare.
+    fn assert_tight_bound(len: usize, bound: usize, slack: usize) {
+        assert!(len <= bound, "{len} > {bound}");
+        assert!(bound - len <= slack, "bound {bound} for {len}");
+    }
+
     #[test]
     fn the_front_is_encoded_in_one_allocation() {
         let mut empty = writefull_msg();
@@ -2660,15 +2666,8 @@ mod tests {
         for m in [empty, writefull_msg(), sample_op()] {
             let mut front = Vec::new();
             m.encode_front(&mut front);
-            let bound = m.front_len_bound();
-            assert!(front.len() <= bound, "{} > {bound}", front.len());
-            assert!(
-                bound - front.len() <= 32,
-                "bound {bound} for {}",
-                front.len()
-            );
-            let message = m.to_message(1);
-            assert_eq!(&message.front[..], &front[..]);
+            assert_tight_bound(front.len(), m.front_len_bound(), 32);
+            assert_eq!(&m.to_message(1).front[..], &front[..]);
         }
         let mut redirected = sample_reply();
         redirected.redirect = Some(RequestRedirect {
@@ -2686,13 +2685,8 @@ mod tests {
         for r in [bare, sample_reply(), redirected] {
             let mut front = Vec::new();
             r.encode_front(&mut front);
-            let bound = r.front_len_bound();
-            assert!(front.len() <= bound, "{} > {bound}", front.len());
-            assert!(
-                bound - front.len() <= 48,
-                "bound {bound} for {}",
-                front.len()
-            );
+            assert_tight_bound(front.len(), r.front_len_bound(), 48);
+            assert_eq!(&r.to_message(1).front[..], &front[..]);
         }
     }
 

@@ -27,12 +27,11 @@ mod op;
 pub mod turns;
 
 use std::collections::{BTreeSet, VecDeque};
-
-use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
+use rustc_hash::FxHashMap;
 
 use crate::msg::osd_op::{flag, MOsdOp, MOsdOpReply, ObjectLocator, PgId, ReqId, SpgId};
 use crate::msg::types;

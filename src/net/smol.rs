@@ -1321,6 +1321,25 @@ impl<D: SmolDevice> Transport for SmolTransport<D> {
         Some(self.stats().frames())
     }
 
+    fn describe(&mut self, stream: StreamId) -> Option<String> {
+        let st = self.streams.get(stream)?.as_ref()?;
+        // `get`, not `get_mut`: looking must not wake a socket egress skips.
+        let sock = self.sockets.get::<tcp::Socket>(st.handle);
+        Some(format!(
+            "smoltcp {}: {} of {} bytes received and unread, {} of {} queued to send \
+             (may receive {}, may send {}), {} frames in, {} out on this interface",
+            sock.state(),
+            sock.recv_queue(),
+            sock.recv_capacity(),
+            sock.send_queue(),
+            sock.send_capacity(),
+            sock.may_recv(),
+            sock.may_send(),
+            self.stats.rx_frames,
+            self.stats.tx_frames,
+        ))
+    }
+
     fn wait(&mut self, timeout: Duration) -> io::Result<()> {
         if D::BUSY_POLL {
             return self.dev.inner.wait(Duration::ZERO);

@@ -574,6 +574,12 @@ impl<D: SmolDevice> Transport for SmolSet<D> {
         Some(self.stats().frames())
     }
 
+    fn describe(&mut self, stream: StreamId) -> Option<String> {
+        let (s, local) = self.member_of(stream).ok()?;
+        let inner = self.members[s].describe(local)?;
+        Some(format!("{inner} (interface {s} of the set)"))
+    }
+
     fn wait(&mut self, timeout: Duration) -> io::Result<()> {
         if !self.dirty.is_empty() || !self.queues.borrow().tx.is_empty() {
             return Ok(());

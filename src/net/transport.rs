@@ -206,4 +206,12 @@ pub trait Transport {
     fn frames(&self) -> Option<FrameCounts> {
         None
     }
+
+    /// What the stack holds of `stream` (TCP state, buffered and queued
+    /// bytes), for the log line of a connection closed for stalling; `None`
+    /// where the stack is the kernel's (`ss -tmi` shows it there).
+    fn describe(&mut self, stream: StreamId) -> Option<String> {
+        let _ = stream;
+        None
+    }
 }

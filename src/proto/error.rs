@@ -212,6 +212,16 @@ impl ConnError {
         }
     }
 
+    /// True if the connection was closed for not moving (a stalled frame,
+    /// an idle session, a peer that does not read): the transport's view of
+    /// the stream is worth logging beside it.
+    pub fn is_stall(&self) -> bool {
+        matches!(
+            self,
+            ConnError::FrameStalled { .. } | ConnError::Idle(_) | ConnError::PeerNotDraining { .. }
+        )
+    }
+
     /// True if the session must be marked down rather than reconnected.
     ///
     /// Incompatibility and authentication failures will fail the same way on

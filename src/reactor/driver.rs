@@ -989,10 +989,16 @@ impl<T: Transport> Driver<T> {
                 }
                 Event::Closed { error, reconnect } => {
                     if slot.listener.is_some() {
+                        let stack = slot
+                            .stream
+                            .filter(|_| error.is_stall())
+                            .and_then(|s| self.transport.describe(s))
+                            .map(|d| format!("; {d}"))
+                            .unwrap_or_default();
                         self.guard.record(
                             error.reason(),
                             slot.conn.peer_socket(),
-                            format_args!("{error}"),
+                            format_args!("{error}{stack}"),
                         );
                     } else {
                         self.guard.count(error.reason());

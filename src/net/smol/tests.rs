@@ -384,3 +384,22 @@ fn idle_sockets_skipped_by_egress_still_send_their_keepalives() {
     );
     assert!(closed(&seen, c).is_none(), "{:?}", seen.events);
 }
+
+/// A stream's description names its TCP state and its unread and unsent
+/// bytes; a stream that is gone has none.
+#[test]
+fn describe_reports_a_streams_buffers() {
+    let mut t = transport(2);
+    let mut seen = Seen::default();
+    let (c, s) = connected_pair(&mut t, &mut seen, "127.0.0.1:7003");
+    // The client queues bytes; the server's side receives them but the
+    // test does not read them (pump only records what was readable).
+    assert_eq!(t.write(c, &[7; 1000]).expect("write"), 1000);
+    let d = t.describe(c).expect("a smoltcp stream is described");
+    assert!(d.starts_with("smoltcp ESTABLISHED: "), "{d}");
+    assert!(d.contains("1000 of "), "queued bytes: {d}");
+    t.close(c);
+    until(&mut t, &mut seen, |x| closed(x, c).is_some());
+    assert_eq!(t.describe(c), None);
+    assert!(t.describe(s).is_some());
+}

@@ -115,6 +115,10 @@ impl Transport for AnyTransport {
     fn frames(&self) -> Option<FrameCounts> {
         each!(self, t => t.frames())
     }
+
+    fn describe(&mut self, stream: StreamId) -> Option<String> {
+        each!(self, t => t.describe(stream))
+    }
 }
 
 #[cfg(test)]

@@ -1322,6 +1322,7 @@ impl<D: SmolDevice> Transport for SmolTransport<D> {
     }
 
     fn describe(&mut self, stream: StreamId) -> Option<String> {
+        let frames = self.stats().frames();
         let st = self.streams.get(stream)?.as_ref()?;
         // `get`, not `get_mut`: looking must not wake a socket egress skips.
         let sock = self.sockets.get::<tcp::Socket>(st.handle);
@@ -1335,8 +1336,8 @@ impl<D: SmolDevice> Transport for SmolTransport<D> {
             sock.send_capacity(),
             sock.may_recv(),
             sock.may_send(),
-            self.stats.rx_frames,
-            self.stats.tx_frames,
+            frames.rx,
+            frames.tx,
         ))
     }
 

@@ -58,9 +58,14 @@ use crate::wire::entity::{EntityName, EntityType};
 use crate::wire::utime::UTime;
 use crate::wire::{ConMode, Tag};
 
-/// Replies queued while the transport takes none of them (the peer's
-/// receive window is full: it is not reading) above which input is held,
-/// as TCP flow control would: a peer that does not read is not read.
+/// Bytes queued while the transport takes none of ours (the peer's receive
+/// window is full: it is not reading), beyond what was queued when it first
+/// refused them (`Link::tx_len_at_block`), above which input is held: a
+/// peer whose input makes replies it does not read is not read. Counting
+/// only what was added since keeps two peers that both send bulk from both
+/// holding (each waiting for the other to read first: a deadlock, seen
+/// between two pollmsgr ends over TAP); input that makes no replies is read
+/// however much was queued before.
 const HOLD_WHEN_BLOCKED: usize = 64 << 10;
 /// ... once the transport has refused them this long (a full send ring for
 /// a moment, as bulk transfers over smoltcp see all the time, is not it).
@@ -195,7 +200,12 @@ impl Core {
         let link = &self.link;
         ready
             && (link.tx.len() >= self.config.max_pending_bytes
-                || (blocked_for(link) >= HOLD_AFTER_BLOCKED && link.tx.len() >= HOLD_WHEN_BLOCKED))
+                || (blocked_for(link) >= HOLD_AFTER_BLOCKED
+                    && link
+                        .tx
+                        .len()
+                        .saturating_sub(link.tx_len_at_block.unwrap_or(0))
+                        >= HOLD_WHEN_BLOCKED))
     }
 }
 
@@ -440,6 +450,7 @@ impl Connection {
         let link = &mut self.core.link;
         if !link.tx.pending().is_empty() && link.tx_blocked_since.is_none() {
             link.tx_blocked_since = Some(now);
+            link.tx_len_at_block.get_or_insert(link.tx.len());
         }
         link.tx_blocked_seen = now;
     }

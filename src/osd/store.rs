@@ -13,6 +13,7 @@
 //! contend only when their objects hash to the same shard.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -276,25 +277,72 @@ struct Object {
     omap_header: Bytes,
 }
 
+impl Object {
+    /// Bytes the object holds for the store's limit: its name, data,
+    /// xattrs, omap and omap header (not the maps' own overhead).
+    fn footprint(&self, id: &ObjectId) -> u64 {
+        let entries =
+            |m: &BTreeMap<Vec<u8>, Bytes>| m.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        (id.name.len()
+            + self.data.len()
+            + entries(&self.xattrs)
+            + entries(&self.omap)
+            + self.omap_header.len()) as u64
+    }
+}
+
 const SHARDS: usize = 32;
 
 /// The in-memory [`ObjectService`].
 pub struct MemStore {
     shards: Vec<Mutex<HashMap<ObjectId, (u32, Object)>>>,
+    /// Most bytes the objects may hold ([`Object::footprint`]): a write past
+    /// it fails with `ENOSPC`, as a full OSD's does, instead of growing the
+    /// process until the kernel kills it.
+    max_bytes: u64,
+    /// Bytes the objects hold.
+    used: AtomicU64,
 }
 
 impl Default for MemStore {
     fn default() -> Self {
-        MemStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-        }
+        MemStore::with_limit(u64::MAX)
     }
 }
 
 impl MemStore {
-    /// An empty store.
+    /// An empty store without a size limit.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store whose objects may hold at most `max_bytes`.
+    pub fn with_limit(max_bytes: u64) -> Self {
+        MemStore {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            max_bytes,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    /// Bytes the objects hold (data, names, xattrs, omap).
+    pub fn used_bytes(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Moves the used count from `old` to `new` bytes; false (and nothing
+    /// moved) if growing would pass the limit.
+    fn reserve(&self, old: u64, new: u64) -> bool {
+        if new <= old {
+            self.used.fetch_sub(old - new, Ordering::Relaxed);
+            return true;
+        }
+        let grow = new - old;
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                u.checked_add(grow).filter(|&n| n <= self.max_bytes)
+            })
+            .is_ok()
     }
 
     /// Number of objects held.
@@ -330,8 +378,9 @@ impl ObjectService for MemStore {
             };
         };
         let existing = shard.get(obj).map(|(_, o)| o.clone());
+        let before = existing.as_ref().map_or(0, |o| o.footprint(obj));
         let mut tx = Tx {
-            obj: existing.clone(),
+            obj: existing,
             changed: false,
         };
         let mut out = TxResult::default();
@@ -347,6 +396,14 @@ impl ObjectService for MemStore {
             }
         }
         if tx.changed {
+            let after = tx.obj.as_ref().map_or(0, |o| o.footprint(obj));
+            if !self.reserve(before, after) {
+                out.result = -errno::ENOSPC;
+                if let Some(last) = out.ops.last_mut() {
+                    *last = err(errno::ENOSPC);
+                }
+                return out; // nothing of the transaction is kept
+            }
             match tx.obj {
                 Some(mut o) => {
                     o.mtime = now;
@@ -626,6 +683,43 @@ mod tests {
     }
 
     const T: UTime = UTime { sec: 100, nsec: 5 };
+
+    /// A write that would take the store past its limit fails with ENOSPC
+    /// and changes nothing; deleting and shrinking give the bytes back.
+    #[test]
+    fn a_full_store_refuses_writes_until_objects_go() {
+        let s = MemStore::with_limit(10_000);
+        let write = |n: usize| StoreOp::WriteFull {
+            data: Bytes::from(vec![1u8; n]),
+        };
+        for name in ["a", "b"] {
+            assert_eq!(s.execute(&id(name), 1, &[write(4_000)], T).result, 0);
+        }
+        assert_eq!(s.used_bytes(), 8_002);
+        let full = s.execute(&id("c"), 1, &[write(4_000)], T);
+        assert_eq!(full.result, -errno::ENOSPC);
+        assert_eq!(full.ops[0].rval, -errno::ENOSPC);
+        let r = s.execute(&id("c"), 1, &[StoreOp::Stat], T);
+        assert_eq!(r.result, -errno::ENOENT, "a refused write left an object");
+        // Growing an existing object past the limit fails too; it keeps its bytes.
+        assert_eq!(
+            s.execute(&id("a"), 1, &[write(6_000)], T).result,
+            -errno::ENOSPC
+        );
+        let r = s.execute(&id("a"), 1, &[StoreOp::Stat], T);
+        assert_eq!(
+            r.ops[0].output,
+            OpOutput::Stat {
+                size: 4_000,
+                mtime: T
+            }
+        );
+        assert_eq!(s.execute(&id("b"), 1, &[StoreOp::Delete], T).result, 0);
+        assert_eq!(s.used_bytes(), 4_001);
+        assert_eq!(s.execute(&id("c"), 1, &[write(4_000)], T).result, 0);
+        assert_eq!(s.execute(&id("a"), 1, &[write(10)], T).result, 0);
+        assert_eq!(s.used_bytes(), 4_001 + 11);
+    }
 
     #[test]
     fn write_read_stat_delete() {

@@ -19,6 +19,8 @@ pub const EEXIST: i32 = 17;
 pub const EINVAL: i32 = 22;
 /// Object too large.
 pub const EFBIG: i32 = 27;
+/// No space left on device (the store is full).
+pub const ENOSPC: i32 = 28;
 /// Out of range.
 pub const ERANGE: i32 = 34;
 /// No such attribute (`ENOATTR`).

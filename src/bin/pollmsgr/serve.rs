@@ -68,6 +68,11 @@ pub struct Args {
     /// osd_beacon_report_interval, else 300).
     #[arg(long)]
     beacon_interval: Option<u64>,
+    /// With --join: most MiB the in-memory object store holds, for all
+    /// endpoints together; writes past it fail with ENOSPC (default: half
+    /// of the machine's memory).
+    #[arg(long)]
+    store_max_mib: Option<u64>,
     /// Authentication method to require.
     #[arg(long, value_enum, default_value = "none")]
     auth: AuthFlag,
@@ -434,8 +439,24 @@ impl crate::serve_join::JoinArgs {
             rotating_refresh: a.rotating_refresh,
             netns: a.netns.clone(),
             limits: a.limits.limits()?,
+            store_max_bytes: a
+                .store_max_mib
+                .map_or_else(half_of_memory, |m| m.saturating_mul(1 << 20)),
         })
     }
+}
+
+/// Half of the machine's memory (`MemTotal`), the object store's default
+/// limit; unbounded if /proc/meminfo cannot be read.
+fn half_of_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(u64::MAX, |kib| kib.saturating_mul(1024) / 2)
 }
 
 /// `--smol-shards`, or its default for `transport`.

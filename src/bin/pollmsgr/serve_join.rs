@@ -52,6 +52,8 @@ pub struct JoinArgs {
     pub netns: Option<String>,
     /// Bounds against hostile peers and overload.
     pub limits: crate::serve_osds::ServeLimits,
+    /// Most bytes the in-memory object store holds (ENOSPC past it).
+    pub store_max_bytes: u64,
 }
 
 /// How long booting all endpoints may take.
@@ -153,7 +155,7 @@ pub fn serve_joined(j: &JoinArgs) -> Result<(), String> {
     let cluster_modes = conf
         .con_modes(&first_name, ModeOption::Cluster)
         .map_err(|e| e.to_string())?;
-    let objects: Arc<dyn ObjectService> = Arc::new(MemStore::new());
+    let objects: Arc<dyn ObjectService> = Arc::new(MemStore::with_limit(j.store_max_bytes));
     let mut endpoints: Vec<(EntityName, Box<dyn Handler>)> = Vec::new();
     let mut views = Vec::new();
     let mut dial_auth = HashMap::new();

@@ -737,6 +737,20 @@ fn lossless_pair(
     (c, s)
 }
 
+/// Hands everything `from` has queued to `to` and parses it, its backlog
+/// included (at most 1000 more calls).
+fn deliver_all(from: &mut Connection, to: &mut Connection, now: Instant) {
+    let bytes = from.tx_pending().to_vec();
+    from.tx_consumed(bytes.len());
+    to.handle_input(&bytes, now);
+    for _ in 0..1000 {
+        if !to.has_backlog() {
+            break;
+        }
+        to.handle_input(&[], now);
+    }
+}
+
 fn closed_with(c: &mut Connection) -> Option<ConnError> {
     let mut err = None;
     while let Some(ev) = c.poll_event() {
@@ -755,14 +769,7 @@ fn keepalive_flood_is_answered_once_per_input_share() {
     for i in 0..10_000u32 {
         assert!(c.send_keepalive(UTime { sec: i, nsec: 0 }));
     }
-    let flood = c.tx_pending().to_vec();
-    c.tx_consumed(flood.len());
-    s.handle_input(&flood, now);
-    let mut rounds = 0;
-    while s.has_backlog() && rounds < 1000 {
-        s.handle_input(&[], now);
-        rounds += 1;
-    }
+    deliver_all(&mut c, &mut s, now);
     assert!(!s.has_backlog(), "the flood was not parsed");
     // One KEEPALIVE2_ACK per input share (256 frames by default), not one
     // per keepalive: the replies the flood makes stay a few KiB.
@@ -852,14 +859,7 @@ fn bulk_from_a_peer_is_read_while_our_own_bulk_waits_for_it() {
     for tid in 0..64u64 {
         c.send_message(Message::new(1, 1, vec![9u8; 4096]).with_tid(tid));
     }
-    let bulk = c.tx_pending().to_vec();
-    c.tx_consumed(bulk.len());
-    s.handle_input(&bulk, later);
-    let mut got = 0;
-    while s.has_backlog() && got < 1000 {
-        s.handle_input(&[], later);
-        got += 1;
-    }
+    deliver_all(&mut c, &mut s, later);
     let delivered = std::iter::from_fn(|| s.poll_event())
         .filter(|e| matches!(e, Event::Message(_)))
         .count();

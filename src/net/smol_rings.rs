@@ -117,14 +117,7 @@ mod tests {
     use super::*;
 
     fn resident_kib() -> u64 {
-        std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            })
-            .unwrap_or(0)
+        crate::net::heap::proc_kib("/proc/self/status", "VmRSS").unwrap_or(0)
     }
 
     #[test]

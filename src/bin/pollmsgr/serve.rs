@@ -449,13 +449,7 @@ impl crate::serve_join::JoinArgs {
 /// Half of the machine's memory (`MemTotal`), the object store's default
 /// limit; unbounded if /proc/meminfo cannot be read.
 fn half_of_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
+    pollmsgr::net::heap::proc_kib("/proc/meminfo", "MemTotal")
         .map_or(u64::MAX, |kib| kib.saturating_mul(1024) / 2)
 }
 

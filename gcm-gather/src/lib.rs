@@ -246,6 +246,21 @@ mod tests {
 
     use super::*;
 
+    /// `plain` sealed by aws-lc-rs's AEAD interface (the reference these
+    /// tests hold the streaming contexts to): ciphertext and tag.
+    fn reference_seal(
+        key: &[u8; AES128_KEY_LEN],
+        nonce: [u8; NONCE_LEN],
+        plain: &[u8],
+    ) -> (Vec<u8>, [u8; TAG_LEN]) {
+        let aead = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, key).expect("key"));
+        let mut ct = plain.to_vec();
+        let tag = aead
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut ct)
+            .expect("seal");
+        (ct, tag.as_ref().try_into().expect("16 bytes"))
+    }
+
     /// Gathered pieces of any sizes (block-aligned or not, empty ones too)
     /// seal to the bytes and tag of the AEAD interface sealing their
     /// concatenation in place, for several nonces with one context.
@@ -253,7 +268,6 @@ mod tests {
     fn gathered_seal_matches_the_aead_in_place() {
         let key = [0x3C; AES128_KEY_LEN];
         let gather = GatherSealer::new(&key).expect("context");
-        let aead = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &key).expect("key"));
         let data: Vec<u8> = (0..70_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
         for (i, cuts) in [
             [0, 0, 70_000],
@@ -276,16 +290,9 @@ mod tests {
             let mut out = vec![0u8; end];
             let tag = gather.seal_gather(&nonce, &parts, &mut out).expect("seal");
             let tag: &[u8] = &tag;
-            let mut want = data[..end].to_vec();
-            let want_tag = aead
-                .seal_in_place_separate_tag(
-                    Nonce::assume_unique_for_key(nonce),
-                    Aad::empty(),
-                    &mut want,
-                )
-                .expect("seal");
+            let (want, want_tag) = reference_seal(&key, nonce, &data[..end]);
             assert!(out == want, "cuts {cuts:?}: ciphertext differs");
-            assert_eq!(tag, want_tag.as_ref(), "cuts {cuts:?}");
+            assert_eq!(tag, &want_tag[..], "cuts {cuts:?}");
         }
     }
 
@@ -295,7 +302,6 @@ mod tests {
     #[test]
     fn streamed_open_matches_the_aead_and_checks_the_tag() {
         let key = [0x77; AES128_KEY_LEN];
-        let aead = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &key).expect("key"));
         let mut opener = StreamOpener::new(&key).expect("context");
         let plain: Vec<u8> = (0..66_000u32).map(|i| (i % 253) as u8).collect();
         for (n, pieces) in [vec![66_000], vec![1, 15, 16, 17, 65_951], vec![9000; 8]]
@@ -304,15 +310,7 @@ mod tests {
         {
             let nonce = [n as u8; NONCE_LEN];
             let len: usize = pieces.iter().sum::<usize>().min(plain.len());
-            let mut ct = plain[..len].to_vec();
-            let tag = aead
-                .seal_in_place_separate_tag(
-                    Nonce::assume_unique_for_key(nonce),
-                    Aad::empty(),
-                    &mut ct,
-                )
-                .expect("seal");
-            let tag: [u8; TAG_LEN] = tag.as_ref().try_into().expect("16 bytes");
+            let (ct, tag) = reference_seal(&key, nonce, &plain[..len]);
             for flip in [None, Some(len / 2), Some(len + 3)] {
                 let (mut ct, mut tag) = (ct.clone(), tag);
                 match flip {

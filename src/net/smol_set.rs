@@ -428,6 +428,17 @@ impl<D: SmolDevice> SmolSet<D> {
             .flatten()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "no such stream"))
     }
+
+    /// The member holding `stream` and its id there, marked dirty: a read,
+    /// write or close there has work for the member's next poll.
+    fn touch(
+        &mut self,
+        stream: StreamId,
+    ) -> io::Result<(&mut SmolTransport<MemberDevice>, StreamId)> {
+        let (s, local) = self.member_of(stream)?;
+        self.dirty.mark(s);
+        Ok((&mut self.members[s], local))
+    }
 }
 
 enum Route {
@@ -538,15 +549,13 @@ impl<D: SmolDevice> Transport for SmolSet<D> {
         stream: StreamId,
         consume: &mut dyn FnMut(&[u8]) -> usize,
     ) -> io::Result<usize> {
-        let (s, local) = self.member_of(stream)?;
-        self.dirty.mark(s);
-        self.members[s].read(local, consume)
+        let (member, local) = self.touch(stream)?;
+        member.read(local, consume)
     }
 
     fn write(&mut self, stream: StreamId, data: &[u8]) -> io::Result<usize> {
-        let (s, local) = self.member_of(stream)?;
-        self.dirty.mark(s);
-        self.members[s].write(local, data)
+        let (member, local) = self.touch(stream)?;
+        member.write(local, data)
     }
 
     fn writes_in_place(&self) -> bool {
@@ -558,15 +567,13 @@ impl<D: SmolDevice> Transport for SmolSet<D> {
         stream: StreamId,
         fill: &mut dyn FnMut(&mut [u8]) -> usize,
     ) -> io::Result<usize> {
-        let (s, local) = self.member_of(stream)?;
-        self.dirty.mark(s);
-        self.members[s].write_into(local, fill)
+        let (member, local) = self.touch(stream)?;
+        member.write_into(local, fill)
     }
 
     fn close(&mut self, stream: StreamId) {
-        if let Ok((s, local)) = self.member_of(stream) {
-            self.dirty.mark(s);
-            self.members[s].close(local);
+        if let Ok((member, local)) = self.touch(stream) {
+            member.close(local);
         }
     }
 

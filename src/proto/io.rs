@@ -42,30 +42,37 @@ impl Io {
         &mut self,
         core: &mut Core,
         tag: Tag,
-        frame: Frame,
+        mut frame: Frame,
     ) -> Result<(), ConnError> {
-        let mut frame = frame;
-        let res = match tag {
-            Tag::Message => handle_message(core, &mut frame),
-            Tag::Ack => AckFrame::parse(&frame.segments[0])
-                .map_err(ConnError::from)
-                .and_then(|ack| Ok(core.session.handle_ack(ack.seq)?)),
-            Tag::Keepalive2 => Keepalive2Frame::parse(&frame.segments[0])
-                .map(|k| self.keepalive_ack = Some(k.stamp))
-                .map_err(ConnError::from),
-            Tag::Keepalive2Ack => Keepalive2AckFrame::parse(&frame.segments[0])
-                .map(|k| {
-                    core.events
-                        .push_back(Event::KeepaliveAck { stamp: k.stamp })
-                })
-                .map_err(ConnError::from),
-            tag => Err(PeerMisbehaved::unexpected(tag, "ready").into()),
-        };
+        let res = self.dispatch(core, tag, &mut frame);
         // What is left (a message's header segment, a control frame's
         // payload) was only parsed: its buffer serves the next frame instead
         // of a fresh allocation per frame.
         self.codec.decoder.recycle(frame);
         res
+    }
+
+    /// Acts on one READY frame; the buffers it does not keep stay in `frame`.
+    fn dispatch(&mut self, core: &mut Core, tag: Tag, frame: &mut Frame) -> Result<(), ConnError> {
+        match tag {
+            Tag::Message => handle_message(core, frame),
+            Tag::Ack => {
+                let ack = AckFrame::parse(&frame.segments[0])?;
+                Ok(core.session.handle_ack(ack.seq)?)
+            }
+            Tag::Keepalive2 => {
+                let k = Keepalive2Frame::parse(&frame.segments[0])?;
+                self.keepalive_ack = Some(k.stamp);
+                Ok(())
+            }
+            Tag::Keepalive2Ack => {
+                let k = Keepalive2AckFrame::parse(&frame.segments[0])?;
+                core.events
+                    .push_back(Event::KeepaliveAck { stamp: k.stamp });
+                Ok(())
+            }
+            tag => Err(PeerMisbehaved::unexpected(tag, "ready").into()),
+        }
     }
 
     /// Encodes a control frame onto the transmit chain.

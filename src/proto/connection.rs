@@ -58,15 +58,17 @@ use crate::wire::entity::{EntityName, EntityType};
 use crate::wire::utime::UTime;
 use crate::wire::{ConMode, Tag};
 
-/// Bytes queued while the transport takes none of ours (the peer's receive
-/// window is full: it is not reading), beyond what was queued when it first
-/// refused them (`Link::tx_len_at_block`), above which input is held: a
-/// peer whose input makes replies it does not read is not read. Counting
-/// only what was added since keeps two peers that both send bulk from both
-/// holding (each waiting for the other to read first: a deadlock, seen
-/// between two pollmsgr ends over TAP); input that makes no replies is read
-/// however much was queued before.
+/// Replies queued while the transport takes none of them (the peer's
+/// receive window is full: it is not reading) above which input is held,
+/// as TCP flow control would: a peer that does not read is not read ...
 const HOLD_WHEN_BLOCKED: usize = 64 << 10;
+/// ... provided this much of the queue was added since the transport first
+/// refused it (`Link::tx_len_at_block`): input is making replies. Two peers
+/// that both send bulk each find the other's transport full and would each
+/// hold (each waiting for the other to read first: a deadlock, seen between
+/// two pollmsgr ends over TAP); reading bulk that makes no replies adds
+/// only ACK frames, so it goes on.
+const HOLD_GROWTH: usize = 16 << 10;
 /// ... once the transport has refused them this long (a full send ring for
 /// a moment, as bulk transfers over smoltcp see all the time, is not it).
 const HOLD_AFTER_BLOCKED: Duration = Duration::from_millis(50);
@@ -201,11 +203,12 @@ impl Core {
         ready
             && (link.tx.len() >= self.config.max_pending_bytes
                 || (blocked_for(link) >= HOLD_AFTER_BLOCKED
+                    && link.tx.len() >= HOLD_WHEN_BLOCKED
                     && link
                         .tx
                         .len()
                         .saturating_sub(link.tx_len_at_block.unwrap_or(0))
-                        >= HOLD_WHEN_BLOCKED))
+                        >= HOLD_GROWTH))
     }
 }
 

@@ -27,8 +27,8 @@ pub(super) struct Link {
     /// The last time the transport was found blocked.
     pub(super) tx_blocked_seen: Instant,
     /// Bytes queued to send when the transport first refused them since the
-    /// queue was last empty: input is held only for what is queued beyond
-    /// them (see `Core::replies_held`). A write that takes some bytes but
+    /// queue was last empty: input is held only once replies grew past them
+    /// (`HOLD_GROWTH`, see `Core::replies_held`). A write that takes some bytes but
     /// leaves a queue does not move it, so a peer that reads a trickle
     /// cannot keep raising the bar.
     pub(super) tx_len_at_block: Option<usize>,

@@ -837,44 +837,6 @@ fn request_flood_without_reading_is_back_pressured_then_closed() {
     assert_still_healthy(&mut healthy, now);
 }
 
-/// Two ends that both send bulk: each one's transport is full because the
-/// other is not reading yet. Input that makes no replies is read however
-/// much was queued before the transport blocked (holding it would have both
-/// ends wait for each other for good), and input that does make replies is
-/// held once they add the hold bound.
-#[test]
-fn bulk_from_a_peer_is_read_while_our_own_bulk_waits_for_it() {
-    let now = Instant::now();
-    let (mut c, mut s) = lossless_pair(now, |_| {});
-    // s queues 256 KiB of its own; its transport takes none of it.
-    for tid in 0..64u64 {
-        s.send_message(Message::new(1, 1, vec![7u8; 4096]).with_tid(tid));
-    }
-    s.note_tx_blocked(now);
-    let later = now + Duration::from_millis(200);
-    s.note_tx_blocked(later);
-    assert!(s.tx_pending().len() >= 256 << 10);
-    assert!(!s.replies_held(), "held for bytes queued before the block");
-    // c's bulk arrives; s's application answers none of it.
-    for tid in 0..64u64 {
-        c.send_message(Message::new(1, 1, vec![9u8; 4096]).with_tid(tid));
-    }
-    deliver_all(&mut c, &mut s, later);
-    let delivered = std::iter::from_fn(|| s.poll_event())
-        .filter(|e| matches!(e, Event::Message(_)))
-        .count();
-    assert_eq!(delivered, 64, "the peer's bulk was not read");
-    assert!(s.wants_input());
-    // Replies to it that add 64 KiB while still blocked: now it is held.
-    for tid in 0..32u64 {
-        s.send_message(Message::new(2, 1, vec![0u8; 2048]).with_tid(tid));
-    }
-    assert!(
-        s.replies_held(),
-        "replies added while blocked were not held"
-    );
-}
-
 #[test]
 fn frame_that_stops_arriving_is_closed_and_lossless_session_kept() {
     let now = Instant::now();

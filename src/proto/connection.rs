@@ -60,15 +60,8 @@ use crate::wire::{ConMode, Tag};
 
 /// Replies queued while the transport takes none of them (the peer's
 /// receive window is full: it is not reading) above which input is held,
-/// as TCP flow control would: a peer that does not read is not read ...
+/// as TCP flow control would: a peer that does not read is not read.
 const HOLD_WHEN_BLOCKED: usize = 64 << 10;
-/// ... provided this much of the queue was added since the transport first
-/// refused it (`Link::tx_len_at_block`): input is making replies. Two peers
-/// that both send bulk each find the other's transport full and would each
-/// hold (each waiting for the other to read first: a deadlock, seen between
-/// two pollmsgr ends over TAP); reading bulk that makes no replies adds
-/// only ACK frames, so it goes on.
-const HOLD_GROWTH: usize = 16 << 10;
 /// ... once the transport has refused them this long (a full send ring for
 /// a moment, as bulk transfers over smoltcp see all the time, is not it).
 const HOLD_AFTER_BLOCKED: Duration = Duration::from_millis(50);
@@ -202,13 +195,7 @@ impl Core {
         let link = &self.link;
         ready
             && (link.tx.len() >= self.config.max_pending_bytes
-                || (blocked_for(link) >= HOLD_AFTER_BLOCKED
-                    && link.tx.len() >= HOLD_WHEN_BLOCKED
-                    && link
-                        .tx
-                        .len()
-                        .saturating_sub(link.tx_len_at_block.unwrap_or(0))
-                        >= HOLD_GROWTH))
+                || (blocked_for(link) >= HOLD_AFTER_BLOCKED && link.tx.len() >= HOLD_WHEN_BLOCKED))
     }
 }
 
@@ -453,7 +440,6 @@ impl Connection {
         let link = &mut self.core.link;
         if !link.tx.pending().is_empty() && link.tx_blocked_since.is_none() {
             link.tx_blocked_since = Some(now);
-            link.tx_len_at_block.get_or_insert(link.tx.len());
         }
         link.tx_blocked_seen = now;
     }

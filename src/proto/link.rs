@@ -26,12 +26,6 @@ pub(super) struct Link {
     pub(super) tx_blocked_since: Option<Instant>,
     /// The last time the transport was found blocked.
     pub(super) tx_blocked_seen: Instant,
-    /// Bytes queued to send when the transport first refused them since the
-    /// queue was last empty: input is held only once replies grew past them
-    /// (`HOLD_GROWTH`, see `Core::replies_held`). A write that takes some bytes but
-    /// leaves a queue does not move it, so a peer that reads a trickle
-    /// cannot keep raising the bar.
-    pub(super) tx_len_at_block: Option<usize>,
     /// The driver stopped reading us (memory budget): the frame-progress
     /// deadline does not run, the driver's own budget deadline does.
     pub(super) input_paused: bool,
@@ -62,7 +56,6 @@ impl Link {
             last_activity: now,
             tx_blocked_since: None,
             tx_blocked_seen: now,
-            tx_len_at_block: None,
             input_paused: false,
             rx_buffered: 0,
             tx_payload: 0,
@@ -82,9 +75,6 @@ impl Link {
         if n > 0 {
             self.tx_blocked_since = None;
             self.last_activity = now;
-            if self.tx.len() == 0 {
-                self.tx_len_at_block = None;
-            }
         }
     }
 

@@ -837,6 +837,59 @@ fn request_flood_without_reading_is_back_pressured_then_closed() {
     assert_still_healthy(&mut healthy, now);
 }
 
+/// Two ends that both send bulk: each one's transport is full because the
+/// other is not reading yet. Input that makes no replies is read however
+/// much of our own waits (holding it would have both ends wait for each
+/// other for good); input whose replies back up is held.
+#[test]
+fn bulk_from_a_peer_is_read_while_our_own_bulk_waits_for_it() {
+    let now = Instant::now();
+    let (mut c, mut s) = lossless_pair(now, |_| {});
+    // s queues 256 KiB of its own; its transport takes none of it.
+    for tid in 0..64u64 {
+        s.send_message(Message::new(1, 1, vec![7u8; 4096]).with_tid(tid));
+    }
+    s.note_tx_blocked(now);
+    let later = now + Duration::from_millis(200);
+    s.note_tx_blocked(later);
+    assert!(s.tx_blocked_for() >= Duration::from_millis(200));
+    assert!(!s.replies_held(), "held for bulk of its own");
+    // c's bulk arrives; s's application answers none of it.
+    for tid in 0..64u64 {
+        c.send_message(Message::new(1, 1, vec![9u8; 4096]).with_tid(tid));
+    }
+    deliver_all(&mut c, &mut s, later);
+    let requests: Vec<u64> = std::iter::from_fn(|| s.poll_event())
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m.tid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(requests.len(), 64, "the peer's bulk was not read");
+    assert!(s.wants_input());
+    // Now s answers them, 2 KiB each: 128 KiB of replies wait; held.
+    for tid in requests {
+        s.try_send_reply(Message::new(2, 1, vec![0u8; 2048]).with_tid(tid))
+            .expect("under the 64 MiB bound");
+    }
+    assert!(
+        s.replies_held(),
+        "replies waiting on a blocked transport were not held"
+    );
+    // The transport takes everything, then blocks again on more bulk of
+    // s's own: the written replies no longer count.
+    while !s.tx_pending().is_empty() {
+        let n = s.tx_pending().len();
+        s.tx_consumed(n);
+    }
+    for tid in 64..128u64 {
+        s.send_message(Message::new(1, 1, vec![7u8; 4096]).with_tid(tid));
+    }
+    s.note_tx_blocked(later);
+    s.note_tx_blocked(later + Duration::from_millis(200));
+    assert!(!s.replies_held(), "held for replies already written");
+}
+
 #[test]
 fn frame_that_stops_arriving_is_closed_and_lossless_session_kept() {
     let now = Instant::now();

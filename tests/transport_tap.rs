@@ -99,9 +99,9 @@ fn raw_stream_over_tap() {
 
 /// The steered TAP that `serve --transport tap` uses, through
 /// `TransportSpec::Tap` with 4 smoltcp interfaces, 16 sessions, repeated:
-/// the reproducer of an intermittent stalled frame (both ends holding their
-/// input while their own bulk waits for the other; see the README's known
-/// limits). Takes minutes under load, so run with --ignored.
+/// the reproducer of an intermittent stalled frame (both ends held their
+/// input while their own bulk waited for the other: fixed, see the README's
+/// known limits). Takes minutes under load, so run with --ignored.
 #[test]
 #[ignore]
 fn msgr2_over_tap_spec_four_interfaces_repeated() {

@@ -79,7 +79,7 @@ impl Replier<'_> {
     /// rather than queued without limit.
     pub fn send(&mut self, msg: Message) -> bool {
         match self.conn.as_mut() {
-            Some(c) => c.try_send_message(msg).is_ok(),
+            Some(c) => c.try_send_reply(msg).is_ok(),
             None => false,
         }
     }

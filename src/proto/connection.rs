@@ -58,9 +58,13 @@ use crate::wire::entity::{EntityName, EntityType};
 use crate::wire::utime::UTime;
 use crate::wire::{ConMode, Tag};
 
-/// Replies queued while the transport takes none of them (the peer's
-/// receive window is full: it is not reading) above which input is held,
-/// as TCP flow control would: a peer that does not read is not read.
+/// Replies to the peer's requests ([`Connection::try_send_reply`]) queued
+/// while the transport takes none of them (the peer's receive window is
+/// full: it is not reading) above which input is held, as TCP flow control
+/// would: a peer that does not read its replies is not read. Only replies
+/// count: reading input that makes none frees the peer without growing the
+/// queue, and two ends that both send bulk would otherwise each wait for
+/// the other to read first (a deadlock seen between two pollmsgr ends).
 const HOLD_WHEN_BLOCKED: usize = 64 << 10;
 /// ... once the transport has refused them this long (a full send ring for
 /// a moment, as bulk transfers over smoltcp see all the time, is not it).
@@ -195,7 +199,8 @@ impl Core {
         let link = &self.link;
         ready
             && (link.tx.len() >= self.config.max_pending_bytes
-                || (blocked_for(link) >= HOLD_AFTER_BLOCKED && link.tx.len() >= HOLD_WHEN_BLOCKED))
+                || (blocked_for(link) >= HOLD_AFTER_BLOCKED
+                    && link.tx.replies_pending() >= HOLD_WHEN_BLOCKED))
     }
 }
 
@@ -868,6 +873,16 @@ impl Connection {
             return Err(Box::new(msg));
         }
         self.send_message(msg);
+        Ok(())
+    }
+
+    /// [`Connection::try_send_message`] for a reply to one of the peer's
+    /// requests: its bytes count toward the bound past which the peer's
+    /// input is held while it does not read ([`Connection::replies_held`]).
+    pub fn try_send_reply(&mut self, msg: Message) -> Result<(), Box<Message>> {
+        let from = self.core.link.tx.queued();
+        self.try_send_message(msg)?;
+        self.core.link.tx.mark_replies(from);
         Ok(())
     }
 

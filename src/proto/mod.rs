@@ -25,6 +25,7 @@ mod link;
 mod message;
 mod phase;
 mod registry;
+mod reply_marks;
 mod seal_run;
 mod session;
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::io::IoSlice;
 use bytes::Bytes;
 
 use super::frame::{FrameError, FrameOut};
+use super::reply_marks::ReplyMarks;
 use super::seal_run::SealRun;
 use crate::crypto::CryptoError;
 
@@ -68,6 +69,11 @@ pub struct TxChain {
     resealed: u64,
     /// Owned bytes the frame being encoded will append ([`TxChain::expect`]).
     expected: usize,
+    /// Bytes written since the chain was made: the stream position of the
+    /// first pending byte.
+    written: u64,
+    /// Which pending bytes are replies to the peer ([`TxChain::mark_replies`]).
+    replies: ReplyMarks,
 }
 
 impl TxChain {
@@ -116,6 +122,8 @@ impl TxChain {
         let n = n.min(self.len);
         self.front_done += n;
         self.len -= n;
+        self.written += n as u64;
+        self.replies.written(self.written);
         // No exhausted chunk stays in front: `pending` is always the next bytes.
         while let Some(f) = self.chunks.front() {
             let flen = f.wire_len();
@@ -130,6 +138,23 @@ impl TxChain {
     /// Pending bytes in all chunks (unsealed ones at their sealed length).
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// The stream position after the last byte queued (bytes ever queued).
+    pub fn queued(&self) -> u64 {
+        self.written + self.len as u64
+    }
+
+    /// Marks the bytes queued since stream position `from` (an earlier
+    /// [`TxChain::queued`]) as replies to the peer's requests.
+    pub fn mark_replies(&mut self, from: u64) {
+        let to = self.queued();
+        self.replies.mark(from, to);
+    }
+
+    /// Pending bytes that are replies to the peer's requests.
+    pub fn replies_pending(&self) -> usize {
+        self.replies.pending().min(self.len)
     }
 
     /// Seals every unsealed chunk into an owned one, so [`TxChain::pending`]
@@ -192,7 +217,9 @@ impl TxChain {
     pub fn clear(&mut self) {
         self.chunks.clear();
         self.front_done = 0;
+        self.written += self.len as u64;
         self.len = 0;
+        self.replies.clear();
     }
 
     /// The owned chunk at the end, to append to (a new one after a lent chunk).

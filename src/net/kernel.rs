@@ -216,6 +216,10 @@ impl Transport for KernelTransport {
         "kernel"
     }
 
+    fn wakes_when_writable(&self) -> bool {
+        true // WRITABLE interest, edge-triggered: see `poll`
+    }
+
     fn listen(&mut self, addr: SocketAddr) -> io::Result<SocketAddr> {
         let mut listener = TcpListener::bind(addr)?;
         let token = Token(LISTENER_BASE + self.listeners.len());

@@ -168,6 +168,14 @@ pub trait Transport {
         Ok(done)
     }
 
+    /// True if a stream whose writes were refused is reported in `poll`'s
+    /// `readable` once it takes bytes again (the kernel's edge-triggered
+    /// writable events): the driver then retries it only then, not every
+    /// pass (a peer that reads nothing would cost a refused write per pass).
+    fn wakes_when_writable(&self) -> bool {
+        false
+    }
+
     /// True if the transport has a send buffer of its own to lend through
     /// [`Transport::write_into`] (the userspace TCP stacks' socket rings).
     fn writes_in_place(&self) -> bool {

@@ -616,6 +616,7 @@ impl<T: Transport> Driver<T> {
         // Streams closed while reading are reported on the next poll.
         let dirty = std::mem::take(&mut self.dirty);
         let mut still_blocked = Vec::new();
+        let retry_blocked = !self.transport.wakes_when_writable();
         for &id in &dirty {
             if let Some(Some(slot)) = self.slots.get_mut(id) {
                 slot.dirty = false;
@@ -633,11 +634,14 @@ impl<T: Transport> Driver<T> {
                         self.timers.push(Reverse((at, id)));
                     }
                 }
-                // Bytes the transport could not take yet: retry next pass
-                // (a peer held for not reading is retried on its events and
-                // the parked cadence only; transports without writable
-                // events still retry it there).
-                if slot.conn.has_tx_pending() && slot.stream.is_some() && !slot.conn.replies_held()
+                // Bytes the transport could not take yet: retry next pass,
+                // on transports that do not report a stream writable again
+                // (the others report it readable then; a peer held for not
+                // reading is retried on its events and the parked cadence).
+                if retry_blocked
+                    && slot.conn.has_tx_pending()
+                    && slot.stream.is_some()
+                    && !slot.conn.replies_held()
                 {
                     still_blocked.push(id);
                 }
@@ -791,14 +795,16 @@ impl<T: Transport> Driver<T> {
 
     /// A start time if connection `id` is heavy: its replies and events
     /// are charged to the heavy share like its reads (a request flood's
-    /// cost is mostly in answering it).
-    fn heavy_clock(&self, id: ConnId) -> Option<Instant> {
+    /// cost is mostly in answering it). Applications that handle its
+    /// messages outside the driver charge that work too, with
+    /// [`Driver::charge_heavy`].
+    pub fn heavy_clock(&self, id: ConnId) -> Option<Instant> {
         matches!(self.slots.get(id), Some(Some(s)) if s.heavy).then(Instant::now)
     }
 
     /// Charges the time since `t0` (from [`Driver::heavy_clock`]) to the
     /// heavy share.
-    fn charge_heavy(&mut self, t0: Option<Instant>) {
+    pub fn charge_heavy(&mut self, t0: Option<Instant>) {
         if let Some(t0) = t0 {
             let spent = i64::try_from(t0.elapsed().as_nanos()).unwrap_or(i64::MAX);
             self.heavy_credit_ns = self.heavy_credit_ns.saturating_sub(spent);

@@ -96,6 +96,10 @@ impl Transport for AnyTransport {
         each!(self, t => t.writes_in_place())
     }
 
+    fn wakes_when_writable(&self) -> bool {
+        each!(self, t => t.wakes_when_writable())
+    }
+
     fn write_into(
         &mut self,
         stream: StreamId,

@@ -1746,11 +1746,16 @@ fn check_version(
 }
 
 /// Reads `n` ops (38 bytes each, checked against the bytes left first).
+/// Per-op payload lengths of a decoded op vector (the first `n` count);
+/// on the stack, as `n` is at most [`MAX_OPS`]: no allocation per message.
+type OpLens = [u32; MAX_OPS];
+
 fn read_ops(
     c: &mut Cur<'_>,
     n: usize,
     what: &'static str,
-) -> Result<(Vec<OsdOp>, Vec<u32>), DecodeError> {
+) -> Result<(Vec<OsdOp>, OpLens), DecodeError> {
+    check_limit(what, n as u64, MAX_OPS)?;
     let needed = n.saturating_mul(OSD_OP_LEN);
     if needed > c.remaining() {
         return Err(DecodeError::Truncated {
@@ -1760,11 +1765,11 @@ fn read_ops(
         });
     }
     let mut ops = Vec::with_capacity(n);
-    let mut lens = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (o, len) = OsdOp::read_raw(c)?;
+    let mut lens = [0u32; MAX_OPS];
+    for len in lens.iter_mut().take(n) {
+        let (o, l) = OsdOp::read_raw(c)?;
         ops.push(o);
-        lens.push(len);
+        *len = l;
     }
     Ok((ops, lens))
 }

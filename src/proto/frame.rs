@@ -357,9 +357,12 @@ impl FrameOut for Vec<u8> {
 }
 
 fn emit_epilogue<O: FrameOut + ?Sized>(out: &mut O, kind: EpilogueKind, crcs: [u32; 4]) {
-    let mut e = Vec::with_capacity(EpilogueKind::CrcRev0.wire_len());
-    EpilogueRepr::complete(kind, crcs).emit(&mut e);
-    out.bytes(&e);
+    // Straight into the sink's buffer: no allocation per frame.
+    let repr = EpilogueRepr::complete(kind, crcs);
+    let _infallible = out.with_owned(&mut |v| {
+        repr.emit(v);
+        Ok(())
+    });
 }
 
 fn encode_crc<O: FrameOut + ?Sized>(

@@ -74,7 +74,19 @@ pub struct TxChain {
     written: u64,
     /// Which pending bytes are replies to the peer ([`TxChain::mark_replies`]).
     replies: ReplyMarks,
+    /// The last written owned chunk's buffer, emptied, for the next tail:
+    /// a busy connection appends its frames without a malloc/free per frame.
+    spare: Vec<u8>,
 }
+
+/// Owned chunks from this capacity up to [`MAX_SPARE_CAPACITY`] are kept as
+/// [`TxChain`]'s spare. Smaller ones are freed: malloc serves them from its
+/// per-thread cache quickly, and a session that only shook hands and idles
+/// keeps no buffer (idle sessions are held to a few KiB each).
+const MIN_SPARE_CAPACITY: usize = 2 << 10;
+/// A larger owned chunk (a big front, a sealed 64 KiB frame) is freed once
+/// written rather than held by the connection.
+const MAX_SPARE_CAPACITY: usize = 64 << 10;
 
 impl TxChain {
     /// A chain that queues large secure payloads unsealed when `seal_late`
@@ -131,7 +143,9 @@ impl TxChain {
                 break;
             }
             self.front_done -= flen;
-            self.chunks.pop_front();
+            if let Some(Chunk::Owned(v)) = self.chunks.pop_front() {
+                self.keep_spare(v);
+            }
         }
     }
 
@@ -226,8 +240,9 @@ impl TxChain {
     pub fn tail(&mut self) -> &mut Vec<u8> {
         let expected = std::mem::take(&mut self.expected);
         if !matches!(self.chunks.back(), Some(Chunk::Owned(_))) {
-            self.chunks
-                .push_back(Chunk::Owned(Vec::with_capacity(expected)));
+            // `spare` is empty (cleared when kept); `reserve` below sizes it.
+            let spare = std::mem::take(&mut self.spare);
+            self.chunks.push_back(Chunk::Owned(spare));
         }
         match self.chunks.back_mut() {
             Some(Chunk::Owned(v)) => {
@@ -236,6 +251,16 @@ impl TxChain {
             }
             // Just ensured above; an empty chain gets a chunk too.
             _ => unreachable!("tail chunk is owned"),
+        }
+    }
+
+    /// Keeps a written owned chunk's buffer for the next tail if it is the
+    /// largest seen within [`MIN_SPARE_CAPACITY`]..=[`MAX_SPARE_CAPACITY`].
+    fn keep_spare(&mut self, mut v: Vec<u8>) {
+        let cap = v.capacity();
+        if cap > self.spare.capacity() && (MIN_SPARE_CAPACITY..=MAX_SPARE_CAPACITY).contains(&cap) {
+            v.clear();
+            self.spare = v;
         }
     }
 
@@ -268,7 +293,9 @@ impl TxChain {
         let after = tail.len();
         if after == 0 {
             // Nothing was written (an error truncated it): no empty chunk stays.
-            self.chunks.pop_back();
+            if let Some(Chunk::Owned(v)) = self.chunks.pop_back() {
+                self.keep_spare(v);
+            }
         }
         // Encoders only append, or truncate back to where they started.
         self.len = self.len + after - before.min(after);
@@ -497,6 +524,32 @@ mod tests {
         want.extend_from_slice(&big);
         want.extend_from_slice(b"tail");
         assert_eq!(out, want);
+    }
+
+    /// A written owned chunk of a few KiB is reused for the next frame
+    /// (no malloc per frame), shows none of its old bytes, and small or
+    /// huge chunks are not kept.
+    #[test]
+    fn written_tail_buffers_are_reused_without_old_bytes() {
+        let mut c = TxChain::default();
+        c.push(&[0xAA; 4096]);
+        let first = c.pending().as_ptr();
+        c.consumed(4096);
+        c.push(b"next");
+        assert_eq!(c.pending(), b"next", "no byte of the previous frame");
+        assert_eq!(c.pending().as_ptr(), first, "the same buffer, reused");
+        c.consumed(4);
+
+        // A handshake-sized chunk is freed, not kept.
+        let mut small = TxChain::default();
+        small.push(&[1; 300]);
+        small.consumed(300);
+        assert_eq!(small.spare.capacity(), 0);
+        // So is a chunk past the cap.
+        let mut big = TxChain::default();
+        big.push(&vec![2; MAX_SPARE_CAPACITY + 1]);
+        big.consumed(MAX_SPARE_CAPACITY + 1);
+        assert_eq!(big.spare.capacity(), 0);
     }
 
     #[test]

@@ -458,15 +458,12 @@ impl<T: Transport + 'static> ReactorApp<T> for EndpointsApp {
             }
             Event::Message(msg) => {
                 ep.stats.messages += 1;
-                // A heavy peer's requests are answered on its share of
-                // the reactor, like its reads: a flood's cost is mostly
-                // in answering it.
-                let t0 = driver.heavy_clock(conn);
+                // On a heavy peer's share of the reactor (`reactor::run`
+                // charges the app's work on its events).
                 let mut reply = Replier {
                     conn: driver.conn_mut(conn),
                 };
                 ep.handler.handle_message(msg, &mut reply);
-                driver.charge_heavy(t0);
             }
             Event::Closed { reconnect, error } => {
                 ep.stats.closed += 1;

@@ -795,9 +795,8 @@ impl<T: Transport> Driver<T> {
 
     /// A start time if connection `id` is heavy: its replies and events
     /// are charged to the heavy share like its reads (a request flood's
-    /// cost is mostly in answering it). Applications that handle its
-    /// messages outside the driver charge that work too, with
-    /// [`Driver::charge_heavy`].
+    /// cost is mostly in answering it). `reactor::run` charges the app's
+    /// work on its events the same way, with [`Driver::charge_heavy`].
     pub fn heavy_clock(&self, id: ConnId) -> Option<Instant> {
         matches!(self.slots.get(id), Some(Some(s)) if s.heavy).then(Instant::now)
     }

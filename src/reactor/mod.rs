@@ -142,9 +142,21 @@ fn run<T: Transport, A: ReactorApp<T>>(
         }
         let events = driver.poll_once(wait)?;
         let now = driver.now();
+        // The app's work on a heavy peer's events (answering its requests)
+        // is charged to the heavy share, like its reads: a flood's cost is
+        // mostly in answering it. A connection's events come together, so
+        // the clock is read once per run of them, not per message.
+        let mut heavy_run: Option<(ConnId, Instant)> = None;
         for (conn, event) in events {
+            if heavy_run.is_some_and(|(c, _)| c != conn) {
+                driver.charge_heavy(heavy_run.take().map(|(_, t0)| t0));
+            }
+            if heavy_run.is_none() {
+                heavy_run = driver.heavy_clock(conn).map(|t0| (conn, t0));
+            }
             app.on_event(&mut driver, conn, event, now);
         }
+        driver.charge_heavy(heavy_run.map(|(_, t0)| t0));
         app.on_tick(&mut driver, now);
     }
     app.stopped(&mut driver);

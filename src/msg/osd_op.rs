@@ -1745,11 +1745,13 @@ fn check_version(
     }
 }
 
-/// Reads `n` ops (38 bytes each, checked against the bytes left first).
 /// Per-op payload lengths of a decoded op vector (the first `n` count);
 /// on the stack, as `n` is at most [`MAX_OPS`]: no allocation per message.
 type OpLens = [u32; MAX_OPS];
 
+/// Reads `n` ops (38 bytes each, checked against the bytes left first), and
+/// their payload lengths. `n` past [`MAX_OPS`] is refused here too, though
+/// both callers check their count first: the lengths array holds no more.
 fn read_ops(
     c: &mut Cur<'_>,
     n: usize,

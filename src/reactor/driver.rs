@@ -797,13 +797,13 @@ impl<T: Transport> Driver<T> {
     /// are charged to the heavy share like its reads (a request flood's
     /// cost is mostly in answering it). `reactor::run` charges the app's
     /// work on its events the same way, with [`Driver::charge_heavy`].
-    pub fn heavy_clock(&self, id: ConnId) -> Option<Instant> {
+    pub(super) fn heavy_clock(&self, id: ConnId) -> Option<Instant> {
         matches!(self.slots.get(id), Some(Some(s)) if s.heavy).then(Instant::now)
     }
 
     /// Charges the time since `t0` (from [`Driver::heavy_clock`]) to the
     /// heavy share.
-    pub fn charge_heavy(&mut self, t0: Option<Instant>) {
+    pub(super) fn charge_heavy(&mut self, t0: Option<Instant>) {
         if let Some(t0) = t0 {
             let spent = i64::try_from(t0.elapsed().as_nanos()).unwrap_or(i64::MAX);
             self.heavy_credit_ns = self.heavy_credit_ns.saturating_sub(spent);
